@@ -1,8 +1,9 @@
 package io.vq4j.model;
 
+import io.vq4j.kernels.cpu.CpuKernels;
+
 /**
  * A linear layer with fp32 weights held in memory, row-major [out][in], optional bias.
- * Reference implementation; the vectorised kernel replaces the body of {@link #forward}.
  */
 public final class DenseLinear implements Linear {
     private final float[] weight;
@@ -43,14 +44,6 @@ public final class DenseLinear implements Linear {
 
     @Override
     public void forward(float[] x, float[] y, int rows) {
-        for (int r = 0; r < rows; r++) {
-            for (int o = 0; o < out; o++) {
-                float s = 0;
-                for (int i = 0; i < in; i++) {
-                    s += x[r * in + i] * weight[o * in + i];
-                }
-                y[r * out + o] = bias == null ? s : s + bias[o];
-            }
-        }
+        CpuKernels.matmulTransposed(x, rows, in, weight, out, bias, y);
     }
 }
