@@ -1,0 +1,86 @@
+package io.vq4j.eval;
+
+import io.vq4j.core.InputException;
+import io.vq4j.model.KvCache;
+import io.vq4j.model.LlamaModel;
+import java.util.function.IntBinaryOperator;
+
+/**
+ * Perplexity by the project's fixed method, so numbers compare across models and runs: the
+ * text is tokenized once with BOS only at the very start; the ids are cut into consecutive,
+ * non-overlapping windows of {@code ctx} tokens (the last may be shorter); each window runs
+ * on its own from position 0; the mean NLL is taken over the predictions of tokens 1..len-1
+ * of every window; ppl = exp(mean NLL). Log-softmax and sums are in double, in a fixed order.
+ */
+public final class Perplexity {
+    private Perplexity() {
+    }
+
+    /** NLL of one window: its length, the number of scored predictions, and their summed NLL. */
+    public record Window(int start, int length, int predictions, double nllSum) {
+        public double meanNll() {
+            return predictions == 0 ? Double.NaN : nllSum / predictions;
+        }
+    }
+
+    public record Result(double ppl, double meanNll, int nTokens, int nPredictions, int ctx,
+                         java.util.List<Window> windows, double seconds) {
+        /** Tokens run through the model per second of forward-pass time. */
+        public double tokensPerSecond() {
+            return nTokens / seconds;
+        }
+    }
+
+    /**
+     * @param progress called after each window with (windows done, windows total); may be null
+     */
+    public static Result evaluate(LlamaModel model, int[] ids, int ctx, IntBinaryOperator progress) {
+        if (ctx < 2) {
+            throw new InputException("--ctx: must be at least 2, got " + ctx);
+        }
+        if (ids.length < 2) {
+            throw new InputException("text: gives " + ids.length + " token(s); perplexity needs at least 2");
+        }
+        int vocab = model.config().vocabSize();
+        int windows = (ids.length + ctx - 1) / ctx;
+        KvCache cache = model.newCache(Math.min(ctx, ids.length));
+        java.util.List<Window> out = new java.util.ArrayList<>(windows);
+        double nll = 0;
+        int predictions = 0;
+        long nanos = 0;
+        for (int w = 0; w < windows; w++) {
+            int start = w * ctx;
+            int len = Math.min(ctx, ids.length - start);
+            cache.clear();
+            long t0 = System.nanoTime();
+            float[] logits = model.forward(ids, start, len, cache, true);
+            nanos += System.nanoTime() - t0;
+            double sum = 0;
+            for (int t = 0; t + 1 < len; t++) {
+                sum += negLogSoftmax(logits, t * vocab, vocab, ids[start + t + 1]);
+            }
+            out.add(new Window(start, len, len - 1, sum));
+            nll += sum;
+            predictions += len - 1;
+            if (progress != null) {
+                progress.applyAsInt(w + 1, windows);
+            }
+        }
+        double mean = nll / predictions;
+        return new Result(Math.exp(mean), mean, ids.length, predictions, ctx, java.util.List.copyOf(out),
+                nanos / 1e9);
+    }
+
+    /** -log softmax(logits[from .. from+n))[target], in double. */
+    public static double negLogSoftmax(float[] logits, int from, int n, int target) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, logits[from + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += Math.exp(logits[from + i] - max);
+        }
+        return Math.log(sum) + max - logits[from + target];
+    }
+}

@@ -1,0 +1,267 @@
+package io.vq4j.io;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.vq4j.core.InputException;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A memory-mapped safetensors file: an 8-byte little-endian header length, a JSON header
+ * (tensor name → dtype, shape, data_offsets relative to the data area; optional
+ * {@code __metadata__} of strings), then the data. Tensors are zero-copy slices of one
+ * {@link MemorySegment}, so files beyond 2 GiB work. Every header field is checked before use.
+ */
+public final class SafeTensorsFile implements AutoCloseable {
+    /** Headers beyond this are corrupt, not large: real ones are a few MB at most. */
+    static final long MAX_HEADER_BYTES = 100L << 20;
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** One tensor's header entry; offsets are absolute within the file. */
+    public record TensorInfo(String name, DType dtype, long[] shape, long begin, long end) {
+        public long elements() {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+
+        public long bytes() {
+            return end - begin;
+        }
+    }
+
+    private final Path path;
+    private final Arena arena;
+    private final MemorySegment data;
+    private final Map<String, TensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private SafeTensorsFile(Path path, Arena arena, MemorySegment data, Map<String, TensorInfo> tensors,
+                            Map<String, String> metadata) {
+        this.path = path;
+        this.arena = arena;
+        this.data = data;
+        this.tensors = tensors;
+        this.metadata = metadata;
+    }
+
+    public static SafeTensorsFile open(Path path) {
+        if (!Files.isRegularFile(path)) {
+            throw InputException.at(path, "no such file");
+        }
+        Arena arena = Arena.ofShared();
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            SafeTensorsFile f = parse(path, arena, seg);
+            return f;
+        } catch (IOException e) {
+            arena.close();
+            throw InputException.at(path, "cannot read: " + e.getMessage());
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private static SafeTensorsFile parse(Path path, Arena arena, MemorySegment seg) {
+        long size = seg.byteSize();
+        if (size < 8) {
+            throw InputException.at(path, "truncated: " + size + " bytes, too short for a safetensors header length");
+        }
+        long headerLen = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+        if (headerLen < 2 || headerLen > MAX_HEADER_BYTES) {
+            throw InputException.at(path, "header length " + Long.toUnsignedString(headerLen)
+                    + " is not sane (2 .. " + MAX_HEADER_BYTES + " bytes): not a safetensors file or corrupt");
+        }
+        if (8 + headerLen > size) {
+            throw InputException.at(path, "header length " + headerLen + " runs past the end of the file ("
+                    + size + " bytes): truncated");
+        }
+        byte[] header = seg.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
+        JsonNode root;
+        try {
+            root = JSON.readTree(new String(header, StandardCharsets.UTF_8));
+        } catch (JsonProcessingException e) {
+            throw InputException.at(path, "header is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (root == null || !root.isObject()) {
+            throw InputException.at(path, "header is not a JSON object");
+        }
+        long dataStart = 8 + headerLen;
+        long dataLen = size - dataStart;
+        Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (e.getKey().equals("__metadata__")) {
+                if (!e.getValue().isObject()) {
+                    throw InputException.at(path, "__metadata__ is not an object");
+                }
+                e.getValue().fields().forEachRemaining(m -> {
+                    if (!m.getValue().isTextual()) {
+                        throw InputException.at(path, "__metadata__." + m.getKey() + " is not a string");
+                    }
+                    metadata.put(m.getKey(), m.getValue().asText());
+                });
+                continue;
+            }
+            tensors.put(e.getKey(), tensor(path, e.getKey(), e.getValue(), dataStart, dataLen));
+        }
+        checkOverlaps(path, tensors);
+        return new SafeTensorsFile(path, arena, seg, Collections.unmodifiableMap(tensors),
+                Collections.unmodifiableMap(metadata));
+    }
+
+    private static TensorInfo tensor(Path path, String name, JsonNode n, long dataStart, long dataLen) {
+        String where = "tensor '" + name + "'";
+        if (!n.isObject()) {
+            throw InputException.at(path, where + " is not an object");
+        }
+        JsonNode dt = n.get("dtype");
+        if (dt == null || !dt.isTextual()) {
+            throw InputException.at(path, where + " has no dtype");
+        }
+        DType dtype = DType.parse(dt.asText());
+        if (dtype == null) {
+            throw InputException.at(path, where + " has unknown dtype '" + dt.asText() + "'");
+        }
+        JsonNode sh = n.get("shape");
+        if (sh == null || !sh.isArray()) {
+            throw InputException.at(path, where + " has no shape array");
+        }
+        long[] shape = new long[sh.size()];
+        long elements = 1;
+        for (int i = 0; i < shape.length; i++) {
+            JsonNode d = sh.get(i);
+            if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) {
+                throw InputException.at(path, where + " has an invalid shape " + sh);
+            }
+            shape[i] = d.asLong();
+            try {
+                elements = Math.multiplyExact(elements, shape[i]);
+            } catch (ArithmeticException ex) {
+                throw InputException.at(path, where + " has a shape too large " + sh);
+            }
+        }
+        JsonNode off = n.get("data_offsets");
+        if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber()
+                || !off.get(1).isIntegralNumber()) {
+            throw InputException.at(path, where + " has no [begin, end] data_offsets");
+        }
+        long begin = off.get(0).asLong();
+        long end = off.get(1).asLong();
+        if (begin < 0 || end < begin || end > dataLen) {
+            throw InputException.at(path, where + " has data_offsets [" + begin + ", " + end
+                    + "] outside the data area of " + dataLen + " bytes");
+        }
+        long expected;
+        try {
+            expected = Math.multiplyExact(elements, dtype.bytes());
+        } catch (ArithmeticException ex) {
+            throw InputException.at(path, where + " has a shape too large " + sh);
+        }
+        if (end - begin != expected) {
+            throw InputException.at(path, where + " is " + dtype + " " + sh + " = " + expected
+                    + " bytes but its data_offsets span " + (end - begin));
+        }
+        return new TensorInfo(name, dtype, shape, dataStart + begin, dataStart + end);
+    }
+
+    private static void checkOverlaps(Path path, Map<String, TensorInfo> tensors) {
+        List<TensorInfo> sorted = new ArrayList<>(tensors.values());
+        sorted.sort((a, b) -> Long.compare(a.begin(), b.begin()));
+        for (int i = 1; i < sorted.size(); i++) {
+            TensorInfo a = sorted.get(i - 1);
+            TensorInfo b = sorted.get(i);
+            if (b.begin() < a.end() && b.bytes() > 0 && a.bytes() > 0) {
+                throw InputException.at(path, "tensors '" + a.name() + "' and '" + b.name() + "' overlap in the data area");
+            }
+        }
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** Tensors in header order. */
+    public Map<String, TensorInfo> tensors() {
+        return tensors;
+    }
+
+    public boolean contains(String name) {
+        return tensors.containsKey(name);
+    }
+
+    public TensorInfo info(String name) {
+        TensorInfo t = tensors.get(name);
+        if (t == null) {
+            throw InputException.at(path, "has no tensor '" + name + "'");
+        }
+        return t;
+    }
+
+    /** The tensor's bytes, zero-copy. */
+    public MemorySegment data(String name) {
+        TensorInfo t = info(name);
+        return data.asSlice(t.begin(), t.bytes());
+    }
+
+    /** A float tensor of any float dtype, converted to fp32. */
+    public float[] floats(String name) {
+        TensorInfo t = info(name);
+        if (!t.dtype().isFloating()) {
+            throw InputException.at(path, "tensor '" + name + "' is " + t.dtype() + ", expected a float dtype");
+        }
+        MemorySegment s = data(name);
+        float[] out = new float[Math.toIntExact(t.elements())];
+        switch (t.dtype()) {
+            case F32 -> MemorySegment.copy(s, F32, 0, out, 0, out.length);
+            case F16 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = Float.float16ToFloat(s.getAtIndex(I16, i));
+                }
+            }
+            case BF16 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = DType.bf16ToFloat(s.getAtIndex(I16, i));
+                }
+            }
+            case F64 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = (float) s.getAtIndex(F64, i);
+                }
+            }
+            default -> throw new AssertionError(t.dtype());
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
