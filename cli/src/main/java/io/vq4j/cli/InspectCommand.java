@@ -1,0 +1,124 @@
+package io.vq4j.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.InputException;
+import io.vq4j.io.Llama2cCheckpoint;
+import io.vq4j.io.SafeTensorsDirectory;
+import io.vq4j.io.SafeTensorsFile;
+import io.vq4j.model.HfCheckpoints;
+import io.vq4j.model.LlamaConfig;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = "List the tensors of a .safetensors file, an HF directory or a llama2.c checkpoint.")
+final class InspectCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Parameters(paramLabel = "PATH")
+    Path path;
+    @Option(names = "--json", description = "print one JSON object on stdout")
+    boolean json;
+
+    private record Row(String name, String dtype, long[] shape, long elements, long bytes, String file) {
+    }
+
+    @Override
+    public Integer call() {
+        if (!Files.exists(path)) {
+            throw InputException.at(path, "no such file or directory");
+        }
+        List<Row> rows = new ArrayList<>();
+        LlamaConfig config = null;
+        if (Files.isDirectory(path)) {
+            config = HfCheckpoints.readConfig(path);
+            try (SafeTensorsDirectory d = SafeTensorsDirectory.open(path)) {
+                for (SafeTensorsFile f : d.files()) {
+                    add(rows, f);
+                }
+            }
+        } else if (path.getFileName().toString().endsWith(".safetensors")) {
+            try (SafeTensorsFile f = SafeTensorsFile.open(path)) {
+                add(rows, f);
+            }
+        } else {
+            config = Llama2cCheckpoint.readConfig(path);
+            llama2c(rows, config);
+        }
+        long params = rows.stream().mapToLong(Row::elements).sum();
+        long bytes = rows.stream().mapToLong(Row::bytes).sum();
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            ObjectNode o = Json.object();
+            o.put("path", path.toString());
+            if (config != null) {
+                o.set("config", Json.MAPPER.valueToTree(config));
+            }
+            o.put("parameters", params);
+            o.put("tensor_bytes", bytes);
+            ArrayNode ts = o.putArray("tensors");
+            for (Row r : rows) {
+                ObjectNode t = ts.addObject();
+                t.put("name", r.name);
+                t.put("dtype", r.dtype);
+                ArrayNode s = t.putArray("shape");
+                for (long d : r.shape) {
+                    s.add(d);
+                }
+                t.put("bytes", r.bytes);
+                t.put("file", r.file);
+            }
+            out.println(Json.pretty(o));
+        } else {
+            if (config != null) {
+                out.println(config);
+            }
+            for (Row r : rows) {
+                out.printf("%-50s %-5s %-16s %,14d bytes%n", r.name, r.dtype, java.util.Arrays.toString(r.shape), r.bytes);
+            }
+            out.printf("%d tensors, %,d parameters, %,d bytes%n", rows.size(), params, bytes);
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void add(List<Row> rows, SafeTensorsFile f) {
+        for (SafeTensorsFile.TensorInfo t : f.tensors().values()) {
+            rows.add(new Row(t.name(), t.dtype().name(), t.shape(), t.elements(), t.bytes(),
+                    f.path().getFileName().toString()));
+        }
+    }
+
+    /** The llama2.c layout, tensor by tensor, as Llama2cCheckpoint reads it. */
+    private void llama2c(List<Row> rows, LlamaConfig c) {
+        String file = path.getFileName().toString();
+        int d = c.dim();
+        int n = c.nLayers();
+        long[][] shapes = {{c.vocabSize(), d}, {n, d}, {n, c.qDim(), d}, {n, c.kvDim(), d}, {n, c.kvDim(), d},
+                {n, d, c.qDim()}, {n, d}, {n, c.hiddenDim(), d}, {n, d, c.hiddenDim()}, {n, c.hiddenDim(), d}, {d},
+                {c.maxSeqLen(), c.headDim() / 2}, {c.maxSeqLen(), c.headDim() / 2}};
+        String[] names = {"token_embedding", "rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3",
+                "rms_final", "freq_cis_real", "freq_cis_imag"};
+        for (int i = 0; i < names.length; i++) {
+            long e = 1;
+            for (long s : shapes[i]) {
+                e *= s;
+            }
+            rows.add(new Row(names[i], "F32", shapes[i], e, e * 4, file));
+        }
+        if (!c.tieWordEmbeddings()) {
+            rows.add(new Row("wcls", "F32", new long[] {c.vocabSize(), d}, (long) c.vocabSize() * d,
+                    4L * c.vocabSize() * d, file));
+        }
+    }
+}

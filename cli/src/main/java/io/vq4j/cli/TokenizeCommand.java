@@ -1,0 +1,56 @@
+package io.vq4j.cli;
+
+import io.vq4j.tokenizer.Tokenizer;
+import io.vq4j.tokenizer.Tokenizers;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "tokenize", mixinStandardHelpOptions = true,
+        description = "Tokenize a text (with BOS) as `vq eval ppl` does; write the ids as little-endian int32.")
+final class TokenizeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--text", required = true, paramLabel = "FILE")
+    Path text;
+    @Option(names = "--limit-bytes", paramLabel = "N")
+    long limitBytes;
+    @Option(names = "--out", required = true, paramLabel = "FILE")
+    Path out;
+
+    @Override
+    public Integer call() {
+        if (!Files.exists(model.model)) {
+            throw io.vq4j.core.InputException.at(model.model, "no such file or directory");
+        }
+        Tokenizer tok = Tokenizers.forModel(model.model, model.tokenizer);
+        int[] ids = tok.encode(TextInput.read(text, limitBytes), true);
+        ByteBuffer b = ByteBuffer.allocate(ids.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int id : ids) {
+            b.putInt(id);
+        }
+        try {
+            Path abs = out.toAbsolutePath();
+            Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".partial");
+            Files.write(tmp, b.array());
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        spec.commandLine().getOut().println(ids.length + " tokens -> " + out);
+        spec.commandLine().getOut().flush();
+        return 0;
+    }
+}
