@@ -29,7 +29,7 @@ def read_safetensors(path):
         arr = raw[base + b: base + e].view(DTYPES[info["dtype"]]).reshape(info["shape"])
         if info["dtype"] == "BF16":
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
-        out[name] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+        out[name] = torch.from_numpy(np.array(arr, dtype=np.float32))  # an owned, writable copy
     return out
 
 
@@ -102,7 +102,9 @@ class Llama:
             rep = self.nh // self.nkv
             k = k.repeat_interleave(rep, dim=0)
             v = v.repeat_interleave(rep, dim=0)
-            att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(self.hd) + mask, dim=-1)
+            # scale folded into baddbmm and the causal mask added in the same call: the
+            # cheapest eager formulation torch 1.13 offers (it has no fused SDPA kernel)
+            att = torch.softmax(torch.baddbmm(mask, q, k.transpose(1, 2), alpha=1.0 / math.sqrt(self.hd)), dim=-1)
             o = (att @ v).transpose(0, 1).reshape(T, self.nh * self.hd)
             x = x + self.lin(o, p + "self_attn.o_proj")
             h = self.norm(x, self.w[p + "post_attention_layernorm.weight"])

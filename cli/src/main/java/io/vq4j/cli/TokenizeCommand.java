@@ -8,7 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import io.vq4j.io.AtomicFiles;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -42,10 +42,9 @@ final class TokenizeCommand implements Callable<Integer> {
             b.putInt(id);
         }
         try {
-            Path abs = out.toAbsolutePath();
-            Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".partial");
+            Path tmp = AtomicFiles.tempFileBeside(out);
             Files.write(tmp, b.array());
-            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            AtomicFiles.commit(tmp, out);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

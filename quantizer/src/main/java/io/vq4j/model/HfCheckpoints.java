@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
+import io.vq4j.io.AtomicFiles;
 import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
@@ -12,7 +13,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -228,8 +228,7 @@ public final class HfCheckpoints {
                     }
                 }
             }
-            Files.createDirectories(target.getParent());
-            Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".");
+            Path tmp = AtomicFiles.tempDirBeside(target);
             try {
                 LlamaConfig c = ckpt.config();
                 Files.writeString(tmp.resolve("config.json"),
@@ -239,7 +238,7 @@ public final class HfCheckpoints {
                     extra.writeInto(tmp);
                 }
                 Files.deleteIfExists(target);
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+                AtomicFiles.commit(tmp, target);
             } catch (IOException | RuntimeException e) {
                 deleteTree(tmp);
                 throw e;

@@ -7,7 +7,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import io.vq4j.io.AtomicFiles;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -146,10 +146,10 @@ public final class TokenizerJson {
     }
 
     private static void writeAtomically(Path target, String content) throws IOException {
-        Path tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".partial");
+        Path tmp = AtomicFiles.tempFileBeside(target);
         try {
             Files.writeString(tmp, content);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            AtomicFiles.commit(tmp, target);
         } finally {
             Files.deleteIfExists(tmp);
         }
