@@ -2,7 +2,7 @@ package io.vq4j.kernels.cpu;
 
 import io.vq4j.core.Parallel;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -127,8 +127,27 @@ public final class CpuKernels {
         y[yo + 3] = finish(s3, x, xo, w, wo + 3 * in, in, bound) + (bias == null ? 0f : bias[o + 3]);
     }
 
+    /**
+     * Sums the lanes by a fixed butterfly (lane i += lane i+h for h = L/2 .. 1). reduceLanes(ADD)
+     * leaves the order of float additions open, and interpreter, C1 and C2 may pick different
+     * ones, so the same input could give different bits before and after warm-up.
+     */
+    static float sumLanes(FloatVector acc) {
+        FloatVector v = acc;
+        for (VectorShuffle<Float> rotate : HALVES) {
+            v = v.add(v.rearrange(rotate));
+        }
+        return v.lane(0);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] HALVES = java.util.stream.IntStream
+            .iterate(L / 2, h -> h >= 1, h -> h / 2)
+            .mapToObj(h -> VectorShuffle.fromOp(S, i -> (i + h) % L))
+            .toArray(VectorShuffle[]::new);
+
     private static float finish(FloatVector acc, float[] x, int xo, float[] w, int wo, int in, int bound) {
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc);
         for (int k = bound; k < in; k++) {
             s = Math.fma(x[xo + k], w[wo + k], s);
         }
