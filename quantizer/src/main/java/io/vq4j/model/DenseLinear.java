@@ -1,12 +1,13 @@
 package io.vq4j.model;
 
-import io.vq4j.kernels.cpu.CpuKernels;
+import io.vq4j.kernels.cpu.PackedMatmul;
 
 /**
- * A linear layer with fp32 weights held in memory, row-major [out][in], optional bias.
+ * A linear layer with fp32 weights held in memory (packed once for the matmul kernel),
+ * optional bias.
  */
 public final class DenseLinear implements Linear {
-    private final float[] weight;
+    private final PackedMatmul packed;
     private final float[] bias;
     private final int out;
     private final int in;
@@ -18,14 +19,15 @@ public final class DenseLinear implements Linear {
         if (bias != null && bias.length != out) {
             throw new IllegalArgumentException("bias has " + bias.length + " floats, expected " + out);
         }
-        this.weight = weight;
+        this.packed = PackedMatmul.pack(weight, out, in);
         this.bias = bias;
         this.out = out;
         this.in = in;
     }
 
+    /** The weights, row-major [out][in] (unpacked anew on each call). */
     public float[] weight() {
-        return weight;
+        return packed.unpack();
     }
 
     public float[] bias() {
@@ -44,6 +46,6 @@ public final class DenseLinear implements Linear {
 
     @Override
     public void forward(float[] x, float[] y, int rows) {
-        CpuKernels.matmulTransposed(x, rows, in, weight, out, bias, y);
+        packed.multiply(x, rows, bias, y);
     }
 }

@@ -169,6 +169,7 @@ public final class LlamaModel {
         float scale = (float) (1.0 / Math.sqrt(hd));
         Parallel.forChunks(0, length * heads, 8, (lo, hi) -> {
             float[] scores = new float[start + length];
+            float[] scratch = new float[CpuKernels.lanes()];
             for (int task = lo; task < hi; task++) {
                 int t = task / heads;
                 int h = task % heads;
@@ -177,7 +178,7 @@ public final class LlamaModel {
                 int ko = (h / group) * hd;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j <= pos; j++) {
-                    float s = CpuKernels.dot(q, qo, keys, j * kvDim + ko, hd) * scale;
+                    float s = CpuKernels.dot(q, qo, keys, j * kvDim + ko, hd, scratch) * scale;
                     scores[j] = s;
                     max = Math.max(max, s);
                 }

@@ -15,59 +15,64 @@ class CpuKernelsTest {
         return a;
     }
 
+    private static final int[][] SHAPES = {{1, 1, 1}, {1, 1, 7}, {3, 5, 2}, {1, 17, 33}, {5, 16, 4}, {7, 31, 9},
+            {9, 64, 13}, {70, 77, 67}, {4, 1000, 130}, {130, 48, 5}, {66, 64, 16}, {5, 3, 32}};
+
     @Test
-    void matmulMatchesDoubleReferenceOnOddShapes() {
+    void packedMatmulEqualsSequentialFmaReferenceBitForBit() {
+        // each output lane accumulates by FMA in k order, exactly as the scalar reference: the
+        // result is the same whichever micro-kernel, tile, thread or JIT tier computes it
         SplittableRandom r = new SplittableRandom(3);
-        int[][] shapes = {{1, 1, 1}, {1, 1, 7}, {3, 5, 2}, {1, 17, 33}, {5, 16, 4}, {7, 31, 9}, {9, 64, 13},
-                {70, 77, 67}, {4, 1000, 130}, {130, 48, 5}};
-        for (int[] s : shapes) {
+        for (int[] s : SHAPES) {
             int rows = s[0], in = s[1], out = s[2];
             float[] x = random(r, rows * in);
             float[] w = random(r, out * in);
             float[] b = out % 2 == 0 ? random(r, out) : null;
             float[] got = new float[rows * out];
             float[] ref = new float[rows * out];
-            CpuKernels.matmulTransposed(x, rows, in, w, out, b, got);
-            CpuKernels.matmulTransposedReference(x, rows, in, w, out, b, ref);
-            for (int i = 0; i < got.length; i++) {
-                assertEquals(ref[i], got[i], 1e-5 * Math.sqrt(in) * 4, "shape " + java.util.Arrays.toString(s) + " at " + i);
-            }
+            PackedMatmul.pack(w, out, in).multiply(x, rows, b, got);
+            PackedMatmul.reference(x, rows, in, w, out, b, ref);
+            assertArrayEquals(ref, got, "shape " + java.util.Arrays.toString(s));
         }
     }
 
     @Test
-    void everyOutputIsReducedInOneOrderWhateverKernelComputesIt() {
-        // the 4x4, 1x4 and 1x1 micro-kernels must agree bit for bit with the plain dot product,
-        // so results do not depend on how rows and columns fall into tiles or threads
+    void packedMatmulIsCloseToDoublePrecision() {
         SplittableRandom r = new SplittableRandom(4);
-        int rows = 11, in = 203, out = 70;
+        int rows = 33, in = 517, out = 71;
         float[] x = random(r, rows * in);
         float[] w = random(r, out * in);
         float[] got = new float[rows * out];
-        CpuKernels.matmulTransposed(x, rows, in, w, out, null, got);
-        float[] expected = new float[rows * out];
+        PackedMatmul.pack(w, out, in).multiply(x, rows, null, got);
         for (int i = 0; i < rows; i++) {
             for (int o = 0; o < out; o++) {
-                expected[i * out + o] = CpuKernels.dot(x, i * in, w, o * in, in);
+                double s = 0;
+                for (int k = 0; k < in; k++) {
+                    s += (double) x[i * in + k] * w[o * in + k];
+                }
+                assertEquals(s, got[i * out + o], 1e-4 * Math.sqrt(in));
             }
         }
-        assertArrayEquals(expected, got);
-        float[] firstRowsOnly = new float[3 * out];
-        CpuKernels.matmulTransposed(x, 3, in, w, out, null, firstRowsOnly);
-        assertArrayEquals(java.util.Arrays.copyOf(got, 3 * out), firstRowsOnly);
     }
 
     @Test
-    void largeMatmulIsDeterministicAcrossRuns() {
+    void packingRoundTrips() {
         SplittableRandom r = new SplittableRandom(5);
-        int rows = 64, in = 256, out = 1024;
-        float[] x = random(r, rows * in);
-        float[] w = random(r, out * in);
-        float[] a = new float[rows * out];
-        float[] b = new float[rows * out];
-        CpuKernels.matmulTransposed(x, rows, in, w, out, null, a);
-        CpuKernels.matmulTransposed(x, rows, in, w, out, null, b);
-        assertArrayEquals(a, b);
+        float[] w = random(r, 37 * 11);
+        assertArrayEquals(w, PackedMatmul.pack(w, 37, 11).unpack());
+    }
+
+    @Test
+    void dotSumsInOneOrderWhateverTheJitTier() {
+        SplittableRandom r = new SplittableRandom(6);
+        float[] a = random(r, 203);
+        float[] b = random(r, 203);
+        float[] scratch = new float[CpuKernels.lanes()];
+        float first = CpuKernels.dot(a, 0, b, 0, 203, scratch);
+        for (int i = 0; i < 200_000; i++) { // long enough for C2 to compile it
+            assertEquals(Float.floatToIntBits(first), Float.floatToIntBits(CpuKernels.dot(a, 0, b, 0, 203, scratch)));
+        }
+        assertEquals(CpuKernels.dotScalar(a, 0, b, 0, 203), first, 1e-4);
     }
 
     @Test

@@ -1,0 +1,186 @@
+package io.vq4j.kernels.cpu;
+
+import io.vq4j.core.Parallel;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Y[rows x out] = X[rows x in] · Wᵀ with W packed once into panels of L output columns,
+ * {@code packed[(panel * in + k) * L + lane] = W[panel * L + lane][k]} (the last panel padded
+ * with zeros). Each vector lane is one output and accumulates x[r][k]·w[o][k] by FMA in k order,
+ * so there is no horizontal reduction: every output is computed in the same order whichever
+ * micro-kernel, tile or thread handles it, and whatever the JIT tier.
+ */
+public final class PackedMatmul {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Rows of X per block: the block stays in L2 while panels stream past it. */
+    private static final int ROW_BLOCK = 64;
+
+    private final float[] packed;
+    private final int out;
+    private final int in;
+    private final int panels;
+
+    private PackedMatmul(float[] packed, int out, int in) {
+        this.packed = packed;
+        this.out = out;
+        this.in = in;
+        this.panels = (out + L - 1) / L;
+    }
+
+    /** Packs W ([out][in], row-major). */
+    public static PackedMatmul pack(float[] w, int out, int in) {
+        int panels = (out + L - 1) / L;
+        float[] p = new float[Math.multiplyExact(Math.multiplyExact(panels, in), L)];
+        Parallel.forChunks(0, panels, 8, (lo, hi) -> {
+            for (int panel = lo; panel < hi; panel++) {
+                for (int lane = 0; lane < L && panel * L + lane < out; lane++) {
+                    int row = (panel * L + lane) * in;
+                    int base = panel * in * L + lane;
+                    for (int k = 0; k < in; k++) {
+                        p[base + k * L] = w[row + k];
+                    }
+                }
+            }
+        });
+        return new PackedMatmul(p, out, in);
+    }
+
+    /** W back in row-major [out][in]. */
+    public float[] unpack() {
+        float[] w = new float[out * in];
+        for (int o = 0; o < out; o++) {
+            int base = (o / L) * in * L + o % L;
+            for (int k = 0; k < in; k++) {
+                w[o * in + k] = packed[base + k * L];
+            }
+        }
+        return w;
+    }
+
+    public int out() {
+        return out;
+    }
+
+    public int in() {
+        return in;
+    }
+
+    /** {@code y[r*out + o] = sum_k x[r*in + k] * W[o][k] + bias[o]}; bias may be null. */
+    public void multiply(float[] x, int rows, float[] bias, float[] y) {
+        long work = (long) rows * in * out;
+        int minChunk = work < (1 << 20) ? panels : 2; // small products are not worth a fork
+        Parallel.forChunks(0, (panels + 1) / 2, minChunk, (lo, hi) -> {
+            for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+                int r1 = Math.min(rows, r0 + ROW_BLOCK);
+                for (int pp = lo; pp < hi; pp++) {
+                    int p = 2 * pp;
+                    boolean two = p + 1 < panels;
+                    int r = r0;
+                    for (; r + 4 <= r1; r += 4) {
+                        if (two) {
+                            kernel4x2(x, r, p, bias, y);
+                        } else {
+                            kernel4x1(x, r, p, bias, y);
+                        }
+                    }
+                    for (; r < r1; r++) {
+                        kernel1(x, r, p, bias, y);
+                        if (two) {
+                            kernel1(x, r, p + 1, bias, y);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    private void kernel4x2(float[] x, int r, int p, float[] bias, float[] y) {
+        int xa = r * in, xb = xa + in, xc = xb + in, xd = xc + in;
+        int w0 = p * in * L, w1 = w0 + in * L;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (int k = 0; k < in; k++) {
+            FloatVector u = FloatVector.fromArray(S, packed, w0 + k * L);
+            FloatVector v = FloatVector.fromArray(S, packed, w1 + k * L);
+            FloatVector s = FloatVector.broadcast(S, x[xa + k]);
+            a0 = s.fma(u, a0);
+            a1 = s.fma(v, a1);
+            s = FloatVector.broadcast(S, x[xb + k]);
+            b0 = s.fma(u, b0);
+            b1 = s.fma(v, b1);
+            s = FloatVector.broadcast(S, x[xc + k]);
+            c0 = s.fma(u, c0);
+            c1 = s.fma(v, c1);
+            s = FloatVector.broadcast(S, x[xd + k]);
+            d0 = s.fma(u, d0);
+            d1 = s.fma(v, d1);
+        }
+        store(a0, r, p, bias, y);
+        store(a1, r, p + 1, bias, y);
+        store(b0, r + 1, p, bias, y);
+        store(b1, r + 1, p + 1, bias, y);
+        store(c0, r + 2, p, bias, y);
+        store(c1, r + 2, p + 1, bias, y);
+        store(d0, r + 3, p, bias, y);
+        store(d1, r + 3, p + 1, bias, y);
+    }
+
+    private void kernel4x1(float[] x, int r, int p, float[] bias, float[] y) {
+        int xa = r * in, xb = xa + in, xc = xb + in, xd = xc + in;
+        int w0 = p * in * L;
+        FloatVector a0 = FloatVector.zero(S), b0 = a0, c0 = a0, d0 = a0;
+        for (int k = 0; k < in; k++) {
+            FloatVector u = FloatVector.fromArray(S, packed, w0 + k * L);
+            a0 = FloatVector.broadcast(S, x[xa + k]).fma(u, a0);
+            b0 = FloatVector.broadcast(S, x[xb + k]).fma(u, b0);
+            c0 = FloatVector.broadcast(S, x[xc + k]).fma(u, c0);
+            d0 = FloatVector.broadcast(S, x[xd + k]).fma(u, d0);
+        }
+        store(a0, r, p, bias, y);
+        store(b0, r + 1, p, bias, y);
+        store(c0, r + 2, p, bias, y);
+        store(d0, r + 3, p, bias, y);
+    }
+
+    private void kernel1(float[] x, int r, int p, float[] bias, float[] y) {
+        int xa = r * in;
+        int w0 = p * in * L;
+        FloatVector a0 = FloatVector.zero(S);
+        for (int k = 0; k < in; k++) {
+            a0 = FloatVector.broadcast(S, x[xa + k]).fma(FloatVector.fromArray(S, packed, w0 + k * L), a0);
+        }
+        store(a0, r, p, bias, y);
+    }
+
+    private void store(FloatVector acc, int r, int p, float[] bias, float[] y) {
+        int o = p * L;
+        int yo = r * out + o;
+        if (o + L <= out) {
+            if (bias != null) {
+                acc = acc.add(FloatVector.fromArray(S, bias, o));
+            }
+            acc.intoArray(y, yo);
+        } else {
+            VectorMask<Float> m = S.indexInRange(o, out);
+            if (bias != null) {
+                acc = acc.add(FloatVector.fromArray(S, bias, o, m));
+            }
+            acc.intoArray(y, yo, m);
+        }
+    }
+
+    /** Plain reference in the same order (FMA over k per output), for tests. */
+    public static void reference(float[] x, int rows, int in, float[] w, int out, float[] bias, float[] y) {
+        for (int r = 0; r < rows; r++) {
+            for (int o = 0; o < out; o++) {
+                float s = 0f;
+                for (int k = 0; k < in; k++) {
+                    s = Math.fma(x[r * in + k], w[o * in + k], s);
+                }
+                y[r * out + o] = bias == null ? s : s + bias[o];
+            }
+        }
+    }
+}
