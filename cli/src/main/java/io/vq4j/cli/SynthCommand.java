@@ -6,9 +6,7 @@ import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.SyntheticModel;
 import io.vq4j.tokenizer.Llama2cTokenizer;
-import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.TokenizerJson;
-import io.vq4j.tokenizer.Tokenizers;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -40,7 +38,7 @@ final class SynthCommand implements Callable<Integer> {
     int maxSeq;
     @Option(names = "--seed", defaultValue = "1")
     long seed;
-    @Option(names = "--tokenizer", paramLabel = "FILE", description = "a llama2.c tokenizer.bin to include as tokenizer.json")
+    @Option(names = "--tokenizer", paramLabel = "FILE", description = "a llama2.c tokenizer.bin, written into the model as tokenizer.json")
     Path tokenizer;
 
     @Override
@@ -51,16 +49,16 @@ final class SynthCommand implements Callable<Integer> {
         if (dim % heads != 0 || (dim / heads) % 2 != 0 || heads % kvHeads != 0) {
             throw new InputException("synth: --heads must split --dim into even head sizes and --kv-heads divide --heads");
         }
-        Tokenizer tok = tokenizer == null ? null : Tokenizers.open(tokenizer);
-        if (tok != null && !(tok instanceof Llama2cTokenizer)) {
-            throw InputException.at(tokenizer, "synth takes a llama2.c tokenizer.bin");
+        if (tokenizer != null && !java.nio.file.Files.isRegularFile(tokenizer)) {
+            throw InputException.at(tokenizer, "no such tokenizer file");
         }
+        Llama2cTokenizer tok = tokenizer == null ? null : Llama2cTokenizer.read(tokenizer);
         if (tok != null && tok.vocabSize() != vocab) {
             throw InputException.at(tokenizer, "has " + tok.vocabSize() + " tokens, --vocab is " + vocab);
         }
         LlamaConfig c = SyntheticModel.config(dim, hidden, layers, heads, kvHeads, vocab, maxSeq);
         HfCheckpoints.write(SyntheticModel.create(c, seed), out, DType.F32,
-                tok == null ? null : dir -> TokenizerJson.write((Llama2cTokenizer) tok, dir));
+                tok == null ? null : dir -> TokenizerJson.write(tok, dir));
         spec.commandLine().getOut().printf("wrote %s (%,d parameters)%n", out, c.parameterCount());
         spec.commandLine().getOut().flush();
         return 0;

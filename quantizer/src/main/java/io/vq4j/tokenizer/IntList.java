@@ -1,0 +1,28 @@
+package io.vq4j.tokenizer;
+
+import java.util.Arrays;
+
+/** A growable int array (token ids without boxing). */
+final class IntList {
+    private int[] a;
+    private int size;
+
+    IntList(int capacity) {
+        a = new int[Math.max(4, capacity)];
+    }
+
+    void add(int v) {
+        if (size == a.length) {
+            a = Arrays.copyOf(a, a.length * 2);
+        }
+        a[size++] = v;
+    }
+
+    int size() {
+        return size;
+    }
+
+    int[] toArray() {
+        return Arrays.copyOf(a, size);
+    }
+}
