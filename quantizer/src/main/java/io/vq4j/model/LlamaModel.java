@@ -2,6 +2,7 @@ package io.vq4j.model;
 
 import io.vq4j.core.Parallel;
 import io.vq4j.kernels.cpu.CpuKernels;
+import io.vq4j.kernels.cpu.PackedMatmul;
 
 /**
  * The Llama-family forward pass on the CPU: RMSNorm, RoPE (Hugging Face rotate_half
@@ -159,40 +160,59 @@ public final class LlamaModel {
         }
     }
 
-    /** Causal attention of the new queries over every cached position up to their own. */
+    /**
+     * Causal attention of the new queries over every cached position up to their own, as two
+     * matmuls per head through the packed kernel: scores S = Q·Kᵀ (T x P), a masked softmax per
+     * row, then O = softmax(S)·V. Heads run in parallel; each one's matmuls run inline.
+     */
     private void attention(float[] q, float[] keys, float[] values, float[] out, int length, int start) {
         int heads = config.nHeads();
         int hd = config.headDim();
         int kvDim = config.kvDim();
         int qDim = config.qDim();
         int group = heads / config.nKvHeads();
+        int positions = start + length;
         float scale = (float) (1.0 / Math.sqrt(hd));
-        Parallel.forChunks(0, length * heads, 8, (lo, hi) -> {
-            float[] scores = new float[start + length];
-            float[] scratch = new float[CpuKernels.lanes()];
-            for (int task = lo; task < hi; task++) {
-                int t = task / heads;
-                int h = task % heads;
-                int pos = start + t;
-                int qo = t * qDim + h * hd;
-                int ko = (h / group) * hd;
+        Parallel.forEach(0, heads, h -> {
+            int kv = (h / group) * hd;
+            float[] qh = new float[length * hd];
+            for (int t = 0; t < length; t++) {
+                System.arraycopy(q, t * qDim + h * hd, qh, t * hd, hd);
+            }
+            float[] kh = new float[positions * hd];
+            float[] vt = new float[hd * positions]; // V transposed: [hd][positions]
+            for (int j = 0; j < positions; j++) {
+                System.arraycopy(keys, j * kvDim + kv, kh, j * hd, hd);
+                for (int i = 0; i < hd; i++) {
+                    vt[i * positions + j] = values[j * kvDim + kv + i];
+                }
+            }
+            float[] scores = new float[length * positions];
+            PackedMatmul.pack(kh, positions, hd).multiply(qh, length, null, scores);
+            for (int t = 0; t < length; t++) {
+                int row = t * positions;
+                int visible = start + t + 1;
                 float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j <= pos; j++) {
-                    float s = CpuKernels.dot(q, qo, keys, j * kvDim + ko, hd, scratch) * scale;
-                    scores[j] = s;
-                    max = Math.max(max, s);
+                for (int j = 0; j < visible; j++) {
+                    scores[row + j] *= scale;
+                    max = Math.max(max, scores[row + j]);
                 }
                 float sum = 0f;
-                for (int j = 0; j <= pos; j++) {
-                    float e = (float) Math.exp(scores[j] - max);
-                    scores[j] = e;
+                for (int j = 0; j < visible; j++) {
+                    float e = (float) Math.exp(scores[row + j] - max);
+                    scores[row + j] = e;
                     sum += e;
                 }
                 float inv = 1f / sum;
-                java.util.Arrays.fill(out, qo, qo + hd, 0f);
-                for (int j = 0; j <= pos; j++) {
-                    CpuKernels.axpy(scores[j] * inv, values, j * kvDim + ko, out, qo, hd);
+                for (int j = 0; j < visible; j++) {
+                    scores[row + j] *= inv;
                 }
+                java.util.Arrays.fill(scores, row + visible, row + positions, 0f); // causal mask
+            }
+            float[] oh = new float[length * hd];
+            PackedMatmul.pack(vt, hd, positions).multiply(scores, length, null, oh);
+            for (int t = 0; t < length; t++) {
+                System.arraycopy(oh, t * hd, out, t * qDim + h * hd, hd);
             }
         });
     }
