@@ -56,10 +56,13 @@ final class EvalCommand implements Runnable {
             String content = TextInput.read(text, limitBytes);
             int[] ids = loaded.tokenizer().encode(content, true);
             PrintWriter err = spec.commandLine().getErr();
+            boolean terminal = System.console() != null;
             Perplexity.Result r = Perplexity.evaluate(m, ids, window, (done, total) -> {
-                err.printf("\rvq: perplexity window %d/%d", done, total);
-                if (done == total) {
-                    err.println();
+                // on a terminal the line updates in place; in a log, one line per tenth
+                if (terminal) {
+                    err.printf("\rvq: perplexity window %d/%d%s", done, total, done == total ? "\n" : "");
+                } else if (done == total || done * 10 / total != (done - 1) * 10 / total) {
+                    err.printf("vq: perplexity window %d/%d%n", done, total);
                 }
                 err.flush();
                 return 0;
