@@ -1,0 +1,44 @@
+package io.vq4j.kernels;
+
+/**
+ * The compute SPI: the heavy operations of the quantizers, behind one interface so the
+ * algorithms never know which device runs them. The CPU backend is the reference every other
+ * backend is tested against. Arrays are row-major host arrays; a backend that keeps data on a
+ * device copies in and out (device-resident handles come with the GPU backends).
+ *
+ * <p>Every operation is deterministic: the same inputs give the same bits, whatever the
+ * thread count.
+ */
+public interface Backend extends AutoCloseable {
+    /** e.g. "cpu (2 threads)", "opencl:0 NVIDIA H100". */
+    String name();
+
+    /**
+     * C = alpha · op(A) · op(B) + beta · C, with op(A) m×k and op(B) k×n; A is stored m×k
+     * (k×m when transA), B k×n (n×k when transB), C m×n. With beta = 0, C's old contents are
+     * ignored (NaN included).
+     */
+    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, float[] b, float beta,
+              float[] c);
+
+    /**
+     * For each of the n vectors (n×d), the centroid (of k, k×d) at the least distance
+     * Σ_j w_ij (x_ij − c_j)², with per-dimension weights (n×d) or, when weights is null, w = 1.
+     * Writes index[i] and distance[i]. Ties go to the lowest centroid index.
+     */
+    void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
+                       float[] distance);
+
+    /**
+     * The M-step of (weighted) k-means: for every centroid c and dimension j,
+     * sums[c·d + j] = Σ_{i: index[i] = c} w_ij x_ij and weightSums[c·d + j] = Σ_{i: index[i] = c} w_ij
+     * (w = 1 when weights is null). Both arrays (k×d) are overwritten. Summed in a fixed order
+     * (fixed partials, then a second pass), never with atomics.
+     */
+    void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
+                             double[] weightSums);
+
+    @Override
+    default void close() {
+    }
+}

@@ -1,0 +1,153 @@
+package io.vq4j.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class CpuBackendTest {
+    private final CpuBackend cpu = new CpuBackend();
+
+    private static float[] random(SplittableRandom r, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) r.nextGaussian();
+        }
+        return a;
+    }
+
+    @Test
+    void gemmMatchesDoubleReferenceForEveryTransposeAndScale() {
+        SplittableRandom r = new SplittableRandom(1);
+        int m = 13, n = 21, k = 37;
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                float[] a = random(r, m * k);
+                float[] b = random(r, k * n);
+                float[] c = random(r, m * n);
+                float[] c0 = c.clone();
+                cpu.gemm(ta, tb, m, n, k, 0.5f, a, b, 2f, c);
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        double s = 0;
+                        for (int p = 0; p < k; p++) {
+                            double av = ta ? a[p * m + i] : a[i * k + p];
+                            double bv = tb ? b[j * k + p] : b[p * n + j];
+                            s += av * bv;
+                        }
+                        assertEquals(0.5 * s + 2 * c0[i * n + j], c[i * n + j], 1e-4, "ta=" + ta + " tb=" + tb);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void gemmWithBetaZeroIgnoresNanInC() {
+        float[] c = {Float.NaN};
+        cpu.gemm(false, false, 1, 1, 1, 1f, new float[] {2}, new float[] {3}, 0f, c);
+        assertEquals(6f, c[0]);
+    }
+
+    /** Brute force in double: index of the least weighted distance, lowest index on ties. */
+    private static int nearest(float[] x, float[] w, int i, int d, float[] cb, int k, double[] bestOut) {
+        int best = 0;
+        double bd = Double.POSITIVE_INFINITY;
+        for (int c = 0; c < k; c++) {
+            double s = 0;
+            for (int j = 0; j < d; j++) {
+                double diff = cb[c * d + j] - x[i * d + j];
+                s += (w == null ? 1 : w[i * d + j]) * diff * diff;
+            }
+            if (s < bd) {
+                bd = s;
+                best = c;
+            }
+        }
+        bestOut[0] = bd;
+        return best;
+    }
+
+    @Test
+    void assignNearestAgreesWithBruteForceOnRandomShapes() {
+        SplittableRandom r = new SplittableRandom(2);
+        int[][] shapes = {{1, 1, 1}, {50, 1, 7}, {33, 16, 1}, {200, 8, 256}, {97, 4, 4096}, {40, 3, 17}, {65, 16, 300}};
+        for (int[] s : shapes) {
+            for (boolean weighted : new boolean[] {false, true}) {
+                int n = s[0], d = s[1], k = s[2];
+                float[] x = random(r, n * d);
+                float[] cb = random(r, k * d);
+                float[] w = null;
+                if (weighted) {
+                    w = new float[n * d];
+                    for (int i = 0; i < w.length; i++) {
+                        w[i] = (float) (0.1 + r.nextDouble() * 3);
+                    }
+                }
+                int[] idx = new int[n];
+                float[] dist = new float[n];
+                cpu.assignNearest(x, w, n, d, cb, k, idx, dist);
+                double[] bd = new double[1];
+                for (int i = 0; i < n; i++) {
+                    int expected = nearest(x, w, i, d, cb, k, bd);
+                    assertEquals(bd[0], dist[i], 1e-4 * Math.max(1, bd[0]), "distance " + i);
+                    if (idx[i] != expected) { // only a float-rounding tie may differ
+                        double[] other = new double[1];
+                        float[] single = java.util.Arrays.copyOfRange(cb, idx[i] * d, idx[i] * d + d);
+                        nearest(x, w, i, d, single, 1, other);
+                        assertEquals(bd[0], other[0], 1e-5 * Math.max(1, bd[0]), "shape " + java.util.Arrays.toString(s));
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void exactTiesGoToTheLowestIndex() {
+        float[] cb = {1, 1, -1, -1, 1, 1, -1, -1}; // centroids 0 and 2 equal, 1 and 3 equal (d = 2)
+        float[] x = {0.9f, 1.1f, -1, -0.8f, 0, 0};
+        int[] idx = new int[3];
+        float[] dist = new float[3];
+        cpu.assignNearest(x, null, 3, 2, cb, 4, idx, dist);
+        assertArrayEquals(new int[] {0, 1, 0}, idx); // the origin is equidistant from all four
+        assertEquals(2f, dist[2]);
+    }
+
+    @Test
+    void accumulateCentroidsSumsWeightedMembers() {
+        float[] x = {1, 2, 3, 4, 5, 6};
+        float[] w = {1, 2, 3, 4, 5, 6};
+        int[] idx = {1, 0, 1};
+        double[] sums = new double[4];
+        double[] ws = new double[4];
+        cpu.accumulateCentroids(x, w, 3, 2, idx, 2, sums, ws);
+        assertArrayEquals(new double[] {3 * 3, 4 * 4, 1 * 1 + 5 * 5, 2 * 2 + 6 * 6}, sums);
+        assertArrayEquals(new double[] {3, 4, 1 + 5, 2 + 6}, ws);
+        cpu.accumulateCentroids(x, null, 3, 2, idx, 2, sums, ws);
+        assertArrayEquals(new double[] {3, 4, 6, 8}, sums);
+        assertArrayEquals(new double[] {1, 1, 2, 2}, ws);
+    }
+
+    @Test
+    void accumulateCentroidsIsBitwiseRepeatableAcrossManyPartials() {
+        SplittableRandom r = new SplittableRandom(7);
+        int n = 3 * CpuBackend.PARTIAL + 123, d = 4, k = 37;
+        float[] x = random(r, n * d);
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) {
+            idx[i] = r.nextInt(k);
+        }
+        double[] a = new double[k * d], aw = new double[k * d], b = new double[k * d], bw = new double[k * d];
+        cpu.accumulateCentroids(x, null, n, d, idx, k, a, aw);
+        cpu.accumulateCentroids(x, null, n, d, idx, k, b, bw);
+        assertArrayEquals(a, b);
+        double total = 0;
+        for (double v : aw) {
+            total += v;
+        }
+        assertEquals((double) n * d, total);
+        assertTrue(cpu.name().startsWith("cpu"));
+    }
+}
