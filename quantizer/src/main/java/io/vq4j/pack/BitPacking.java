@@ -1,0 +1,83 @@
+package io.vq4j.pack;
+
+/**
+ * Indices of any width 1–16 bits packed densely, little-endian bit order: index i occupies
+ * bits [i·w, (i+1)·w) of the stream, bit b of the stream being bit (b mod 8) of byte b / 8.
+ * A 12-bit index costs exactly 12 bits; the stream is padded with zero bits to a whole byte.
+ */
+public final class BitPacking {
+    private BitPacking() {
+    }
+
+    public static long packedBytes(long count, int width) {
+        checkWidth(width);
+        return (count * width + 7) / 8;
+    }
+
+    public static byte[] pack(int[] values, int width) {
+        checkWidth(width);
+        byte[] out = new byte[Math.toIntExact(packedBytes(values.length, width))];
+        long acc = 0; // bits not yet written, lowest first
+        int pending = 0;
+        int pos = 0;
+        int limit = 1 << width;
+        for (int i = 0; i < values.length; i++) {
+            int v = values[i];
+            if (v < 0 || v >= limit) {
+                throw new IllegalArgumentException("value " + v + " at " + i + " does not fit in " + width + " bits");
+            }
+            acc |= (long) v << pending;
+            pending += width;
+            while (pending >= 8) {
+                out[pos++] = (byte) acc;
+                acc >>>= 8;
+                pending -= 8;
+            }
+        }
+        if (pending > 0) {
+            out[pos] = (byte) acc;
+        }
+        return out;
+    }
+
+    /** Reads {@code count} values of {@code width} bits from the stream. */
+    public static int[] unpack(byte[] packed, int count, int width) {
+        checkWidth(width);
+        if (packed.length < packedBytes(count, width)) {
+            throw new IllegalArgumentException(packed.length + " bytes hold fewer than " + count + " values of " + width + " bits");
+        }
+        int[] out = new int[count];
+        int mask = (1 << width) - 1;
+        long acc = 0;
+        int have = 0;
+        int pos = 0;
+        for (int i = 0; i < count; i++) {
+            while (have < width) {
+                acc |= (long) (packed[pos++] & 0xff) << have;
+                have += 8;
+            }
+            out[i] = (int) acc & mask;
+            acc >>>= width;
+            have -= width;
+        }
+        return out;
+    }
+
+    /** The value at {@code index}, read directly (for kernels that decode on the fly). */
+    public static int get(byte[] packed, long index, int width) {
+        long bit = index * width;
+        int b = (int) (bit >>> 3);
+        int shift = (int) (bit & 7);
+        int word = 0;
+        for (int k = 0; k < 3 && b + k < packed.length; k++) { // width + shift <= 23 bits: three bytes
+            word |= (packed[b + k] & 0xff) << (8 * k);
+        }
+        return (word >>> shift) & ((1 << width) - 1);
+    }
+
+    private static void checkWidth(int width) {
+        if (width < 1 || width > 16) {
+            throw new IllegalArgumentException("index width must be 1..16 bits, got " + width);
+        }
+    }
+}
