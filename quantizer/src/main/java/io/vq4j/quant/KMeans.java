@@ -1,0 +1,112 @@
+package io.vq4j.quant;
+
+import io.vq4j.kernels.Backend;
+import java.util.SplittableRandom;
+
+/**
+ * (Weighted) k-means on the compute SPI: k-means++ seeding, then Lloyd iterations — assign
+ * every vector to its nearest centroid under Σ_j w_ij (x_ij − c_j)² (E-step), then move each
+ * centroid to the weighted mean of its members, per dimension (M-step). With per-dimension
+ * weights this is the Hessian-weighted k-means of GPTVQ §3.1 and VPTQ. A centroid that loses
+ * all members stays where it is. Deterministic: a seeded generator, fixed-order reductions.
+ */
+public final class KMeans {
+    private KMeans() {
+    }
+
+    /**
+     * @param codebook   k×d centroids
+     * @param index      each vector's centroid
+     * @param objective  Σ_i weighted squared distance to its centroid
+     * @param iterations Lloyd iterations run
+     */
+    public record Result(float[] codebook, int[] index, double objective, int iterations) {
+    }
+
+    /**
+     * @param weights per-dimension weights (n×d), or null for plain k-means
+     * @param tol     stop when the objective improves by less than this fraction
+     */
+    public static Result fit(Backend backend, float[] vectors, float[] weights, int n, int d, int k, int maxIterations,
+                             double tol, long seed) {
+        if (k < 1 || k > n) {
+            throw new IllegalArgumentException("k = " + k + " must be in 1.." + n + " (the number of vectors)");
+        }
+        float[] codebook = seedPlusPlus(vectors, weights, n, d, k, new SplittableRandom(seed));
+        int[] index = new int[n];
+        float[] dist = new float[n];
+        double[] sums = new double[k * d];
+        double[] weightSums = new double[k * d];
+        backend.assignNearest(vectors, weights, n, d, codebook, k, index, dist);
+        double objective = sum(dist);
+        int it = 0;
+        while (it < maxIterations) {
+            it++;
+            backend.accumulateCentroids(vectors, weights, n, d, index, k, sums, weightSums);
+            for (int e = 0; e < k * d; e++) {
+                if (weightSums[e] > 0) {
+                    codebook[e] = (float) (sums[e] / weightSums[e]);
+                }
+            }
+            backend.assignNearest(vectors, weights, n, d, codebook, k, index, dist);
+            double next = sum(dist);
+            boolean converged = objective - next <= tol * Math.max(objective, Double.MIN_NORMAL);
+            objective = next;
+            if (converged) {
+                break;
+            }
+        }
+        return new Result(codebook, index, objective, it);
+    }
+
+    private static double sum(float[] a) {
+        double s = 0;
+        for (float v : a) {
+            s += v;
+        }
+        return s;
+    }
+
+    /**
+     * k-means++ (Arthur and Vassilvitskii 2007) under the weighted distance: the first centroid
+     * uniformly, each next one with probability proportional to the distance to the nearest
+     * centroid chosen so far.
+     */
+    static float[] seedPlusPlus(float[] x, float[] w, int n, int d, int k, SplittableRandom random) {
+        float[] cb = new float[k * d];
+        double[] nearest = new double[n];
+        java.util.Arrays.fill(nearest, Double.POSITIVE_INFINITY);
+        int pick = random.nextInt(n);
+        for (int c = 0; c < k; c++) {
+            System.arraycopy(x, pick * d, cb, c * d, d);
+            double total = 0;
+            for (int i = 0; i < n; i++) {
+                double s = 0;
+                for (int j = 0; j < d; j++) {
+                    double diff = x[i * d + j] - cb[c * d + j];
+                    s += (w == null ? 1.0 : w[i * d + j]) * diff * diff;
+                }
+                nearest[i] = Math.min(nearest[i], s);
+                total += nearest[i];
+            }
+            if (c + 1 == k) {
+                break;
+            }
+            if (total <= 0) { // every vector already sits on a centroid: take the next unused one
+                pick = (pick + 1) % n;
+                continue;
+            }
+            double u = random.nextDouble() * total;
+            double acc = 0;
+            pick = n - 1;
+            for (int i = 0; i < n; i++) {
+                acc += nearest[i];
+                if (u < acc) {
+                    pick = i;
+                    break;
+                }
+            }
+        }
+        return cb;
+    }
+}
