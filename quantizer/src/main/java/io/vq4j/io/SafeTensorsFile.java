@@ -1,8 +1,11 @@
 package io.vq4j.io;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.vq4j.core.InputException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -16,6 +19,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,17 +29,24 @@ import java.util.Map;
  * A memory-mapped safetensors file: an 8-byte little-endian header length, a JSON header
  * (tensor name → dtype, shape, data_offsets relative to the data area; optional
  * {@code __metadata__} of strings), then the data. Tensors are zero-copy slices of one
- * {@link MemorySegment}, so files beyond 2 GiB work. Every header field is checked before use.
+ * {@link MemorySegment}, so files beyond 2 GiB work. Every header field is checked before use,
+ * so a corrupt file fails on open with one line, never later with an index error.
  */
 public final class SafeTensorsFile implements AutoCloseable {
     /** Headers beyond this are corrupt, not large: real ones are a few MB at most. */
     static final long MAX_HEADER_BYTES = 100L << 20;
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    // Duplicate names would silently shadow a tensor; trailing text means the length field is wrong.
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** One tensor's header entry; offsets are absolute within the file. */
+    /** One tensor's header entry; {@code begin}/{@code end} are absolute byte offsets in the file. */
     public record TensorInfo(String name, DType dtype, long[] shape, long begin, long end) {
         public long elements() {
             long n = 1;
@@ -71,9 +82,8 @@ public final class SafeTensorsFile implements AutoCloseable {
         }
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            SafeTensorsFile f = parse(path, arena, seg);
-            return f;
+            // the mapping outlives the channel; it is released when the arena closes
+            return parse(path, arena, ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena));
         } catch (IOException e) {
             arena.close();
             throw InputException.at(path, "cannot read: " + e.getMessage());
@@ -88,7 +98,7 @@ public final class SafeTensorsFile implements AutoCloseable {
         if (size < 8) {
             throw InputException.at(path, "truncated: " + size + " bytes, too short for a safetensors header length");
         }
-        long headerLen = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+        long headerLen = seg.get(I64, 0);
         if (headerLen < 2 || headerLen > MAX_HEADER_BYTES) {
             throw InputException.at(path, "header length " + Long.toUnsignedString(headerLen)
                     + " is not sane (2 .. " + MAX_HEADER_BYTES + " bytes): not a safetensors file or corrupt");
@@ -102,7 +112,7 @@ public final class SafeTensorsFile implements AutoCloseable {
         try {
             root = JSON.readTree(new String(header, StandardCharsets.UTF_8));
         } catch (JsonProcessingException e) {
-            throw InputException.at(path, "header is not valid JSON: " + e.getOriginalMessage());
+            throw InputException.at(path, "header is not valid JSON: " + oneLine(e.getOriginalMessage()));
         }
         if (root == null || !root.isObject()) {
             throw InputException.at(path, "header is not a JSON object");
@@ -119,7 +129,7 @@ public final class SafeTensorsFile implements AutoCloseable {
                 }
                 e.getValue().fields().forEachRemaining(m -> {
                     if (!m.getValue().isTextual()) {
-                        throw InputException.at(path, "__metadata__." + m.getKey() + " is not a string");
+                        throw InputException.at(path, "__metadata__." + oneLine(m.getKey()) + " is not a string");
                     }
                     metadata.put(m.getKey(), m.getValue().asText());
                 });
@@ -133,7 +143,7 @@ public final class SafeTensorsFile implements AutoCloseable {
     }
 
     private static TensorInfo tensor(Path path, String name, JsonNode n, long dataStart, long dataLen) {
-        String where = "tensor '" + name + "'";
+        String where = "tensor '" + oneLine(name) + "'";
         if (!n.isObject()) {
             throw InputException.at(path, where + " is not an object");
         }
@@ -143,7 +153,7 @@ public final class SafeTensorsFile implements AutoCloseable {
         }
         DType dtype = DType.parse(dt.asText());
         if (dtype == null) {
-            throw InputException.at(path, where + " has unknown dtype '" + dt.asText() + "'");
+            throw InputException.at(path, where + " has unknown dtype '" + oneLine(dt.asText()) + "'");
         }
         JsonNode sh = n.get("shape");
         if (sh == null || !sh.isArray()) {
@@ -151,21 +161,22 @@ public final class SafeTensorsFile implements AutoCloseable {
         }
         long[] shape = new long[sh.size()];
         long elements = 1;
-        for (int i = 0; i < shape.length; i++) {
-            JsonNode d = sh.get(i);
-            if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) {
-                throw InputException.at(path, where + " has an invalid shape " + sh);
-            }
-            shape[i] = d.asLong();
-            try {
+        long bytes;
+        try {
+            for (int i = 0; i < shape.length; i++) {
+                JsonNode d = sh.get(i);
+                if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0) {
+                    throw InputException.at(path, where + " has an invalid shape " + sh);
+                }
+                shape[i] = d.asLong();
                 elements = Math.multiplyExact(elements, shape[i]);
-            } catch (ArithmeticException ex) {
-                throw InputException.at(path, where + " has a shape too large " + sh);
             }
+            bytes = Math.multiplyExact(elements, dtype.bytes());
+        } catch (ArithmeticException ex) {
+            throw InputException.at(path, where + " has a shape too large " + sh);
         }
         JsonNode off = n.get("data_offsets");
-        if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber()
-                || !off.get(1).isIntegralNumber()) {
+        if (off == null || !off.isArray() || off.size() != 2 || !isLong(off.get(0)) || !isLong(off.get(1))) {
             throw InputException.at(path, where + " has no [begin, end] data_offsets");
         }
         long begin = off.get(0).asLong();
@@ -174,29 +185,43 @@ public final class SafeTensorsFile implements AutoCloseable {
             throw InputException.at(path, where + " has data_offsets [" + begin + ", " + end
                     + "] outside the data area of " + dataLen + " bytes");
         }
-        long expected;
-        try {
-            expected = Math.multiplyExact(elements, dtype.bytes());
-        } catch (ArithmeticException ex) {
-            throw InputException.at(path, where + " has a shape too large " + sh);
-        }
-        if (end - begin != expected) {
-            throw InputException.at(path, where + " is " + dtype + " " + sh + " = " + expected
+        if (end - begin != bytes) {
+            throw InputException.at(path, where + " is " + dtype + " " + sh + " = " + bytes
                     + " bytes but its data_offsets span " + (end - begin));
         }
         return new TensorInfo(name, dtype, shape, dataStart + begin, dataStart + end);
     }
 
+    private static boolean isLong(JsonNode n) {
+        return n.isIntegralNumber() && n.canConvertToLong();
+    }
+
+    /**
+     * Sorted by begin, any overlap shows up between neighbours (the one after an overlapped
+     * tensor starts inside it too). Empty tensors own no bytes, so they are left out: sitting
+     * between two overlapping tensors they would otherwise hide the overlap.
+     */
     private static void checkOverlaps(Path path, Map<String, TensorInfo> tensors) {
-        List<TensorInfo> sorted = new ArrayList<>(tensors.values());
-        sorted.sort((a, b) -> Long.compare(a.begin(), b.begin()));
+        List<TensorInfo> sorted = new ArrayList<>();
+        for (TensorInfo t : tensors.values()) {
+            if (t.bytes() > 0) {
+                sorted.add(t);
+            }
+        }
+        sorted.sort(Comparator.comparingLong(TensorInfo::begin));
         for (int i = 1; i < sorted.size(); i++) {
             TensorInfo a = sorted.get(i - 1);
             TensorInfo b = sorted.get(i);
-            if (b.begin() < a.end() && b.bytes() > 0 && a.bytes() > 0) {
-                throw InputException.at(path, "tensors '" + a.name() + "' and '" + b.name() + "' overlap in the data area");
+            if (b.begin() < a.end()) {
+                throw InputException.at(path, "tensors '" + oneLine(a.name()) + "' and '" + oneLine(b.name())
+                        + "' overlap in the data area");
             }
         }
+    }
+
+    /** Messages stay on one line even when a name in the file holds line breaks. */
+    static String oneLine(String s) {
+        return s == null ? "" : s.replace("\r", "\\r").replace("\n", "\\n");
     }
 
     public Path path() {
@@ -212,6 +237,11 @@ public final class SafeTensorsFile implements AutoCloseable {
         return tensors;
     }
 
+    /** Tensor names in header order. */
+    public List<String> names() {
+        return List.copyOf(tensors.keySet());
+    }
+
     public boolean contains(String name) {
         return tensors.containsKey(name);
     }
@@ -219,25 +249,25 @@ public final class SafeTensorsFile implements AutoCloseable {
     public TensorInfo info(String name) {
         TensorInfo t = tensors.get(name);
         if (t == null) {
-            throw InputException.at(path, "has no tensor '" + name + "'");
+            throw InputException.at(path, "has no tensor '" + oneLine(name) + "'");
         }
         return t;
     }
 
-    /** The tensor's bytes, zero-copy. */
+    /** The tensor's bytes, zero-copy (little-endian, valid until {@link #close}). */
     public MemorySegment data(String name) {
         TensorInfo t = info(name);
         return data.asSlice(t.begin(), t.bytes());
     }
 
-    /** A float tensor of any float dtype, converted to fp32. */
+    /** A tensor of any float dtype, converted to fp32. */
     public float[] floats(String name) {
         TensorInfo t = info(name);
         if (!t.dtype().isFloating()) {
-            throw InputException.at(path, "tensor '" + name + "' is " + t.dtype() + ", expected a float dtype");
+            throw InputException.at(path, "tensor '" + oneLine(name) + "' is " + t.dtype() + ", not a float dtype");
         }
         MemorySegment s = data(name);
-        float[] out = new float[Math.toIntExact(t.elements())];
+        float[] out = new float[arrayLength(t)];
         switch (t.dtype()) {
             case F32 -> MemorySegment.copy(s, F32, 0, out, 0, out.length);
             case F16 -> {
@@ -258,6 +288,68 @@ public final class SafeTensorsFile implements AutoCloseable {
             default -> throw new AssertionError(t.dtype());
         }
         return out;
+    }
+
+    /** A tensor of any integer dtype or BOOL, widened to long (U8 as unsigned, BOOL as 0/1). */
+    public long[] longs(String name) {
+        TensorInfo t = info(name);
+        if (t.dtype().isFloating()) {
+            throw InputException.at(path, "tensor '" + oneLine(name) + "' is " + t.dtype() + ", not an integer dtype");
+        }
+        MemorySegment s = data(name);
+        long[] out = new long[arrayLength(t)];
+        switch (t.dtype()) {
+            case I64 -> MemorySegment.copy(s, I64, 0, out, 0, out.length);
+            case I32 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = s.getAtIndex(I32, i);
+                }
+            }
+            case I16 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = s.getAtIndex(I16, i);
+                }
+            }
+            case I8 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = s.get(ValueLayout.JAVA_BYTE, i);
+                }
+            }
+            case U8 -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = Byte.toUnsignedLong(s.get(ValueLayout.JAVA_BYTE, i));
+                }
+            }
+            case BOOL -> {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = s.get(ValueLayout.JAVA_BYTE, i) != 0 ? 1 : 0;
+                }
+            }
+            default -> throw new AssertionError(t.dtype());
+        }
+        return out;
+    }
+
+    /** {@link #longs}, for tensors whose values fit an int (token ids, indices, shapes). */
+    public int[] ints(String name) {
+        long[] v = longs(name);
+        int[] out = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            if (v[i] != (int) v[i]) {
+                throw InputException.at(path, "tensor '" + oneLine(name) + "' element " + i + " = " + v[i]
+                        + " does not fit a 32-bit int");
+            }
+            out[i] = (int) v[i];
+        }
+        return out;
+    }
+
+    private int arrayLength(TensorInfo t) {
+        if (t.elements() > Integer.MAX_VALUE - 8) {
+            throw InputException.at(path, "tensor '" + oneLine(t.name()) + "' has " + t.elements()
+                    + " elements, too many for one Java array; read it through data()");
+        }
+        return (int) t.elements();
     }
 
     @Override

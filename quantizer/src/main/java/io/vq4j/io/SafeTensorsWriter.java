@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -13,18 +14,22 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Writes a safetensors file: tensors in the order added, contiguous; the JSON header padded
  * with spaces to a multiple of 8 bytes so the data area is aligned. The file appears under its
  * name only when complete (temp file in the same directory, fsync, atomic rename). Tensor bytes
- * are produced by callbacks, so a large model need not sit in the heap.
+ * are produced by callbacks when the file is written, so a large model need not sit in the heap.
  */
 public final class SafeTensorsWriter {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int CHUNK = 1 << 16;
 
     /** Streams exactly the tensor's bytes (little-endian) into the channel. */
     @FunctionalInterface
@@ -36,6 +41,7 @@ public final class SafeTensorsWriter {
     }
 
     private final List<Entry> entries = new ArrayList<>();
+    private final Set<String> names = new HashSet<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
 
     public SafeTensorsWriter metadata(String key, String value) {
@@ -43,45 +49,78 @@ public final class SafeTensorsWriter {
         return this;
     }
 
+    /** A tensor whose bytes {@code source} writes when the file is written; it must write exactly numel × dtype size. */
     public SafeTensorsWriter add(String name, DType dtype, long[] shape, ByteSource source) {
-        long n = 1;
-        for (long d : shape) {
-            n = Math.multiplyExact(n, d);
+        long bytes = byteCount(name, dtype, shape);
+        if (name.equals("__metadata__") || !names.add(name)) {
+            throw new IllegalArgumentException("tensor name '" + name + "' is reserved or added twice");
         }
-        for (Entry e : entries) {
-            if (e.name.equals(name)) {
-                throw new IllegalArgumentException("tensor '" + name + "' added twice");
-            }
-        }
-        entries.add(new Entry(name, dtype, shape.clone(), n * dtype.bytes(), source));
+        entries.add(new Entry(name, dtype, shape.clone(), bytes, source));
         return this;
     }
 
-    /** A float tensor, stored as {@code dtype} (F32, F16 or BF16). */
+    /** A float tensor, converted to {@code dtype} (F64, F32, F16 or BF16; bf16 rounds to nearest even). */
     public SafeTensorsWriter addFloats(String name, DType dtype, long[] shape, float[] values) {
+        if (!dtype.isFloating()) {
+            throw new IllegalArgumentException("tensor '" + name + "': " + dtype + " is not a float dtype");
+        }
+        checkLength(name, dtype, shape, (long) values.length * dtype.bytes());
         return add(name, dtype, shape, out -> writeFloats(out, values, dtype));
     }
 
+    /** Raw little-endian bytes of any dtype. */
     public SafeTensorsWriter addBytes(String name, DType dtype, long[] shape, byte[] bytes) {
+        checkLength(name, dtype, shape, bytes.length);
+        return add(name, dtype, shape, out -> writeFully(out, ByteBuffer.wrap(bytes)));
+    }
+
+    /** Raw little-endian bytes of any dtype from a segment (a mapped tensor of another file, say), copied in chunks. */
+    public SafeTensorsWriter addSegment(String name, DType dtype, long[] shape, MemorySegment bytes) {
+        checkLength(name, dtype, shape, bytes.byteSize());
         return add(name, dtype, shape, out -> {
-            ByteBuffer b = ByteBuffer.wrap(bytes);
-            while (b.hasRemaining()) {
-                out.write(b);
+            for (long pos = 0; pos < bytes.byteSize(); pos += CHUNK) {
+                writeFully(out, bytes.asSlice(pos, Math.min(CHUNK, bytes.byteSize() - pos)).asByteBuffer());
             }
         });
     }
 
-    static void writeFloats(FileChannel out, float[] values, DType dtype) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-        for (float v : values) {
-            if (buf.remaining() < 4) {
+    private static long byteCount(String name, DType dtype, long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) {
+                throw new IllegalArgumentException("tensor '" + name + "' has a negative dimension " + Arrays.toString(shape));
+            }
+            n = Math.multiplyExact(n, d);
+        }
+        return Math.multiplyExact(n, dtype.bytes());
+    }
+
+    private static void checkLength(String name, DType dtype, long[] shape, long given) {
+        long expected = byteCount(name, dtype, shape);
+        if (given != expected) {
+            throw new IllegalArgumentException("tensor '" + name + "' is " + dtype + " " + Arrays.toString(shape)
+                    + " = " + expected + " bytes, but " + given + " bytes were given");
+        }
+    }
+
+    /** Converts {@code values} to {@code dtype} and writes them, a chunk at a time. */
+    public static void writeFloats(FileChannel out, float[] values, DType dtype) throws IOException {
+        writeFloats(out, values, 0, values.length, dtype);
+    }
+
+    public static void writeFloats(FileChannel out, float[] values, int from, int to, DType dtype) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = from; i < to; i++) {
+            if (buf.remaining() < 8) {
                 flush(out, buf);
             }
+            float v = values[i];
             switch (dtype) {
                 case F32 -> buf.putFloat(v);
                 case F16 -> buf.putShort(Float.floatToFloat16(v));
                 case BF16 -> buf.putShort(DType.floatToBf16(v));
-                default -> throw new IllegalArgumentException("not a float storage dtype: " + dtype);
+                case F64 -> buf.putDouble(v);
+                default -> throw new IllegalArgumentException("not a float dtype: " + dtype);
             }
         }
         flush(out, buf);
@@ -89,10 +128,14 @@ public final class SafeTensorsWriter {
 
     private static void flush(FileChannel out, ByteBuffer buf) throws IOException {
         buf.flip();
-        while (buf.hasRemaining()) {
-            out.write(buf);
-        }
+        writeFully(out, buf);
         buf.clear();
+    }
+
+    private static void writeFully(FileChannel out, ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            out.write(b);
+        }
     }
 
     /** The header bytes, padded with spaces to a multiple of 8. */
@@ -115,9 +158,8 @@ public final class SafeTensorsWriter {
         }
         byte[] json = root.toString().getBytes(StandardCharsets.UTF_8);
         int padded = (json.length + 7) & ~7;
-        byte[] out = new byte[padded];
-        System.arraycopy(json, 0, out, 0, json.length);
-        java.util.Arrays.fill(out, json.length, padded, (byte) ' ');
+        byte[] out = Arrays.copyOf(json, padded);
+        Arrays.fill(out, json.length, padded, (byte) ' ');
         return out;
     }
 
@@ -125,9 +167,8 @@ public final class SafeTensorsWriter {
         Path tmp = AtomicFiles.tempFileBeside(target);
         try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             byte[] header = header();
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length);
-            flush(out, len);
-            out.write(ByteBuffer.wrap(header));
+            flush(out, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length));
+            writeFully(out, ByteBuffer.wrap(header));
             for (Entry e : entries) {
                 long before = out.position();
                 e.source.writeTo(out);
