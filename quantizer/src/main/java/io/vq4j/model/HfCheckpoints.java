@@ -75,26 +75,62 @@ public final class HfCheckpoints {
         LlamaConfig.RopeScaling scaling = null;
         JsonNode rs = c.get("rope_scaling");
         if (rs != null && !rs.isNull()) {
+            if (!rs.isObject()) {
+                throw InputException.at(file, "rope_scaling must be an object or null, got " + rs);
+            }
+            // older configs name it "type"; "default" is plain RoPE
             String type = rs.hasNonNull("rope_type") ? rs.get("rope_type").asText() : rs.path("type").asText("");
-            if (!type.equals("llama3")) {
+            if (type.equals("llama3")) {
+                scaling = new LlamaConfig.RopeScaling("llama3", requiredDouble(file, rs, "factor"),
+                        requiredDouble(file, rs, "low_freq_factor"), requiredDouble(file, rs, "high_freq_factor"),
+                        requiredInt(file, rs, "original_max_position_embeddings"));
+                if (!(scaling.highFreqFactor() > scaling.lowFreqFactor()) || !(scaling.factor() > 0)) {
+                    throw InputException.at(file, "rope_scaling needs factor > 0 and high_freq_factor > low_freq_factor");
+                }
+            } else if (!type.equals("default")) {
                 throw InputException.at(file, "rope_scaling type '" + type + "' is not supported (only llama3)");
             }
-            scaling = new LlamaConfig.RopeScaling("llama3", requiredDouble(file, rs, "factor"),
-                    requiredDouble(file, rs, "low_freq_factor"), requiredDouble(file, rs, "high_freq_factor"),
-                    requiredInt(file, rs, "original_max_position_embeddings"));
         }
-        boolean bias = arch.equals("Qwen2ForCausalLM") || c.path("attention_bias").asBoolean(false);
+        boolean bias = arch.equals("Qwen2ForCausalLM") || optionalBoolean(file, c, "attention_bias", false);
         return new LlamaConfig(arch, dim, hidden, layers, heads, kvHeads, headDim, vocab, maxPos,
-                c.path("rope_theta").asDouble(10000.0), scaling, c.path("rms_norm_eps").asDouble(1e-6),
-                c.path("tie_word_embeddings").asBoolean(false), bias,
-                tokenId(c.get("bos_token_id"), 1), tokenId(c.get("eos_token_id"), 2));
+                optionalPositive(file, c, "rope_theta", 10000.0), scaling, optionalPositive(file, c, "rms_norm_eps", 1e-6),
+                optionalBoolean(file, c, "tie_word_embeddings", false), bias,
+                tokenId(file, c, "bos_token_id", 1), tokenId(file, c, "eos_token_id", 2));
     }
 
-    private static int tokenId(JsonNode n, int fallback) {
+    /** A token id, or a list of them of which the first counts (Llama 3 lists several EOS ids). */
+    private static int tokenId(Path file, JsonNode c, String field, int fallback) {
+        JsonNode n = c.get(field);
+        if (n == null || n.isNull() || (n.isArray() && n.isEmpty())) {
+            return fallback;
+        }
+        JsonNode id = n.isArray() ? n.get(0) : n;
+        if (!id.isIntegralNumber() || id.asLong() < 0 || id.asLong() > Integer.MAX_VALUE) {
+            throw InputException.at(file, field + " must be a token id or a list of them, got " + n);
+        }
+        return id.asInt();
+    }
+
+    private static boolean optionalBoolean(Path file, JsonNode c, String field, boolean fallback) {
+        JsonNode n = c.get(field);
         if (n == null || n.isNull()) {
             return fallback;
         }
-        return n.isArray() ? (n.isEmpty() ? fallback : n.get(0).asInt()) : n.asInt(fallback);
+        if (!n.isBoolean()) {
+            throw InputException.at(file, field + " must be true or false, got " + n);
+        }
+        return n.asBoolean();
+    }
+
+    private static double optionalPositive(Path file, JsonNode c, String field, double fallback) {
+        JsonNode n = c.get(field);
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isNumber() || !(n.asDouble() > 0) || Double.isInfinite(n.asDouble())) {
+            throw InputException.at(file, field + " must be a positive number, got " + n);
+        }
+        return n.asDouble();
     }
 
     private static int requiredInt(Path file, JsonNode c, String field) {
@@ -216,11 +252,23 @@ public final class HfCheckpoints {
     /**
      * Writes config.json and model.safetensors (dense weights stored as {@code dtype}) into
      * {@code dir}, which must not exist or be empty. The directory is built under a temporary
-     * name beside it and renamed when complete.
+     * name beside it and renamed when complete, so a crash never leaves a half-written model.
+     * Tied embeddings are written once, as HF does.
      */
+    public static void write(LlamaCheckpoint ckpt, Path dir, DType dtype) {
+        write(ckpt, dir, dtype, null);
+    }
+
+    /** {@link #write(LlamaCheckpoint, Path, DType)}, with {@code extra} adding files before the directory appears. */
     public static void write(LlamaCheckpoint ckpt, Path dir, DType dtype, ExtraFiles extra) {
+        if (!dtype.isFloating()) {
+            throw new IllegalArgumentException("weights cannot be stored as " + dtype);
+        }
         Path target = dir.toAbsolutePath().normalize();
         try {
+            if (Files.exists(target) && !Files.isDirectory(target)) {
+                throw InputException.at(target, "exists and is not a directory; choose a new --out");
+            }
             if (Files.exists(target)) {
                 try (Stream<Path> s = Files.list(target)) {
                     if (s.findAny().isPresent()) {
@@ -276,7 +324,8 @@ public final class HfCheckpoints {
 
     private static void linear(SafeTensorsWriter out, String name, Linear l, DType dtype) {
         if (!(l instanceof DenseLinear dl)) {
-            throw new IllegalArgumentException(name + " is " + l.getClass().getSimpleName() + ", not dense weights");
+            throw new IllegalArgumentException(name + " is a " + l.getClass().getSimpleName()
+                    + "; only dense (DenseLinear) weights can be written as a Hugging Face checkpoint");
         }
         out.addFloats(name + ".weight", dtype, new long[] {dl.outFeatures(), dl.inFeatures()}, dl.weight());
         if (dl.bias() != null) {

@@ -1,6 +1,6 @@
 package io.vq4j.io;
 
-import static io.vq4j.io.SafeTensorsErrorTest.fails;
+import static io.vq4j.testing.InputErrors.fails;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,10 +1,7 @@
 package io.vq4j.io;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static io.vq4j.testing.InputErrors.fails;
 
-import io.vq4j.core.InputException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -12,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Each kind of broken safetensors file gives one InputException line naming the file and the problem. */
@@ -37,14 +33,6 @@ class SafeTensorsErrorTest {
     /** The file holds one tensor "w" with the given fields (JSON, without braces) and 16 data bytes. */
     private Path tensor(String fields) throws IOException {
         return file("{\"w\":{" + fields + "}}", 16);
-    }
-
-    static void fails(Path named, String problem, Executable action) {
-        InputException e = assertThrows(InputException.class, action);
-        String m = e.getMessage();
-        assertTrue(m.startsWith(named.toString() + ": "), "starts with the file: " + m);
-        assertTrue(m.contains(problem), "says '" + problem + "': " + m);
-        assertEquals(1, m.lines().count(), "one line: " + m);
     }
 
     private void opening(Path p, String problem) {
