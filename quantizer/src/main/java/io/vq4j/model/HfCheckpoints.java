@@ -264,6 +264,15 @@ public final class HfCheckpoints {
         if (!dtype.isFloating()) {
             throw new IllegalArgumentException("weights cannot be stored as " + dtype);
         }
+        writeTensors(ckpt.config(), dir, dtype, tensors(ckpt, dtype), extra);
+    }
+
+    /**
+     * Like {@link #write(LlamaCheckpoint, Path, DType, ExtraFiles)}, for tensors that are
+     * produced while they are written (see {@link SyntheticModel#tensors}): {@code tensors}
+     * must hold the Hugging Face names and shapes that {@code c} implies.
+     */
+    public static void writeTensors(LlamaConfig c, Path dir, DType dtype, SafeTensorsWriter tensors, ExtraFiles extra) {
         Path target = dir.toAbsolutePath().normalize();
         try {
             if (Files.exists(target) && !Files.isDirectory(target)) {
@@ -278,10 +287,9 @@ public final class HfCheckpoints {
             }
             Path tmp = AtomicFiles.tempDirBeside(target);
             try {
-                LlamaConfig c = ckpt.config();
                 Files.writeString(tmp.resolve("config.json"),
                         JSON.writerWithDefaultPrettyPrinter().writeValueAsString(configJson(c, dtype)));
-                tensors(ckpt, dtype).write(tmp.resolve(SafeTensorsDirectory.SINGLE));
+                tensors.write(tmp.resolve(SafeTensorsDirectory.SINGLE));
                 if (extra != null) {
                     extra.writeInto(tmp);
                 }
@@ -327,7 +335,9 @@ public final class HfCheckpoints {
             throw new IllegalArgumentException(name + " is a " + l.getClass().getSimpleName()
                     + "; only dense (DenseLinear) weights can be written as a Hugging Face checkpoint");
         }
-        out.addFloats(name + ".weight", dtype, new long[] {dl.outFeatures(), dl.inFeatures()}, dl.weight());
+        // weight() unpacks a copy: do it while writing, one layer at a time, not for the whole model up front
+        out.add(name + ".weight", dtype, new long[] {dl.outFeatures(), dl.inFeatures()},
+                ch -> SafeTensorsWriter.writeFloats(ch, dl.weight(), dtype));
         if (dl.bias() != null) {
             out.addFloats(name + ".bias", dtype, new long[] {dl.outFeatures()}, dl.bias());
         }

@@ -2,9 +2,11 @@ package io.vq4j.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.vq4j.io.DType;
 import io.vq4j.testing.SyntheticCheckpoints;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -19,19 +21,27 @@ class SyntheticHfCheckpointTest {
     Path dir;
 
     @Test
-    void qwen2WithBiasesGqaAndTwoShardsMatchesReference() throws IOException {
-        check(new SyntheticCheckpoints.Spec("Qwen2ForCausalLM", 48, 80, 2, 6, 2, 40, 64, false, false, 2, 11));
+    void qwen2WithBiasesGqaMixedDtypesAndTwoShardsMatchesReference() throws IOException {
+        check(new SyntheticCheckpoints.Spec("Qwen2ForCausalLM", 48, 80, 2, 6, 2, 40, 64, true, false, false,
+                SyntheticCheckpoints.Spec.MIXED, 2, 11));
     }
 
     @Test
-    void llamaWithRopeScalingAndTiedEmbeddingsMatchesReference() throws IOException {
-        check(new SyntheticCheckpoints.Spec("LlamaForCausalLM", 32, 64, 2, 4, 1, 30, 64, true, true, 3, 12));
+    void llamaWithRopeScalingTiedEmbeddingsAndThreeShardsMatchesReference() throws IOException {
+        check(new SyntheticCheckpoints.Spec("LlamaForCausalLM", 32, 64, 2, 4, 1, 30, 64, false, true, true,
+                List.of(DType.BF16, DType.F16), 3, 12));
+    }
+
+    @Test
+    void mistralWithAttentionBiasIncludingOutputProjectionInF16MatchesReference() throws IOException {
+        check(new SyntheticCheckpoints.Spec("MistralForCausalLM", 32, 48, 1, 4, 4, 25, 64, true, false, false,
+                List.of(DType.F16), 1, 13));
     }
 
     private void check(SyntheticCheckpoints.Spec s) throws IOException {
         Map<String, float[]> w = SyntheticCheckpoints.write(s, dir);
         LlamaCheckpoint ckpt = HfCheckpoints.read(dir);
-        assertEquals(s.architecture().equals("Qwen2ForCausalLM"), ckpt.config().attentionBias());
+        assertEquals(s.bias(), ckpt.config().attentionBias());
         assertEquals(2, ckpt.config().eosId(), "first of eos_token_id list");
         int[] ids = {1, 7, 3, 19, 5, 0, 22, 9, 13, 2, 17, 4};
         LlamaModel model = LlamaModel.of(ckpt);
@@ -90,7 +100,7 @@ class SyntheticHfCheckpointTest {
                     }
                 }
             }
-            add(x, lin(o, w.get(p + "self_attn.o_proj.weight"), null, d));
+            add(x, lin(o, w.get(p + "self_attn.o_proj.weight"), w.get(p + "self_attn.o_proj.bias"), d));
             h = norm(x, w.get(p + "post_attention_layernorm.weight"), 1e-6);
             double[][] g = lin(h, w.get(p + "mlp.gate_proj.weight"), null, s.hidden());
             double[][] u = lin(h, w.get(p + "mlp.up_proj.weight"), null, s.hidden());
