@@ -1,0 +1,24 @@
+package io.vq4j.quant;
+
+import io.vq4j.pack.QuantizedLayer;
+
+/**
+ * One quantization method applied to one linear layer. Implementations are stateless and
+ * deterministic: the same problem (weights, Hessian, spec, seed) gives the same layer, bit for
+ * bit. All heavy arithmetic goes through {@link LayerProblem#backend()}.
+ */
+public interface LayerQuantizer {
+    /** The --method name. */
+    String name();
+
+    /** Whether this method needs the layer's Hessian (calibration data). */
+    boolean needsHessian();
+
+    /**
+     * Checks the spec against a layer shape before any work is done; throws
+     * IllegalArgumentException with a one-line reason (e.g. "--dim 3 does not divide 64 columns").
+     */
+    void validate(QuantSpec spec, int rows, int cols);
+
+    QuantizedLayer quantize(LayerProblem problem);
+}
