@@ -197,7 +197,46 @@ public final class HfCheckpoints {
         }
 
         DenseLinear linear(String name, int out, int in, boolean bias) {
-            return new DenseLinear(floats(name + ".weight", out, in), bias ? floats(name + ".bias", out) : null, out, in);
+            float[] b = bias ? floats(name + ".bias", out) : null;
+            if (!st.contains(name + ".weight")) {
+                for (SafeTensorsFile f : st.files()) {
+                    String layout = f.metadata().get(io.vq4j.pack.PackedLayers.META_PREFIX + name);
+                    if (layout != null) {
+                        return new DenseLinear(packed(f, name, layout, out, in), b, out, in);
+                    }
+                }
+            }
+            return new DenseLinear(floats(name + ".weight", out, in), b, out, in);
+        }
+
+        /** A packed layer of a vq4j directory, dequantized on load. */
+        private float[] packed(SafeTensorsFile f, String name, String layout, int out, int in) {
+            io.vq4j.pack.QuantizedLayer q;
+            try {
+                q = io.vq4j.pack.PackedLayers.read(name, layout, new io.vq4j.pack.PackedLayers.TensorSource() {
+                    @Override
+                    public boolean contains(String t) {
+                        return st.contains(t);
+                    }
+
+                    @Override
+                    public io.vq4j.pack.PackedLayers.Tensor get(String t) {
+                        if (!st.contains(t)) {
+                            return null;
+                        }
+                        SafeTensorsFile.TensorInfo i = st.info(t);
+                        return new io.vq4j.pack.PackedLayers.Tensor(i.dtype(), i.shape(),
+                                st.data(t).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                    }
+                });
+            } catch (IllegalArgumentException e) {
+                throw InputException.at(f.path(), e.getMessage());
+            }
+            if (q.rows() != out || q.cols() != in) {
+                throw InputException.at(f.path(), "packed layer '" + name + "' is " + q.rows() + "x" + q.cols()
+                        + " but config.json implies " + out + "x" + in);
+            }
+            return q.dequantize();
         }
     }
 

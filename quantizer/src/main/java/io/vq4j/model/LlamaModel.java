@@ -26,6 +26,13 @@ public final class LlamaModel {
         this.invFreq = ropeInverseFrequencies(config);
     }
 
+    /** Only the weight-free parts (RoPE, attention) for {@link BlockSteps}. */
+    LlamaModel(LlamaConfig config) {
+        this.config = config;
+        this.weights = null;
+        this.invFreq = ropeInverseFrequencies(config);
+    }
+
     public static LlamaModel of(LlamaCheckpoint checkpoint) {
         return new LlamaModel(checkpoint.config(), checkpoint.weights());
     }
@@ -114,20 +121,20 @@ public final class LlamaModel {
         return logits;
     }
 
-    private static void rmsnormRows(float[] x, float[] g, float eps, float[] out, int rows, int dim) {
+    static void rmsnormRows(float[] x, float[] g, float eps, float[] out, int rows, int dim) {
         for (int r = 0; r < rows; r++) {
             CpuKernels.rmsnorm(x, r * dim, g, eps, out, r * dim, dim);
         }
     }
 
-    private static void addInPlace(float[] x, float[] d, int n) {
+    static void addInPlace(float[] x, float[] d, int n) {
         for (int i = 0; i < n; i++) {
             x[i] += d[i];
         }
     }
 
     /** gate <- silu(gate) * up. */
-    private static void swiglu(float[] gate, float[] up, int n) {
+    static void swiglu(float[] gate, float[] up, int n) {
         for (int i = 0; i < n; i++) {
             float g = gate[i];
             gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
@@ -135,7 +142,7 @@ public final class LlamaModel {
     }
 
     /** Rotates pairs (i, i + headDim/2) of every head by angle pos * invFreq[i] (HF rotate_half). */
-    private void rope(float[] a, int length, int heads, int start) {
+    void rope(float[] a, int length, int heads, int start) {
         int hd = config.headDim();
         int half = hd / 2;
         int width = heads * hd;
@@ -165,7 +172,7 @@ public final class LlamaModel {
      * matmuls per head through the packed kernel: scores S = Q·Kᵀ (T x P), a masked softmax per
      * row, then O = softmax(S)·V. Heads run in parallel; each one's matmuls run inline.
      */
-    private void attention(float[] q, float[] keys, float[] values, float[] out, int length, int start) {
+    void attention(float[] q, float[] keys, float[] values, float[] out, int length, int start) {
         int heads = config.nHeads();
         int hd = config.headDim();
         int kvDim = config.kvDim();

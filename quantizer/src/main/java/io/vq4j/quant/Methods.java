@@ -10,6 +10,7 @@ public final class Methods {
 
     static {
         METHODS.put("rtn", RtnQuantizer::new);
+        METHODS.put("kmeans", KMeansVq::new);
     }
 
     private Methods() {
@@ -36,6 +37,42 @@ public final class Methods {
         }
         if (s.groupSize() < 0) {
             throw new IllegalArgumentException("--group-size must be >= 0, got " + s.groupSize());
+        }
+    }
+
+    /**
+     * Checks shared by the vector methods: d in 1..16 dividing the vector axis and the codebook
+     * groups, k in 2..65,536 and at most the number of vectors in a group.
+     */
+    static void checkVector(QuantSpec s, int rows, int cols, io.vq4j.pack.QuantizedLayer.Axis axis) {
+        int d = s.dim();
+        if (d < 1 || d > 16) {
+            throw new IllegalArgumentException("--dim must be 1..16, got " + d);
+        }
+        if (s.centroids() < 2 || s.centroids() > 65536) {
+            throw new IllegalArgumentException("--centroids must be 2..65536, got " + s.centroids());
+        }
+        int gRows = s.groupRows() <= 0 ? rows : Math.min(rows, s.groupRows());
+        int gCols = s.groupSize() <= 0 ? cols : Math.min(cols, s.groupSize());
+        boolean in = axis == io.vq4j.pack.QuantizedLayer.Axis.IN;
+        int along = in ? cols : rows;
+        int groupAlong = in ? gCols : gRows;
+        String what = in ? "columns" : "rows";
+        if (along % d != 0) {
+            throw new IllegalArgumentException("--dim " + d + " does not divide the " + along + " " + what);
+        }
+        if (groupAlong % d != 0) {
+            throw new IllegalArgumentException("--dim " + d + " does not divide the codebook group's " + groupAlong
+                    + " " + what);
+        }
+        if (cols % gCols != 0 || rows % gRows != 0) {
+            throw new IllegalArgumentException("the codebook group (" + gRows + " rows x " + gCols
+                    + " columns) does not tile the " + rows + "x" + cols + " matrix");
+        }
+        long vectors = (long) gRows * gCols / d;
+        if (s.centroids() > vectors) {
+            throw new IllegalArgumentException("--centroids " + s.centroids() + " is more than the " + vectors
+                    + " vectors of a codebook group");
         }
     }
 }

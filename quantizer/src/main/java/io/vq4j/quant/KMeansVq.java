@@ -1,0 +1,86 @@
+package io.vq4j.quant;
+
+import io.vq4j.pack.Codebooks;
+import io.vq4j.pack.QuantizedLayer;
+import io.vq4j.pack.QuantizedLayer.Axis;
+import io.vq4j.pack.QuantizedLayer.CodebookFormat;
+
+import java.util.List;
+
+/**
+ * Method "kmeans": naive vector quantization — no calibration data, no error feedback. The
+ * weight matrix is cut into sub-vectors of d consecutive columns; each codebook group
+ * (groupRows × groupSize weights; 0 = all rows / all columns, so both 0 is one codebook per
+ * tensor) gets a k-means codebook of k centroids, rounded to its storage format, and every
+ * vector takes its nearest stored centroid. This is the baseline the Hessian-aware methods
+ * must beat.
+ */
+public final class KMeansVq implements LayerQuantizer {
+    @Override
+    public String name() {
+        return "kmeans";
+    }
+
+    @Override
+    public boolean needsHessian() {
+        return false;
+    }
+
+    @Override
+    public void validate(QuantSpec s, int rows, int cols) {
+        Methods.checkVector(s, rows, cols, Axis.IN);
+        if (!s.init().equals("kmeans++")) {
+            throw new IllegalArgumentException("--init " + s.init() + " is not available for kmeans (kmeans++)");
+        }
+    }
+
+    @Override
+    public QuantizedLayer quantize(LayerProblem p) {
+        QuantSpec s = p.spec();
+        int rows = p.rows();
+        int cols = p.cols();
+        int d = s.dim();
+        int k = s.centroids();
+        int gRows = s.groupRows() <= 0 ? rows : s.groupRows();
+        int gCols = s.groupSize() <= 0 ? cols : s.groupSize();
+        int rowBlocks = (rows + gRows - 1) / gRows;
+        int colBlocks = (cols + gCols - 1) / gCols;
+        int groups = rowBlocks * colBlocks;
+        int perRow = cols / d;
+        int[] indices = new int[rows * perRow];
+        float[] codebooks = new float[groups * k * d];
+        CodebookFormat format = s.int8Codebooks() ? CodebookFormat.INT8 : CodebookFormat.F16;
+        float[] cbScales = format == CodebookFormat.INT8 ? new float[groups] : null;
+        for (int rb = 0; rb < rowBlocks; rb++) {
+            for (int cb = 0; cb < colBlocks; cb++) {
+                int g = rb * colBlocks + cb;
+                int r0 = rb * gRows;
+                int r1 = Math.min(rows, r0 + gRows);
+                int c0 = cb * gCols;
+                int c1 = Math.min(cols, c0 + gCols);
+                int vecPerRow = (c1 - c0) / d;
+                int n = (r1 - r0) * vecPerRow;
+                float[] x = new float[n * d];
+                for (int r = r0; r < r1; r++) {
+                    System.arraycopy(p.weight(), r * cols + c0, x, (r - r0) * vecPerRow * d, vecPerRow * d);
+                }
+                KMeans.Result fit = KMeans.fit(p.backend(), x, null, n, d, k, s.iters(), s.tol(), p.seed() + g);
+                float[] book = fit.codebook();
+                float[] scale = Codebooks.round(book, 1, k, d, format);
+                if (scale != null) {
+                    cbScales[g] = scale[0];
+                }
+                int[] idx = new int[n];
+                p.backend().assignNearest(x, null, n, d, book, k, idx, new float[n]);
+                System.arraycopy(book, 0, codebooks, g * k * d, k * d);
+                for (int r = r0; r < r1; r++) {
+                    System.arraycopy(idx, (r - r0) * vecPerRow, indices, r * perRow + c0 / d, vecPerRow);
+                }
+            }
+        }
+        var stage = new QuantizedLayer.Stage(k, format, codebooks, cbScales, indices);
+        var enc = new QuantizedLayer.Vector(Axis.IN, d, gRows, gCols, List.of(stage), null);
+        return new QuantizedLayer(name(), rows, cols, null, null, null,
+                List.of(new QuantizedLayer.Segment("", 0, cols, enc)));
+    }
+}
