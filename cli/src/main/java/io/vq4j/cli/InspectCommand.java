@@ -58,8 +58,27 @@ final class InspectCommand implements Callable<Integer> {
         long params = rows.stream().mapToLong(Row::elements).sum();
         long bytes = rows.stream().mapToLong(Row::bytes).sum();
         PrintWriter out = spec.commandLine().getOut();
+        io.vq4j.pack.PackedStats.Stats packed = Files.isDirectory(path) && io.vq4j.pack.PackedStats.isPacked(path)
+                ? io.vq4j.pack.PackedStats.of(path) : null;
         if (json) {
             ObjectNode o = Json.object();
+            if (packed != null) {
+                o.put("true_bits_per_weight", packed.trueBitsPerWeight());
+                o.put("nominal_bits_per_weight", packed.nominalBitsPerWeight());
+                o.put("model_bits_per_parameter", packed.modelBitsPerParameter());
+                o.put("quantized_weights", packed.quantizedWeights());
+                ArrayNode ls = o.putArray("layers");
+                for (io.vq4j.pack.PackedStats.Layer l : packed.layers()) {
+                    ObjectNode lo = ls.addObject();
+                    lo.put("name", l.name());
+                    lo.put("method", l.method());
+                    lo.putArray("shape").add(l.rows()).add(l.cols());
+                    lo.put("bytes", l.bytes());
+                    lo.put("true_bits_per_weight", l.trueBitsPerWeight());
+                    lo.put("nominal_bits_per_weight", l.nominalBitsPerWeight());
+                    lo.put("file", l.file());
+                }
+            }
             o.put("path", path.toString());
             if (config != null) {
                 o.set("config", Json.MAPPER.valueToTree(config));
@@ -87,6 +106,19 @@ final class InspectCommand implements Callable<Integer> {
                 out.printf("%-50s %-5s %-16s %,14d bytes%n", r.name, r.dtype, java.util.Arrays.toString(r.shape), r.bytes);
             }
             out.printf("%d tensors, %,d parameters, %,d bytes%n", rows.size(), params, bytes);
+            if (packed != null) {
+                out.println();
+                out.printf("%-44s %-7s %-11s %12s %9s %9s%n", "packed layer", "method", "shape", "bytes", "nominal", "true bpw");
+                for (io.vq4j.pack.PackedStats.Layer l : packed.layers()) {
+                    out.printf(java.util.Locale.ROOT, "%-44s %-7s %-11s %,12d %9.3f %9.3f%n", l.name(), l.method(),
+                            l.rows() + "x" + l.cols(), l.bytes(), l.nominalBitsPerWeight(), l.trueBitsPerWeight());
+                }
+                out.printf(java.util.Locale.ROOT, "quantized layers: %,d weights, nominal %.4f bits/weight, true %.4f"
+                                + " bits/weight (all file overhead charged to them)%n", packed.quantizedWeights(),
+                        packed.nominalBitsPerWeight(), packed.trueBitsPerWeight());
+                out.printf(java.util.Locale.ROOT, "whole model: %.4f bits/parameter (every byte of the files over all"
+                        + " %,d parameters)%n", packed.modelBitsPerParameter(), packed.parameters());
+            }
         }
         out.flush();
         return 0;

@@ -76,6 +76,10 @@ public final class QuantizeJob {
 
         default void info(String line) {
         }
+
+        /** Block b is quantized and written; {@code quantized} holds its dequantized weights. */
+        default void blockDone(int b, LayerWeights quantized) {
+        }
     }
 
     /** Which linear layers share an input (and so a Hessian); in HF names, in quantization order. */
@@ -105,6 +109,7 @@ public final class QuantizeJob {
             throw new InputException("--calib-len: must be 2.." + c.maxSeqLen() + " (the model's max sequence length), got " + len);
         }
         int[] tokens = calibrationTokens(o.calib(), o.tokenizer(), n, len);
+        source.checkFinite();
         String fingerprint = fingerprint(source, o, n, len, tokens);
         Path out = o.out().toAbsolutePath().normalize();
         int blocks = c.nLayers();
@@ -147,7 +152,6 @@ public final class QuantizeJob {
                     listener.progress(b, blocks, layerNo++, 7, linear);
                     DenseLinear dl = (DenseLinear) get(lw, linear);
                     float[] w = dl.weight();
-                    checkFinite(w, name);
                     long l0 = System.nanoTime();
                     QuantizedLayer q = quantizer.quantize(new LayerProblem(name, w, dl.outFeatures(), dl.inFeatures(),
                             quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), name)));
@@ -172,6 +176,7 @@ public final class QuantizeJob {
             source.addBlockExtras(b, w);
             write(w, out.resolve(shardName(b, blocks)));
             writeState(out, fingerprint, b + 1, reports);
+            listener.blockDone(b, lw);
         }
         finish(source, o, out, blocks, reports, len, n, fingerprint);
         return new Result(out, reports, done, (System.nanoTime() - t0) / 1e9);
@@ -221,15 +226,6 @@ public final class QuantizeJob {
             } catch (IllegalArgumentException e) {
                 throw new InputException(spec.method() + " on " + names[i] + " (" + shapes[i][0] + "x" + shapes[i][1]
                         + "): " + e.getMessage());
-            }
-        }
-    }
-
-    private static void checkFinite(float[] w, String name) {
-        for (int i = 0; i < w.length; i++) {
-            if (!Float.isFinite(w[i])) {
-                throw new InputException("--model: tensor '" + name + ".weight' holds " + w[i] + " at element " + i
-                        + "; weights must be finite");
             }
         }
     }

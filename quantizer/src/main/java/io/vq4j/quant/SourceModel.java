@@ -46,6 +46,21 @@ public abstract sealed class SourceModel implements AutoCloseable {
     /** Adds the tensors outside the blocks: embedding, final norm, lm_head (unless tied). */
     public abstract void addRest(SafeTensorsWriter w);
 
+    /**
+     * Fails with a one-line error naming the first non-finite weight of a linear layer,
+     * before anything is written.
+     */
+    public abstract void checkFinite();
+
+    static void checkFinite(float[] w, String name, Path where) {
+        for (int i = 0; i < w.length; i++) {
+            if (!Float.isFinite(w[i])) {
+                throw InputException.at(where, "tensor '" + name + "' holds " + w[i] + " at element " + i
+                        + "; weights must be finite");
+            }
+        }
+    }
+
     /** The source config.json (HF) or the one HF would write for it. */
     public abstract ObjectNode configJson();
 
@@ -106,6 +121,18 @@ public abstract sealed class SourceModel implements AutoCloseable {
         @Override
         public DType dtype() {
             return DType.F32;
+        }
+
+        @Override
+        public void checkFinite() {
+            for (int b = 0; b < config().nLayers(); b++) {
+                LayerWeights lw = block(b);
+                io.vq4j.model.Linear[] ls = {lw.wq(), lw.wk(), lw.wv(), lw.wo(), lw.w1(), lw.w3(), lw.w2()};
+                for (int j = 0; j < ls.length; j++) {
+                    checkFinite(((DenseLinear) ls[j]).weight(), prefix(b) + LINEARS[j] + ".weight",
+                            Path.of(ckpt.source()));
+                }
+            }
         }
 
         @Override
@@ -231,6 +258,33 @@ public abstract sealed class SourceModel implements AutoCloseable {
         @Override
         public DType dtype() {
             return st.info("model.embed_tokens.weight").dtype();
+        }
+
+        @Override
+        public void checkFinite() {
+            LlamaConfig c = config;
+            long[][] shapes = {{c.qDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.dim(), c.qDim()},
+                    {c.hiddenDim(), c.dim()}, {c.hiddenDim(), c.dim()}, {c.dim(), c.hiddenDim()}};
+            for (int b = 0; b < c.nLayers(); b++) {
+                for (int j = 0; j < LINEARS.length; j++) {
+                    String name = prefix(b) + LINEARS[j] + ".weight";
+                    SafeTensorsFile.TensorInfo t = info(name, shapes[j]);
+                    MemorySegment s = st.data(name);
+                    for (long e = 0; e < t.elements(); e++) {
+                        float v = switch (t.dtype()) {
+                            case F32 -> s.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, e);
+                            case F16 -> Float.float16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, e));
+                            case BF16 -> DType.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, e));
+                            case F64 -> (float) s.getAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED, e);
+                            default -> throw new AssertionError(t.dtype());
+                        };
+                        if (!Float.isFinite(v)) {
+                            throw InputException.at(st.fileOf(name).path(), "tensor '" + name + "' holds " + v
+                                    + " at element " + e + "; weights must be finite");
+                        }
+                    }
+                }
+            }
         }
 
         private void copy(String name, SafeTensorsWriter w) {
