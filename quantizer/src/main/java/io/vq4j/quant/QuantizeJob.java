@@ -147,6 +147,11 @@ public final class QuantizeJob {
                     acc.add(stepInput(steps, lw, step, x[s], len), len);
                 }
                 double[] h = acc.hessian(spec.percdamp());
+                acc = null; // its double sums are the largest thing a block holds
+                float[] hf = new float[h.length];
+                for (int i = 0; i < h.length; i++) {
+                    hf[i] = (float) h[i];
+                }
                 for (String linear : STEPS[step]) {
                     String name = SourceModel.prefix(b) + linear;
                     listener.progress(b, blocks, layerNo++, 7, linear);
@@ -157,7 +162,7 @@ public final class QuantizeJob {
                             quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), name)));
                     double secs = (System.nanoTime() - l0) / 1e9;
                     float[] wq = q.dequantize();
-                    LayerReport r = report(name, q, w, wq, h, backend, secs);
+                    LayerReport r = report(name, q, w, wq, hf, backend, secs);
                     reports.add(r);
                     listener.layer(r);
                     packed.add(q);
@@ -231,14 +236,10 @@ public final class QuantizeJob {
     }
 
     /** tr((W−Q) H (W−Q)ᵀ) through the backend's gemm, and that relative to tr(W H Wᵀ). */
-    private static LayerReport report(String name, QuantizedLayer q, float[] w, float[] wq, double[] h, Backend backend,
+    private static LayerReport report(String name, QuantizedLayer q, float[] w, float[] wq, float[] hf, Backend backend,
                                       double secs) {
         int rows = q.rows();
         int cols = q.cols();
-        float[] hf = new float[cols * cols];
-        for (int i = 0; i < hf.length; i++) {
-            hf[i] = (float) h[i];
-        }
         float[] delta = new float[w.length];
         for (int i = 0; i < w.length; i++) {
             delta[i] = w[i] - wq[i];
