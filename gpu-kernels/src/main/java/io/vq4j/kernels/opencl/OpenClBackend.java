@@ -1,0 +1,250 @@
+package io.vq4j.kernels.opencl;
+
+import io.vq4j.kernels.Backend;
+import org.jocl.CL;
+import org.jocl.CLException;
+import org.jocl.Pointer;
+import org.jocl.Sizeof;
+import org.jocl.blast.CLBlast;
+import org.jocl.blast.CLBlastLayout;
+import org.jocl.blast.CLBlastStatusCode;
+import org.jocl.blast.CLBlastTranspose;
+import org.jocl.cl_kernel;
+import org.jocl.cl_mem;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The compute SPI on an OpenCL device: GEMM by CLBlast, the VQ kernels of vq.cl. Host arrays
+ * are copied to the device for each call and the results read back. Its assignment computes
+ * the same bits as the CPU backend (same operation order, no contraction); its M-step uses the
+ * CPU backend's partials of 4,096 vectors while they fit (then bigger partials, still in a fixed
+ * order), so it too matches the CPU bit for bit on all but the largest inputs.
+ */
+public final class OpenClBackend implements Backend {
+    /** Vectors per M-step partial, as the CPU backend. */
+    static final int PARTIAL = 4096;
+    /** Bytes the M-step partials may take on the device. */
+    static final long PARTIAL_BYTES = 256L << 20;
+    static final int ASSIGN_GROUP = 64;
+    static final int ACCUMULATE_GROUP = 64;
+
+    private final OpenCl.Device device;
+
+    public OpenClBackend(int index) {
+        this.device = OpenCl.open(index);
+    }
+
+    public OpenCl.DeviceInfo info() {
+        return device.info;
+    }
+
+    @Override
+    public String name() {
+        return "opencl:" + device.info.index() + " " + device.info.name();
+    }
+
+    private RuntimeException failure(String op, CLException e) {
+        String what = switch (e.getStatus()) {
+            case CL.CL_MEM_OBJECT_ALLOCATION_FAILURE, CL.CL_OUT_OF_RESOURCES, CL.CL_OUT_OF_HOST_MEMORY,
+                 CL.CL_INVALID_BUFFER_SIZE -> "out of device memory";
+            default -> CL.stringFor_errorCode(e.getStatus());
+        };
+        return new IllegalStateException(name() + ": " + op + " failed: " + what);
+    }
+
+    private final class Buffers implements AutoCloseable {
+        final List<cl_mem> mems = new ArrayList<>();
+
+        cl_mem in(float[] a, long count) {
+            return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
+                    Math.max(1, count) * Sizeof.cl_float, Pointer.to(a), null));
+        }
+
+        cl_mem in(int[] a, long count) {
+            return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
+                    Math.max(1, count) * Sizeof.cl_int, Pointer.to(a), null));
+        }
+
+        cl_mem out(long bytes) {
+            return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, Math.max(1, bytes), null, null));
+        }
+
+        cl_mem zeros(long bytes) {
+            cl_mem m = out(bytes);
+            CL.clEnqueueFillBuffer(device.queue, m, Pointer.to(new byte[]{0}), 1, 0, Math.max(1, bytes), 0, null, null);
+            return m;
+        }
+
+        private cl_mem add(cl_mem m) {
+            mems.add(m);
+            return m;
+        }
+
+        @Override
+        public void close() {
+            for (cl_mem m : mems) {
+                CL.clReleaseMemObject(m);
+            }
+        }
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, float[] b,
+                     float beta, float[] c) {
+        if (a.length < (long) m * k || b.length < (long) k * n || c.length < (long) m * n) {
+            throw new IllegalArgumentException("gemm sizes: array too small");
+        }
+        if (m == 0 || n == 0) {
+            return;
+        }
+        synchronized (device) {
+            try (Buffers buf = new Buffers()) {
+                cl_mem da = buf.in(a, (long) m * k);
+                cl_mem db = buf.in(b, (long) k * n);
+                cl_mem dc;
+                if (beta == 0f) {
+                    dc = buf.zeros((long) m * n * Sizeof.cl_float); // C's old contents (NaN included) ignored
+                } else {
+                    dc = buf.out((long) m * n * Sizeof.cl_float);
+                    CL.clEnqueueWriteBuffer(device.queue, dc, true, 0, (long) m * n * Sizeof.cl_float, Pointer.to(c),
+                            0, null, null);
+                }
+                if (k == 0) {
+                    // C = beta C: CLBlast may refuse k = 0, so scale on the host
+                    for (int i = 0; i < m * n; i++) {
+                        c[i] = beta == 0f ? 0f : beta * c[i];
+                    }
+                    return;
+                }
+                int status = CLBlast.CLBlastSgemm(CLBlastLayout.CLBlastLayoutRowMajor,
+                        transA ? CLBlastTranspose.CLBlastTransposeYes : CLBlastTranspose.CLBlastTransposeNo,
+                        transB ? CLBlastTranspose.CLBlastTransposeYes : CLBlastTranspose.CLBlastTransposeNo,
+                        m, n, k, alpha, da, 0, transA ? m : k, db, 0, transB ? k : n, beta == 0f ? 0f : beta, dc, 0, n,
+                        device.queue, null);
+                if (status != CLBlastStatusCode.CLBlastSuccess) {
+                    throw new IllegalStateException(name() + ": gemm failed: CLBlast status "
+                            + CLBlastStatusCode.stringFor(status));
+                }
+                CL.clEnqueueReadBuffer(device.queue, dc, true, 0, (long) m * n * Sizeof.cl_float, Pointer.to(c), 0,
+                        null, null);
+            } catch (CLException e) {
+                throw failure("gemm " + m + "x" + n + "x" + k, e);
+            }
+        }
+    }
+
+    @Override
+    public void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
+                              float[] distance) {
+        if (k <= 0 || d <= 0 || d > 16 || vectors.length < (long) n * d || codebook.length < (long) k * d
+                || index.length < n || distance.length < n || weights != null && weights.length < (long) n * d) {
+            throw new IllegalArgumentException("assignNearest sizes: array too small, or d outside 1..16");
+        }
+        if (n == 0) {
+            return;
+        }
+        synchronized (device) {
+            try (Buffers buf = new Buffers()) {
+                cl_mem dx = buf.in(vectors, (long) n * d);
+                cl_mem dw = weights == null ? dx : buf.in(weights, (long) n * d);
+                cl_mem dcb = buf.in(codebook, (long) k * d);
+                cl_mem di = buf.out((long) n * Sizeof.cl_int);
+                cl_mem dd = buf.out((long) n * Sizeof.cl_float);
+                cl_kernel kn = device.kernel("assign_nearest");
+                int a = 0;
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dw));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{weights == null ? 0 : 1}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{n}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{d}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dcb));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
+                CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dd));
+                long global = (n + ASSIGN_GROUP - 1L) / ASSIGN_GROUP * ASSIGN_GROUP;
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{ASSIGN_GROUP}, 0,
+                        null, null);
+                CL.clEnqueueReadBuffer(device.queue, di, true, 0, (long) n * Sizeof.cl_int, Pointer.to(index), 0, null,
+                        null);
+                CL.clEnqueueReadBuffer(device.queue, dd, true, 0, (long) n * Sizeof.cl_float, Pointer.to(distance), 0,
+                        null, null);
+            } catch (CLException e) {
+                throw failure("assignNearest n=" + n + " d=" + d + " k=" + k, e);
+            }
+        }
+    }
+
+    @Override
+    public void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
+                                    double[] weightSums) {
+        long kd = (long) k * d;
+        if (sums.length < kd || weightSums.length < kd || index.length < n || vectors.length < (long) n * d) {
+            throw new IllegalArgumentException("accumulateCentroids sizes: array too small");
+        }
+        for (int i = 0; i < n; i++) {
+            if (index[i] < 0 || index[i] >= k) {
+                throw new IllegalArgumentException("index[" + i + "] = " + index[i] + " outside 0.." + (k - 1));
+            }
+        }
+        if (!device.info.fp64()) {
+            new io.vq4j.kernels.cpu.CpuBackend().accumulateCentroids(vectors, weights, n, d, index, k, sums,
+                    weightSums); // no fp64 on the device: the host sums in double
+            return;
+        }
+        java.util.Arrays.fill(sums, 0, (int) kd, 0.0);
+        java.util.Arrays.fill(weightSums, 0, (int) kd, 0.0);
+        if (n == 0) {
+            return;
+        }
+        // partials of PARTIAL vectors, as on the CPU, unless their arrays would not fit PARTIAL_BYTES
+        long maxParts = Math.max(1, PARTIAL_BYTES / (2 * kd * Sizeof.cl_double));
+        int chunk = PARTIAL;
+        if ((n + chunk - 1L) / chunk > maxParts) {
+            chunk = (int) ((n + maxParts - 1) / maxParts);
+        }
+        int parts = (n + chunk - 1) / chunk;
+        synchronized (device) {
+            try (Buffers buf = new Buffers()) {
+                cl_mem dx = buf.in(vectors, (long) n * d);
+                cl_mem dw = weights == null ? dx : buf.in(weights, (long) n * d);
+                cl_mem di = buf.in(index, n);
+                cl_mem ps = buf.zeros(parts * kd * Sizeof.cl_double);
+                cl_mem pw = buf.zeros(parts * kd * Sizeof.cl_double);
+                cl_kernel kn = device.kernel("accumulate_partials");
+                int a = 0;
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dw));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{weights == null ? 0 : 1}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{n}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{d}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{chunk}));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(ps));
+                CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(pw));
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{(long) parts * ACCUMULATE_GROUP},
+                        new long[]{ACCUMULATE_GROUP}, 0, null, null);
+                cl_mem ds = buf.out(kd * Sizeof.cl_double);
+                cl_mem dws = buf.out(kd * Sizeof.cl_double);
+                cl_kernel rn = device.kernel("reduce_partials");
+                a = 0;
+                CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(ps));
+                CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(pw));
+                CL.clSetKernelArg(rn, a++, Sizeof.cl_int, Pointer.to(new int[]{parts}));
+                CL.clSetKernelArg(rn, a++, Sizeof.cl_int, Pointer.to(new int[]{(int) kd}));
+                CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(ds));
+                CL.clSetKernelArg(rn, a, Sizeof.cl_mem, Pointer.to(dws));
+                long global = (kd + 63) / 64 * 64;
+                CL.clEnqueueNDRangeKernel(device.queue, rn, 1, null, new long[]{global}, new long[]{64}, 0, null, null);
+                CL.clEnqueueReadBuffer(device.queue, ds, true, 0, kd * Sizeof.cl_double, Pointer.to(sums), 0, null,
+                        null);
+                CL.clEnqueueReadBuffer(device.queue, dws, true, 0, kd * Sizeof.cl_double, Pointer.to(weightSums), 0,
+                        null, null);
+            } catch (CLException e) {
+                throw failure("accumulateCentroids n=" + n + " d=" + d + " k=" + k, e);
+            }
+        }
+    }
+}
