@@ -2,7 +2,6 @@ package io.vq4j.cli;
 
 import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
-import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.quant.QuantSpec;
 import io.vq4j.quant.QuantizeJob;
 import io.vq4j.quant.SourceModel;
@@ -39,7 +38,7 @@ final class QuantizeCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")
     long seed;
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D", description = "cpu or auto (default: ${DEFAULT-VALUE})")
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D", description = "cpu, opencl[:i] or auto (default: ${DEFAULT-VALUE}; see vq devices)")
     String device;
     @Option(names = "--calib-samples", defaultValue = "128", paramLabel = "N", description = "calibration sequences (default: ${DEFAULT-VALUE})")
     int calibSamples;
@@ -165,24 +164,16 @@ final class QuantizeCommand implements Callable<Integer> {
         return s;
     }
 
-    static Backend backend(String device, PrintWriter err) {
-        return switch (device.toLowerCase(Locale.ROOT)) {
-            case "cpu" -> new CpuBackend();
-            case "auto" -> {
-                err.println("vq: --device auto: no GPU backend is built into this version; using the CPU");
-                yield new CpuBackend();
-            }
-            default -> throw new InputException("--device: unknown device '" + device + "' (cpu, auto)");
-        };
-    }
-
     @Override
     public Integer call() {
         QuantSpec s = buildSpec();
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         boolean tty = System.console() != null;
-        try (Backend backend = backend(device, err); SourceModel source = SourceModel.open(model.model)) {
+        try (Backend backend = io.vq4j.kernels.Backends.open(device, m -> {
+            err.println("vq: " + m);
+            err.flush();
+        }); SourceModel source = SourceModel.open(model.model)) {
             Tokenizer tok = Tokenizers.forModel(model.model, model.tokenizer);
             if (tok.vocabSize() != source.config().vocabSize()) {
                 throw InputException.at(model.model, "the tokenizer has " + tok.vocabSize()
