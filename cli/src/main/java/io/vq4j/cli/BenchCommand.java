@@ -1,0 +1,120 @@
+package io.vq4j.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.eval.bench.KernelBench;
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.Backends;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "bench", description = "Benchmarks.", subcommands = BenchCommand.Kernels.class,
+        mixinStandardHelpOptions = true)
+final class BenchCommand implements Runnable {
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "bench needs a subcommand: kernels");
+    }
+
+    @Command(name = "kernels", mixinStandardHelpOptions = true,
+            description = "Time the compute kernels on each device and on the CPU: time, GFLOP/s or GB/s, speed-up over the CPU.")
+    static final class Kernels implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @Option(names = "--device", defaultValue = "cpu", split = ",", paramLabel = "LIST",
+                description = "devices, comma-separated (cpu, opencl[:i]); the CPU is always timed too (default: ${DEFAULT-VALUE})")
+        List<String> devices;
+        @Option(names = "--quick", description = "small shapes (a 256x256 matrix), for checking the command runs")
+        boolean quick;
+        @Option(names = "--max-vectors", defaultValue = "262144", paramLabel = "N",
+                description = "vectors timed per case at most (default: ${DEFAULT-VALUE}); rows say how many were timed")
+        long maxVectors;
+        @Option(names = "--repeats", defaultValue = "3", paramLabel = "N", description = "timed runs per case; the median is reported")
+        int repeats;
+        @Option(names = "--json", description = "print one JSON object on stdout")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            PrintWriter err = spec.commandLine().getErr();
+            List<String> list = new ArrayList<>(devices);
+            if (!list.contains("cpu")) {
+                list.addFirst("cpu");
+            }
+            List<KernelBench.Case> cases = KernelBench.cases(quick);
+            List<KernelBench.Row> rows = new ArrayList<>();
+            Map<String, String> names = new LinkedHashMap<>();
+            for (String d : list) {
+                try (Backend b = Backends.open(d, m -> err.println("vq: " + m))) {
+                    names.put(d, b.name());
+                    err.println("vq: timing " + b.name());
+                    err.flush();
+                    rows.addAll(KernelBench.run(b, d, cases, maxVectors, repeats));
+                }
+            }
+            Map<String, Double> cpu = new LinkedHashMap<>();
+            for (KernelBench.Row r : rows) {
+                if (r.device().equals("cpu")) {
+                    cpu.put(r.kernel() + " " + r.shape(), r.seconds() / r.vectorsTimed());
+                }
+            }
+            if (json) {
+                ObjectNode o = Json.object();
+                ObjectNode ds = o.putObject("devices");
+                names.forEach(ds::put);
+                ArrayNode a = o.putArray("rows");
+                for (KernelBench.Row r : rows) {
+                    ObjectNode ro = a.addObject();
+                    ro.put("device", r.device());
+                    ro.put("kernel", r.kernel());
+                    ro.put("shape", r.shape());
+                    ro.put("vectors_timed", r.vectorsTimed());
+                    ro.put("vectors_full", r.vectorsFull());
+                    ro.put("seconds", r.seconds());
+                    if (r.gflops() > 0) {
+                        ro.put("gflop_per_s", r.gflopsPerSecond());
+                    } else {
+                        ro.put("gb_per_s", r.gbytesPerSecond());
+                    }
+                    Double c = cpu.get(r.kernel() + " " + r.shape());
+                    if (c != null) {
+                        ro.put("speedup_vs_cpu", c / (r.seconds() / r.vectorsTimed()));
+                    }
+                }
+                out.println(Json.pretty(o));
+            } else {
+                names.forEach((k, v) -> out.printf("%-10s %s%n", k, v));
+                out.printf("%-10s %-16s %-24s %12s %10s %14s %9s%n", "device", "kernel", "shape", "vectors", "ms",
+                        "throughput", "vs cpu");
+                for (KernelBench.Row r : rows) {
+                    Double c = cpu.get(r.kernel() + " " + r.shape());
+                    String tp = r.gflops() > 0 ? String.format(Locale.ROOT, "%.1f GFLOP/s", r.gflopsPerSecond())
+                            : String.format(Locale.ROOT, "%.2f GB/s", r.gbytesPerSecond());
+                    out.printf(Locale.ROOT, "%-10s %-16s %-24s %12s %10.2f %14s %8.2fx%n", r.device(), r.kernel(),
+                            r.shape(), r.vectorsTimed() == r.vectorsFull() ? Long.toString(r.vectorsTimed())
+                                    : r.vectorsTimed() + "/" + r.vectorsFull(), r.seconds() * 1e3, tp,
+                            c == null ? Double.NaN : c / (r.seconds() / r.vectorsTimed()));
+                }
+                out.println("throughput counts 3·n·k·d flops for assign, 2·n·c² for the Hessian gemm, bytes read and"
+                        + " written for accumulate; 'vectors' timed/full when a case was cut to --max-vectors.");
+            }
+            out.flush();
+            return 0;
+        }
+    }
+}

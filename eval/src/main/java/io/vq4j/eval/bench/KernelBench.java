@@ -1,0 +1,126 @@
+package io.vq4j.eval.bench;
+
+import io.vq4j.kernels.Backend;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Timings of the compute SPI's kernels on one backend: assignment (3·n·k·d flops, weighted and
+ * not), the M-step (bytes moved), and the Hessian gemm XᵀX (2·n·c² flops). Each case runs
+ * once to warm up, then {@code repeats} times; the median is reported. Inputs are Gaussian,
+ * from a fixed seed. Where a shape would take too long (the CPU at k = 65,536 over millions
+ * of vectors), only the first {@code maxVectors} vectors are timed and the row says so:
+ * throughput is what is compared.
+ */
+public final class KernelBench {
+    private KernelBench() {
+    }
+
+    /** One timed case. */
+    public record Row(String device, String kernel, String shape, long vectorsTimed, long vectorsFull, double seconds,
+                      double gflops, double gbytes) {
+        public double gflopsPerSecond() {
+            return gflops / seconds;
+        }
+
+        public double gbytesPerSecond() {
+            return gbytes / seconds;
+        }
+    }
+
+    /** A weight-matrix shape (rows × cols) cut into vectors of d. */
+    public record Case(int rows, int cols, int d, int k) {
+        long vectors() {
+            return (long) rows * cols / d;
+        }
+    }
+
+    public static List<Case> cases(boolean quick) {
+        List<Case> out = new ArrayList<>();
+        int[][] mats = quick ? new int[][]{{256, 256}} : new int[][]{{4096, 4096}, {14336, 4096}};
+        int[] ks = quick ? new int[]{256, 4096} : new int[]{256, 4096, 65536};
+        for (int[] m : mats) {
+            for (int d : new int[]{4, 8}) {
+                for (int k : ks) {
+                    out.add(new Case(m[0], m[1], d, k));
+                }
+            }
+        }
+        return out;
+    }
+
+    static double median(double[] t) {
+        double[] s = t.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    interface Run {
+        void run();
+    }
+
+    static double time(Run r, int repeats) {
+        r.run(); // warm-up (kernel builds, JIT)
+        double[] t = new double[repeats];
+        for (int i = 0; i < repeats; i++) {
+            long t0 = System.nanoTime();
+            r.run();
+            t[i] = (System.nanoTime() - t0) / 1e9;
+        }
+        return median(t);
+    }
+
+    static float[] gaussian(SplittableRandom r, long n) {
+        float[] a = new float[Math.toIntExact(n)];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) r.nextGaussian();
+        }
+        return a;
+    }
+
+    /** Runs every case on the backend. {@code maxVectors} caps the vectors timed per case. */
+    public static List<Row> run(Backend b, String device, List<Case> cases, long maxVectors, int repeats) {
+        List<Row> rows = new ArrayList<>();
+        for (Case c : cases) {
+            int n = (int) Math.min(c.vectors(), maxVectors);
+            // keep runs short on slow devices: cap the work of one call at ~2e11 flops
+            n = (int) Math.max(1024, Math.min(n, 2e11 / (3.0 * c.k() * c.d())));
+            n = (int) Math.min(n, c.vectors());
+            SplittableRandom r = new SplittableRandom(c.rows() * 31L + c.cols() * 7L + c.d() * 3L + c.k());
+            float[] x = gaussian(r, (long) n * c.d());
+            float[] w = new float[x.length];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) r.nextDouble(0.1, 2);
+            }
+            float[] cb = gaussian(r, (long) c.k() * c.d());
+            int[] idx = new int[n];
+            float[] dist = new float[n];
+            String shape = String.format(Locale.ROOT, "%dx%d d=%d k=%d", c.rows(), c.cols(), c.d(), c.k());
+            double flops = 3.0 * n * c.k() * c.d() / 1e9;
+            int fn = n;
+            double t = time(() -> b.assignNearest(x, null, fn, c.d(), cb, c.k(), idx, dist), repeats);
+            rows.add(new Row(device, "assign", shape, n, c.vectors(), t, flops, 0));
+            t = time(() -> b.assignNearest(x, w, fn, c.d(), cb, c.k(), idx, dist), repeats);
+            rows.add(new Row(device, "assign-weighted", shape, n, c.vectors(), t, flops, 0));
+            double[] sums = new double[c.k() * c.d()];
+            double[] ws = new double[c.k() * c.d()];
+            t = time(() -> b.accumulateCentroids(x, w, fn, c.d(), idx, c.k(), sums, ws), repeats);
+            double bytes = (2.0 * n * c.d() * 4 + 4.0 * n + 16.0 * c.k() * c.d()) / 1e9;
+            rows.add(new Row(device, "accumulate", shape, n, c.vectors(), t, 0, bytes));
+        }
+        // the Hessian of a layer's inputs: XᵀX for 2048 calibration rows
+        for (int cols : cases.getFirst().rows() < 1024 ? new int[]{256} : new int[]{4096, 14336}) {
+            int m = 2048;
+            SplittableRandom r = new SplittableRandom(cols);
+            float[] x = gaussian(r, (long) m * cols);
+            float[] h = new float[cols * cols];
+            double t = time(() -> b.gemm(true, false, cols, cols, m, 1f, x, x, 0f, h), repeats);
+            rows.add(new Row(device, "hessian-gemm", "X 2048x" + cols, m, m, t, 2.0 * m * cols * cols / 1e9, 0));
+        }
+        return rows;
+    }
+}
