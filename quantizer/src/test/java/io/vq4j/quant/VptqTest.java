@@ -58,6 +58,17 @@ class VptqTest {
     }
 
     @Test
+    void lazyBlockWidthChangesOnlyTheSummationOrder() {
+        // B = 1: every update is a gemm; B = 128: all inside one block; B = 7: both, blocks not aligned
+        // to anything. Same arithmetic up to float reordering, so the same error to ~1e-4.
+        double reference = error(W, run(BASE.withBlocks(128, 0, 0.01), 5).matrix(), H, ROWS, COLS);
+        for (int b : new int[] {1, 7, 32}) {
+            double e = error(W, run(BASE.withBlocks(b, 0, 0.01), 5).matrix(), H, ROWS, COLS);
+            assertEquals(reference, e, 1e-4 * reference, "block " + b);
+        }
+    }
+
+    @Test
     void residualStagesLowerTheErrorFurther() {
         double one = error(W, run(BASE, 5).matrix(), H, ROWS, COLS);
         double two = error(W, run(BASE.withResidual(List.of(16)), 5).matrix(), H, ROWS, COLS);
