@@ -11,6 +11,7 @@ public final class Methods {
     static {
         METHODS.put("rtn", RtnQuantizer::new);
         METHODS.put("kmeans", KMeansVq::new);
+        METHODS.put("vptq", Vptq::new);
     }
 
     private Methods() {
