@@ -10,6 +10,7 @@ public final class Methods {
 
     static {
         METHODS.put("rtn", RtnQuantizer::new);
+        METHODS.put("gptq", Gptq::new);
         METHODS.put("kmeans", KMeansVq::new);
         METHODS.put("vptq", Vptq::new);
     }
