@@ -67,7 +67,7 @@ final class QuantizeCommand implements Callable<Integer> {
     Integer iters;
     @Option(names = "--tol", paramLabel = "X", description = "k-means relative tolerance (default 1e-4)")
     Double tol;
-    @Option(names = "--init", paramLabel = "I", description = "gptvq: kmeans++ or mahalanobis")
+    @Option(names = "--init", paramLabel = "I", description = "kmeans/gptvq: seeding, kmeans++ or mahalanobis")
     String init;
     @Option(names = "--int8-codebooks", description = "kmeans/gptvq/vptq: int8 codebooks with an fp16 scale")
     Boolean int8;
@@ -92,7 +92,7 @@ final class QuantizeCommand implements Callable<Integer> {
     private static final Map<String, Set<String>> ALLOWED = Map.of(
             "rtn", Set.of("--bits", "--group-size", "--symmetric"),
             "gptq", Set.of("--bits", "--group-size", "--symmetric", "--act-order", "--block-size"),
-            "kmeans", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol",
+            "kmeans", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
                     "--int8-codebooks"),
             "gptvq", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
                     "--int8-codebooks", "--no-codebook-update", "--block-norm", "--block-size"),

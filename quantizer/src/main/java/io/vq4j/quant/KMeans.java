@@ -32,7 +32,17 @@ public final class KMeans {
         if (k < 1 || k > n) {
             throw new IllegalArgumentException("k = " + k + " must be in 1.." + n + " (the number of vectors)");
         }
-        float[] codebook = seedPlusPlus(vectors, weights, n, d, k, new SplittableRandom(seed));
+        return fitFrom(backend, vectors, weights, n, d, k, maxIterations, tol,
+                seedPlusPlus(vectors, weights, n, d, k, new SplittableRandom(seed)));
+    }
+
+    /** Lloyd iterations from the given initial codebook (k×d, not modified). */
+    public static Result fitFrom(Backend backend, float[] vectors, float[] weights, int n, int d, int k,
+                                 int maxIterations, double tol, float[] initial) {
+        if (k < 1 || k > n) {
+            throw new IllegalArgumentException("k = " + k + " must be in 1.." + n + " (the number of vectors)");
+        }
+        float[] codebook = initial.clone();
         int[] index = new int[n];
         float[] dist = new float[n];
         double[] sums = new double[k * d];
@@ -108,5 +118,107 @@ public final class KMeans {
             }
         }
         return cb;
+    }
+
+    /**
+     * GPTVQ's "Mahalanobis initialisation" (GPTVQ appendix, EM initialization): sort the points
+     * by Mahalanobis distance to their mean (covariance in double, a small ridge keeps it
+     * invertible), then take k points spaced evenly through the sorted list (index
+     * i·⌊n/(k−1)⌋, the last one clamped to n−1). Deterministic; ties keep input order.
+     */
+    public static float[] seedMahalanobis(float[] x, int n, int d, int k) {
+        double[] mean = new double[d];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < d; j++) {
+                mean[j] += x[i * d + j];
+            }
+        }
+        for (int j = 0; j < d; j++) {
+            mean[j] /= n;
+        }
+        double[] cov = new double[d * d];
+        for (int i = 0; i < n; i++) {
+            for (int a = 0; a < d; a++) {
+                double da = x[i * d + a] - mean[a];
+                for (int b = 0; b < d; b++) {
+                    cov[a * d + b] += da * (x[i * d + b] - mean[b]);
+                }
+            }
+        }
+        double trace = 0;
+        for (int a = 0; a < d; a++) {
+            trace += cov[a * d + a];
+        }
+        for (int a = 0; a < d * d; a++) {
+            cov[a] /= n;
+        }
+        for (int a = 0; a < d; a++) {
+            cov[a * d + a] += 1e-9 * Math.max(trace / n / d, 1e-30);
+        }
+        double[] inv = invertSpd(cov, d);
+        double[] dist = new double[n];
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int a = 0; a < d; a++) {
+                double da = x[i * d + a] - mean[a];
+                for (int b = 0; b < d; b++) {
+                    s += da * inv[a * d + b] * (x[i * d + b] - mean[b]);
+                }
+            }
+            dist[i] = s;
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (p, q) -> Double.compare(dist[p], dist[q]));
+        float[] cb = new float[k * d];
+        int step = k > 1 ? n / (k - 1) : 0;
+        for (int c = 0; c < k; c++) {
+            int pick = order[Math.min(n - 1, c * step)];
+            System.arraycopy(x, pick * d, cb, c * d, d);
+        }
+        return cb;
+    }
+
+    /** The inverse of a small symmetric positive-definite matrix by Gauss-Jordan with partial pivoting. */
+    static double[] invertSpd(double[] a, int d) {
+        double[] m = a.clone();
+        double[] inv = new double[d * d];
+        for (int i = 0; i < d; i++) {
+            inv[i * d + i] = 1;
+        }
+        for (int col = 0; col < d; col++) {
+            int piv = col;
+            for (int r = col + 1; r < d; r++) {
+                if (Math.abs(m[r * d + col]) > Math.abs(m[piv * d + col])) {
+                    piv = r;
+                }
+            }
+            if (m[piv * d + col] == 0) {
+                throw new IllegalArgumentException("singular covariance");
+            }
+            for (int c = 0; c < d; c++) {
+                double t = m[col * d + c];
+                m[col * d + c] = m[piv * d + c];
+                m[piv * d + c] = t;
+                t = inv[col * d + c];
+                inv[col * d + c] = inv[piv * d + c];
+                inv[piv * d + c] = t;
+            }
+            double p = m[col * d + col];
+            for (int c = 0; c < d; c++) {
+                m[col * d + c] /= p;
+                inv[col * d + c] /= p;
+            }
+            for (int r = 0; r < d; r++) {
+                if (r != col) {
+                    double f = m[r * d + col];
+                    for (int c = 0; c < d; c++) {
+                        m[r * d + c] -= f * m[col * d + c];
+                        inv[r * d + c] -= f * inv[col * d + c];
+                    }
+                }
+            }
+        }
+        return inv;
     }
 }

@@ -11,7 +11,7 @@ import java.util.List;
  * Method "kmeans": naive vector quantization — no calibration data, no error feedback. The
  * weight matrix is cut into sub-vectors of d consecutive columns; each codebook group
  * (groupRows × groupSize weights; 0 = all rows / all columns, so both 0 is one codebook per
- * tensor) gets a k-means codebook of k centroids, rounded to its storage format, and every
+ * tensor) gets a k-means codebook of k centroids (k-means++ or Mahalanobis seeding), rounded to its storage format, and every
  * vector takes its nearest stored centroid. This is the baseline the Hessian-aware methods
  * must beat.
  */
@@ -29,8 +29,8 @@ public final class KMeansVq implements LayerQuantizer {
     @Override
     public void validate(QuantSpec s, int rows, int cols) {
         Methods.checkVector(s, rows, cols, Axis.IN);
-        if (!s.init().equals("kmeans++")) {
-            throw new IllegalArgumentException("--init " + s.init() + " is not available for kmeans (kmeans++)");
+        if (!s.init().equals("kmeans++") && !s.init().equals("mahalanobis")) {
+            throw new IllegalArgumentException("--init must be kmeans++ or mahalanobis, got '" + s.init() + "'");
         }
     }
 
@@ -64,7 +64,9 @@ public final class KMeansVq implements LayerQuantizer {
                 for (int r = r0; r < r1; r++) {
                     System.arraycopy(p.weight(), r * cols + c0, x, (r - r0) * vecPerRow * d, vecPerRow * d);
                 }
-                KMeans.Result fit = KMeans.fit(p.backend(), x, null, n, d, k, s.iters(), s.tol(), p.seed() + g);
+                KMeans.Result fit = s.init().equals("mahalanobis")
+                        ? KMeans.fitFrom(p.backend(), x, null, n, d, k, s.iters(), s.tol(), KMeans.seedMahalanobis(x, n, d, k))
+                        : KMeans.fit(p.backend(), x, null, n, d, k, s.iters(), s.tol(), p.seed() + g);
                 float[] book = fit.codebook();
                 float[] scale = Codebooks.round(book, 1, k, d, format);
                 if (scale != null) {

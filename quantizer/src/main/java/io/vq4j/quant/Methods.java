@@ -12,6 +12,7 @@ public final class Methods {
         METHODS.put("rtn", RtnQuantizer::new);
         METHODS.put("gptq", Gptq::new);
         METHODS.put("kmeans", KMeansVq::new);
+        METHODS.put("gptvq", Gptvq::new);
         METHODS.put("vptq", Vptq::new);
     }
 
