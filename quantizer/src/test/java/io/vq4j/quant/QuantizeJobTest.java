@@ -156,7 +156,7 @@ class QuantizeJobTest {
         assertEquals("kmeans on k_proj (32x64): --centroids 1500 is more than the 1024 vectors of a codebook group",
                 e.getMessage());
         e = assertThrows(InputException.class, () -> run(QuantSpec.defaults("awq"), 0, out, new QuantizeJob.Listener() { }));
-        assertTrue(e.getMessage().startsWith("--method: unknown method 'awq' (known: rtn, kmeans"), e.getMessage());
+        assertTrue(e.getMessage().equals("--method: unknown method 'awq' (known: rtn, gptq, kmeans, gptvq, vptq)"), e.getMessage());
         assertFalse(Files.exists(out), "nothing written for bad input");
 
         // a NaN in one weight of an HF checkpoint
