@@ -77,30 +77,48 @@ public final class KMeans {
         return s;
     }
 
+    /** Vectors per seeding chunk: fixed, so the sums (and the picks) do not depend on the thread count. */
+    static final int SEED_CHUNK = 1 << 14;
+
     /**
      * k-means++ (Arthur and Vassilvitskii 2007) under the weighted distance: the first centroid
      * uniformly, each next one with probability proportional to the distance to the nearest
-     * centroid chosen so far.
+     * centroid chosen so far. The distance update runs over fixed chunks in parallel; the
+     * chunk totals are added in chunk order, so the result is the same on any number of threads.
      */
     static float[] seedPlusPlus(float[] x, float[] w, int n, int d, int k, SplittableRandom random) {
         float[] cb = new float[k * d];
         double[] nearest = new double[n];
         java.util.Arrays.fill(nearest, Double.POSITIVE_INFINITY);
+        int chunks = (n + SEED_CHUNK - 1) / SEED_CHUNK;
+        double[] chunkTotal = new double[chunks];
         int pick = random.nextInt(n);
         for (int c = 0; c < k; c++) {
             System.arraycopy(x, pick * d, cb, c * d, d);
-            double total = 0;
-            for (int i = 0; i < n; i++) {
-                double s = 0;
-                for (int j = 0; j < d; j++) {
-                    double diff = x[i * d + j] - cb[c * d + j];
-                    s += (w == null ? 1.0 : w[i * d + j]) * diff * diff;
+            final int cc = c;
+            io.vq4j.core.Parallel.forEach(0, chunks, ch -> {
+                int lo = ch * SEED_CHUNK;
+                int hi = Math.min(n, lo + SEED_CHUNK);
+                double t = 0;
+                for (int i = lo; i < hi; i++) {
+                    double s = 0;
+                    for (int j = 0; j < d; j++) {
+                        double diff = x[i * d + j] - cb[cc * d + j];
+                        s += (w == null ? 1.0 : w[i * d + j]) * diff * diff;
+                    }
+                    if (s < nearest[i]) {
+                        nearest[i] = s;
+                    }
+                    t += nearest[i];
                 }
-                nearest[i] = Math.min(nearest[i], s);
-                total += nearest[i];
-            }
+                chunkTotal[ch] = t;
+            });
             if (c + 1 == k) {
                 break;
+            }
+            double total = 0;
+            for (double t : chunkTotal) {
+                total += t;
             }
             if (total <= 0) { // every vector already sits on a centroid: take the next unused one
                 pick = (pick + 1) % n;
@@ -108,8 +126,14 @@ public final class KMeans {
             }
             double u = random.nextDouble() * total;
             double acc = 0;
-            pick = n - 1;
-            for (int i = 0; i < n; i++) {
+            int ch = 0;
+            while (ch < chunks - 1 && u >= acc + chunkTotal[ch]) {
+                acc += chunkTotal[ch];
+                ch++;
+            }
+            int hi = Math.min(n, (ch + 1) * SEED_CHUNK);
+            pick = hi - 1;
+            for (int i = ch * SEED_CHUNK; i < hi; i++) {
                 acc += nearest[i];
                 if (u < acc) {
                     pick = i;
