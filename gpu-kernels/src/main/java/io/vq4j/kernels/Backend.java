@@ -38,6 +38,27 @@ public interface Backend extends AutoCloseable {
     void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
                              double[] weightSums);
 
+    /**
+     * Makes packed weights ready for {@link #dequant} and {@link #dequantMatmul} (a GPU backend
+     * copies them to its device once). Close the handle to release them.
+     */
+    PackedWeights upload(io.vq4j.kernels.packed.PackedMatrix matrix);
+
+    /** W (rows × cols, row-major) decoded from packed weights, bit for bit as the CPU reference. */
+    void dequant(PackedWeights weights, float[] out);
+
+    /**
+     * Y = X · Wᵀ straight from packed weights, without a dense copy of W: x is n × cols and
+     * y is n × rows. Each output sums over the stored column positions in order, as
+     * {@link io.vq4j.kernels.packed.PackedReference#matmul}.
+     */
+    void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y);
+
+    /** y = W x (x of cols, y of rows). */
+    default void dequantMatvec(PackedWeights weights, float[] x, float[] y) {
+        dequantMatmul(weights, x, 1, y);
+    }
+
     @Override
     default void close() {
     }

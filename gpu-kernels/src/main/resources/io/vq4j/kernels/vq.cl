@@ -115,3 +115,113 @@ KERNEL void reduce_partials(const GLOBAL double* psum, const GLOBAL double* pw, 
     wsums[e] = sw;
 }
 #endif
+
+/*
+ * Packed weights (io.vq4j.kernels.packed.PackedMatrix): a segment table (SEG_FIELDS ints per
+ * column segment), a stage table (STAGE_FIELDS ints per codebook stage), bit-packed codes and
+ * indices, floats (scales, codebooks, block-scale tables, norm) and ints (zero points, perm).
+ * A weight is decoded with the float operations of the CPU reference, in the same order.
+ */
+#define SEG_FIELDS 12
+#define STAGE_FIELDS 4
+
+inline int packed_bits(const GLOBAL uchar* b, const int at, const long i, const int width) {
+    const long bit = i * width;
+    const long p = at + (bit >> 3);
+    const int word = (int) b[p] | ((int) b[p + 1] << 8) | ((int) b[p + 2] << 16);
+    return (word >> (int) (bit & 7)) & ((1 << width) - 1);
+}
+
+/* W'[r, c]: the weight at row r and stored column position c, norm applied. */
+inline float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+                           const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int ns, const int nb,
+                           const int r, const int c) {
+    int s = 0;
+    while (s + 1 < nseg && c >= seg[s * SEG_FIELDS + 2]) {
+        s++;
+    }
+    const GLOBAL int* o = seg + s * SEG_FIELDS;
+    const int kind = o[0];
+    const int cc = c - o[1];
+    const int width = o[2] - o[1];
+    float w;
+    if (kind == 0) {
+        const int gs = o[4];
+        const int g = r * ((width + gs - 1) / gs) + cc / gs;
+        const int code = packed_bits(by, o[5], (long) r * width + cc, o[3]);
+        w = fl[o[6] + g] * (float) (code - in[o[7] + g]);
+    } else {
+        const int d = o[3];
+        long i;
+        int j;
+        int r0;
+        int c0;
+        if (kind == 1) {
+            j = cc % d;
+            i = (long) r * (width / d) + cc / d;
+            r0 = r;
+            c0 = cc - j;
+        } else {
+            j = r % d;
+            i = (long) cc * (rows / d) + r / d;
+            r0 = r - j;
+            c0 = cc;
+        }
+        const int g = (r0 / o[4]) * ((width + o[5] - 1) / o[5]) + c0 / o[5];
+        float sum = 0.0f;
+        for (int t = o[6]; t < o[6] + o[7]; t++) {
+            const GLOBAL int* so = st + t * STAGE_FIELDS;
+            const int idx = packed_bits(by, so[2], i, so[1]);
+            sum = sum + fl[so[3] + ((g * so[0] + idx) * d + j)];
+        }
+        const int bc = o[8];
+        if (bc > 0) {
+            const int code = packed_bits(by, o[10], (long) r * ((width + bc - 1) / bc) + cc / bc, o[9]);
+            sum = sum * fl[o[11] + code];
+        }
+        w = sum;
+    }
+    if (ns >= 0) {
+        const float scaled = w * fl[ns + c];
+        w = scaled + fl[nb + c];
+    }
+    return w;
+}
+
+/* W (rows x cols, original column order): one work-item per weight. */
+KERNEL void packed_dequant(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+                           const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int cols,
+                           const int perm, const int ns, const int nb, GLOBAL float* out) {
+    const long e = GLOBAL_ID(0);
+    if (e >= (long) rows * cols) {
+        return;
+    }
+    const int r = (int) (e / cols);
+    const int c = (int) (e % cols);
+    const float w = packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c);
+    out[(long) r * cols + (perm >= 0 ? in[perm + c] : c)] = w;
+}
+
+/*
+ * Y = X W^T for n input rows (x: n x cols, y: n x rows): one work-item per output (t, r),
+ * summing over the stored column positions in order, as the CPU reference.
+ */
+KERNEL void packed_matmul(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+                          const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int cols,
+                          const int perm, const int ns, const int nb, const GLOBAL float* x, const int n,
+                          GLOBAL float* y) {
+    const long e = GLOBAL_ID(0);
+    if (e >= (long) n * rows) {
+        return;
+    }
+    const int t = (int) (e / rows);
+    const int r = (int) (e % rows);
+    const GLOBAL float* xt = x + (long) t * cols;
+    float acc = 0.0f;
+    for (int c = 0; c < cols; c++) {
+        const float w = packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c);
+        const float p = w * xt[perm >= 0 ? in[perm + c] : c];
+        acc = acc + p;
+    }
+    y[e] = acc;
+}

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.kernels.packed.BitPacking;
 import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.pack.QuantizedLayer.Axis;

@@ -1,5 +1,6 @@
 package io.vq4j.pack;
 
+import io.vq4j.kernels.packed.BitPacking;
 import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;

@@ -124,4 +124,39 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException(what + ": array too small or empty dimension");
         }
     }
+
+    /** The CPU's handle: the host arrays themselves. */
+    private record HostPacked(io.vq4j.kernels.packed.PackedMatrix matrix, CpuBackend owner)
+            implements io.vq4j.kernels.PackedWeights {
+        @Override
+        public long deviceBytes() {
+            return 0;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Override
+    public io.vq4j.kernels.PackedWeights upload(io.vq4j.kernels.packed.PackedMatrix matrix) {
+        return new HostPacked(java.util.Objects.requireNonNull(matrix), this);
+    }
+
+    private io.vq4j.kernels.packed.PackedMatrix own(io.vq4j.kernels.PackedWeights w) {
+        if (!(w instanceof HostPacked h) || h.owner != this) {
+            throw new IllegalArgumentException("packed weights from another backend: " + w);
+        }
+        return h.matrix();
+    }
+
+    @Override
+    public void dequant(io.vq4j.kernels.PackedWeights weights, float[] out) {
+        io.vq4j.kernels.packed.PackedReference.dequant(own(weights), out);
+    }
+
+    @Override
+    public void dequantMatmul(io.vq4j.kernels.PackedWeights weights, float[] x, int n, float[] y) {
+        io.vq4j.kernels.packed.PackedReference.matmul(own(weights), x, n, y);
+    }
 }

@@ -29,6 +29,7 @@ public final class OpenClBackend implements Backend {
     static final long PARTIAL_BYTES = 256L << 20;
     static final int ASSIGN_GROUP = 64;
     static final int ACCUMULATE_GROUP = 64;
+    static final int PACKED_GROUP = 64;
 
     private final OpenCl.Device device;
 
@@ -244,6 +245,164 @@ public final class OpenClBackend implements Backend {
                         null, null);
             } catch (CLException e) {
                 throw failure("accumulateCentroids n=" + n + " d=" + d + " k=" + k, e);
+            }
+        }
+    }
+
+    /** Packed weights in five device buffers, released by close(). */
+    private final class ClPacked implements io.vq4j.kernels.PackedWeights {
+        final io.vq4j.kernels.packed.PackedMatrix matrix;
+        final cl_mem seg;
+        final cl_mem stages;
+        final cl_mem bytes;
+        final cl_mem floats;
+        final cl_mem ints;
+        final long deviceBytes;
+        private boolean closed;
+
+        ClPacked(io.vq4j.kernels.packed.PackedMatrix m) {
+            this.matrix = m;
+            List<cl_mem> made = new ArrayList<>();
+            try {
+                seg = keep(made, ints(m.segments()));
+                stages = keep(made, ints(m.stages()));
+                bytes = keep(made, CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
+                        m.bytes().length, Pointer.to(m.bytes()), null));
+                floats = keep(made, CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
+                        (long) Math.max(1, m.floats().length) * Sizeof.cl_float,
+                        Pointer.to(m.floats().length == 0 ? new float[1] : m.floats()), null));
+                ints = keep(made, ints(m.ints()));
+            } catch (CLException e) {
+                made.forEach(CL::clReleaseMemObject);
+                throw failure("upload of packed " + m.rows() + "x" + m.cols() + " (" + m.deviceBytes() + " bytes)", e);
+            }
+            this.deviceBytes = m.deviceBytes();
+        }
+
+        private static cl_mem keep(List<cl_mem> made, cl_mem m) {
+            made.add(m);
+            return m;
+        }
+
+        private cl_mem ints(int[] a) {
+            return CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
+                    (long) Math.max(1, a.length) * Sizeof.cl_int, Pointer.to(a.length == 0 ? new int[1] : a), null);
+        }
+
+        OpenClBackend outer() {
+            return OpenClBackend.this;
+        }
+
+        @Override
+        public io.vq4j.kernels.packed.PackedMatrix matrix() {
+            return matrix;
+        }
+
+        @Override
+        public long deviceBytes() {
+            return deviceBytes;
+        }
+
+        /** Sets the eleven arguments every packed kernel starts with. */
+        int setArgs(cl_kernel kn) {
+            int a = 0;
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(seg));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.segmentCount()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(stages));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(bytes));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(floats));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(ints));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.rows()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.cols()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.permOffset()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.normScaleOffset()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.normBiasOffset()}));
+            return a;
+        }
+
+        @Override
+        public void close() {
+            synchronized (device) {
+                if (!closed) {
+                    closed = true;
+                    for (cl_mem m : new cl_mem[]{seg, stages, bytes, floats, ints}) {
+                        CL.clReleaseMemObject(m);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public io.vq4j.kernels.PackedWeights upload(io.vq4j.kernels.packed.PackedMatrix matrix) {
+        synchronized (device) {
+            return new ClPacked(java.util.Objects.requireNonNull(matrix));
+        }
+    }
+
+    private ClPacked own(io.vq4j.kernels.PackedWeights w) {
+        if (!(w instanceof ClPacked p) || p.outer() != this) {
+            throw new IllegalArgumentException("packed weights from another backend: " + w);
+        }
+        if (p.closed) {
+            throw new IllegalStateException("packed weights used after close()");
+        }
+        return p;
+    }
+
+    @Override
+    public void dequant(io.vq4j.kernels.PackedWeights weights, float[] out) {
+        ClPacked p = own(weights);
+        long count = (long) p.matrix.rows() * p.matrix.cols();
+        if (out.length < count) {
+            throw new IllegalArgumentException("dequant: output of " + out.length + " for " + count + " weights");
+        }
+        synchronized (device) {
+            try (Buffers buf = new Buffers()) {
+                cl_mem dout = buf.out(count * Sizeof.cl_float);
+                cl_kernel kn = device.kernel("packed_dequant");
+                int a = p.setArgs(kn);
+                CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dout));
+                long global = (count + PACKED_GROUP - 1) / PACKED_GROUP * PACKED_GROUP;
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{PACKED_GROUP}, 0,
+                        null, null);
+                CL.clEnqueueReadBuffer(device.queue, dout, true, 0, count * Sizeof.cl_float, Pointer.to(out), 0, null,
+                        null);
+            } catch (CLException e) {
+                throw failure("dequant " + p.matrix.rows() + "x" + p.matrix.cols(), e);
+            }
+        }
+    }
+
+    @Override
+    public void dequantMatmul(io.vq4j.kernels.PackedWeights weights, float[] x, int n, float[] y) {
+        ClPacked p = own(weights);
+        int rows = p.matrix.rows();
+        int cols = p.matrix.cols();
+        if (n < 0 || x.length < (long) n * cols || y.length < (long) n * rows) {
+            throw new IllegalArgumentException("dequantMatmul: x of " + x.length + " and y of " + y.length
+                    + " for n = " + n + " and " + rows + "x" + cols);
+        }
+        if (n == 0) {
+            return;
+        }
+        synchronized (device) {
+            try (Buffers buf = new Buffers()) {
+                cl_mem dx = buf.in(x, (long) n * cols);
+                cl_mem dy = buf.out((long) n * rows * Sizeof.cl_float);
+                cl_kernel kn = device.kernel("packed_matmul");
+                int a = p.setArgs(kn);
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
+                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{n}));
+                CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dy));
+                long count = (long) n * rows;
+                long global = (count + PACKED_GROUP - 1) / PACKED_GROUP * PACKED_GROUP;
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{PACKED_GROUP}, 0,
+                        null, null);
+                CL.clEnqueueReadBuffer(device.queue, dy, true, 0, count * Sizeof.cl_float, Pointer.to(y), 0, null,
+                        null);
+            } catch (CLException e) {
+                throw failure("dequantMatmul " + rows + "x" + cols + " n=" + n, e);
             }
         }
     }

@@ -1,4 +1,4 @@
-package io.vq4j.pack;
+package io.vq4j.kernels.packed;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

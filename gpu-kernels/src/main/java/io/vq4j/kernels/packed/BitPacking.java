@@ -1,4 +1,4 @@
-package io.vq4j.pack;
+package io.vq4j.kernels.packed;
 
 /**
  * Indices of any width 1–16 bits packed densely, little-endian bit order: index i occupies

@@ -1,0 +1,235 @@
+package io.vq4j.pack;
+
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.opencl.OpenCl;
+import io.vq4j.kernels.opencl.OpenClBackend;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.pack.QuantizedLayer.Axis;
+import io.vq4j.pack.QuantizedLayer.CodebookFormat;
+import io.vq4j.pack.QuantizedLayer.Scalar;
+import io.vq4j.pack.QuantizedLayer.Segment;
+import io.vq4j.pack.QuantizedLayer.Stage;
+import io.vq4j.pack.QuantizedLayer.Vector;
+import io.vq4j.quant.HessianAccumulator;
+import io.vq4j.quant.LayerProblem;
+import io.vq4j.quant.LayerQuantizer;
+import io.vq4j.quant.Methods;
+import io.vq4j.quant.QuantSpec;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * dequant and dequantMatmul on every packed layout: the CPU backend against the quantizer's
+ * own reference (Dequantizer, then a plain sum over the stored column order), and the OpenCL
+ * backend against the CPU bit for bit. OpenCL parts run on the first OpenCL device (PoCL in CI)
+ * and are required when VQ_REQUIRE_OPENCL=1.
+ */
+class PackedKernelsTest {
+    static final Backend CPU = new CpuBackend();
+
+    static Backend openCl() {
+        if (!OpenCl.devices().isEmpty()) {
+            return new OpenClBackend(0);
+        }
+        if ("1".equals(System.getenv("VQ_REQUIRE_OPENCL"))) {
+            fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
+        }
+        System.err.println("PackedKernelsTest: OpenCL parity skipped: " + OpenCl.unavailableReason());
+        return null;
+    }
+
+    /** y[t][r] = Σ_c W[r, perm[c]] x[t][perm[c]], in float, in stored order: the documented order of the product. */
+    static float[] expectedProduct(QuantizedLayer q, float[] x, int n) {
+        float[] w = Dequantizer.dequantize(q);
+        int rows = q.rows();
+        int cols = q.cols();
+        float[] y = new float[n * rows];
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                float acc = 0f;
+                for (int c = 0; c < cols; c++) {
+                    int col = q.perm() == null ? c : q.perm()[c];
+                    acc = acc + w[r * cols + col] * x[t * cols + col];
+                }
+                y[t * rows + r] = acc;
+            }
+        }
+        return y;
+    }
+
+    static void check(QuantizedLayer q, Backend gpu, SplittableRandom r) {
+        String what = q.method() + " " + q.rows() + "x" + q.cols() + " " + q.segments().size() + " segment(s)";
+        PackedMatrix m = PackedMatrices.of(q);
+        float[] dense = Dequantizer.dequantize(q);
+        int n = 3;
+        float[] x = new float[n * q.cols()];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        float[] expected = expectedProduct(q, x, n);
+        float[] out = new float[dense.length];
+        float[] y = new float[n * q.rows()];
+        try (PackedWeights w = CPU.upload(m)) {
+            CPU.dequant(w, out);
+            assertArrayEquals(dense, out, what + ": cpu dequant vs Dequantizer");
+            CPU.dequantMatmul(w, x, n, y);
+            assertArrayEquals(expected, y, what + ": cpu dequantMatmul");
+            float[] y1 = new float[q.rows()];
+            CPU.dequantMatvec(w, x, y1);
+            assertArrayEquals(java.util.Arrays.copyOf(expected, q.rows()), y1, what + ": cpu dequantMatvec");
+        }
+        if (gpu != null) {
+            try (PackedWeights w = gpu.upload(m)) {
+                float[] gout = new float[dense.length];
+                gpu.dequant(w, gout);
+                assertArrayEquals(dense, gout, what + ": opencl dequant, bit for bit");
+                float[] gy = new float[n * q.rows()];
+                gpu.dequantMatmul(w, x, n, gy);
+                assertArrayEquals(y, gy, what + ": opencl dequantMatmul, bit for bit");
+            }
+        }
+    }
+
+    /** Layers from the quantizers themselves: every method, with act-order, block scales, residuals, outliers, perm, norm. */
+    static List<QuantizedLayer> quantizerLayers() {
+        int rows = 32;
+        int cols = 64;
+        SplittableRandom r = new SplittableRandom(5);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextGaussian() * (i % 13 == 0 ? 4 : 1));
+        }
+        float[] x = new float[256 * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (r.nextGaussian() * (1 + i % cols % 5));
+        }
+        HessianAccumulator acc = new HessianAccumulator(CPU, cols);
+        acc.add(x, 256);
+        double[] h = acc.hessian(0.01);
+        List<QuantSpec> specs = List.of(
+                QuantSpec.defaults("rtn").withBits(3).withGroupSize(16),
+                QuantSpec.defaults("gptq").withBits(4).withGroupSize(32).withFlags(true, false, false, true, false, false),
+                QuantSpec.defaults("kmeans").withVq(2, 16).withGroupSize(32).withIterations(5, 0, "kmeans++"),
+                QuantSpec.defaults("gptvq").withVq(2, 32).withGroupSize(32).withIterations(5, 0, "kmeans++")
+                        .withBlocks(16, 16, 0.01).withFlags(false, false, false, false, true, true),
+                QuantSpec.defaults("vptq").withVq(4, 32).withResidual(List.of(8)).withOutliers(5.0, 8)
+                        .withIterations(5, 0, "kmeans++").withFlags(false, true, true, false, false, false));
+        List<QuantizedLayer> out = new ArrayList<>();
+        for (QuantSpec s : specs) {
+            LayerQuantizer q = Methods.forName(s.method());
+            q.validate(s, rows, cols);
+            out.add(q.quantize(new LayerProblem("t", w, rows, cols, q.needsHessian() ? h : null, s, CPU, 3)));
+        }
+        return out;
+    }
+
+    /** Index widths 1 to 16 (k = 2^b, and k = 2^b − 1 where that narrows nothing), scalar codes 1 to 16 bits. */
+    static List<QuantizedLayer> widthLayers(SplittableRandom r) {
+        List<QuantizedLayer> out = new ArrayList<>();
+        int rows = 6;
+        int cols = 10;
+        for (int b = 1; b <= 16; b++) {
+            int k = 1 << b;
+            int n = rows * cols; // d = 1: one vector per weight
+            float[] cb = new float[k];
+            for (int i = 0; i < k; i++) {
+                cb[i] = Codebooks.f16((float) r.nextGaussian());
+            }
+            int[] idx = new int[n];
+            for (int i = 0; i < n; i++) {
+                idx[i] = i % 3 == 0 ? k - 1 : r.nextInt(k); // the largest index at every third place
+            }
+            Vector v = new Vector(b % 2 == 0 ? Axis.IN : Axis.OUT, 1, rows, cols,
+                    List.of(new Stage(k, CodebookFormat.F16, cb, null, idx)), null);
+            out.add(new QuantizedLayer("width" + b, rows, cols, null, null, null, List.of(new Segment("", 0, cols, v))));
+            int groups = (cols + 3) / 4;
+            int[] codes = new int[rows * cols];
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = i % 2 == 0 ? k - 1 : r.nextInt(k);
+            }
+            float[] scales = new float[rows * groups];
+            int[] zeros = new int[rows * groups];
+            for (int i = 0; i < scales.length; i++) {
+                scales[i] = Codebooks.f16((float) r.nextDouble(0.001, 1));
+                zeros[i] = r.nextInt(k);
+            }
+            out.add(new QuantizedLayer("scalar" + b, rows, cols, null, null, null,
+                    List.of(new Segment("", 0, cols, new Scalar(b, 4, false, codes, scales, zeros)))));
+        }
+        // k = 1 (a 1-bit index that is always 0) and a lone row and column
+        Vector one = new Vector(Axis.IN, 1, 1, 1, List.of(new Stage(1, CodebookFormat.F16, new float[]{0.5f}, null,
+                new int[]{0})), null);
+        out.add(new QuantizedLayer("k1", 1, 1, null, null, null, List.of(new Segment("", 0, 1, one))));
+        return out;
+    }
+
+    @Test
+    void everyLayoutDecodesAsTheReferenceOnCpuAndOpenCl() {
+        Backend gpu = openCl();
+        SplittableRandom r = new SplittableRandom(11);
+        List<QuantizedLayer> all = new ArrayList<>(PackedLayersTest.layers());
+        all.addAll(quantizerLayers());
+        all.addAll(widthLayers(r));
+        for (QuantizedLayer q : all) {
+            check(q, gpu, r);
+        }
+        assertEquals(5 + 5 + 33, all.size());
+    }
+
+    @Test
+    void largeCodebookAndNonMultipleShapes() {
+        Backend gpu = openCl();
+        SplittableRandom r = new SplittableRandom(12);
+        // k = 65,536 at d = 8 over a 67 x 96 matrix (rows not a multiple of the work-group size)
+        int rows = 67;
+        int cols = 96;
+        int k = 65536;
+        int d = 8;
+        float[] cb = new float[k * d];
+        for (int i = 0; i < cb.length; i++) {
+            cb[i] = Codebooks.f16((float) r.nextGaussian());
+        }
+        int n = rows * cols / d;
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) {
+            idx[i] = r.nextInt(k);
+        }
+        Vector v = new Vector(Axis.IN, d, rows, cols, List.of(new Stage(k, CodebookFormat.F16, cb, null, idx)), null);
+        check(new QuantizedLayer("k65536", rows, cols, null, null, null, List.of(new Segment("", 0, cols, v))), gpu, r);
+    }
+
+    @Test
+    void handlesBelongToTheirBackend() {
+        QuantizedLayer q = PackedLayersTest.layers().getFirst();
+        PackedMatrix m = PackedMatrices.of(q);
+        Backend other = new CpuBackend();
+        try (PackedWeights w = other.upload(m)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> CPU.dequant(w, new float[q.rows() * q.cols()]));
+            assertEquals(true, e.getMessage().startsWith("packed weights from another backend"));
+        }
+        try (PackedWeights w = CPU.upload(m)) {
+            assertThrows(IllegalArgumentException.class, () -> CPU.dequantMatmul(w, new float[q.cols()], 2,
+                    new float[2 * q.rows()]), "x too short for n = 2");
+        }
+    }
+
+    @Test
+    void builderRefusesGapsAndBadPermutations() {
+        PackedMatrix.Builder b = PackedMatrix.builder(2, 4);
+        b.scalar(0, 2, 2, 2, new int[4], new float[2], new int[2]);
+        assertThrows(IllegalArgumentException.class, () -> b.scalar(3, 4, 2, 2, new int[2], new float[2], new int[2]));
+        assertThrows(IllegalArgumentException.class, b::build);
+        assertThrows(IllegalArgumentException.class, () -> b.permutation(new int[]{0, 1, 1, 3}));
+    }
+}
