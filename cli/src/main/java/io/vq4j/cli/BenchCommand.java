@@ -111,7 +111,8 @@ final class BenchCommand implements Runnable {
                             c == null ? Double.NaN : c / (r.seconds() / r.vectorsTimed()));
                 }
                 out.println("throughput counts 3·n·k·d flops for assign, 2·n·c² for the Hessian gemm, bytes read and"
-                        + " written for accumulate; 'vectors' timed/full when a case was cut to --max-vectors.");
+                        + " written for accumulate, the packed weights (indices and codebook) plus x and y for dequant-matvec;"
+                        + " 'vectors' timed/full when a case was cut to --max-vectors.");
             }
             out.flush();
             return 0;

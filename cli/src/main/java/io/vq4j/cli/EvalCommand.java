@@ -33,6 +33,8 @@ final class EvalCommand implements Runnable {
         CommandSpec spec;
         @Mixin
         ModelOptions model = new ModelOptions();
+        @Mixin
+        DeviceOption device = new DeviceOption();
         @Option(names = "--text", required = true, paramLabel = "FILE", description = "UTF-8 text file")
         Path text;
         @Option(names = "--ctx", paramLabel = "N", description = "window length in tokens (default: the model's max sequence length)")
@@ -47,7 +49,14 @@ final class EvalCommand implements Runnable {
             if (limitBytes < 0) {
                 throw new InputException("--limit-bytes: must be >= 0, got " + limitBytes);
             }
-            ModelLoader.LoadedModel loaded = model.load();
+            PrintWriter err = spec.commandLine().getErr();
+            try (io.vq4j.kernels.Backend backend = device.open(err)) {
+                return run(backend, err);
+            }
+        }
+
+        private Integer run(io.vq4j.kernels.Backend backend, PrintWriter err) {
+            ModelLoader.LoadedModel loaded = device.load(model, backend, err);
             LlamaModel m = loaded.model();
             int window = ctx == null ? m.config().maxSeqLen() : ctx;
             if (window < 2 || window > m.config().maxSeqLen()) {
@@ -55,7 +64,6 @@ final class EvalCommand implements Runnable {
             }
             String content = TextInput.read(text, limitBytes);
             int[] ids = loaded.tokenizer().encode(content, true);
-            PrintWriter err = spec.commandLine().getErr();
             boolean terminal = System.console() != null;
             Perplexity.Result r = Perplexity.evaluate(m, ids, window, (done, total) -> {
                 // on a terminal the line updates in place; in a log, one line per tenth
@@ -78,6 +86,7 @@ final class EvalCommand implements Runnable {
                 o.put("windows", r.windows().size());
                 o.put("seconds", r.seconds());
                 o.put("tokens_per_second", r.tokensPerSecond());
+                DeviceOption.describe(o, backend, loaded.checkpoint());
                 o.put("model", model.model.toString());
                 o.put("text", text.toString());
                 o.put("text_bytes", content.getBytes(java.nio.charset.StandardCharsets.UTF_8).length);
@@ -86,6 +95,7 @@ final class EvalCommand implements Runnable {
                 out.printf("ppl %.4f  mean NLL %.6f  tokens %d  predictions %d  windows %d x ctx %d  %.1f tokens/s%n",
                         r.ppl(), r.meanNll(), r.nTokens(), r.nPredictions(), r.windows().size(), r.ctx(),
                         r.tokensPerSecond());
+                err.println("vq: device " + DeviceOption.describe(backend, loaded.checkpoint()));
             }
             out.flush();
             return 0;

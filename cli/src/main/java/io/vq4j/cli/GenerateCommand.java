@@ -22,6 +22,8 @@ final class GenerateCommand implements Callable<Integer> {
     CommandSpec spec;
     @Mixin
     ModelOptions model = new ModelOptions();
+    @picocli.CommandLine.Mixin
+    DeviceOption device = new DeviceOption();
     @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "", description = "prompt (default: empty, BOS only)")
     String prompt;
     @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "256", description = "default: ${DEFAULT-VALUE}")
@@ -46,7 +48,14 @@ final class GenerateCommand implements Callable<Integer> {
         if (!(topP > 0 && topP <= 1)) {
             throw new InputException("--top-p: must be in (0, 1], got " + topP);
         }
-        ModelLoader.LoadedModel loaded = model.load();
+        PrintWriter err = spec.commandLine().getErr();
+        try (io.vq4j.kernels.Backend backend = device.open(err)) {
+            return run(backend, err);
+        }
+    }
+
+    private Integer run(io.vq4j.kernels.Backend backend, PrintWriter err) {
+        ModelLoader.LoadedModel loaded = device.load(model, backend, err);
         PrintWriter out = spec.commandLine().getOut();
         PrintStream raw = System.out;
         Generator.Result r = Generator.generate(loaded.model(), loaded.tokenizer(), prompt, maxTokens,
@@ -70,10 +79,12 @@ final class GenerateCommand implements Callable<Integer> {
             o.put("temperature", temperature);
             o.put("top_p", topP);
             o.put("seed", seed);
+            DeviceOption.describe(o, backend, loaded.checkpoint());
             out.println(Json.pretty(o));
         } else {
             out.println();
-            spec.commandLine().getErr().printf("vq: %d tokens, %.1f tokens/s%n", r.tokens().length, r.tokensPerSecond());
+            err.printf("vq: %d tokens, %.1f tokens/s on %s%n", r.tokens().length, r.tokensPerSecond(),
+                    DeviceOption.describe(backend, loaded.checkpoint()));
         }
         out.flush();
         return 0;

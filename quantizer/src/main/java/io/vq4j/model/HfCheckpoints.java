@@ -153,9 +153,18 @@ public final class HfCheckpoints {
     }
 
     public static LlamaCheckpoint read(Path dir) {
+        return read(dir, null);
+    }
+
+    /**
+     * @param packedOn where packed (vq4j) layers go: null to dequantize them on load into dense
+     *                 layers, or a backend to upload them packed and run them with its
+     *                 dequantMatmul ({@link PackedLinear}); the backend owns their device memory
+     */
+    public static LlamaCheckpoint read(Path dir, io.vq4j.kernels.Backend packedOn) {
         LlamaConfig c = readConfig(dir);
         try (SafeTensorsDirectory st = SafeTensorsDirectory.open(dir)) {
-            Loader l = new Loader(dir, st);
+            Loader l = new Loader(dir, st, packedOn);
             int d = c.dim();
             float[] embedding = l.floats("model.embed_tokens.weight", c.vocabSize(), d);
             // Llama's attention_bias also covers o_proj; Qwen2 biases only q/k/v
@@ -182,7 +191,7 @@ public final class HfCheckpoints {
         }
     }
 
-    private record Loader(Path dir, SafeTensorsDirectory st) {
+    private record Loader(Path dir, SafeTensorsDirectory st, io.vq4j.kernels.Backend packedOn) {
         float[] floats(String name, long... shape) {
             SafeTensorsFile f = st.fileOf(name);
             if (f == null) {
@@ -196,21 +205,25 @@ public final class HfCheckpoints {
             return f.floats(name);
         }
 
-        DenseLinear linear(String name, int out, int in, boolean bias) {
+        Linear linear(String name, int out, int in, boolean bias) {
             float[] b = bias ? floats(name + ".bias", out) : null;
             if (!st.contains(name + ".weight")) {
                 for (SafeTensorsFile f : st.files()) {
                     String layout = f.metadata().get(io.vq4j.pack.PackedLayers.META_PREFIX + name);
                     if (layout != null) {
-                        return new DenseLinear(packed(f, name, layout, out, in), b, out, in);
+                        io.vq4j.pack.QuantizedLayer q = packed(f, name, layout, out, in);
+                        if (packedOn != null) {
+                            return new PackedLinear(packedOn, packedOn.upload(io.vq4j.pack.PackedMatrices.of(q)), b);
+                        }
+                        return new DenseLinear(q.dequantize(), b, out, in);
                     }
                 }
             }
             return new DenseLinear(floats(name + ".weight", out, in), b, out, in);
         }
 
-        /** A packed layer of a vq4j directory, dequantized on load. */
-        private float[] packed(SafeTensorsFile f, String name, String layout, int out, int in) {
+        /** A packed layer of a vq4j directory, read and checked. */
+        private io.vq4j.pack.QuantizedLayer packed(SafeTensorsFile f, String name, String layout, int out, int in) {
             io.vq4j.pack.QuantizedLayer q;
             try {
                 q = io.vq4j.pack.PackedLayers.read(name, layout, new io.vq4j.pack.PackedLayers.TensorSource() {
@@ -236,7 +249,7 @@ public final class HfCheckpoints {
                 throw InputException.at(f.path(), "packed layer '" + name + "' is " + q.rows() + "x" + q.cols()
                         + " but config.json implies " + out + "x" + in);
             }
-            return q.dequantize();
+            return q;
         }
     }
 

@@ -19,11 +19,16 @@ public final class ModelLoader {
     }
 
     public static LoadedModel load(Path model, Path tokenizer) {
+        return load(model, tokenizer, null);
+    }
+
+    /** @param packedOn a backend to keep packed layers on (see {@link HfCheckpoints#read(Path, io.vq4j.kernels.Backend)}), or null */
+    public static LoadedModel load(Path model, Path tokenizer, io.vq4j.kernels.Backend packedOn) {
         if (!Files.exists(model)) {
             throw InputException.at(model, "no such file or directory");
         }
         Tokenizer tok = Tokenizers.forModel(model, tokenizer);
-        LlamaCheckpoint ckpt = Files.isDirectory(model) ? HfCheckpoints.read(model) : Llama2cCheckpoint.read(model);
+        LlamaCheckpoint ckpt = Files.isDirectory(model) ? HfCheckpoints.read(model, packedOn) : Llama2cCheckpoint.read(model);
         if (tok.vocabSize() != ckpt.config().vocabSize()) {
             throw InputException.at(model, "the tokenizer has " + tok.vocabSize() + " tokens but the model's vocabulary is "
                     + ckpt.config().vocabSize());

@@ -112,6 +112,29 @@ public final class KernelBench {
             double bytes = (2.0 * n * c.d() * 4 + 4.0 * n + 16.0 * c.k() * c.d()) / 1e9;
             rows.add(new Row(device, "accumulate", shape, n, c.vectors(), t, 0, bytes));
         }
+        // dequant-matvec: y = W x straight from packed VQ weights (one fp16 codebook per tensor,
+        // indices of log2 k bits), bytes = the packed weights read once plus x and y
+        for (Case c : cases) {
+            SplittableRandom r = new SplittableRandom(c.rows() * 13L + c.d() * 5L + c.k());
+            int nv = Math.toIntExact(c.vectors());
+            int[] idx = new int[nv];
+            for (int i = 0; i < nv; i++) {
+                idx[i] = r.nextInt(c.k());
+            }
+            io.vq4j.kernels.packed.PackedMatrix m = io.vq4j.kernels.packed.PackedMatrix.builder(c.rows(), c.cols())
+                    .vector(0, c.cols(), false, c.d(), c.rows(), c.cols(),
+                            List.of(new io.vq4j.kernels.packed.PackedMatrix.Stage(c.k(), gaussian(r,
+                                    (long) c.k() * c.d()), idx)), 0, 0, null, null)
+                    .build();
+            float[] x = gaussian(r, c.cols());
+            float[] y = new float[c.rows()];
+            String shape = String.format(Locale.ROOT, "%dx%d d=%d k=%d", c.rows(), c.cols(), c.d(), c.k());
+            try (io.vq4j.kernels.PackedWeights pw = b.upload(m)) {
+                double t = time(() -> b.dequantMatvec(pw, x, y), repeats);
+                double bytes = (m.deviceBytes() + 4.0 * (c.rows() + c.cols())) / 1e9;
+                rows.add(new Row(device, "dequant-matvec", shape, c.vectors(), c.vectors(), t, 0, bytes));
+            }
+        }
         // the Hessian of a layer's inputs: XᵀX for 2048 calibration rows
         for (int cols : cases.getFirst().rows() < 1024 ? new int[]{256} : new int[]{4096, 14336}) {
             int m = 2048;

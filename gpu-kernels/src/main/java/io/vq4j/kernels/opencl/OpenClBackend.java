@@ -32,6 +32,8 @@ public final class OpenClBackend implements Backend {
     static final int PACKED_GROUP = 64;
 
     private final OpenCl.Device device;
+    /** Packed weights uploaded by this backend and not yet closed; {@link #close()} releases them. */
+    private final java.util.Set<ClPacked> live = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
 
     public OpenClBackend(int index) {
         this.device = OpenCl.open(index);
@@ -88,6 +90,23 @@ public final class OpenClBackend implements Backend {
             for (cl_mem m : mems) {
                 CL.clReleaseMemObject(m);
             }
+        }
+    }
+
+    /** Releases the device memory of every packed upload still open. The device itself stays shared. */
+    @Override
+    public void close() {
+        synchronized (device) {
+            for (ClPacked p : List.copyOf(live)) {
+                p.close();
+            }
+        }
+    }
+
+    /** Device bytes held by open packed uploads. */
+    public long packedBytes() {
+        synchronized (device) {
+            return live.stream().mapToLong(ClPacked::deviceBytes).sum();
         }
     }
 
@@ -325,6 +344,7 @@ public final class OpenClBackend implements Backend {
             synchronized (device) {
                 if (!closed) {
                     closed = true;
+                    live.remove(this);
                     for (cl_mem m : new cl_mem[]{seg, stages, bytes, floats, ints}) {
                         CL.clReleaseMemObject(m);
                     }
@@ -336,7 +356,9 @@ public final class OpenClBackend implements Backend {
     @Override
     public io.vq4j.kernels.PackedWeights upload(io.vq4j.kernels.packed.PackedMatrix matrix) {
         synchronized (device) {
-            return new ClPacked(java.util.Objects.requireNonNull(matrix));
+            ClPacked p = new ClPacked(java.util.Objects.requireNonNull(matrix));
+            live.add(p);
+            return p;
         }
     }
 
