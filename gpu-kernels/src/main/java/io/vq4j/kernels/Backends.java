@@ -25,9 +25,18 @@ public final class Backends {
         out.add(new Listing("cpu", "cpu", Runtime.getRuntime().availableProcessors() + " cores, "
                 + Parallel.threads() + " threads, Vector API"));
         for (OpenCl.DeviceInfo d : OpenCl.devices()) {
+            String tuning;
+            try {
+                Tuning t = Tuning.forDevice(d.description(), d.maxWorkGroupSize(), d.localMemory());
+                tuning = String.format(Locale.ROOT, "profile %s: tile %d, groups %d/%d/%d", t.profile(), t.tile(),
+                        t.assignGroup(), t.accumulateGroup(), t.packedGroup());
+            } catch (IllegalStateException e) {
+                tuning = "tuning: " + e.getMessage();
+            }
             out.add(new Listing("opencl:" + d.index(), "opencl", String.format(Locale.ROOT,
-                    "%s — %s, %s, %d compute units, %.1f GiB, %s%s", d.name(), d.platform(), d.type(),
-                    d.computeUnits(), d.globalMemory() / (double) (1L << 30), d.version(), d.fp64() ? ", fp64" : "")));
+                    "%s — %s, %s, %d compute units, %.1f GiB, %d KiB local, %s%s; %s", d.name(), d.platform(),
+                    d.type(), d.computeUnits(), d.globalMemory() / (double) (1L << 30), d.localMemory() >> 10,
+                    d.version(), d.fp64() ? ", fp64" : "", tuning)));
         }
         if (OpenCl.devices().isEmpty()) {
             out.add(new Listing("opencl", "-", "unavailable: " + OpenCl.unavailableReason()));

@@ -30,7 +30,12 @@ public final class OpenCl {
 
     /** One OpenCL device, as `vq devices` lists it; index is its position in {@link #devices()}. */
     public record DeviceInfo(int index, String platform, String name, String vendor, String type, long globalMemory,
-                             int computeUnits, long maxWorkGroupSize, boolean fp64, String version) {
+                             int computeUnits, long maxWorkGroupSize, boolean fp64, String version, long localMemory) {
+        /** "vendor | name | type | platform", what tuning profiles match against. */
+        public String description() {
+            return vendor + " | " + name + " | " + type + " | " + platform;
+        }
+
         @Override
         public String toString() {
             return String.format("opencl:%d %s (%s, %s, %d compute units, %.1f GiB%s)", index, name, platform, type,
@@ -45,25 +50,29 @@ public final class OpenCl {
         final cl_context context;
         final cl_command_queue queue;
         final cl_program program;
+        final io.vq4j.kernels.Tuning tuning;
         final Map<String, cl_kernel> kernels = new ConcurrentHashMap<>();
 
         Device(DeviceInfo info, cl_platform_id platform, cl_device_id id) {
             this.info = info;
             this.id = id;
+            try {
+                this.tuning = io.vq4j.kernels.Tuning.forDevice(info.description(), info.maxWorkGroupSize(),
+                        info.localMemory());
+            } catch (IllegalStateException e) {
+                throw new IllegalStateException("opencl:" + info.index() + " " + info.name() + ": " + e.getMessage());
+            }
             cl_context_properties props = new cl_context_properties();
             props.addProperty(CL.CL_CONTEXT_PLATFORM, platform);
             this.context = CL.clCreateContext(props, 1, new cl_device_id[]{id}, null, null, null);
             this.queue = CL.clCreateCommandQueueWithProperties(context, id, null, null);
-            this.program = build(context, id, info);
+            this.program = build(context, id, info, tuning.tile());
         }
 
         synchronized cl_kernel kernel(String name) {
             return kernels.computeIfAbsent(name, n -> CL.clCreateKernel(program, n, null));
         }
     }
-
-    /** Centroids per local-memory tile of assign_nearest (x 16 floats of local memory). */
-    static final int TILE = 256;
 
     private static volatile List<DeviceInfo> devices;
     private static final Map<Integer, Device> OPEN = new ConcurrentHashMap<>();
@@ -113,7 +122,8 @@ public final class OpenCl {
                     out.add(new DeviceInfo(out.size(), pname, deviceString(d, CL.CL_DEVICE_NAME).trim(),
                             deviceString(d, CL.CL_DEVICE_VENDOR).trim(), t, deviceLong(d, CL.CL_DEVICE_GLOBAL_MEM_SIZE),
                             deviceInt(d, CL.CL_DEVICE_MAX_COMPUTE_UNITS), deviceSizeT(d, CL.CL_DEVICE_MAX_WORK_GROUP_SIZE),
-                            ext.contains("cl_khr_fp64"), deviceString(d, CL.CL_DEVICE_VERSION).trim()));
+                            ext.contains("cl_khr_fp64"), deviceString(d, CL.CL_DEVICE_VERSION).trim(),
+                            deviceLong(d, CL.CL_DEVICE_LOCAL_MEM_SIZE)));
                 }
             }
             if (out.isEmpty()) {
@@ -162,7 +172,7 @@ public final class OpenCl {
     }
 
     /** The kernel source with the OpenCL prelude. */
-    static String source(boolean fp64) {
+    static String source(boolean fp64, int tile) {
         String prelude = """
                 #define KERNEL __kernel
                 #define GLOBAL __global
@@ -173,7 +183,7 @@ public final class OpenCl {
                 #define GROUP_ID(i) ((int) get_group_id(i))
                 #define LOCAL_SIZE(i) ((int) get_local_size(i))
                 #define TILE %d
-                """.formatted(TILE);
+                """.formatted(tile);
         if (fp64) {
             prelude += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#define HAS_DOUBLE 1\n";
         }
@@ -184,8 +194,8 @@ public final class OpenCl {
         }
     }
 
-    private static cl_program build(cl_context context, cl_device_id id, DeviceInfo info) {
-        cl_program p = CL.clCreateProgramWithSource(context, 1, new String[]{source(info.fp64())}, null, null);
+    private static cl_program build(cl_context context, cl_device_id id, DeviceInfo info, int tile) {
+        cl_program p = CL.clCreateProgramWithSource(context, 1, new String[]{source(info.fp64(), tile)}, null, null);
         try {
             CL.clBuildProgram(p, 0, null, "-cl-std=CL1.2", null, null);
         } catch (org.jocl.CLException e) {

@@ -27,9 +27,6 @@ public final class OpenClBackend implements Backend {
     static final int PARTIAL = 4096;
     /** Bytes the M-step partials may take on the device. */
     static final long PARTIAL_BYTES = 256L << 20;
-    static final int ASSIGN_GROUP = 64;
-    static final int ACCUMULATE_GROUP = 64;
-    static final int PACKED_GROUP = 64;
 
     private final OpenCl.Device device;
     /** Packed weights uploaded by this backend and not yet closed; {@link #close()} releases them. */
@@ -37,6 +34,11 @@ public final class OpenClBackend implements Backend {
 
     public OpenClBackend(int index) {
         this.device = OpenCl.open(index);
+    }
+
+    /** The work-group and tile sizes in use (from tornado-config/profiles). */
+    public io.vq4j.kernels.Tuning tuning() {
+        return device.tuning;
     }
 
     public OpenCl.DeviceInfo info() {
@@ -183,8 +185,8 @@ public final class OpenClBackend implements Backend {
                 CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
                 CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
                 CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dd));
-                long global = (n + ASSIGN_GROUP - 1L) / ASSIGN_GROUP * ASSIGN_GROUP;
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{ASSIGN_GROUP}, 0,
+                long global = (n + device.tuning.assignGroup() - 1L) / device.tuning.assignGroup() * device.tuning.assignGroup();
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{device.tuning.assignGroup()}, 0,
                         null, null);
                 CL.clEnqueueReadBuffer(device.queue, di, true, 0, (long) n * Sizeof.cl_int, Pointer.to(index), 0, null,
                         null);
@@ -244,8 +246,8 @@ public final class OpenClBackend implements Backend {
                 CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{chunk}));
                 CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(ps));
                 CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(pw));
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{(long) parts * ACCUMULATE_GROUP},
-                        new long[]{ACCUMULATE_GROUP}, 0, null, null);
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{(long) parts * device.tuning.accumulateGroup()},
+                        new long[]{device.tuning.accumulateGroup()}, 0, null, null);
                 cl_mem ds = buf.out(kd * Sizeof.cl_double);
                 cl_mem dws = buf.out(kd * Sizeof.cl_double);
                 cl_kernel rn = device.kernel("reduce_partials");
@@ -385,8 +387,8 @@ public final class OpenClBackend implements Backend {
                 cl_kernel kn = device.kernel("packed_dequant");
                 int a = p.setArgs(kn);
                 CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dout));
-                long global = (count + PACKED_GROUP - 1) / PACKED_GROUP * PACKED_GROUP;
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{PACKED_GROUP}, 0,
+                long global = (count + device.tuning.packedGroup() - 1) / device.tuning.packedGroup() * device.tuning.packedGroup();
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{device.tuning.packedGroup()}, 0,
                         null, null);
                 CL.clEnqueueReadBuffer(device.queue, dout, true, 0, count * Sizeof.cl_float, Pointer.to(out), 0, null,
                         null);
@@ -418,8 +420,8 @@ public final class OpenClBackend implements Backend {
                 CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{n}));
                 CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dy));
                 long count = (long) n * rows;
-                long global = (count + PACKED_GROUP - 1) / PACKED_GROUP * PACKED_GROUP;
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{PACKED_GROUP}, 0,
+                long global = (count + device.tuning.packedGroup() - 1) / device.tuning.packedGroup() * device.tuning.packedGroup();
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{device.tuning.packedGroup()}, 0,
                         null, null);
                 CL.clEnqueueReadBuffer(device.queue, dy, true, 0, count * Sizeof.cl_float, Pointer.to(y), 0, null,
                         null);
