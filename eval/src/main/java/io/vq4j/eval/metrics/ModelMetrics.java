@@ -1,0 +1,94 @@
+package io.vq4j.eval.metrics;
+
+import io.vq4j.core.InputException;
+import io.vq4j.model.KvCache;
+import io.vq4j.model.LlamaModel;
+
+/**
+ * Stacked comparison of a quantized model against the unquantized one on real text, window
+ * by window as {@link io.vq4j.eval.Perplexity} cuts it: at every scored position, the KL
+ * divergence KL(P_ref ‖ P_quant) of the next-token distributions (softmax in double) and
+ * whether both put the same token first.
+ */
+public final class ModelMetrics {
+    private ModelMetrics() {
+    }
+
+    /**
+     * @param meanKl        mean over positions of Σ_v p_ref(v) (log p_ref(v) − log p_quant(v)), in nats
+     * @param top1Agreement fraction of positions whose argmax tokens agree (ties: the lowest id)
+     * @param positions     positions compared (tokens 0..len−2 of every window)
+     */
+    public record Result(double meanKl, double top1Agreement, long positions) {
+    }
+
+    public static Result compare(LlamaModel reference, LlamaModel quantized, int[] ids, int ctx) {
+        int vocab = reference.config().vocabSize();
+        if (quantized.config().vocabSize() != vocab) {
+            throw new InputException("the models have vocabularies of " + vocab + " and "
+                    + quantized.config().vocabSize() + " tokens");
+        }
+        if (ctx < 2 || ids.length < 2) {
+            throw new InputException("KL needs a window of at least 2 tokens and a text of at least 2; got ctx " + ctx
+                    + " and " + ids.length + " token(s)");
+        }
+        KvCache a = reference.newCache(Math.min(ctx, ids.length));
+        KvCache b = quantized.newCache(Math.min(ctx, ids.length));
+        double kl = 0;
+        long agree = 0;
+        long positions = 0;
+        for (int start = 0; start < ids.length; start += ctx) {
+            int len = Math.min(ctx, ids.length - start);
+            if (len < 2) {
+                break;
+            }
+            a.clear();
+            b.clear();
+            float[] p = reference.forward(ids, start, len, a, true);
+            float[] q = quantized.forward(ids, start, len, b, true);
+            for (int t = 0; t + 1 < len; t++) {
+                kl += kl(p, q, t * vocab, vocab);
+                if (argmax(p, t * vocab, vocab) == argmax(q, t * vocab, vocab)) {
+                    agree++;
+                }
+                positions++;
+            }
+        }
+        return new Result(kl / positions, (double) agree / positions, positions);
+    }
+
+    /** KL(softmax(p) ‖ softmax(q)) over logits[from .. from+n), in double. */
+    public static double kl(float[] p, float[] q, int from, int n) {
+        double lp = logSumExp(p, from, n);
+        double lq = logSumExp(q, from, n);
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            double a = p[from + i] - lp;
+            double b = q[from + i] - lq;
+            s += Math.exp(a) * (a - b);
+        }
+        return Math.max(0, s);
+    }
+
+    static double logSumExp(float[] x, int from, int n) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, x[from + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += Math.exp(x[from + i] - max);
+        }
+        return max + Math.log(sum);
+    }
+
+    static int argmax(float[] x, int from, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) {
+            if (x[from + i] > x[from + best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}
