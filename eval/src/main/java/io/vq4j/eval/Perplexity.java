@@ -73,6 +73,11 @@ public final class Perplexity {
 
     /** -log softmax(logits[from .. from+n))[target], in double. */
     public static double negLogSoftmax(float[] logits, int from, int n, int target) {
+        return logSumExp(logits, from, n) - logits[from + target];
+    }
+
+    /** log Σ exp(logits[from .. from+n)), in double, shifted by the maximum. */
+    public static double logSumExp(float[] logits, int from, int n) {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) {
             max = Math.max(max, logits[from + i]);
@@ -81,6 +86,6 @@ public final class Perplexity {
         for (int i = 0; i < n; i++) {
             sum += Math.exp(logits[from + i] - max);
         }
-        return Math.log(sum) + max - logits[from + target];
+        return Math.log(sum) + max;
     }
 }

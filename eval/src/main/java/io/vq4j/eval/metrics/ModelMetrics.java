@@ -59,8 +59,8 @@ public final class ModelMetrics {
 
     /** KL(softmax(p) ‖ softmax(q)) over logits[from .. from+n), in double. */
     public static double kl(float[] p, float[] q, int from, int n) {
-        double lp = logSumExp(p, from, n);
-        double lq = logSumExp(q, from, n);
+        double lp = io.vq4j.eval.Perplexity.logSumExp(p, from, n);
+        double lq = io.vq4j.eval.Perplexity.logSumExp(q, from, n);
         double s = 0;
         for (int i = 0; i < n; i++) {
             double a = p[from + i] - lp;
@@ -68,18 +68,6 @@ public final class ModelMetrics {
             s += Math.exp(a) * (a - b);
         }
         return Math.max(0, s);
-    }
-
-    static double logSumExp(float[] x, int from, int n) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, x[from + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            sum += Math.exp(x[from + i] - max);
-        }
-        return max + Math.log(sum);
     }
 
     static int argmax(float[] x, int from, int n) {
