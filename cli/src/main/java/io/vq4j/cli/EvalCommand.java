@@ -1,5 +1,7 @@
 package io.vq4j.cli;
 
+import io.vq4j.eval.TextInput;
+
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.Perplexity;

@@ -2,6 +2,7 @@ package io.vq4j.cli;
 
 import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
+import io.vq4j.quant.QuantOptions;
 import io.vq4j.quant.QuantSpec;
 import io.vq4j.quant.QuantizeJob;
 import io.vq4j.quant.SourceModel;
@@ -88,18 +89,6 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "NAME", description = "vptq: a VPTQ-style name, e.g. v8-k65536-256")
     String config;
 
-    /** Which method-specific options each method accepts. */
-    private static final Map<String, Set<String>> ALLOWED = Map.of(
-            "rtn", Set.of("--bits", "--group-size", "--symmetric"),
-            "gptq", Set.of("--bits", "--group-size", "--symmetric", "--act-order", "--block-size"),
-            "kmeans", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
-                    "--int8-codebooks"),
-            "gptvq", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
-                    "--int8-codebooks", "--no-codebook-update", "--block-norm", "--block-size"),
-            "vptq", Set.of("--dim", "--centroids", "--iters", "--tol", "--int8-codebooks", "--block-size",
-                    "--residual-centroids", "--outlier-percent", "--outlier-centroids", "--perm", "--norm",
-                    "--config"));
-
     QuantSpec buildSpec() {
         Map<String, Object> given = new LinkedHashMap<>();
         given.put("--bits", bits);
@@ -116,52 +105,14 @@ final class QuantizeCommand implements Callable<Integer> {
         given.put("--int8-codebooks", int8);
         given.put("--no-codebook-update", noUpdate);
         given.put("--block-norm", blockNorm);
-        given.put("--residual-centroids", residual);
+        given.put("--residual-centroids", residual == null ? null : List.copyOf(residual));
         given.put("--outlier-percent", outlierPercent);
         given.put("--outlier-centroids", outlierCentroids);
         given.put("--perm", perm);
         given.put("--norm", norm);
         given.put("--config", config);
-        Set<String> allowed = ALLOWED.get(method);
-        if (allowed == null) {
-            throw new InputException("--method: unknown method '" + method + "' (known: rtn, gptq, kmeans, gptvq, vptq)");
-        }
-        for (Map.Entry<String, Object> e : given.entrySet()) {
-            if (e.getValue() != null && !allowed.contains(e.getKey())) {
-                throw new InputException(e.getKey() + ": not an option of --method " + method);
-            }
-        }
-        QuantSpec s = QuantSpec.defaults(method);
-        if (method.equals("kmeans") || method.equals("gptvq")) {
-            s = s.withGroupSize(0); // VQ codebook groups default to whole rows
-        }
-        if (bits != null) {
-            s = s.withBits(bits);
-        }
-        if (groupSize != null) {
-            s = s.withGroupSize(groupSize);
-        }
-        s = s.withVq(dim != null ? dim : s.dim(), centroids != null ? centroids : s.centroids());
-        if (groupRows != null) {
-            s = s.withGroupRows(groupRows);
-        }
-        if (residual != null) {
-            s = s.withResidual(residual);
-        }
-        if (outlierPercent != null || outlierCentroids != null) {
-            s = s.withOutliers(outlierPercent != null ? outlierPercent : 0,
-                    outlierCentroids != null ? outlierCentroids : 0);
-        }
-        s = s.withFlags(Boolean.TRUE.equals(symmetric), Boolean.TRUE.equals(perm), Boolean.TRUE.equals(norm),
-                Boolean.TRUE.equals(actOrder), !Boolean.TRUE.equals(noUpdate), Boolean.TRUE.equals(int8));
-        s = s.withIterations(iters != null ? iters : s.iters(), tol != null ? tol : s.tol(),
-                init != null ? init : s.init());
-        s = s.withBlocks(blockSize != null ? blockSize : s.blockSize(), blockNorm != null ? blockNorm : s.blockNorm(),
-                percdamp != null ? percdamp : s.percdamp());
-        if (config != null) {
-            s = ConfigNames.apply(config, s);
-        }
-        return s;
+        given.put("--percdamp", percdamp);
+        return QuantOptions.build(method, given);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package io.vq4j.cli;
 
+import io.vq4j.eval.TextInput;
+
 import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.Tokenizers;
 import java.io.IOException;

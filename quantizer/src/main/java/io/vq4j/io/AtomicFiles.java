@@ -28,6 +28,17 @@ public final class AtomicFiles {
         return Files.createTempDirectory(abs.getParent(), "." + abs.getFileName() + ".");
     }
 
+    /** Writes a whole text file (UTF-8) under a temporary name, then renames it onto {@code target}. */
+    public static void writeString(Path target, String text) throws IOException {
+        Path tmp = tempFileBeside(target);
+        try {
+            Files.writeString(tmp, text, java.nio.charset.StandardCharsets.UTF_8);
+            commit(tmp, target);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
     /** Renames a finished temporary file or directory onto {@code target}. */
     public static void commit(Path tmp, Path target) throws IOException {
         publish(tmp);

@@ -93,13 +93,7 @@ public final class QuantizeJob {
         long t0 = System.nanoTime();
         LlamaConfig c = source.config();
         QuantSpec spec = o.spec();
-        LayerQuantizer quantizer;
-        try {
-            quantizer = Methods.forName(spec.method());
-        } catch (IllegalArgumentException e) {
-            throw new InputException("--method: " + e.getMessage());
-        }
-        validateShapes(quantizer, spec, c);
+        LayerQuantizer quantizer = validate(spec, c);
         int n = o.calibSamples();
         int len = o.calibLen() > 0 ? o.calibLen() : Math.min(512, c.maxSeqLen());
         if (n < 1) {
@@ -200,7 +194,18 @@ public final class QuantizeJob {
         return step == 2 ? mlpIn : s.mlpHidden(lw, mlpIn, t);
     }
 
-    static Linear get(LayerWeights lw, String linear) {
+    /** The linear layers of a block (HF names) grouped by shared input, in quantization order. */
+    public static List<List<String>> linearSteps() {
+        return Stream.of(STEPS).map(List::of).toList();
+    }
+
+    /** The input of step i (see {@link #linearSteps}) of block lw for the residual stream x (t × dim). */
+    public static float[] linearInput(BlockSteps s, LayerWeights lw, int step, float[] x, int t) {
+        return stepInput(s, lw, step, x, t);
+    }
+
+    /** A block's linear layer by its HF name (self_attn.q_proj, ..., mlp.down_proj). */
+    public static Linear get(LayerWeights lw, String linear) {
         return switch (linear) {
             case "self_attn.q_proj" -> lw.wq();
             case "self_attn.k_proj" -> lw.wk();
@@ -221,7 +226,17 @@ public final class QuantizeJob {
                 linear.equals("mlp.up_proj") ? l : w.w3());
     }
 
-    private static void validateShapes(LayerQuantizer q, QuantSpec spec, LlamaConfig c) {
+    /**
+     * The quantizer for a spec, after checking that it can quantize every linear layer of a
+     * model of this shape: an input error naming the first layer it cannot, before any work.
+     */
+    public static LayerQuantizer validate(QuantSpec spec, LlamaConfig c) {
+        LayerQuantizer q;
+        try {
+            q = Methods.forName(spec.method());
+        } catch (IllegalArgumentException e) {
+            throw new InputException("--method: " + e.getMessage());
+        }
         int[][] shapes = {{c.qDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.dim(), c.qDim()},
                 {c.hiddenDim(), c.dim()}, {c.hiddenDim(), c.dim()}, {c.dim(), c.hiddenDim()}};
         String[] names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -233,6 +248,7 @@ public final class QuantizeJob {
                         + "): " + e.getMessage());
             }
         }
+        return q;
     }
 
     /** tr((W−Q) H (W−Q)ᵀ) through the backend's gemm, and that relative to tr(W H Wᵀ). */
@@ -279,7 +295,7 @@ public final class QuantizeJob {
      * each tokenized (BOS before the first), until n × L tokens are there; sequence s is
      * tokens [s·L, (s+1)·L).
      */
-    static int[] calibrationTokens(Path calib, Tokenizer tok, int n, int len) {
+    public static int[] calibrationTokens(Path calib, Tokenizer tok, int n, int len) {
         long need = (long) n * len;
         if (need > Integer.MAX_VALUE - 8) {
             throw new InputException("--calib-samples x --calib-len: " + need + " tokens is too many");

@@ -68,7 +68,7 @@ public abstract sealed class SourceModel implements AutoCloseable {
     public void close() {
     }
 
-    static String prefix(int block) {
+    public static String prefix(int block) {
         return "model.layers." + block + ".";
     }
 

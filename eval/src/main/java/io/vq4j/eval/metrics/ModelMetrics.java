@@ -18,8 +18,19 @@ public final class ModelMetrics {
      * @param meanKl        mean over positions of Σ_v p_ref(v) (log p_ref(v) − log p_quant(v)), in nats
      * @param top1Agreement fraction of positions whose argmax tokens agree (ties: the lowest id)
      * @param positions     positions compared (tokens 0..len−2 of every window)
+     * @param referenceNll  the reference model's mean NLL of the next tokens over those positions
+     * @param quantizedNll  the quantized model's; with the same windows and sums as
+     *                      {@link io.vq4j.eval.Perplexity}, so exp of it is the same perplexity
      */
-    public record Result(double meanKl, double top1Agreement, long positions) {
+    public record Result(double meanKl, double top1Agreement, long positions, double referenceNll,
+                         double quantizedNll) {
+        public double referencePpl() {
+            return Math.exp(referenceNll);
+        }
+
+        public double quantizedPpl() {
+            return Math.exp(quantizedNll);
+        }
     }
 
     public static Result compare(LlamaModel reference, LlamaModel quantized, int[] ids, int ctx) {
@@ -37,6 +48,8 @@ public final class ModelMetrics {
         double kl = 0;
         long agree = 0;
         long positions = 0;
+        double nllRef = 0;
+        double nllQuant = 0;
         for (int start = 0; start < ids.length; start += ctx) {
             int len = Math.min(ctx, ids.length - start);
             if (len < 2) {
@@ -46,15 +59,22 @@ public final class ModelMetrics {
             b.clear();
             float[] p = reference.forward(ids, start, len, a, true);
             float[] q = quantized.forward(ids, start, len, b, true);
+            double sumRef = 0;
+            double sumQuant = 0;
             for (int t = 0; t + 1 < len; t++) {
+                sumRef += io.vq4j.eval.Perplexity.negLogSoftmax(p, t * vocab, vocab, ids[start + t + 1]);
+                sumQuant += io.vq4j.eval.Perplexity.negLogSoftmax(q, t * vocab, vocab, ids[start + t + 1]);
                 kl += kl(p, q, t * vocab, vocab);
                 if (argmax(p, t * vocab, vocab) == argmax(q, t * vocab, vocab)) {
                     agree++;
                 }
                 positions++;
             }
+            nllRef += sumRef;
+            nllQuant += sumQuant;
         }
-        return new Result(kl / positions, (double) agree / positions, positions);
+        return new Result(kl / positions, (double) agree / positions, positions, nllRef / positions,
+                nllQuant / positions);
     }
 
     /** KL(softmax(p) ‖ softmax(q)) over logits[from .. from+n), in double. */

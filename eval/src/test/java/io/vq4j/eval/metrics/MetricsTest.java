@@ -84,6 +84,10 @@ class MetricsTest {
             }
         }
         assertEquals(kl / 8, other.meanKl(), 1e-12);
+        // the perplexities of both models are exactly Perplexity's (same windows, same sums)
+        assertEquals(io.vq4j.eval.Perplexity.evaluate(a, ids, 4, null).meanNll(), other.referenceNll());
+        assertEquals(io.vq4j.eval.Perplexity.evaluate(b, ids, 4, null).meanNll(), other.quantizedNll());
+        assertEquals(io.vq4j.eval.Perplexity.evaluate(b, ids, 4, null).ppl(), other.quantizedPpl());
         assertThrows(InputException.class, () -> ModelMetrics.compare(a, b, new int[]{1}, 4));
     }
 }

@@ -1,4 +1,4 @@
-package io.vq4j.cli;
+package io.vq4j.eval;
 
 import io.vq4j.core.InputException;
 import java.io.IOException;
@@ -10,11 +10,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Reads a UTF-8 text file, optionally only its first N bytes (cut back to a character boundary). */
-final class TextInput {
+public final class TextInput {
     private TextInput() {
     }
 
-    static String read(Path file, long limitBytes) {
+    public static String read(Path file, long limitBytes) {
         if (!Files.isRegularFile(file)) {
             throw InputException.at(file, "no such file");
         }

@@ -1,0 +1,150 @@
+package io.vq4j.cli;
+
+import io.vq4j.core.InputException;
+import io.vq4j.eval.sweep.Sweep;
+import io.vq4j.eval.sweep.SweepReport;
+import io.vq4j.eval.sweep.SweepSpec;
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.model.LlamaModel;
+import io.vq4j.model.ModelLoader;
+import io.vq4j.quant.SourceModel;
+import io.vq4j.tokenizer.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "sweep", mixinStandardHelpOptions = true,
+        description = {"Quantize a model with a list of configurations and evaluate each with every metric: per"
+                + " tensor (weight MSE and SQNR, Hessian-weighted error, output cosine on Gaussian inputs and on real"
+                + " activations) and stacked (perplexity, KL and top-1 agreement against the unquantized model).",
+                "Writes sweep.json, sweep.md (a table, and how well each per-tensor metric predicted the stacked"
+                        + " ranking) and two PNG plots. Started again with the same settings it skips the"
+                        + " configurations already done."})
+final class SweepCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--calib", required = true, paramLabel = "FILE", description = "calibration text (UTF-8)")
+    Path calib;
+    @Option(names = "--text", required = true, paramLabel = "FILE", description = "evaluation text (UTF-8)")
+    Path text;
+    @Option(names = "--configs", required = true, paramLabel = "SPEC",
+            description = "configurations: \"rtn:bits=2,3,4;kmeans:dim=2,centroids=16,64\" (';' between methods,"
+                    + " options as in vq quantize, values after one name are crossed; a flag alone means true;"
+                    + " residual stages joined by '+'), or a file with one such entry per line")
+    String configs;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory (new, or a sweep to resume)")
+    Path out;
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D",
+            description = "cpu, opencl[:i] or auto (default: ${DEFAULT-VALUE}): runs the quantizers' kernels and"
+                    + " holds the packed layers for the stacked evaluation")
+    String device;
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")
+    long seed;
+    @Option(names = "--calib-samples", defaultValue = "128", paramLabel = "N", description = "calibration sequences (default: ${DEFAULT-VALUE})")
+    int calibSamples;
+    @Option(names = "--calib-len", defaultValue = "0", paramLabel = "L", description = "tokens per sequence (default: min(512, the model's max))")
+    int calibLen;
+    @Option(names = "--ctx", defaultValue = "0", paramLabel = "N", description = "evaluation window (default: the model's max sequence length)")
+    int ctx;
+    @Option(names = "--limit-bytes", defaultValue = "0", paramLabel = "N", description = "use only the first N bytes of --text")
+    long limitBytes;
+    @Option(names = "--real-samples", defaultValue = "4", paramLabel = "N",
+            description = "calibration sequences whose activations feed the per-tensor real-input metrics (default: ${DEFAULT-VALUE})")
+    int realSamples;
+    @Option(names = "--random-rows", defaultValue = "256", paramLabel = "N",
+            description = "Gaussian input rows for the per-tensor random-input metrics (default: ${DEFAULT-VALUE})")
+    int randomRows;
+
+    @Override
+    public Integer call() {
+        if (limitBytes < 0) {
+            throw new InputException("--limit-bytes: must be >= 0, got " + limitBytes);
+        }
+        List<SweepSpec.Config> list = Files.isRegularFile(Path.of(configs)) ? SweepSpec.read(Path.of(configs))
+                : SweepSpec.parse(configs);
+        PrintWriter outw = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        boolean tty = System.console() != null;
+        try (Backend backend = io.vq4j.kernels.Backends.open(device, m -> {
+            err.println("vq: " + m);
+            err.flush();
+        }); SourceModel source = SourceModel.open(model.model)) {
+            Tokenizer tok = io.vq4j.tokenizer.Tokenizers.forModel(model.model, model.tokenizer);
+            if (tok.vocabSize() != source.config().vocabSize()) {
+                throw InputException.at(model.model, "the tokenizer has " + tok.vocabSize()
+                        + " tokens but the model's vocabulary is " + source.config().vocabSize());
+            }
+            LlamaModel reference = ModelLoader.load(model.model, model.tokenizer).model();
+            Backend evalOn = backend instanceof CpuBackend ? null : backend;
+            var o = new Sweep.Options(model.model, calib, text, limitBytes, tok, calibSamples, calibLen, ctx, seed,
+                    realSamples, randomRows, out);
+            long t0 = System.nanoTime();
+            List<Sweep.Result> rs = Sweep.run(source, reference, list, o, backend, evalOn, new Sweep.Listener() {
+                String current = "";
+
+                @Override
+                public void info(String line) {
+                    if (tty) {
+                        err.print("\r" + " ".repeat(79) + "\r");
+                    }
+                    err.println("vq: " + line);
+                    err.flush();
+                }
+
+                @Override
+                public void started(int i, int n, SweepSpec.Config c) {
+                    current = String.format(Locale.ROOT, "[%d/%d] %s", i + 1, n, c.name());
+                    err.println("vq: " + current);
+                    err.flush();
+                }
+
+                @Override
+                public void quantizeProgress(int block, int blocks, String layer) {
+                    if (tty) {
+                        err.printf("\rvq: %s: quantizing block %d/%d %-18s", current, block + 1, blocks, layer);
+                        err.flush();
+                    }
+                }
+
+                @Override
+                public void finished(int i, int n, Sweep.Result r, boolean resumed) {
+                    if (tty) {
+                        err.print("\r" + " ".repeat(79) + "\r");
+                        err.flush();
+                    }
+                    outw.printf(Locale.ROOT, "[%d/%d] %-40s %6.3f bpw  ppl %9.4f (x%.3f)  KL %.4f  top-1 %.3f"
+                                    + "  cos rand %.5f real %.5f  %s%n", i + 1, n, r.name(), r.trueBitsPerWeight(),
+                            r.ppl(), r.pplRatio(), r.meanKl(), r.top1Agreement(), r.meanCosineRandom(),
+                            r.meanCosineReal(), resumed ? "(done before)" : String.format(Locale.ROOT,
+                                    "%.1fs + %.1fs", r.quantizeSeconds(), r.evalSeconds()));
+                    outw.flush();
+                }
+            });
+            Path dir = out.toAbsolutePath().normalize();
+            com.fasterxml.jackson.databind.JsonNode settings;
+            try {
+                settings = Json.MAPPER.readTree(dir.resolve(Sweep.SETTINGS).toFile());
+            } catch (java.io.IOException e) {
+                throw InputException.at(dir.resolve(Sweep.SETTINGS), "cannot read: " + e.getMessage());
+            }
+            SweepReport.write(dir, settings, rs);
+            outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
+                    SweepReport.MD_FILE, SweepReport.JSON_FILE, SweepReport.PLOT_BITS, SweepReport.PLOT_COSINE,
+                    rs.size(), (System.nanoTime() - t0) / 1e9);
+            outw.flush();
+        }
+        return 0;
+    }
+}

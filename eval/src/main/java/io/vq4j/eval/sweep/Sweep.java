@@ -1,0 +1,426 @@
+package io.vq4j.eval.sweep;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.InputException;
+import io.vq4j.eval.metrics.LayerMetrics;
+import io.vq4j.eval.metrics.ModelMetrics;
+import io.vq4j.io.AtomicFiles;
+import io.vq4j.kernels.Backend;
+import io.vq4j.model.BlockSteps;
+import io.vq4j.model.DenseLinear;
+import io.vq4j.model.HfCheckpoints;
+import io.vq4j.model.LayerWeights;
+import io.vq4j.model.Linear;
+import io.vq4j.model.LlamaCheckpoint;
+import io.vq4j.model.LlamaConfig;
+import io.vq4j.model.LlamaModel;
+import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.SourceModel;
+import io.vq4j.tokenizer.Tokenizer;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * `vq sweep`: every configuration is quantized once (a `vq quantize` directory under
+ * runs/NAME/model) and evaluated with every metric: per tensor (weight MSE, SQNR, the
+ * Hessian-weighted error, output cosine and relative error on Gaussian inputs and on the
+ * unquantized model's own activations for real calibration text) and stacked (perplexity on
+ * the evaluation text, KL of the next-token distributions against the unquantized model,
+ * top-1 agreement). A configuration's result is written to runs/NAME/result.json when it is
+ * complete; a sweep started again with the same settings skips those, and an interrupted
+ * quantization resumes where it stopped.
+ */
+public final class Sweep {
+    public static final String SETTINGS = "sweep-settings.json";
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private Sweep() {
+    }
+
+    /**
+     * @param calibSamples n calibration sequences for quantization
+     * @param calibLen     tokens per sequence (0 = min(512, the model's max))
+     * @param ctx          evaluation window (0 = the model's max)
+     * @param realSamples  calibration sequences whose activations feed the per-tensor "real" metrics
+     * @param randomRows   Gaussian input rows for the per-tensor "random" metrics
+     */
+    public record Options(Path model, Path calib, Path text, long textBytes, Tokenizer tokenizer, int calibSamples,
+                          int calibLen, int ctx, long seed, int realSamples, int randomRows, Path out) {
+    }
+
+    public interface Listener {
+        default void info(String line) {
+        }
+
+        default void started(int i, int n, SweepSpec.Config c) {
+        }
+
+        default void quantizeProgress(int block, int blocks, String layer) {
+        }
+
+        default void finished(int i, int n, Result r, boolean resumed) {
+        }
+    }
+
+    /** Per-tensor metrics of one quantized layer against the original. */
+    public record LayerResult(String name, int rows, int cols, double mse, double sqnrDb, double relHessianError,
+                              double cosineRandom, double relErrorRandom, double cosineReal, double relErrorReal) {
+    }
+
+    /** One configuration, evaluated. */
+    public record Result(String name, String slug, String method, Map<String, String> options, List<String> arguments,
+                         double nominalBitsPerWeight, double trueBitsPerWeight, long packedBytes, long weights,
+                         double ppl, double referencePpl, double meanKl, double top1Agreement, long positions,
+                         double quantizeSeconds, double evalSeconds, String device, List<LayerResult> layers) {
+        public double pplRatio() {
+            return ppl / referencePpl;
+        }
+
+        public double meanCosineRandom() {
+            return layers.stream().mapToDouble(LayerResult::cosineRandom).average().orElse(Double.NaN);
+        }
+
+        public double meanCosineReal() {
+            return layers.stream().mapToDouble(LayerResult::cosineReal).average().orElse(Double.NaN);
+        }
+
+        public double meanSqnrDb() {
+            return layers.stream().mapToDouble(LayerResult::sqnrDb).average().orElse(Double.NaN);
+        }
+
+        public double meanMse() {
+            return layers.stream().mapToDouble(LayerResult::mse).average().orElse(Double.NaN);
+        }
+
+        public double meanRelHessianError() {
+            return layers.stream().mapToDouble(LayerResult::relHessianError).average().orElse(Double.NaN);
+        }
+    }
+
+    /**
+     * Runs the sweep. {@code quantizeOn} runs the quantizers' kernels; {@code evalOn} holds
+     * the packed layers for the stacked evaluation (null: dequantized on the CPU).
+     */
+    public static List<Result> run(SourceModel source, LlamaModel reference, List<SweepSpec.Config> configs,
+                                   Options o, Backend quantizeOn, Backend evalOn, Listener listener) {
+        LlamaConfig c = source.config();
+        for (SweepSpec.Config cfg : configs) {
+            try {
+                QuantizeJob.validate(cfg.spec(), c);
+            } catch (InputException e) {
+                throw new InputException("--configs: '" + cfg.name() + "': " + e.getMessage());
+            }
+        }
+        int len = o.calibLen() > 0 ? o.calibLen() : Math.min(512, c.maxSeqLen());
+        int ctx = o.ctx() > 0 ? o.ctx() : c.maxSeqLen();
+        if (ctx < 2 || ctx > c.maxSeqLen()) {
+            throw new InputException("--ctx: must be in 2.." + c.maxSeqLen() + " for this model, got " + ctx);
+        }
+        if (o.realSamples() < 1 || o.realSamples() > o.calibSamples()) {
+            throw new InputException("--real-samples: must be 1..--calib-samples (" + o.calibSamples() + "), got "
+                    + o.realSamples());
+        }
+        if (o.randomRows() < 1) {
+            throw new InputException("--random-rows: must be at least 1, got " + o.randomRows());
+        }
+        String text = io.vq4j.eval.TextInput.read(o.text(), o.textBytes());
+        int[] ids = o.tokenizer().encode(text, true);
+        if (ids.length < 2) {
+            throw InputException.at(o.text(), "gives " + ids.length + " token(s); evaluation needs at least 2");
+        }
+        int[] realTokens = QuantizeJob.calibrationTokens(o.calib(), o.tokenizer(), o.realSamples(), len);
+        String device = evalOn == null ? "cpu" : evalOn.name();
+        Path out = o.out().toAbsolutePath().normalize();
+        String fingerprint = fingerprint(source, o, text, len, ctx, device);
+        prepare(out, fingerprint, o, len, ctx, device, ids.length);
+
+        List<Result> results = new ArrayList<>();
+        for (int i = 0; i < configs.size(); i++) {
+            SweepSpec.Config cfg = configs.get(i);
+            listener.started(i, configs.size(), cfg);
+            Path dir = out.resolve("runs").resolve(cfg.slug());
+            Path resultFile = dir.resolve("result.json");
+            if (Files.isRegularFile(resultFile)) {
+                Result r = readResult(resultFile);
+                results.add(r);
+                listener.finished(i, configs.size(), r, true);
+                continue;
+            }
+            long t0 = System.nanoTime();
+            var qo = new QuantizeJob.Options(o.model(), o.calib(), o.tokenizer(), cfg.spec(), o.calibSamples(), len,
+                    o.seed(), dir.resolve("model"));
+            QuantizeJob.Result q = QuantizeJob.run(source, qo, quantizeOn, new QuantizeJob.Listener() {
+                @Override
+                public void progress(int block, int blocks, int layer, int layers, String name) {
+                    listener.quantizeProgress(block, blocks, name);
+                }
+
+                @Override
+                public void info(String line) {
+                    listener.info(line);
+                }
+            });
+            double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
+            long t1 = System.nanoTime();
+            LlamaCheckpoint dequantized = HfCheckpoints.read(q.out());
+            List<LayerResult> layers = perTensor(source, dequantized, q, realTokens, o.realSamples(), len,
+                    o.randomRows(), o.seed());
+            LlamaModel quantized = LlamaModel.of(evalOn == null ? dequantized : HfCheckpoints.read(q.out(), evalOn));
+            ModelMetrics.Result m = ModelMetrics.compare(reference, quantized, ids, ctx);
+            double evalSeconds = (System.nanoTime() - t1) / 1e9;
+            // counted on the files, as `vq inspect` counts them: all overhead charged to the quantized layers
+            io.vq4j.pack.PackedStats.Stats st = io.vq4j.pack.PackedStats.of(q.out());
+            Result r = new Result(cfg.name(), cfg.slug(), cfg.method(), cfg.options(), cfg.arguments(),
+                    st.nominalBitsPerWeight(), st.trueBitsPerWeight(), st.fileBytes() - st.unquantizedDataBytes(),
+                    st.quantizedWeights(), m.quantizedPpl(), m.referencePpl(), m.meanKl(),
+                    m.top1Agreement(), m.positions(), quantizeSeconds, evalSeconds, device, layers);
+            writeResult(resultFile, r);
+            results.add(r);
+            listener.finished(i, configs.size(), r, false);
+        }
+        return results;
+    }
+
+    /**
+     * Per-tensor metrics of every quantized layer, each in isolation: its inputs are the
+     * unquantized model's activations (the first realSamples calibration sequences), so the
+     * numbers describe the layer alone, as a per-tensor study would.
+     */
+    static List<LayerResult> perTensor(SourceModel source, LlamaCheckpoint dequantized, QuantizeJob.Result q,
+                                       int[] tokens, int samples, int len, int randomRows, long seed) {
+        LlamaConfig c = source.config();
+        Map<String, QuantizeJob.LayerReport> reports = new LinkedHashMap<>();
+        for (QuantizeJob.LayerReport r : q.layers()) {
+            reports.put(r.name(), r);
+        }
+        BlockSteps steps = new BlockSteps(c);
+        float[][] x = new float[samples][];
+        for (int s = 0; s < samples; s++) {
+            x[s] = source.embed(tokens, s * len, len);
+        }
+        List<List<String>> groups = QuantizeJob.linearSteps();
+        List<LayerResult> out = new ArrayList<>();
+        for (int b = 0; b < c.nLayers(); b++) {
+            LayerWeights fp = source.block(b);
+            LayerWeights dq = dequantized.weights().layers().get(b);
+            for (int step = 0; step < groups.size(); step++) {
+                float[] xs = null;
+                for (String linear : groups.get(step)) {
+                    DenseLinear w = dense(QuantizeJob.get(fp, linear), linear);
+                    DenseLinear wq = dense(QuantizeJob.get(dq, linear), linear);
+                    int rows = w.outFeatures();
+                    int cols = w.inFeatures();
+                    if (xs == null) {
+                        xs = new float[samples * len * cols];
+                        for (int s = 0; s < samples; s++) {
+                            float[] in = QuantizeJob.linearInput(steps, fp, step, x[s], len);
+                            System.arraycopy(in, 0, xs, s * len * cols, len * cols);
+                        }
+                    }
+                    String name = SourceModel.prefix(b) + linear;
+                    float[] gauss = LayerMetrics.gaussianInputs(randomRows, cols, seed ^ name.hashCode());
+                    LayerMetrics.Fidelity fr = LayerMetrics.outputFidelity(w.weight(), wq.weight(), rows, cols, gauss,
+                            randomRows);
+                    LayerMetrics.Fidelity fx = LayerMetrics.outputFidelity(w.weight(), wq.weight(), rows, cols, xs,
+                            samples * len);
+                    QuantizeJob.LayerReport rep = reports.get(name);
+                    out.add(new LayerResult(name, rows, cols, LayerMetrics.mse(w.weight(), wq.weight()),
+                            LayerMetrics.sqnrDb(w.weight(), wq.weight()),
+                            rep == null ? Double.NaN : rep.relativeError(), fr.cosine(), fr.relError(), fx.cosine(),
+                            fx.relError()));
+                }
+            }
+            for (int s = 0; s < samples; s++) {
+                x[s] = steps.forward(fp, x[s], len);
+            }
+        }
+        return out;
+    }
+
+    private static DenseLinear dense(Linear l, String name) {
+        if (l instanceof DenseLinear d) {
+            return d;
+        }
+        throw new IllegalStateException(name + " is " + l.getClass().getSimpleName() + ", not dense");
+    }
+
+    private static String fingerprint(SourceModel source, Options o, String text, int len, int ctx, String device) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(("vq4j-sweep-1\n" + source.configJson() + "\n" + o.calibSamples() + "x" + len + " ctx " + ctx
+                    + " seed " + o.seed() + " real " + o.realSamples() + " random " + o.randomRows() + " device "
+                    + device + "\n").getBytes(StandardCharsets.UTF_8));
+            md.update(modelStamp(o.model()).getBytes(StandardCharsets.UTF_8));
+            md.update(Files.readAllBytes(o.calib()));
+            md.update(text.getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        } catch (IOException e) {
+            throw InputException.at(o.calib(), "cannot read: " + e.getMessage());
+        }
+    }
+
+    /** File names and sizes of the model (a file, or a directory's safetensors). */
+    private static String modelStamp(Path model) throws IOException {
+        StringBuilder b = new StringBuilder();
+        if (Files.isDirectory(model)) {
+            try (var s = Files.list(model)) {
+                for (Path p : s.sorted().toList()) {
+                    if (p.getFileName().toString().endsWith(".safetensors")) {
+                        b.append(p.getFileName()).append(' ').append(Files.size(p)).append('\n');
+                    }
+                }
+            }
+        } else {
+            b.append(model.getFileName()).append(' ').append(Files.size(model)).append('\n');
+        }
+        return b.toString();
+    }
+
+    private static void prepare(Path out, String fingerprint, Options o, int len, int ctx, String device, int tokens) {
+        Path settings = out.resolve(SETTINGS);
+        try {
+            if (Files.exists(out) && !Files.isDirectory(out)) {
+                throw InputException.at(out, "exists and is not a directory; choose a new --out");
+            }
+            if (Files.isRegularFile(settings)) {
+                JsonNode s = JSON.readTree(settings.toFile());
+                if (!fingerprint.equals(s.path("fingerprint").asText())) {
+                    throw InputException.at(out, "holds a sweep with other settings (model, texts, sample counts,"
+                            + " seed or device); choose a new --out");
+                }
+                return;
+            }
+            if (Files.isDirectory(out)) {
+                try (var s = Files.list(out)) {
+                    if (s.findAny().isPresent()) {
+                        throw InputException.at(out, "exists, is not empty and holds no sweep; choose a new --out");
+                    }
+                }
+            }
+            Files.createDirectories(out);
+            ObjectNode n = JSON.createObjectNode();
+            n.put("fingerprint", fingerprint);
+            n.put("model", o.model().toString());
+            n.put("calib", o.calib().toString());
+            n.put("text", o.text().toString());
+            n.put("text_bytes", o.textBytes());
+            n.put("text_tokens", tokens);
+            n.put("calib_samples", o.calibSamples());
+            n.put("calib_len", len);
+            n.put("ctx", ctx);
+            n.put("seed", o.seed());
+            n.put("real_samples", o.realSamples());
+            n.put("random_rows", o.randomRows());
+            n.put("device", device);
+            AtomicFiles.writeString(settings, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
+        } catch (IOException e) {
+            throw InputException.at(out, "cannot prepare the output directory: " + e.getMessage());
+        }
+    }
+
+    static ObjectNode toJson(Result r) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("name", r.name());
+        n.put("slug", r.slug());
+        n.put("method", r.method());
+        ObjectNode opts = n.putObject("options");
+        r.options().forEach((k, v) -> opts.put(k.substring(2), v));
+        ArrayNode args = n.putArray("arguments");
+        r.arguments().forEach(args::add);
+        n.put("nominal_bits_per_weight", r.nominalBitsPerWeight());
+        n.put("true_bits_per_weight", r.trueBitsPerWeight());
+        n.put("packed_bytes", r.packedBytes());
+        n.put("weights", r.weights());
+        n.put("ppl", r.ppl());
+        n.put("reference_ppl", r.referencePpl());
+        n.put("ppl_ratio", r.pplRatio());
+        n.put("mean_kl", r.meanKl());
+        n.put("top1_agreement", r.top1Agreement());
+        n.put("positions", r.positions());
+        n.put("mean_cosine_random", r.meanCosineRandom());
+        n.put("mean_cosine_real", r.meanCosineReal());
+        n.put("mean_sqnr_db", r.meanSqnrDb());
+        n.put("mean_mse", r.meanMse());
+        n.put("mean_rel_hessian_error", r.meanRelHessianError());
+        n.put("quantize_seconds", r.quantizeSeconds());
+        n.put("eval_seconds", r.evalSeconds());
+        n.put("device", r.device());
+        ArrayNode ls = n.putArray("layers");
+        for (LayerResult l : r.layers()) {
+            ObjectNode x = ls.addObject();
+            x.put("name", l.name());
+            x.put("rows", l.rows());
+            x.put("cols", l.cols());
+            x.put("mse", l.mse());
+            x.put("sqnr_db", l.sqnrDb());
+            x.put("rel_hessian_error", l.relHessianError());
+            x.put("cosine_random", l.cosineRandom());
+            x.put("rel_error_random", l.relErrorRandom());
+            x.put("cosine_real", l.cosineReal());
+            x.put("rel_error_real", l.relErrorReal());
+        }
+        return n;
+    }
+
+    static Result fromJson(JsonNode n) {
+        Map<String, String> opts = new LinkedHashMap<>();
+        n.path("options").properties().forEach(e -> opts.put("--" + e.getKey(), e.getValue().asText()));
+        List<String> args = new ArrayList<>();
+        n.path("arguments").forEach(a -> args.add(a.asText()));
+        List<LayerResult> layers = new ArrayList<>();
+        for (JsonNode x : n.path("layers")) {
+            layers.add(new LayerResult(x.path("name").asText(), x.path("rows").asInt(), x.path("cols").asInt(),
+                    x.path("mse").asDouble(), num(x.path("sqnr_db")), num(x.path("rel_hessian_error")),
+                    x.path("cosine_random").asDouble(), x.path("rel_error_random").asDouble(),
+                    x.path("cosine_real").asDouble(), x.path("rel_error_real").asDouble()));
+        }
+        return new Result(n.path("name").asText(), n.path("slug").asText(), n.path("method").asText(), opts, args,
+                n.path("nominal_bits_per_weight").asDouble(), n.path("true_bits_per_weight").asDouble(),
+                n.path("packed_bytes").asLong(), n.path("weights").asLong(), n.path("ppl").asDouble(),
+                n.path("reference_ppl").asDouble(), n.path("mean_kl").asDouble(), n.path("top1_agreement").asDouble(),
+                n.path("positions").asLong(), n.path("quantize_seconds").asDouble(),
+                n.path("eval_seconds").asDouble(), n.path("device").asText(), layers);
+    }
+
+    /** Jackson writes non-finite doubles as strings ("Infinity"); read them back as numbers. */
+    private static double num(JsonNode v) {
+        return v.isTextual() ? Double.parseDouble(v.asText()) : v.asDouble();
+    }
+
+    private static void writeResult(Path file, Result r) {
+        try {
+            AtomicFiles.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson(r)) + "\n");
+        } catch (IOException e) {
+            throw InputException.at(file, "cannot write: " + e.getMessage());
+        }
+    }
+
+    private static Result readResult(Path file) {
+        try {
+            return fromJson(JSON.readTree(file.toFile()));
+        } catch (IOException e) {
+            throw InputException.at(file, "cannot read a finished configuration's result: " + e.getMessage()
+                    + "; delete it to evaluate that configuration again");
+        }
+    }
+
+    static String fmt(String f, Object... a) {
+        return String.format(Locale.ROOT, f, a);
+    }
+}

@@ -1,0 +1,233 @@
+package io.vq4j.eval.sweep;
+
+import io.vq4j.core.InputException;
+import io.vq4j.quant.QuantOptions;
+import io.vq4j.quant.QuantSpec;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The configurations of a sweep, written compactly:
+ * {@code rtn:bits=2,3,4;kmeans:dim=2,centroids=16,64}. Entries are separated by ';' (or are
+ * the lines of a file, '#' starting a comment); each is a method, then optionally ':' and its
+ * options separated by ','. An item {@code name=value} starts an option (names as in
+ * {@code vq quantize}, with or without "--"); a following item without '=' is another value of
+ * the same option, and the values of every option are crossed. A flag alone ({@code act-order})
+ * means {@code act-order=true}; residual stages are joined by '+' ({@code residual-centroids=16+16}).
+ * Every configuration is checked when parsed; errors name the entry and the option.
+ */
+public final class SweepSpec {
+    private SweepSpec() {
+    }
+
+    /** One configuration: its method and options (CLI names with "--", values as written). */
+    public record Config(String method, Map<String, String> options, QuantSpec spec) {
+        public Config {
+            options = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(options));
+        }
+
+        /** "kmeans dim=2 centroids=16", the name used in tables and plots. */
+        public String name() {
+            StringBuilder b = new StringBuilder(method);
+            for (Map.Entry<String, String> e : options.entrySet()) {
+                b.append(' ').append(e.getKey().substring(2)).append('=').append(e.getValue());
+            }
+            return b.toString();
+        }
+
+        /** A directory name: "kmeans-dim2-centroids16". */
+        public String slug() {
+            StringBuilder b = new StringBuilder(method);
+            for (Map.Entry<String, String> e : options.entrySet()) {
+                b.append('-').append(e.getKey().substring(2)).append(e.getValue());
+            }
+            return b.toString().replaceAll("[^A-Za-z0-9.+_-]", "_");
+        }
+
+        /** The same options as `vq quantize` arguments. */
+        public List<String> arguments() {
+            List<String> a = new ArrayList<>(List.of("--method", method));
+            for (Map.Entry<String, String> e : options.entrySet()) {
+                if (QuantOptions.TYPES.get(e.getKey()) == QuantOptions.Type.FLAG) {
+                    if (e.getValue().equals("true")) {
+                        a.add(e.getKey());
+                    }
+                } else if (QuantOptions.TYPES.get(e.getKey()) == QuantOptions.Type.INT_LIST) {
+                    for (String k : e.getValue().split("\\+")) {
+                        if (!k.equals("none") && !k.equals("0")) {
+                            a.add(e.getKey());
+                            a.add(k);
+                        }
+                    }
+                } else {
+                    a.add(e.getKey());
+                    a.add(e.getValue());
+                }
+            }
+            return a;
+        }
+    }
+
+    /** Reads a file of configurations, one entry per line. */
+    public static List<Config> read(Path file) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw InputException.at(file, "is not valid UTF-8");
+        } catch (IOException e) {
+            throw InputException.at(file, "cannot read: " + e.getMessage());
+        }
+        List<String> entries = new ArrayList<>();
+        for (String line : lines) {
+            int hash = line.indexOf('#');
+            String l = (hash >= 0 ? line.substring(0, hash) : line).strip();
+            if (!l.isEmpty()) {
+                entries.add(l);
+            }
+        }
+        return parseEntries(entries, file + ": ");
+    }
+
+    /** Parses the compact form. */
+    public static List<Config> parse(String spec) {
+        List<String> entries = new ArrayList<>();
+        for (String e : spec.split(";", -1)) {
+            if (!e.isBlank()) {
+                entries.add(e.strip());
+            }
+        }
+        return parseEntries(entries, "");
+    }
+
+    private static List<Config> parseEntries(List<String> entries, String where) {
+        String prefix = "--configs: " + where;
+        if (entries.isEmpty()) {
+            throw new InputException(prefix + "no configurations (expected e.g. \"rtn:bits=2,3,4;kmeans:dim=2,centroids=16\")");
+        }
+        List<Config> out = new ArrayList<>();
+        Map<String, String> seen = new HashMap<>();
+        for (String entry : entries) {
+            for (Config c : expand(entry, prefix)) {
+                String before = seen.putIfAbsent(c.slug(), entry);
+                if (before != null) {
+                    throw new InputException(prefix + "configuration '" + c.name() + "' appears twice (in '" + before
+                            + "' and '" + entry + "')");
+                }
+                out.add(c);
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private static List<Config> expand(String entry, String prefix) {
+        int colon = entry.indexOf(':');
+        String method = (colon < 0 ? entry : entry.substring(0, colon)).strip();
+        String at = prefix + "'" + entry + "': ";
+        if (!QuantOptions.METHODS.contains(method)) {
+            throw new InputException(at + "unknown method '" + method + "' (known: "
+                    + String.join(", ", QuantOptions.METHODS) + ")");
+        }
+        List<String> allowed = QuantOptions.allowed(method);
+        LinkedHashMap<String, List<String>> values = new LinkedHashMap<>();
+        String current = null;
+        if (colon >= 0) {
+            String rest = entry.substring(colon + 1);
+            if (rest.isBlank()) {
+                throw new InputException(at + "nothing after ':'");
+            }
+            for (String raw : rest.split(",", -1)) {
+                String item = raw.strip();
+                if (item.isEmpty()) {
+                    throw new InputException(at + "an empty item (two commas, or a comma at the end)");
+                }
+                int eq = item.indexOf('=');
+                String name;
+                String value;
+                if (eq >= 0) {
+                    name = optionName(item.substring(0, eq).strip());
+                    value = item.substring(eq + 1).strip();
+                } else if (QuantOptions.TYPES.get(optionName(item)) == QuantOptions.Type.FLAG) {
+                    name = optionName(item);
+                    value = "true";
+                } else if (current != null) {
+                    name = current;
+                    value = item;
+                } else {
+                    throw new InputException(at + "'" + item + "' is not name=value");
+                }
+                if (!QuantOptions.TYPES.containsKey(name)) {
+                    throw new InputException(at + "unknown option '" + name.substring(2) + "' (options of " + method
+                            + ": " + String.join(", ", allowed.stream().map(a -> a.substring(2)).toList()) + ")");
+                }
+                if (!allowed.contains(name)) {
+                    throw new InputException(at + "'" + name.substring(2) + "' is not an option of " + method
+                            + " (its options: " + String.join(", ", allowed.stream().map(a -> a.substring(2)).toList())
+                            + ")");
+                }
+                if (eq >= 0 && values.containsKey(name)) {
+                    throw new InputException(at + "option '" + name.substring(2)
+                            + "' is given twice (list its values after one name: " + name.substring(2) + "=a,b)");
+                }
+                if (value.isEmpty()) {
+                    throw new InputException(at + "option '" + name.substring(2) + "' has an empty value");
+                }
+                Object parsed;
+                try {
+                    parsed = QuantOptions.parse(name, value);
+                } catch (IllegalArgumentException e) {
+                    throw new InputException(at + name.substring(2) + ": " + e.getMessage());
+                }
+                values.computeIfAbsent(name, k -> new ArrayList<>()).add(canonical(parsed));
+                current = name;
+            }
+        }
+        List<Config> out = new ArrayList<>();
+        cross(method, new ArrayList<>(values.entrySet()), 0, new LinkedHashMap<>(), out, at);
+        return out;
+    }
+
+    private static void cross(String method, List<Map.Entry<String, List<String>>> options, int i,
+                              LinkedHashMap<String, String> chosen, List<Config> out, String at) {
+        if (i == options.size()) {
+            Map<String, Object> given = new LinkedHashMap<>();
+            for (Map.Entry<String, String> e : chosen.entrySet()) {
+                given.put(e.getKey(), QuantOptions.parse(e.getKey(), e.getValue()));
+            }
+            QuantSpec spec;
+            try {
+                spec = QuantOptions.build(method, given);
+            } catch (InputException e) {
+                throw new InputException(at + e.getMessage());
+            }
+            out.add(new Config(method, chosen, spec));
+            return;
+        }
+        Map.Entry<String, List<String>> o = options.get(i);
+        for (String v : o.getValue()) {
+            chosen.put(o.getKey(), v);
+            cross(method, options, i + 1, chosen, out, at);
+            chosen.remove(o.getKey());
+        }
+    }
+
+    private static String optionName(String s) {
+        return s.startsWith("--") ? s : "--" + s;
+    }
+
+    /** The value as it will be named: numbers as parsed (016 → 16), lists joined by '+'. */
+    private static String canonical(Object parsed) {
+        if (parsed instanceof List<?> l) {
+            return l.isEmpty() ? "none" : String.join("+", l.stream().map(String::valueOf).toList());
+        }
+        return String.valueOf(parsed);
+    }
+}

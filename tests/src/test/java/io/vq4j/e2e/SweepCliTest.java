@@ -1,0 +1,130 @@
+package io.vq4j.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.vq4j.testing.SharedData;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** `vq sweep` on the real stories260K model, as a user runs it: outputs, numbers, resume, errors. */
+class SweepCliTest {
+    static final String MODEL = SharedData.stories260K().toString();
+    static final String TEXT = SharedData.file("tinystories/tinystories_val.txt").toString();
+
+    static List<String> args(Path out, String configs, String... more) {
+        List<String> a = new ArrayList<>(List.of("sweep", "--model", MODEL, "--calib", TEXT, "--text", TEXT,
+                "--limit-bytes", "12000", "--ctx", "256", "--calib-samples", "4", "--calib-len", "64",
+                "--real-samples", "2", "--random-rows", "64", "--configs", configs, "--out", out.toString()));
+        a.addAll(List.of(more));
+        return a;
+    }
+
+    static CliEndToEndTest.Run vq(List<String> a) {
+        return CliEndToEndTest.vq(a.toArray(String[]::new));
+    }
+
+    @Test
+    void sweepWritesEveryOutputAgreesWithEvalPplAndResumes(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("sweep");
+        String configs = "rtn:bits=3,group-size=32;kmeans:dim=2,centroids=16";
+        CliEndToEndTest.Run r = vq(args(out, configs));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(3, r.out().lines().count(), r.out());
+        JsonNode s = new ObjectMapper().readTree(out.resolve("sweep.json").toFile());
+        assertEquals(2, s.path("configs").size());
+
+        // stacked numbers: the same as `vq eval ppl` on the packed directory and on the original
+        double fp = evalPpl(Path.of(MODEL));
+        assertEquals(fp, s.path("reference_ppl").asDouble(), 0.0);
+        for (JsonNode c : s.path("configs")) {
+            Path packed = out.resolve("runs").resolve(c.path("slug").asText()).resolve("model");
+            assertEquals(evalPpl(packed), c.path("ppl").asDouble(), 0.0, c.path("name").asText());
+            assertTrue(c.path("ppl").asDouble() > fp, "quantization costs something: " + c);
+            assertEquals(c.path("ppl").asDouble() / fp, c.path("ppl_ratio").asDouble(), 1e-12);
+            assertTrue(c.path("mean_kl").asDouble() > 0);
+            double top1 = c.path("top1_agreement").asDouble();
+            assertTrue(top1 > 0.05 && top1 < 1, "top-1 " + top1);
+            assertEquals(35, c.path("layers").size());
+            for (JsonNode l : c.path("layers")) {
+                for (String k : List.of("cosine_random", "cosine_real")) {
+                    double cos = l.path(k).asDouble();
+                    assertTrue(cos > 0.5 && cos < 1, l.path("name").asText() + " " + k + " " + cos);
+                }
+                assertTrue(l.path("sqnr_db").asDouble() > 0 && l.path("mse").asDouble() > 0, l.toString());
+            }
+            // the true bits are those of `vq inspect`
+            JsonNode ins = CliEndToEndTest.vq("inspect", packed.toString(), "--json").json();
+            assertEquals(ins.path("true_bits_per_weight").asDouble(), c.path("true_bits_per_weight").asDouble(), 1e-9);
+        }
+        assertEquals(7, s.path("spearman_vs_ppl_ratio").size());
+
+        String md = Files.readString(out.resolve("sweep.md"));
+        assertTrue(md.contains("| rtn bits=3 group-size=32 | "), md);
+        assertTrue(md.contains("| kmeans dim=2 centroids=16 | "), md);
+        assertTrue(md.contains("Spearman"), md);
+        for (String png : List.of("ppl-vs-bits.png", "cosine-vs-ppl.png")) {
+            BufferedImage im = ImageIO.read(out.resolve(png).toFile());
+            assertEquals(1000, im.getWidth(), png);
+        }
+
+        // started again: nothing is recomputed
+        Path result = out.resolve("runs/kmeans-dim2-centroids16/result.json");
+        FileTime before = Files.getLastModifiedTime(result);
+        String bytes = Files.readString(result);
+        r = vq(args(out, configs));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(2, r.out().lines().filter(l -> l.endsWith("(done before)")).count(), r.out());
+        assertEquals(before, Files.getLastModifiedTime(result));
+        assertEquals(bytes, Files.readString(result));
+
+        // other settings on the same directory: refused, nothing changed
+        r = vq(args(out, configs, "--seed", "7"));
+        assertEquals(2, r.code(), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().contains("other settings"), r.err());
+    }
+
+    static double evalPpl(Path model) throws Exception {
+        CliEndToEndTest.Run r = CliEndToEndTest.vq("eval", "ppl", "--model", model.toString(), "--text", TEXT,
+                "--limit-bytes", "12000", "--ctx", "256", "--json");
+        assertEquals(0, r.code(), r.err());
+        return r.json().path("ppl").asDouble();
+    }
+
+    @Test
+    void badSweepsExit2WithOneLineAndWriteNothing(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("out");
+        String[][] cases = {
+                {"awq:bits=4", "unknown method"},
+                {"rtn:bits=2;kmeans:dim=2,centroid=16", "unknown option 'centroid'"},
+                {"rtn:bits=x", "not an integer"},
+                {"kmeans:dim=3", "kmeans"}, // 64 columns are not a multiple of 3: refused before any work
+                {"rtn:bits=9", "bits"},
+        };
+        for (String[] c : cases) {
+            CliEndToEndTest.Run r = vq(args(out, c[0]));
+            assertEquals(2, r.code(), c[0] + " -> " + r.err());
+            assertEquals(1, r.err().lines().count(), c[0] + " -> " + r.err());
+            assertTrue(r.err().startsWith("vq: --configs: "), r.err());
+            assertTrue(r.err().contains(c[1]), r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
+            assertFalse(Files.exists(out), c[0] + ": nothing written");
+        }
+        CliEndToEndTest.Run r = vq(List.of("sweep", "--model", MODEL, "--calib", TEXT, "--text",
+                dir.resolve("missing.txt").toString(), "--configs", "rtn", "--out", out.toString()));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("missing.txt"), r.err());
+        assertFalse(Files.exists(out));
+    }
+}
