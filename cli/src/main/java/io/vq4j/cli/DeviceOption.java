@@ -4,13 +4,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.Backends;
 import io.vq4j.kernels.cpu.CpuBackend;
-import io.vq4j.model.LayerWeights;
-import io.vq4j.model.Linear;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.ModelLoader;
 import io.vq4j.model.PackedLinear;
 import java.io.PrintWriter;
-import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
 
@@ -45,18 +42,7 @@ final class DeviceOption {
     }
 
     static List<PackedLinear> packedLayers(LlamaCheckpoint c) {
-        List<PackedLinear> out = new ArrayList<>();
-        for (LayerWeights l : c.weights().layers()) {
-            for (Linear x : new Linear[]{l.wq(), l.wk(), l.wv(), l.wo(), l.w1(), l.w2(), l.w3()}) {
-                if (x instanceof PackedLinear p) {
-                    out.add(p);
-                }
-            }
-        }
-        if (c.weights().lmHead() instanceof PackedLinear p) {
-            out.add(p);
-        }
-        return out;
+        return io.vq4j.model.DeviceModels.packedLayers(c);
     }
 
     /** device, packed_layers_on_device and device_weight_bytes (the packed weights held on the device). */

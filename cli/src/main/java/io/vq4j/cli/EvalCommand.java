@@ -45,19 +45,34 @@ final class EvalCommand implements Runnable {
         long limitBytes;
         @Option(names = "--json", description = "print one JSON object on stdout")
         boolean json;
+        @Option(names = "--dense-baseline", paramLabel = "P",
+                description = "with a GPU --device: also run the same model with its block linears uploaded as plain"
+                        + " fp32 or fp16 weights (the dense baseline) and report its perplexity, tokens/s and peak"
+                        + " device memory beside the packed model's")
+        String denseBaseline;
 
         @Override
         public Integer call() {
             if (limitBytes < 0) {
                 throw new InputException("--limit-bytes: must be >= 0, got " + limitBytes);
             }
+            if (denseBaseline != null && !denseBaseline.equals("fp32") && !denseBaseline.equals("fp16")) {
+                throw new InputException("--dense-baseline: must be fp32 or fp16, got '" + denseBaseline + "'");
+            }
             PrintWriter err = spec.commandLine().getErr();
             try (io.vq4j.kernels.Backend backend = device.open(err)) {
+                if (denseBaseline != null && backend == null) {
+                    throw new InputException("--dense-baseline: needs a GPU --device (opencl[:i]); on cpu there is"
+                            + " nothing to compare");
+                }
                 return run(backend, err);
             }
         }
 
         private Integer run(io.vq4j.kernels.Backend backend, PrintWriter err) {
+            if (backend != null) {
+                backend.resetPeakDeviceBytes();
+            }
             ModelLoader.LoadedModel loaded = device.load(model, backend, err);
             LlamaModel m = loaded.model();
             int window = ctx == null ? m.config().maxSeqLen() : ctx;
@@ -66,17 +81,27 @@ final class EvalCommand implements Runnable {
             }
             String content = TextInput.read(text, limitBytes);
             int[] ids = loaded.tokenizer().encode(content, true);
-            boolean terminal = System.console() != null;
-            Perplexity.Result r = Perplexity.evaluate(m, ids, window, (done, total) -> {
-                // on a terminal the line updates in place; in a log, one line per tenth
-                if (terminal) {
-                    err.printf("\rvq: perplexity window %d/%d%s", done, total, done == total ? "\n" : "");
-                } else if (done == total || done * 10 / total != (done - 1) * 10 / total) {
-                    err.printf("vq: perplexity window %d/%d%n", done, total);
-                }
-                err.flush();
-                return 0;
-            });
+            Perplexity.Result r = evaluate(m, ids, window, err, "");
+            long peak = backend == null ? -1 : backend.peakDeviceBytes();
+            ObjectNode base = null;
+            if (denseBaseline != null) {
+                boolean half = denseBaseline.equals("fp16");
+                io.vq4j.model.LlamaCheckpoint dense = io.vq4j.model.DeviceModels.dense(loaded.checkpoint(), backend,
+                        half);
+                io.vq4j.model.DeviceModels.release(loaded.checkpoint());
+                backend.resetPeakDeviceBytes();
+                Perplexity.Result rb = evaluate(LlamaModel.of(dense), ids, window, err, denseBaseline + " baseline ");
+                base = Json.object();
+                base.put("precision", denseBaseline);
+                base.put("ppl", rb.ppl());
+                base.put("mean_nll", rb.meanNll());
+                base.put("seconds", rb.seconds());
+                base.put("tokens_per_second", rb.tokensPerSecond());
+                base.put("layers_on_device", DeviceOption.packedLayers(dense).size());
+                base.put("device_weight_bytes", DeviceOption.packedLayers(dense).stream()
+                        .mapToLong(x -> x.weights().deviceBytes()).sum());
+                base.put("peak_device_bytes", backend.peakDeviceBytes());
+            }
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
                 ObjectNode o = Json.object();
@@ -89,6 +114,10 @@ final class EvalCommand implements Runnable {
                 o.put("seconds", r.seconds());
                 o.put("tokens_per_second", r.tokensPerSecond());
                 DeviceOption.describe(o, backend, loaded.checkpoint());
+                o.put("peak_device_bytes", peak);
+                if (base != null) {
+                    o.set("dense_baseline", base);
+                }
                 o.put("model", model.model.toString());
                 o.put("text", text.toString());
                 o.put("text_bytes", content.getBytes(java.nio.charset.StandardCharsets.UTF_8).length);
@@ -97,10 +126,34 @@ final class EvalCommand implements Runnable {
                 out.printf("ppl %.4f  mean NLL %.6f  tokens %d  predictions %d  windows %d x ctx %d  %.1f tokens/s%n",
                         r.ppl(), r.meanNll(), r.nTokens(), r.nPredictions(), r.windows().size(), r.ctx(),
                         r.tokensPerSecond());
-                err.println("vq: device " + DeviceOption.describe(backend, loaded.checkpoint()));
+                if (base != null) {
+                    out.printf(java.util.Locale.ROOT, "dense %s baseline on the device: ppl %.4f  %.1f tokens/s  weights"
+                                    + " %.2f MB  peak device memory %.2f MB (packed: weights %.2f MB, peak %.2f MB)%n",
+                            denseBaseline, base.path("ppl").asDouble(), base.path("tokens_per_second").asDouble(),
+                            base.path("device_weight_bytes").asLong() / 1e6, base.path("peak_device_bytes").asLong() / 1e6,
+                            DeviceOption.packedLayers(loaded.checkpoint()).stream()
+                                    .mapToLong(x -> x.weights().deviceBytes()).sum() / 1e6, peak / 1e6);
+                }
+                err.println("vq: device " + DeviceOption.describe(backend, loaded.checkpoint())
+                        + (peak >= 0 ? String.format(java.util.Locale.ROOT, ", peak device memory %.2f MB", peak / 1e6)
+                        : ""));
             }
             out.flush();
             return 0;
+        }
+
+        private static Perplexity.Result evaluate(LlamaModel m, int[] ids, int window, PrintWriter err, String what) {
+            boolean terminal = System.console() != null;
+            return Perplexity.evaluate(m, ids, window, (done, total) -> {
+                // on a terminal the line updates in place; in a log, one line per tenth
+                if (terminal) {
+                    err.printf("\rvq: %sperplexity window %d/%d%s", what, done, total, done == total ? "\n" : "");
+                } else if (done == total || done * 10 / total != (done - 1) * 10 / total) {
+                    err.printf("vq: %sperplexity window %d/%d%n", what, done, total);
+                }
+                err.flush();
+                return 0;
+            });
         }
     }
 }

@@ -59,6 +59,20 @@ public interface Backend extends AutoCloseable {
         dequantMatmul(weights, x, 1, y);
     }
 
+    /**
+     * The most device memory this backend's own buffers held at one time since the last
+     * {@link #resetPeakDeviceBytes()} (packed uploads and each call's inputs and outputs);
+     * −1 where there is no device. Memory a vendor library allocates inside its own calls
+     * (CLBlast's temporaries) and the driver's own overhead are not counted.
+     */
+    default long peakDeviceBytes() {
+        return -1;
+    }
+
+    /** Starts a new peak from what is held now. */
+    default void resetPeakDeviceBytes() {
+    }
+
     @Override
     default void close() {
     }

@@ -150,6 +150,9 @@ inline float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL i
         const int g = r * ((width + gs - 1) / gs) + cc / gs;
         const int code = packed_bits(by, o[5], (long) r * width + cc, o[3]);
         w = fl[o[6] + g] * (float) (code - in[o[7] + g]);
+    } else if (kind == 3) {
+        const long i = (long) r * width + cc;
+        w = o[3] == 32 ? fl[o[4] + i] : vload_half(0, (const GLOBAL half*) (by + o[4] + 2 * i));
     } else {
         const int d = o[3];
         long i;

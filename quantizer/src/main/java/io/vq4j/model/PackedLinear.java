@@ -26,6 +26,15 @@ public final class PackedLinear implements Linear {
         return weights;
     }
 
+    public Backend backend() {
+        return backend;
+    }
+
+    /** The bias added on the host, or null (not copied: do not modify). */
+    public float[] bias() {
+        return bias;
+    }
+
     @Override
     public int inFeatures() {
         return weights.matrix().cols();

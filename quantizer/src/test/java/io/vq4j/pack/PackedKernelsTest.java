@@ -208,6 +208,115 @@ class PackedKernelsTest {
         check(new QuantizedLayer("k65536", rows, cols, null, null, null, List.of(new Segment("", 0, cols, v))), gpu, r);
     }
 
+    /** y[t][r] = Σ_c w[r, c] x[t][c] in float, in column order. */
+    static float[] plainProduct(float[] w, int rows, int cols, float[] x, int n) {
+        float[] y = new float[n * rows];
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                float acc = 0f;
+                for (int c = 0; c < cols; c++) {
+                    acc = acc + w[r * cols + c] * x[t * cols + c];
+                }
+                y[t * rows + r] = acc;
+            }
+        }
+        return y;
+    }
+
+    /** The dense baseline: fp32 and fp16 segments (alone, and after a scalar segment), CPU vs exact values, OpenCL vs CPU. */
+    @Test
+    void denseSegmentsInFp32AndFp16() {
+        Backend gpu = openCl();
+        SplittableRandom r = new SplittableRandom(13);
+        int rows = 37;
+        int cols = 53;
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextGaussian() * (i % 7 == 0 ? 300 : 0.01));
+        }
+        float[] half = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            half[i] = Float.float16ToFloat(Float.floatToFloat16(w[i]));
+        }
+        int n = 3;
+        float[] x = new float[n * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        // a 1-bit scalar segment of 5 columns first leaves the byte stream at an odd length
+        int sc = 5;
+        int[] codes = new int[rows * sc];
+        for (int i = 0; i < codes.length; i++) {
+            codes[i] = r.nextInt(2);
+        }
+        float[] scales = new float[rows];
+        java.util.Arrays.fill(scales, 0.25f);
+        float[] rest = new float[rows * (cols - sc)];
+        float[] mixed = new float[w.length];
+        for (int row = 0; row < rows; row++) {
+            for (int c = 0; c < cols; c++) {
+                mixed[row * cols + c] = c < sc ? 0.25f * codes[row * sc + c]
+                        : Float.float16ToFloat(Float.floatToFloat16(w[row * cols + c]));
+                if (c >= sc) {
+                    rest[row * (cols - sc) + c - sc] = w[row * cols + c];
+                }
+            }
+        }
+        PackedMatrix mixedMatrix = PackedMatrix.builder(rows, cols).scalar(0, sc, 1, sc, codes, scales, new int[rows])
+                .dense(sc, cols, rest, true).build();
+        assertEquals(0, mixedMatrix.segments()[PackedMatrix.SEG_FIELDS + 4] % 2, "halves start on an even byte");
+        Object[][] cases = {{PackedMatrix.dense(w, rows, cols, false), w, "fp32"},
+                {PackedMatrix.dense(w, rows, cols, true), half, "fp16"}, {mixedMatrix, mixed, "scalar + fp16"}};
+        for (Object[] c : cases) {
+            PackedMatrix m = (PackedMatrix) c[0];
+            float[] expected = (float[]) c[1];
+            float[] y = new float[n * rows];
+            try (PackedWeights h = CPU.upload(m)) {
+                float[] out = new float[w.length];
+                CPU.dequant(h, out);
+                assertArrayEquals(expected, out, c[2] + ": cpu dequant");
+                CPU.dequantMatmul(h, x, n, y);
+                assertArrayEquals(plainProduct(expected, rows, cols, x, n), y, c[2] + ": cpu dequantMatmul");
+            }
+            if (gpu != null) {
+                try (PackedWeights h = gpu.upload(m)) {
+                    float[] out = new float[w.length];
+                    gpu.dequant(h, out);
+                    assertArrayEquals(expected, out, c[2] + ": opencl dequant, bit for bit");
+                    float[] gy = new float[n * rows];
+                    gpu.dequantMatmul(h, x, n, gy);
+                    assertArrayEquals(y, gy, c[2] + ": opencl dequantMatmul, bit for bit");
+                }
+            }
+        }
+        assertEquals(4L * rows * cols, PackedMatrix.dense(w, rows, cols, false).floats().length * 4L);
+        assertEquals(2L * rows * cols + 4, PackedMatrix.dense(w, rows, cols, true).bytes().length);
+    }
+
+    /** The OpenCL backend counts its own buffers: the upload, then each call's input and output on top. */
+    @Test
+    void peakDeviceMemoryCountsUploadsAndCallBuffers() {
+        assertEquals(-1, CPU.peakDeviceBytes());
+        Backend gpu = openCl();
+        if (gpu == null) {
+            return;
+        }
+        try (gpu) {
+            int rows = 40;
+            int cols = 24;
+            PackedMatrix m = PackedMatrix.dense(new float[rows * cols], rows, cols, false);
+            gpu.resetPeakDeviceBytes();
+            assertEquals(0, gpu.peakDeviceBytes());
+            PackedWeights h = gpu.upload(m);
+            assertEquals(m.deviceBytes(), gpu.peakDeviceBytes());
+            gpu.dequantMatmul(h, new float[5 * cols], 5, new float[5 * rows]);
+            assertEquals(m.deviceBytes() + 4L * 5 * (cols + rows), gpu.peakDeviceBytes());
+            h.close();
+            gpu.resetPeakDeviceBytes();
+            assertEquals(0, gpu.peakDeviceBytes(), "everything released");
+        }
+    }
+
     @Test
     void handlesBelongToTheirBackend() {
         QuantizedLayer q = PackedLayersTest.layers().getFirst();

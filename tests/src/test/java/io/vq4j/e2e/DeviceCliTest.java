@@ -124,4 +124,44 @@ class DeviceCliTest {
             assertEquals(0, onCpu.path("packed_layers_on_device").asInt());
         }
     }
+
+    /**
+     * The dense baseline on the same device: the packed model's weights dequantized and uploaded
+     * as fp32 (the same weights: perplexity within 1e-4, only the order of the sums differs) and
+     * as fp16 (rounded weights: within 1 %), with their weight bytes and peak device memory.
+     */
+    @Test
+    void denseBaselinesBesideThePackedModel(@TempDir Path dir) throws java.io.IOException {
+        needOpenCl();
+        Path m = quantize(dir.resolve("kmeans"), "cpu", "--method", "kmeans", "--dim", "2", "--centroids", "16");
+        long weights = 5L * (64 * 64 * 2 + 32 * 64 * 2 + 172 * 64 * 3);
+        double packedPpl = Double.NaN;
+        for (String p : new String[]{"fp32", "fp16"}) {
+            CliEndToEndTest.Run r = CliEndToEndTest.vq("eval", "ppl", "--model", m.toString(), "--text",
+                    SharedData.file("tinystories/tinystories_val.txt").toString(), "--limit-bytes", "12000", "--ctx",
+                    "256", "--device", "opencl", "--dense-baseline", p, "--json");
+            assertEquals(0, r.code(), r.err());
+            JsonNode j = r.json();
+            packedPpl = j.path("ppl").asDouble();
+            JsonNode b = j.path("dense_baseline");
+            assertEquals(p, b.path("precision").asText());
+            assertEquals(35, b.path("layers_on_device").asInt());
+            long packedBytes = j.path("device_weight_bytes").asLong();
+            long denseBytes = b.path("device_weight_bytes").asLong();
+            long perWeight = p.equals("fp32") ? 4 : 2;
+            assertTrue(denseBytes >= perWeight * weights && denseBytes < perWeight * weights + 35 * 256,
+                    p + ": " + denseBytes + " bytes for " + weights + " weights");
+            assertTrue(packedBytes < denseBytes / 4, "packed " + packedBytes + " vs dense " + denseBytes);
+            assertTrue(j.path("peak_device_bytes").asLong() > packedBytes, j.toString());
+            assertTrue(b.path("peak_device_bytes").asLong() > denseBytes, b.toString());
+            assertTrue(b.path("tokens_per_second").asDouble() > 0);
+            double rel = Math.abs(b.path("ppl").asDouble() / packedPpl - 1);
+            assertTrue(rel < (p.equals("fp32") ? 1e-4 : 1e-2), p + " baseline " + b.path("ppl") + " vs packed " + packedPpl);
+        }
+        assertEquals(ppl(m, "cpu").path("ppl").asDouble(), packedPpl, packedPpl * 1e-3);
+        CliEndToEndTest.Run r = CliEndToEndTest.vq("eval", "ppl", "--model", m.toString(), "--text",
+                SharedData.file("tinystories/tinystories_val.txt").toString(), "--dense-baseline", "fp16");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith("vq: --dense-baseline: needs a GPU --device"), r.err());
+    }
 }

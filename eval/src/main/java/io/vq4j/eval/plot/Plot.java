@@ -115,6 +115,7 @@ public final class Plot {
         double y0 = Double.POSITIVE_INFINITY;
         double y1 = Double.NEGATIVE_INFINITY;
         int dropped = 0;
+        int hiddenLabels = 0;
         for (Series s : series) {
             for (int i = 0; i < s.x.length; i++) {
                 if (drawable(s.x[i], logX) && drawable(s.y[i], logY)) {
@@ -176,7 +177,8 @@ public final class Plot {
             }
             g.setColor(Color.BLACK);
             g.drawRect(LEFT, TOP, W - RIGHT - LEFT, H - BOTTOM - TOP);
-            // reference lines
+            // reference lines (their labels' places are kept clear of point labels)
+            List<Rectangle2D> taken = new ArrayList<>();
             g.setStroke(new BasicStroke(1.2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{6f, 4f}, 0f));
             for (RefLine r : refs) {
                 if (!drawable(r.y, logY)) {
@@ -185,7 +187,9 @@ public final class Plot {
                 double py = ay.map(r.y);
                 g.setColor(Color.GRAY);
                 g.draw(new Line2D.Double(LEFT, py, W - RIGHT, py));
-                g.drawString(r.label, LEFT + 6, (int) py - 4);
+                g.drawString(r.label, W - RIGHT - 6 - fm.stringWidth(r.label), (int) py - 4);
+                taken.add(new Rectangle2D.Double(W - RIGHT - 6 - fm.stringWidth(r.label), py - 4 - fm.getAscent(),
+                        fm.stringWidth(r.label), fm.getAscent() + 2));
             }
             // series
             java.awt.Shape clip = g.getClip();
@@ -227,16 +231,39 @@ public final class Plot {
                     }
                 }
             }
-            // point labels, small, beside their markers
+            // point labels, small, beside their markers: the first of four places that stays inside the
+            // plot and clear of the labels already drawn; a label with no such place is left out and counted
             g.setFont(base.deriveFont(10.5f));
+            FontMetrics sf = g.getFontMetrics();
+            Rectangle2D area = new Rectangle2D.Double(LEFT, TOP, W - RIGHT - LEFT, H - BOTTOM - TOP);
             for (Series s : series) {
                 if (s.labels == null) {
                     continue;
                 }
                 g.setColor(new Color(0x404040));
                 for (int i = 0; i < s.x.length; i++) {
-                    if (s.labels[i] != null && drawable(s.x[i], logX) && drawable(s.y[i], logY)) {
-                        g.drawString(s.labels[i], (float) ax.map(s.x[i]) + 8, (float) ay.map(s.y[i]) - 6);
+                    if (s.labels[i] == null || !drawable(s.x[i], logX) || !drawable(s.y[i], logY)) {
+                        continue;
+                    }
+                    double px = ax.map(s.x[i]);
+                    double py = ay.map(s.y[i]);
+                    double tw = sf.stringWidth(s.labels[i]);
+                    double th = sf.getAscent();
+                    double[][] places = {{px + 8, py - 5}, {px + 8, py + th + 5}, {px - 8 - tw, py - 5},
+                            {px - 8 - tw, py + th + 5}};
+                    boolean drawn = false;
+                    for (double[] at : places) {
+                        Rectangle2D box = new Rectangle2D.Double(at[0], at[1] - th, tw, th + 2);
+                        if (!area.contains(box) || taken.stream().anyMatch(box::intersects)) {
+                            continue;
+                        }
+                        g.drawString(s.labels[i], (float) at[0], (float) at[1]);
+                        taken.add(box);
+                        drawn = true;
+                        break;
+                    }
+                    if (!drawn) {
+                        hiddenLabels++;
                     }
                 }
             }
@@ -269,8 +296,12 @@ public final class Plot {
             g.setFont(base.deriveFont(12f));
             String note = footnote;
             if (dropped > 0) {
-                note = (note.isEmpty() ? "" : note + "  ") + dropped + " point(s) off scale (not finite"
+                note = (note.isEmpty() ? "" : note + "; ") + dropped + " point(s) off scale (not finite"
                         + (logX || logY ? " or <= 0 on a log axis" : "") + ") not drawn";
+            }
+            if (hiddenLabels > 0) {
+                note = (note.isEmpty() ? "" : note + "; ") + hiddenLabels + " label(s) left out where they would"
+                        + " overlap";
             }
             g.setColor(Color.DARK_GRAY);
             g.drawString(note, LEFT, H - 10);

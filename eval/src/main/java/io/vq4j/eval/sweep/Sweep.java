@@ -179,8 +179,13 @@ public final class Sweep {
             LlamaCheckpoint dequantized = HfCheckpoints.read(q.out());
             List<LayerResult> layers = perTensor(source, dequantized, q, realTokens, o.realSamples(), len,
                     o.randomRows(), o.seed());
-            LlamaModel quantized = LlamaModel.of(evalOn == null ? dequantized : HfCheckpoints.read(q.out(), evalOn));
-            ModelMetrics.Result m = ModelMetrics.compare(reference, quantized, ids, ctx);
+            LlamaCheckpoint onDevice = evalOn == null ? dequantized : HfCheckpoints.read(q.out(), evalOn);
+            ModelMetrics.Result m;
+            try {
+                m = ModelMetrics.compare(reference, LlamaModel.of(onDevice), ids, ctx);
+            } finally {
+                io.vq4j.model.DeviceModels.release(onDevice); // the device copies of this configuration
+            }
             double evalSeconds = (System.nanoTime() - t1) / 1e9;
             // counted on the files, as `vq inspect` counts them: all overhead charged to the quantized layers
             io.vq4j.pack.PackedStats.Stats st = io.vq4j.pack.PackedStats.of(q.out());

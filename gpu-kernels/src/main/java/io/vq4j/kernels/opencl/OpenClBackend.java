@@ -31,6 +31,9 @@ public final class OpenClBackend implements Backend {
     private final OpenCl.Device device;
     /** Packed weights uploaded by this backend and not yet closed; {@link #close()} releases them. */
     private final java.util.Set<ClPacked> live = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    /** Bytes of device buffers this backend holds now, and the most since the last reset (guarded by device). */
+    private long allocated;
+    private long peak;
 
     public OpenClBackend(int index) {
         this.device = OpenCl.open(index);
@@ -61,19 +64,21 @@ public final class OpenClBackend implements Backend {
 
     private final class Buffers implements AutoCloseable {
         final List<cl_mem> mems = new ArrayList<>();
+        long bytes;
 
         cl_mem in(float[] a, long count) {
             return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
-                    Math.max(1, count) * Sizeof.cl_float, Pointer.to(a), null));
+                    Math.max(1, count) * Sizeof.cl_float, Pointer.to(a), null), Math.max(1, count) * Sizeof.cl_float);
         }
 
         cl_mem in(int[] a, long count) {
             return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
-                    Math.max(1, count) * Sizeof.cl_int, Pointer.to(a), null));
+                    Math.max(1, count) * Sizeof.cl_int, Pointer.to(a), null), Math.max(1, count) * Sizeof.cl_int);
         }
 
         cl_mem out(long bytes) {
-            return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, Math.max(1, bytes), null, null));
+            return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, Math.max(1, bytes), null, null),
+                    Math.max(1, bytes));
         }
 
         cl_mem zeros(long bytes) {
@@ -82,8 +87,10 @@ public final class OpenClBackend implements Backend {
             return m;
         }
 
-        private cl_mem add(cl_mem m) {
+        private cl_mem add(cl_mem m, long size) {
             mems.add(m);
+            bytes += size;
+            allocated(size);
             return m;
         }
 
@@ -92,6 +99,7 @@ public final class OpenClBackend implements Backend {
             for (cl_mem m : mems) {
                 CL.clReleaseMemObject(m);
             }
+            allocated(-bytes);
         }
     }
 
@@ -102,6 +110,25 @@ public final class OpenClBackend implements Backend {
             for (ClPacked p : List.copyOf(live)) {
                 p.close();
             }
+        }
+    }
+
+    private void allocated(long delta) {
+        allocated += delta;
+        peak = Math.max(peak, allocated);
+    }
+
+    @Override
+    public long peakDeviceBytes() {
+        synchronized (device) {
+            return peak;
+        }
+    }
+
+    @Override
+    public void resetPeakDeviceBytes() {
+        synchronized (device) {
+            peak = allocated;
         }
     }
 
@@ -298,6 +325,7 @@ public final class OpenClBackend implements Backend {
                 throw failure("upload of packed " + m.rows() + "x" + m.cols() + " (" + m.deviceBytes() + " bytes)", e);
             }
             this.deviceBytes = m.deviceBytes();
+            allocated(deviceBytes);
         }
 
         private static cl_mem keep(List<cl_mem> made, cl_mem m) {
@@ -347,6 +375,7 @@ public final class OpenClBackend implements Backend {
                 if (!closed) {
                     closed = true;
                     live.remove(this);
+                    allocated(-deviceBytes);
                     for (cl_mem m : new cl_mem[]{seg, stages, bytes, floats, ints}) {
                         CL.clReleaseMemObject(m);
                     }

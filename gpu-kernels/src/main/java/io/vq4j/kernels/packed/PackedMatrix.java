@@ -32,12 +32,16 @@ public final class PackedMatrix {
     public static final int SCALAR = 0;
     public static final int VECTOR_IN = 1;
     public static final int VECTOR_OUT = 2;
+    /** Plain weights, fp32 (in floats) or fp16 (in bytes): the dense baseline on the same kernels. */
+    public static final int DENSE = 3;
 
     /**
      * Segment table layout. Scalar: kind, from, to, bits, groupSize, codes (byte offset),
      * scales (float offset), zeros (int offset), then 0s. Vector: kind, from, to, dim,
      * groupRows, groupCols, first stage, stage count, blockCols (0: no block scales),
      * block-scale code bits, block-scale codes (byte offset), block-scale table (float offset).
+     * Dense: kind, from, to, bits (32 or 16), values (float offset for 32, even byte offset for
+     * 16: little-endian IEEE half), then 0s; values row-major, rows × (to − from).
      */
     public static final int SEG_FIELDS = 12;
     /** Stage table layout: k, index bits, indices (byte offset), codebooks (float offset). */
@@ -123,6 +127,11 @@ public final class PackedMatrix {
     /** Bytes a device copy takes: the four arrays and the two tables. */
     public long deviceBytes() {
         return bytes.length + 4L * (floats.length + ints.length + segments.length + stages.length);
+    }
+
+    /** W (rows × cols, row-major) as one dense segment: fp32, or rounded to fp16 (nearest even). */
+    public static PackedMatrix dense(float[] w, int rows, int cols, boolean half) {
+        return builder(rows, cols).dense(0, cols, w, half).build();
     }
 
     public static Builder builder(int rows, int cols) {
@@ -244,6 +253,34 @@ public final class PackedMatrix {
             }
             seg.add(new int[]{outputAxis ? VECTOR_OUT : VECTOR_IN, from, to, dim, groupRows, groupCols, first,
                     stageList.size(), Math.max(0, blockCols), blockScaleBits, bsCodes, bsTable});
+            return this;
+        }
+
+        /**
+         * Plain weights over columns [from, to): values[r · (to − from) + c], kept as fp32 or
+         * rounded to fp16.
+         */
+        public Builder dense(int from, int to, float[] values, boolean half) {
+            segment(from, to);
+            int count = Math.multiplyExact(rows, to - from);
+            check(values.length >= count, "dense values: " + values.length + " for " + count);
+            int at;
+            if (half) {
+                if (bytes.size() % 2 != 0) {
+                    bytes.write(0); // halves start on an even byte
+                }
+                at = bytes.size();
+                byte[] h = new byte[2 * count];
+                for (int i = 0; i < count; i++) {
+                    short v = Float.floatToFloat16(values[i]);
+                    h[2 * i] = (byte) v;
+                    h[2 * i + 1] = (byte) (v >>> 8);
+                }
+                bytes.write(h, 0, h.length);
+            } else {
+                at = addFloats(values, count);
+            }
+            seg.add(new int[]{DENSE, from, to, half ? 16 : 32, at, 0, 0, 0, 0, 0, 0, 0});
             return this;
         }
 

@@ -1,5 +1,6 @@
 package io.vq4j.kernels.packed;
 
+import static io.vq4j.kernels.packed.PackedMatrix.DENSE;
 import static io.vq4j.kernels.packed.PackedMatrix.SCALAR;
 import static io.vq4j.kernels.packed.PackedMatrix.SEG_FIELDS;
 import static io.vq4j.kernels.packed.PackedMatrix.STAGE_FIELDS;
@@ -47,6 +48,15 @@ public final class PackedReference {
                     int g = r * groups + c / gs;
                     int code = bits(by, seg[o + 5], (long) r * width + c, bitsW);
                     out[from + c] = fl[seg[o + 6] + g] * (code - in[seg[o + 7] + g]);
+                }
+                continue;
+            }
+            if (kind == DENSE) {
+                int at = seg[o + 4];
+                for (int c = 0; c < width; c++) {
+                    int i = r * width + c;
+                    out[from + c] = seg[o + 3] == 32 ? fl[at + i]
+                            : Float.float16ToFloat((short) ((by[at + 2 * i] & 0xff) | (by[at + 2 * i + 1] & 0xff) << 8));
                 }
                 continue;
             }
