@@ -218,7 +218,8 @@ public final class QuantizeJob {
         };
     }
 
-    static LayerWeights with(LayerWeights w, String linear, Linear l) {
+    /** The block with one linear layer (by HF name) replaced. */
+    public static LayerWeights with(LayerWeights w, String linear, Linear l) {
         return new LayerWeights(w.attnNorm(),
                 linear.equals("self_attn.q_proj") ? l : w.wq(), linear.equals("self_attn.k_proj") ? l : w.wk(),
                 linear.equals("self_attn.v_proj") ? l : w.wv(), linear.equals("self_attn.o_proj") ? l : w.wo(),

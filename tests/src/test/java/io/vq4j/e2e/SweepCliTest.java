@@ -127,4 +127,40 @@ class SweepCliTest {
         assertTrue(r.err().contains("missing.txt"), r.err());
         assertFalse(Files.exists(out));
     }
+
+    @Test
+    void residualLeverReportsBothLocatorsAgainstLargerCodebooks(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("lever");
+        List<String> a = new ArrayList<>(List.of("experiment", "residual-lever", "--model", MODEL, "--calib", TEXT,
+                "--text", TEXT, "--limit-bytes", "12000", "--ctx", "256", "--calib-samples", "4", "--calib-len", "64",
+                "--real-samples", "2", "--random-rows", "64", "--base", "kmeans:dim=2,centroids=16", "--larger",
+                "kmeans:dim=2,centroids=64", "--budgets", "2,20", "--out", out.toString()));
+        CliEndToEndTest.Run r = vq(a);
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(out.resolve("residual-lever.json").toFile());
+        double base = j.path("base").path("ppl").asDouble();
+        double baseBits = j.path("base").path("true_bits_per_weight").asDouble();
+        assertEquals(2, j.path("lever").size());
+        double previous = base;
+        for (JsonNode p : j.path("lever")) {
+            // keeping more of the worst sub-vectors exactly costs bits and buys perplexity
+            assertTrue(p.path("ppl").asDouble() < previous, p.toString());
+            previous = p.path("ppl").asDouble();
+            assertTrue(p.path("true_bits_per_weight").asDouble() > baseBits, p.toString());
+            assertTrue(p.path("true_bits_per_weight_index_list").asDouble() > baseBits, p.toString());
+            // 1 bitmap bit per 2-d sub-vector = 0.5 bits/weight, plus 16 bits per kept weight
+            double share = p.path("kept").asDouble() / p.path("vectors").asDouble();
+            assertEquals(share * 100, p.path("budget_percent").asDouble(), 0.05);
+            assertEquals(0.5 + 16 * share, p.path("extra_bits_per_weight").asDouble(), 0.01, p.toString());
+        }
+        assertTrue(Files.readString(out.resolve("residual-lever.md")).contains("base + 20% fp16 sub-vectors"));
+        assertEquals(1000, ImageIO.read(out.resolve("residual-lever.png").toFile()).getWidth());
+        // a scalar base is refused before any work
+        a.set(a.indexOf("kmeans:dim=2,centroids=16"), "rtn:bits=2");
+        a.set(a.indexOf(out.toString()), dir.resolve("other").toString());
+        r = vq(a);
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--base"), r.err());
+        assertFalse(Files.exists(dir.resolve("other")));
+    }
 }

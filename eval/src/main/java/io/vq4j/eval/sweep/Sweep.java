@@ -125,8 +125,8 @@ public final class Sweep {
                 throw new InputException("--configs: '" + cfg.name() + "': " + e.getMessage());
             }
         }
-        int len = o.calibLen() > 0 ? o.calibLen() : Math.min(512, c.maxSeqLen());
-        int ctx = o.ctx() > 0 ? o.ctx() : c.maxSeqLen();
+        int len = calibLen(o, c);
+        int ctx = ctx(o, c);
         if (ctx < 2 || ctx > c.maxSeqLen()) {
             throw new InputException("--ctx: must be in 2.." + c.maxSeqLen() + " for this model, got " + ctx);
         }
@@ -177,7 +177,9 @@ public final class Sweep {
             double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
             long t1 = System.nanoTime();
             LlamaCheckpoint dequantized = HfCheckpoints.read(q.out());
-            List<LayerResult> layers = perTensor(source, dequantized, q, realTokens, o.realSamples(), len,
+            Map<String, Double> relH = new LinkedHashMap<>();
+            q.layers().forEach(l -> relH.put(l.name(), l.relativeError()));
+            List<LayerResult> layers = perTensor(source, dequantized, relH, realTokens, o.realSamples(), len,
                     o.randomRows(), o.seed());
             LlamaCheckpoint onDevice = evalOn == null ? dequantized : HfCheckpoints.read(q.out(), evalOn);
             ModelMetrics.Result m;
@@ -200,18 +202,24 @@ public final class Sweep {
         return results;
     }
 
+    /** Tokens per calibration sequence. */
+    static int calibLen(Options o, LlamaConfig c) {
+        return o.calibLen() > 0 ? o.calibLen() : Math.min(512, c.maxSeqLen());
+    }
+
+    /** The evaluation window. */
+    static int ctx(Options o, LlamaConfig c) {
+        return o.ctx() > 0 ? o.ctx() : c.maxSeqLen();
+    }
+
     /**
      * Per-tensor metrics of every quantized layer, each in isolation: its inputs are the
      * unquantized model's activations (the first realSamples calibration sequences), so the
      * numbers describe the layer alone, as a per-tensor study would.
      */
-    static List<LayerResult> perTensor(SourceModel source, LlamaCheckpoint dequantized, QuantizeJob.Result q,
+    static List<LayerResult> perTensor(SourceModel source, LlamaCheckpoint dequantized, Map<String, Double> relHessian,
                                        int[] tokens, int samples, int len, int randomRows, long seed) {
         LlamaConfig c = source.config();
-        Map<String, QuantizeJob.LayerReport> reports = new LinkedHashMap<>();
-        for (QuantizeJob.LayerReport r : q.layers()) {
-            reports.put(r.name(), r);
-        }
         BlockSteps steps = new BlockSteps(c);
         float[][] x = new float[samples][];
         for (int s = 0; s < samples; s++) {
@@ -242,11 +250,10 @@ public final class Sweep {
                             randomRows);
                     LayerMetrics.Fidelity fx = LayerMetrics.outputFidelity(w.weight(), wq.weight(), rows, cols, xs,
                             samples * len);
-                    QuantizeJob.LayerReport rep = reports.get(name);
+                    Double rel = relHessian.get(name);
                     out.add(new LayerResult(name, rows, cols, LayerMetrics.mse(w.weight(), wq.weight()),
-                            LayerMetrics.sqnrDb(w.weight(), wq.weight()),
-                            rep == null ? Double.NaN : rep.relativeError(), fr.cosine(), fr.relError(), fx.cosine(),
-                            fx.relError()));
+                            LayerMetrics.sqnrDb(w.weight(), wq.weight()), rel == null ? Double.NaN : rel,
+                            fr.cosine(), fr.relError(), fx.cosine(), fx.relError()));
                 }
             }
             for (int s = 0; s < samples; s++) {
@@ -256,7 +263,7 @@ public final class Sweep {
         return out;
     }
 
-    private static DenseLinear dense(Linear l, String name) {
+    static DenseLinear dense(Linear l, String name) {
         if (l instanceof DenseLinear d) {
             return d;
         }
