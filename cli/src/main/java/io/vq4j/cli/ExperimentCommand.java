@@ -41,13 +41,7 @@ final class ExperimentCommand implements Runnable {
         @Spec
         CommandSpec spec;
         @Mixin
-        ModelOptions model = new ModelOptions();
-        @Option(names = "--calib", required = true, paramLabel = "FILE", description = "calibration text (UTF-8)")
-        Path calib;
-        @Option(names = "--text", required = true, paramLabel = "FILE", description = "evaluation text (UTF-8)")
-        Path text;
-        @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory (new, or one to resume)")
-        Path out;
+        SweepOptions sweep = new SweepOptions();
         @Option(names = "--base", defaultValue = "kmeans:dim=2,centroids=16", paramLabel = "SPEC",
                 description = "the VQ configuration the lever is applied to, in vq sweep's notation (default: ${DEFAULT-VALUE})")
         String base;
@@ -57,22 +51,6 @@ final class ExperimentCommand implements Runnable {
         @Option(names = "--budgets", defaultValue = "0.5,1,2,5,10", split = ",", paramLabel = "P,...",
                 description = "percent of each layer's sub-vectors kept in fp16 (default: ${DEFAULT-VALUE})")
         List<Double> budgets;
-        @Option(names = "--device", defaultValue = "cpu", paramLabel = "D", description = "runs the quantizers' kernels (default: ${DEFAULT-VALUE})")
-        String device;
-        @Option(names = "--seed", defaultValue = "0", paramLabel = "S")
-        long seed;
-        @Option(names = "--calib-samples", defaultValue = "128", paramLabel = "N")
-        int calibSamples;
-        @Option(names = "--calib-len", defaultValue = "0", paramLabel = "L")
-        int calibLen;
-        @Option(names = "--ctx", defaultValue = "0", paramLabel = "N")
-        int ctx;
-        @Option(names = "--limit-bytes", defaultValue = "0", paramLabel = "N", description = "use only the first N bytes of --text")
-        long limitBytes;
-        @Option(names = "--real-samples", defaultValue = "4", paramLabel = "N")
-        int realSamples;
-        @Option(names = "--random-rows", defaultValue = "256", paramLabel = "N")
-        int randomRows;
 
         @Override
         public Integer call() {
@@ -83,18 +61,10 @@ final class ExperimentCommand implements Runnable {
             List<SweepSpec.Config> l = SweepSpec.parse(larger);
             PrintWriter outw = spec.commandLine().getOut();
             PrintWriter err = spec.commandLine().getErr();
-            try (Backend backend = io.vq4j.kernels.Backends.open(device, m -> {
-                err.println("vq: " + m);
-                err.flush();
-            }); SourceModel source = SourceModel.open(model.model)) {
-                Tokenizer tok = io.vq4j.tokenizer.Tokenizers.forModel(model.model, model.tokenizer);
-                if (tok.vocabSize() != source.config().vocabSize()) {
-                    throw InputException.at(model.model, "the tokenizer has " + tok.vocabSize()
-                            + " tokens but the model's vocabulary is " + source.config().vocabSize());
-                }
-                var o = new Sweep.Options(model.model, calib, text, limitBytes, tok, calibSamples, calibLen, ctx, seed,
-                        realSamples, randomRows, out);
-                ResidualLever.Report r = ResidualLever.run(source, ModelLoader.load(model.model, model.tokenizer).model(),
+            try (Backend backend = sweep.openBackend(err); SourceModel source = SourceModel.open(sweep.model.model)) {
+                Tokenizer tok = SweepOptions.tokenizer(sweep.model, source);
+                var o = sweep.options(tok);
+                ResidualLever.Report r = ResidualLever.run(source, ModelLoader.load(sweep.model.model, sweep.model.tokenizer).model(),
                         b.getFirst(), l, budgets.stream().mapToDouble(Double::doubleValue).toArray(), o, backend,
                         new Sweep.Listener() {
                             @Override
@@ -111,7 +81,7 @@ final class ExperimentCommand implements Runnable {
                                 err.flush();
                             }
                         });
-                Path dir = out.toAbsolutePath().normalize();
+                Path dir = sweep.out.toAbsolutePath().normalize();
                 ResidualLever.write(dir, r);
                 outw.println(java.nio.file.Files.exists(dir.resolve("residual-lever.md"))
                         ? readMd(dir.resolve("residual-lever.md")) : "");

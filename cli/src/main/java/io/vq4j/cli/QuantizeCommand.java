@@ -125,11 +125,7 @@ final class QuantizeCommand implements Callable<Integer> {
             err.println("vq: " + m);
             err.flush();
         }); SourceModel source = SourceModel.open(model.model)) {
-            Tokenizer tok = Tokenizers.forModel(model.model, model.tokenizer);
-            if (tok.vocabSize() != source.config().vocabSize()) {
-                throw InputException.at(model.model, "the tokenizer has " + tok.vocabSize()
-                        + " tokens but the model's vocabulary is " + source.config().vocabSize());
-            }
+            Tokenizer tok = SweepOptions.tokenizer(model, source);
             var opts = new QuantizeJob.Options(model.model, calib, tok, s, calibSamples, calibLen, seed, out);
             QuantizeJob.Result r = QuantizeJob.run(source, opts, backend, new QuantizeJob.Listener() {
                 int lastBlock = -1;

@@ -34,62 +34,25 @@ final class SweepCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
     @Mixin
-    ModelOptions model = new ModelOptions();
-    @Option(names = "--calib", required = true, paramLabel = "FILE", description = "calibration text (UTF-8)")
-    Path calib;
-    @Option(names = "--text", required = true, paramLabel = "FILE", description = "evaluation text (UTF-8)")
-    Path text;
+    SweepOptions sweep = new SweepOptions();
     @Option(names = "--configs", required = true, paramLabel = "SPEC",
             description = "configurations: \"rtn:bits=2,3,4;kmeans:dim=2,centroids=16,64\" (';' between methods,"
                     + " options as in vq quantize, values after one name are crossed; a flag alone means true;"
                     + " residual stages joined by '+'), or a file with one such entry per line")
     String configs;
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory (new, or a sweep to resume)")
-    Path out;
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D",
-            description = "cpu, opencl[:i] or auto (default: ${DEFAULT-VALUE}): runs the quantizers' kernels and"
-                    + " holds the packed layers for the stacked evaluation")
-    String device;
-    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")
-    long seed;
-    @Option(names = "--calib-samples", defaultValue = "128", paramLabel = "N", description = "calibration sequences (default: ${DEFAULT-VALUE})")
-    int calibSamples;
-    @Option(names = "--calib-len", defaultValue = "0", paramLabel = "L", description = "tokens per sequence (default: min(512, the model's max))")
-    int calibLen;
-    @Option(names = "--ctx", defaultValue = "0", paramLabel = "N", description = "evaluation window (default: the model's max sequence length)")
-    int ctx;
-    @Option(names = "--limit-bytes", defaultValue = "0", paramLabel = "N", description = "use only the first N bytes of --text")
-    long limitBytes;
-    @Option(names = "--real-samples", defaultValue = "4", paramLabel = "N",
-            description = "calibration sequences whose activations feed the per-tensor real-input metrics (default: ${DEFAULT-VALUE})")
-    int realSamples;
-    @Option(names = "--random-rows", defaultValue = "256", paramLabel = "N",
-            description = "Gaussian input rows for the per-tensor random-input metrics (default: ${DEFAULT-VALUE})")
-    int randomRows;
 
     @Override
     public Integer call() {
-        if (limitBytes < 0) {
-            throw new InputException("--limit-bytes: must be >= 0, got " + limitBytes);
-        }
         List<SweepSpec.Config> list = Files.isRegularFile(Path.of(configs)) ? SweepSpec.read(Path.of(configs))
                 : SweepSpec.parse(configs);
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         boolean tty = System.console() != null;
-        try (Backend backend = io.vq4j.kernels.Backends.open(device, m -> {
-            err.println("vq: " + m);
-            err.flush();
-        }); SourceModel source = SourceModel.open(model.model)) {
-            Tokenizer tok = io.vq4j.tokenizer.Tokenizers.forModel(model.model, model.tokenizer);
-            if (tok.vocabSize() != source.config().vocabSize()) {
-                throw InputException.at(model.model, "the tokenizer has " + tok.vocabSize()
-                        + " tokens but the model's vocabulary is " + source.config().vocabSize());
-            }
-            LlamaModel reference = ModelLoader.load(model.model, model.tokenizer).model();
+        try (Backend backend = sweep.openBackend(err); SourceModel source = SourceModel.open(sweep.model.model)) {
+            Tokenizer tok = SweepOptions.tokenizer(sweep.model, source);
+            LlamaModel reference = ModelLoader.load(sweep.model.model, sweep.model.tokenizer).model();
             Backend evalOn = backend instanceof CpuBackend ? null : backend;
-            var o = new Sweep.Options(model.model, calib, text, limitBytes, tok, calibSamples, calibLen, ctx, seed,
-                    realSamples, randomRows, out);
+            var o = sweep.options(tok);
             long t0 = System.nanoTime();
             List<Sweep.Result> rs = Sweep.run(source, reference, list, o, backend, evalOn, new Sweep.Listener() {
                 String current = "";
@@ -132,7 +95,7 @@ final class SweepCommand implements Callable<Integer> {
                     outw.flush();
                 }
             });
-            Path dir = out.toAbsolutePath().normalize();
+            Path dir = sweep.out.toAbsolutePath().normalize();
             com.fasterxml.jackson.databind.JsonNode settings;
             try {
                 settings = Json.MAPPER.readTree(dir.resolve(Sweep.SETTINGS).toFile());
