@@ -67,6 +67,7 @@ final class InspectCommand implements Callable<Integer> {
                 o.put("nominal_bits_per_weight", packed.nominalBitsPerWeight());
                 o.put("model_bits_per_parameter", packed.modelBitsPerParameter());
                 o.put("quantized_weights", packed.quantizedWeights());
+                o.put("shared_codebook_bytes", packed.sharedCodebookBytes());
                 ArrayNode ls = o.putArray("layers");
                 for (io.vq4j.pack.PackedStats.Layer l : packed.layers()) {
                     ObjectNode lo = ls.addObject();
@@ -112,6 +113,10 @@ final class InspectCommand implements Callable<Integer> {
                 for (io.vq4j.pack.PackedStats.Layer l : packed.layers()) {
                     out.printf(java.util.Locale.ROOT, "%-44s %-7s %-11s %,12d %9.3f %9.3f%n", l.name(), l.method(),
                             l.rows() + "x" + l.cols(), l.bytes(), l.nominalBitsPerWeight(), l.trueBitsPerWeight());
+                }
+                if (packed.sharedCodebookBytes() > 0) {
+                    out.printf(java.util.Locale.ROOT, "shared codebooks: %,d bytes, stored once (not in the per-layer"
+                            + " rows above; in the total below)%n", packed.sharedCodebookBytes());
                 }
                 out.printf(java.util.Locale.ROOT, "quantized layers: %,d weights, nominal %.4f bits/weight, true %.4f"
                                 + " bits/weight (all file overhead charged to them)%n", packed.quantizedWeights(),

@@ -88,6 +88,8 @@ final class QuantizeCommand implements Callable<Integer> {
     Boolean norm;
     @Option(names = "--config", paramLabel = "NAME", description = "vptq: a VPTQ-style name, e.g. v8-k65536-256")
     String config;
+    @Option(names = "--share-codebooks", paramLabel = "S", description = "kmeans/gptvq/vptq: none (a codebook per layer, default), kind (one per kind of layer, shared by all blocks) or all (one for every layer)")
+    String shareCodebooks;
 
     QuantSpec buildSpec() {
         Map<String, Object> given = new LinkedHashMap<>();
@@ -111,6 +113,7 @@ final class QuantizeCommand implements Callable<Integer> {
         given.put("--perm", perm);
         given.put("--norm", norm);
         given.put("--config", config);
+        given.put("--share-codebooks", shareCodebooks);
         given.put("--percdamp", percdamp);
         return QuantOptions.build(method, given);
     }
@@ -165,10 +168,12 @@ final class QuantizeCommand implements Callable<Integer> {
                     err.flush();
                 }
             });
-            long bytes = r.layers().stream().mapToLong(QuantizeJob.LayerReport::bytes).sum();
-            long weights = r.layers().stream().mapToLong(l -> (long) l.rows() * l.cols()).sum();
-            outw.printf(Locale.ROOT, "wrote %s: %d layers, true %.4f bits/weight over the quantized layers, %.1fs%n",
-                    r.out(), r.layers().size(), bytes * 8.0 / weights, r.seconds());
+            io.vq4j.pack.PackedStats.Stats st = io.vq4j.pack.PackedStats.of(r.out());
+            outw.printf(Locale.ROOT, "wrote %s: %d layers, true %.4f bits/weight over the quantized layers (every byte"
+                    + " of the files but the unquantized tensors' data%s), %.1fs%n", r.out(), r.layers().size(),
+                    st.trueBitsPerWeight(), st.sharedCodebookBytes() > 0
+                            ? String.format(Locale.ROOT, "; shared codebooks %,d bytes", st.sharedCodebookBytes()) : "",
+                    r.seconds());
             outw.flush();
         }
         return 0;

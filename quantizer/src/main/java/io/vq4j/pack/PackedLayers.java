@@ -32,12 +32,17 @@ import java.util.List;
  *       {@code zeros} (U8, bit-packed at {@code bits}); vector — per stage, prefix "" for the first,
  *       "res_" for the second, "res3_", "res4_"… after: {@code indices} (U8, bit-packed at
  *       ceil(log2 k)), {@code codebook} (F16 groups×k×d, or I8 with {@code codebook_scale} F16
- *       per group); {@code block_scales} (U8, bit-packed) when blockwise normalisation is on.</li>
+ *       per group); {@code block_scales} (U8, bit-packed) when blockwise normalisation is on.
+ *       A stage whose layout names a {@code codebook_tensor} has no codebook tensor of its own: it
+ *       uses that tensor ({@link #SHARED_PREFIX}…, F16 1×k×d), written once for all the layers
+ *       sharing it ({@link #sharedCodebook}).</li>
  * </ul>
  * Bit packing is {@link BitPacking}'s: little-endian bit order, no padding between values.
  */
 public final class PackedLayers {
     public static final String META_PREFIX = "vq4j.layer.";
+    /** Names of codebook tensors shared by several layers start with this. */
+    public static final String SHARED_PREFIX = "vq4j.shared.";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PackedLayers() {
@@ -92,6 +97,9 @@ public final class PackedLayers {
                         sto.put("k", stage.k());
                         sto.put("index_bits", stage.indexBits());
                         sto.put("codebook", stage.format().name().toLowerCase());
+                        if (stage.sharedTensor() != null) {
+                            sto.put("codebook_tensor", stage.sharedTensor());
+                        }
                     }
                     if (v.blockScales() != null) {
                         BlockScales b = v.blockScales();
@@ -144,6 +152,9 @@ public final class PackedLayers {
                         String sp = p + stagePrefix(i);
                         parts.add(packed(sp + "indices", st.indices(), st.indexBits()));
                         long[] shape = {groups, st.k(), v.dim()};
+                        if (st.sharedTensor() != null) {
+                            continue; // stored once, by sharedCodebook()
+                        }
                         if (st.format() == CodebookFormat.F16) {
                             parts.add(new Part(sp + "codebook", DType.F16, shape, f16(st.codebooks())));
                         } else {
@@ -164,6 +175,18 @@ public final class PackedLayers {
             }
         }
         return parts;
+    }
+
+    /**
+     * The tensor of a codebook shared by several layers (their stages' {@code sharedTensor}):
+     * F16, shape 1 × k × d. Written once per packed directory.
+     */
+    public static Part sharedCodebook(String tensor, int k, int d, float[] book) {
+        if (!tensor.startsWith(SHARED_PREFIX) || book.length != k * d) {
+            throw new IllegalArgumentException("shared codebook '" + tensor + "': name must start with " + SHARED_PREFIX
+                    + " and hold k x d = " + k * d + " values, got " + book.length);
+        }
+        return new Part(tensor, DType.F16, new long[]{1, k, d}, f16(book));
     }
 
     /** Adds the layer's tensors and its layout metadata to a file being written. */
@@ -265,7 +288,18 @@ public final class PackedLayers {
                             }
                         }
                         long size = (long) groups * k * d;
-                        if (sto.path("codebook").asText().equals("int8")) {
+                        JsonNode shared = sto.get("codebook_tensor");
+                        if (shared != null) {
+                            String t = shared.asText();
+                            if (!t.startsWith(SHARED_PREFIX) || groups != 1
+                                    || !sto.path("codebook").asText().equals("f16")) {
+                                throw new IllegalArgumentException("layout of '" + name + "': a shared codebook must be"
+                                        + " an f16 tensor named " + SHARED_PREFIX + "… for a single codebook group, got '"
+                                        + t + "' for " + groups + " groups");
+                            }
+                            stages.add(new Stage(k, CodebookFormat.F16, halfs(tensor(src, t, DType.F16, size)), null,
+                                    idx, t));
+                        } else if (sto.path("codebook").asText().equals("int8")) {
                             Tensor t = tensor(src, sp + "codebook", DType.I8, size);
                             float[] sc = halfs(tensor(src, sp + "codebook_scale", DType.F16, groups));
                             float[] cb = new float[(int) size];

@@ -38,8 +38,12 @@ public final class PackedStats {
         }
     }
 
+    /**
+     * @param sharedCodebookBytes data bytes of the codebooks several layers share (stored once;
+     *                            part of {@link #trueBitsPerWeight}, not of any {@link Layer})
+     */
     public record Stats(List<Layer> layers, long quantizedWeights, long fileBytes, long unquantizedDataBytes,
-                        long parameters, long modelFileBytes, double nominalBitsPerWeight) {
+                        long parameters, long modelFileBytes, double nominalBitsPerWeight, long sharedCodebookBytes) {
         public double trueBitsPerWeight() {
             return (fileBytes - unquantizedDataBytes) * 8.0 / quantizedWeights;
         }
@@ -69,7 +73,18 @@ public final class PackedStats {
         long parameters = 0;
         long quantizedWeights = 0;
         double nominalBits = 0;
+        long shared = 0;
         try (SafeTensorsDirectory st = SafeTensorsDirectory.open(dir)) {
+            // tensor names are unique across the shards, so one source over all of them serves every layer
+            PackedLayers.TensorSource all = QuantizeJob.fileSource(st.files().toArray(SafeTensorsFile[]::new));
+            for (SafeTensorsFile f : st.files()) {
+                for (String t : f.names()) {
+                    if (t.startsWith(PackedLayers.SHARED_PREFIX)) { // quantization overhead, counted once
+                        quantizedTensors.add(t);
+                        shared += f.info(t).bytes();
+                    }
+                }
+            }
             for (SafeTensorsFile f : st.files()) {
                 for (var e : f.metadata().entrySet()) {
                     if (!e.getKey().startsWith(PackedLayers.META_PREFIX)) {
@@ -78,7 +93,7 @@ public final class PackedStats {
                     String name = e.getKey().substring(PackedLayers.META_PREFIX.length());
                     QuantizedLayer q;
                     try {
-                        q = PackedLayers.read(name, e.getValue(), QuantizeJob.fileSource(f));
+                        q = PackedLayers.read(name, e.getValue(), all);
                     } catch (IllegalArgumentException ex) {
                         throw InputException.at(f.path(), ex.getMessage());
                     }
@@ -119,6 +134,6 @@ public final class PackedStats {
             throw InputException.at(dir, "cannot read: " + e.getMessage());
         }
         return new Stats(List.copyOf(layers), quantizedWeights, fileBytes, unquantized, parameters, modelBytes,
-                quantizedWeights == 0 ? 0 : nominalBits / quantizedWeights);
+                quantizedWeights == 0 ? 0 : nominalBits / quantizedWeights, shared);
     }
 }

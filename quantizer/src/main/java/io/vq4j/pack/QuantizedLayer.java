@@ -111,8 +111,17 @@ public record QuantizedLayer(String method, int rows, int cols, int[] perm, floa
      * @param codebooks      groups × k × dim centroid values (exactly representable in format)
      * @param codebookScales per group, for INT8; null for F16
      * @param indices        one per vector, in [0, k)
+     * @param sharedTensor   null when the codebook is the layer's own; otherwise the name of the
+     *                       one tensor (e.g. vq4j.shared.mlp.down_proj.codebook) that holds this
+     *                       codebook for every layer sharing it — {@code codebooks} then holds
+     *                       a copy of it (one group), and the packed file stores it once
      */
-    public record Stage(int k, CodebookFormat format, float[] codebooks, float[] codebookScales, int[] indices) {
+    public record Stage(int k, CodebookFormat format, float[] codebooks, float[] codebookScales, int[] indices,
+                        String sharedTensor) {
+        public Stage(int k, CodebookFormat format, float[] codebooks, float[] codebookScales, int[] indices) {
+            this(k, format, codebooks, codebookScales, indices, null);
+        }
+
         /** Index width on disk: ceil(log2 k), at least 1 bit. */
         public int indexBits() {
             return Math.max(1, 32 - Integer.numberOfLeadingZeros(k - 1));

@@ -125,7 +125,12 @@ public final class Gptvq implements LayerQuantizer {
             }
             for (int rb = 0; rb < rowBlocks; rb++) {
                 int g = rb * colBlocks + cb;
-                initCodebook(p, w, scaleOf, dw, rb * gRows, (rb + 1) * gRows, c0, c1, g, codebooks, cbScales, format);
+                if (p.shared() != null) { // one group; the book was fitted on every sharing layer
+                    System.arraycopy(p.shared().book(), 0, codebooks, 0, k * d);
+                } else {
+                    initCodebook(p, w, scaleOf, dw, rb * gRows, (rb + 1) * gRows, c0, c1, g, codebooks, cbScales,
+                            format);
+                }
             }
             for (int i1 = c0; i1 < c1; i1 += bs) {
                 int i2 = Math.min(c1, i1 + bs);
@@ -138,18 +143,20 @@ public final class Gptvq implements LayerQuantizer {
                 Gptq.lazyUpdate(p, w, rows, cols, u, err, i1, i2);
             }
         }
-        QuantizedLayer q = layer(rows, cols, d, gRows, gCols, k, format, codebooks, cbScales, indices, scales, scaleCodes);
-        if (s.codebookUpdate()) {
+        QuantizedLayer q = layer(rows, cols, d, gRows, gCols, k, format, codebooks, cbScales, indices, scales, scaleCodes,
+                p.shared() != null ? p.shared().tensor() : null);
+        if (s.codebookUpdate() && p.shared() == null) { // an update would give the layer its own codebook
             q = CodebookUpdate.improve(p, q, scaleOf);
         }
         return q;
     }
 
     static QuantizedLayer layer(int rows, int cols, int d, int gRows, int gCols, int k, CodebookFormat format,
-                                float[] codebooks, float[] cbScales, int[] indices, ScaleGrid grid, int[] scaleCodes) {
+                                float[] codebooks, float[] cbScales, int[] indices, ScaleGrid grid, int[] scaleCodes,
+                                String sharedTensor) {
         BlockScales bs = grid == null ? null : new BlockScales(grid.blockCols(), grid.bits(), grid.offset(), grid.step(),
                 scaleCodes);
-        var stage = new QuantizedLayer.Stage(k, format, codebooks, cbScales, indices);
+        var stage = new QuantizedLayer.Stage(k, format, codebooks, cbScales, indices, sharedTensor);
         return new QuantizedLayer("gptvq", rows, cols, null, null, null, List.of(new QuantizedLayer.Segment("", 0, cols,
                 new QuantizedLayer.Vector(Axis.IN, d, gRows, gCols, List.of(stage), bs))));
     }

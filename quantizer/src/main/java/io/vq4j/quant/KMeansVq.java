@@ -64,10 +64,16 @@ public final class KMeansVq implements LayerQuantizer {
                 for (int r = r0; r < r1; r++) {
                     System.arraycopy(p.weight(), r * cols + c0, x, (r - r0) * vecPerRow * d, vecPerRow * d);
                 }
-                KMeans.Result fit = s.init().equals("mahalanobis")
-                        ? KMeans.fitFrom(p.backend(), x, null, n, d, k, s.iters(), s.tol(), KMeans.seedMahalanobis(x, n, d, k))
-                        : KMeans.fit(p.backend(), x, null, n, d, k, s.iters(), s.tol(), p.seed() + g);
-                float[] book = fit.codebook();
+                float[] book;
+                if (p.shared() != null) {
+                    book = p.shared().book().clone(); // fitted once on every sharing layer's vectors
+                } else {
+                    KMeans.Result fit = s.init().equals("mahalanobis")
+                            ? KMeans.fitFrom(p.backend(), x, null, n, d, k, s.iters(), s.tol(),
+                            KMeans.seedMahalanobis(x, n, d, k))
+                            : KMeans.fit(p.backend(), x, null, n, d, k, s.iters(), s.tol(), p.seed() + g);
+                    book = fit.codebook();
+                }
                 float[] scale = Codebooks.round(book, 1, k, d, format);
                 if (scale != null) {
                     cbScales[g] = scale[0];
@@ -80,7 +86,8 @@ public final class KMeansVq implements LayerQuantizer {
                 }
             }
         }
-        var stage = new QuantizedLayer.Stage(k, format, codebooks, cbScales, indices);
+        var stage = new QuantizedLayer.Stage(k, format, codebooks, cbScales, indices,
+                p.shared() != null ? p.shared().tensor() : null);
         var enc = new QuantizedLayer.Vector(Axis.IN, d, gRows, gCols, List.of(stage), null);
         return new QuantizedLayer(name(), rows, cols, null, null, null,
                 List.of(new QuantizedLayer.Segment("", 0, cols, enc)));

@@ -10,10 +10,35 @@ import io.vq4j.kernels.Backend;
  * @param hessian H = 2/n Σ x xᵀ over the layer's calibration inputs, cols × cols, already
  *                dampened (spec.percdamp()); null for methods that do not need it
  * @param seed    the run's seed mixed with the layer's name (see {@link #layerSeed})
+ * @param shared  the codebook this layer must use (spec.sharesCodebooks()), already rounded to
+ *                fp16; null when the layer fits its own
  */
 public record LayerProblem(String name, float[] weight, int rows, int cols, double[] hessian, QuantSpec spec,
-                           Backend backend, long seed) {
+                           Backend backend, long seed, SharedCodebook shared) {
+
+    /** A codebook fitted once for several layers: k × d values and the tensor that stores it. */
+    public record SharedCodebook(String tensor, int k, int d, float[] book) {
+        public SharedCodebook {
+            if (book.length != k * d) {
+                throw new IllegalArgumentException("shared codebook has " + book.length + " values for " + k + "x" + d);
+            }
+        }
+    }
+
+    public LayerProblem(String name, float[] weight, int rows, int cols, double[] hessian, QuantSpec spec,
+                        Backend backend, long seed) {
+        this(name, weight, rows, cols, hessian, spec, backend, seed, null);
+    }
+
     public LayerProblem {
+        if (spec.sharesCodebooks() != (shared != null)) {
+            throw new IllegalArgumentException(name + ": --share-codebooks " + spec.shareCodebooks()
+                    + (shared == null ? " but no shared codebook was given" : " but a shared codebook was given"));
+        }
+        if (shared != null && (shared.k() != spec.centroids() || shared.d() != spec.dim())) {
+            throw new IllegalArgumentException(name + ": shared codebook is " + shared.k() + "x" + shared.d()
+                    + ", the spec needs " + spec.centroids() + "x" + spec.dim());
+        }
         if (weight.length != (long) rows * cols) {
             throw new IllegalArgumentException("weight has " + weight.length + " floats for " + rows + "x" + cols);
         }

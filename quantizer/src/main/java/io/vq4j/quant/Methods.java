@@ -41,6 +41,32 @@ public final class Methods {
         if (s.groupSize() < 0) {
             throw new IllegalArgumentException("--group-size must be >= 0, got " + s.groupSize());
         }
+        if (s.sharesCodebooks()) {
+            throw new IllegalArgumentException("--share-codebooks is for the vector methods (kmeans, gptvq, vptq)");
+        }
+    }
+
+    /**
+     * What --share-codebooks kind|all needs: one codebook per tensor (no groups), one stage,
+     * fp16 codebooks, and nothing that gives a layer its own codebook space (outliers, norm,
+     * block scales). Whether k fits the pooled vectors is checked by the caller, who sees them all.
+     */
+    static void checkSharing(QuantSpec s) {
+        if (!s.sharesCodebooks()) {
+            return;
+        }
+        String why = s.groupRows() > 0 || s.groupSize() > 0 && !s.method().equals("vptq")
+                ? "codebook groups (--group-size/--group-rows must be 0)"
+                : !s.residualCentroids().isEmpty() ? "residual stages (--residual-centroids)"
+                : s.outlierPercent() > 0 ? "outlier columns (--outlier-percent)"
+                : s.norm() ? "--norm (each layer's own codebook space)"
+                : s.blockNorm() > 0 ? "--block-norm (each layer's own codebook space)"
+                : s.int8Codebooks() ? "--int8-codebooks (shared codebooks are fp16)"
+                : null;
+        if (why != null) {
+            throw new IllegalArgumentException("--share-codebooks " + s.shareCodebooks() + " cannot be combined with "
+                    + why);
+        }
     }
 
     /**
@@ -73,7 +99,8 @@ public final class Methods {
                     + " columns) does not tile the " + rows + "x" + cols + " matrix");
         }
         long vectors = (long) gRows * gCols / d;
-        if (s.centroids() > vectors) {
+        checkSharing(s);
+        if (s.centroids() > vectors && !s.sharesCodebooks()) {
             throw new IllegalArgumentException("--centroids " + s.centroids() + " is more than the " + vectors
                     + " vectors of a codebook group");
         }

@@ -51,6 +51,7 @@ public final class QuantOptions {
         t.put("--perm", Type.FLAG);
         t.put("--norm", Type.FLAG);
         t.put("--config", Type.TEXT);
+        t.put("--share-codebooks", Type.TEXT);
         t.put("--percdamp", Type.DOUBLE);
         TYPES = java.util.Collections.unmodifiableMap(t);
     }
@@ -60,12 +61,13 @@ public final class QuantOptions {
             "rtn", Set.of("--bits", "--group-size", "--symmetric", "--percdamp"),
             "gptq", Set.of("--bits", "--group-size", "--symmetric", "--act-order", "--block-size", "--percdamp"),
             "kmeans", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
-                    "--int8-codebooks", "--percdamp"),
+                    "--int8-codebooks", "--share-codebooks", "--percdamp"),
             "gptvq", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
-                    "--int8-codebooks", "--no-codebook-update", "--block-norm", "--block-size", "--percdamp"),
+                    "--int8-codebooks", "--no-codebook-update", "--block-norm", "--block-size", "--share-codebooks",
+                    "--percdamp"),
             "vptq", Set.of("--dim", "--centroids", "--iters", "--tol", "--int8-codebooks", "--block-size",
                     "--residual-centroids", "--outlier-percent", "--outlier-centroids", "--perm", "--norm",
-                    "--config", "--percdamp"));
+                    "--config", "--share-codebooks", "--percdamp"));
 
     /** The options a method accepts, in {@link #TYPES} order. */
     public static List<String> allowed(String method) {
@@ -166,6 +168,7 @@ public final class QuantOptions {
         Integer blockNorm = (Integer) given.get("--block-norm");
         Double percdamp = (Double) given.get("--percdamp");
         String config = (String) given.get("--config");
+        String share = (String) given.get("--share-codebooks");
 
         QuantSpec s = QuantSpec.defaults(method);
         if (method.equals("kmeans") || method.equals("gptvq")) {
@@ -194,6 +197,12 @@ public final class QuantOptions {
                 init != null ? init : s.init());
         s = s.withBlocks(blockSize != null ? blockSize : s.blockSize(), blockNorm != null ? blockNorm : s.blockNorm(),
                 percdamp != null ? percdamp : s.percdamp());
+        if (share != null) {
+            if (!QuantSpec.SHARING.contains(share)) {
+                throw new InputException("--share-codebooks: must be none, kind or all, got '" + share + "'");
+            }
+            s = s.withShareCodebooks(share);
+        }
         if (config != null) {
             try {
                 s = VptqConfig.parse(config).apply(s);

@@ -120,6 +120,11 @@ public final class QuantizeJob {
             x[s] = source.embed(tokens, s * len, len);
         }
         BlockSteps steps = new BlockSteps(c);
+        java.util.Map<String, LayerProblem.SharedCodebook> shared = java.util.Map.of();
+        if (spec.sharesCodebooks()) { // fitted again on a resumed run: deterministic, same bytes
+            listener.info("fitting the shared codebooks (--share-codebooks " + spec.shareCodebooks() + ")");
+            shared = SharedCodebooks.fit(source, spec, x, len, backend, o.seed(), linearSteps());
+        }
         if (done > 0) {
             listener.info("resuming after block " + done + " of " + blocks + " (" + out.resolve(STATE).getFileName() + ")");
             for (int b = 0; b < done; b++) {
@@ -153,7 +158,8 @@ public final class QuantizeJob {
                     float[] w = dl.weight();
                     long l0 = System.nanoTime();
                     QuantizedLayer q = quantizer.quantize(new LayerProblem(name, w, dl.outFeatures(), dl.inFeatures(),
-                            quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), name)));
+                            quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), name),
+                            spec.sharesCodebooks() ? shared.get(SharedCodebooks.key(spec, linear)) : null));
                     double secs = (System.nanoTime() - l0) / 1e9;
                     float[] wq = q.dequantize();
                     LayerReport r = report(name, q, w, wq, hf, backend, secs);
@@ -172,12 +178,22 @@ public final class QuantizeJob {
             for (int i = 0; i < packed.size(); i++) {
                 PackedLayers.write(names.get(i), packed.get(i), w);
             }
+            if (b == 0) { // every shared codebook once, in the first block's shard
+                for (LayerProblem.SharedCodebook sc : shared.values()) {
+                    PackedLayers.Part part = PackedLayers.sharedCodebook(sc.tensor(), sc.k(), sc.d(), sc.book());
+                    w.addBytes(part.name(), part.dtype(), part.shape(), part.bytes());
+                }
+            }
             source.addBlockExtras(b, w);
             write(w, out.resolve(shardName(b, blocks)));
             writeState(out, fingerprint, b + 1, reports);
             listener.blockDone(b, lw);
         }
-        finish(source, o, out, blocks, reports, len, n, fingerprint);
+        long sharedBytes = 0;
+        for (LayerProblem.SharedCodebook sc : shared.values()) {
+            sharedBytes += PackedLayers.sharedCodebook(sc.tensor(), sc.k(), sc.d(), sc.book()).bytes().length;
+        }
+        finish(source, o, out, blocks, reports, len, n, fingerprint, sharedBytes);
         return new Result(out, reports, done, (System.nanoTime() - t0) / 1e9);
     }
 
@@ -247,6 +263,19 @@ public final class QuantizeJob {
             } catch (IllegalArgumentException e) {
                 throw new InputException(spec.method() + " on " + names[i] + " (" + shapes[i][0] + "x" + shapes[i][1]
                         + "): " + e.getMessage());
+            }
+        }
+        if (spec.sharesCodebooks()) {
+            java.util.Map<String, int[]> byName = new java.util.LinkedHashMap<>();
+            String[] hf = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                    "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+            for (int i = 0; i < shapes.length; i++) {
+                byName.put(hf[i], shapes[i]);
+            }
+            try {
+                SharedCodebooks.checkPools(spec, byName, c.nLayers());
+            } catch (IllegalArgumentException e) {
+                throw new InputException(spec.method() + ": " + e.getMessage());
             }
         }
         return q;
@@ -471,13 +500,14 @@ public final class QuantizeJob {
     /** Block b of a packed directory, dequantized (the weights the uninterrupted run continued with). */
     private static LayerWeights readBlock(Path out, int b, int blocks, LayerWeights source, LlamaConfig c) {
         Path shard = out.resolve(shardName(b, blocks));
-        try (SafeTensorsFile f = SafeTensorsFile.open(shard)) {
+        try (SafeTensorsFile f = SafeTensorsFile.open(shard);
+             SafeTensorsFile first = b == 0 ? null : SafeTensorsFile.open(out.resolve(shardName(0, blocks)))) {
             LayerWeights lw = source;
+            PackedLayers.TensorSource src = first == null ? fileSource(f) : fileSource(f, first);
             for (String[] step : STEPS) {
                 for (String linear : step) {
                     String name = SourceModel.prefix(b) + linear;
-                    QuantizedLayer q = PackedLayers.read(name, f.metadata().get(PackedLayers.META_PREFIX + name),
-                            fileSource(f));
+                    QuantizedLayer q = PackedLayers.read(name, f.metadata().get(PackedLayers.META_PREFIX + name), src);
                     DenseLinear dl = (DenseLinear) get(source, linear);
                     lw = with(lw, linear, new DenseLinear(q.dequantize(), dl.bias(), dl.outFeatures(), dl.inFeatures()));
                 }
@@ -488,22 +518,32 @@ public final class QuantizeJob {
         }
     }
 
-    /** A safetensors file as a {@link PackedLayers.TensorSource}. */
-    public static PackedLayers.TensorSource fileSource(SafeTensorsFile f) {
+    /**
+     * Safetensors files as one {@link PackedLayers.TensorSource}: a name is looked up in each
+     * file in turn (a layer's file first, then the one that holds the shared codebooks).
+     */
+    public static PackedLayers.TensorSource fileSource(SafeTensorsFile... files) {
         return new PackedLayers.TensorSource() {
             @Override
             public boolean contains(String name) {
-                return f.contains(name);
+                for (SafeTensorsFile f : files) {
+                    if (f.contains(name)) {
+                        return true;
+                    }
+                }
+                return false;
             }
 
             @Override
             public PackedLayers.Tensor get(String name) {
-                if (!f.contains(name)) {
-                    return null;
+                for (SafeTensorsFile f : files) {
+                    if (f.contains(name)) {
+                        SafeTensorsFile.TensorInfo t = f.info(name);
+                        return new PackedLayers.Tensor(t.dtype(), t.shape(),
+                                f.data(name).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                    }
                 }
-                SafeTensorsFile.TensorInfo t = f.info(name);
-                return new PackedLayers.Tensor(t.dtype(), t.shape(),
-                        f.data(name).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+                return null;
             }
         };
     }
@@ -522,7 +562,7 @@ public final class QuantizeJob {
     }
 
     private static void finish(SourceModel source, Options o, Path out, int blocks, List<LayerReport> reports, int len,
-                               int n, String fingerprint) {
+                               int n, String fingerprint, long sharedBytes) {
         SafeTensorsWriter rest = new SafeTensorsWriter();
         rest.metadata("format", "pt");
         source.addRest(rest);
@@ -554,13 +594,15 @@ public final class QuantizeJob {
         report.put("calib_samples", n);
         report.put("calib_len", len);
         report.put("seed", o.seed());
-        long bytes = reports.stream().mapToLong(LayerReport::bytes).sum();
+        // the layers' own bytes plus the codebooks they share (stored once)
+        long bytes = reports.stream().mapToLong(LayerReport::bytes).sum() + sharedBytes;
         long weights = reports.stream().mapToLong(r -> (long) r.rows() * r.cols()).sum();
+        report.put("shared_codebook_bytes", sharedBytes);
         report.put("layers_true_bits_per_weight", bytes * 8.0 / weights);
         report.put("layers_nominal_bits_per_weight",
                 reports.stream().mapToDouble(r -> r.nominalBitsPerWeight() * r.rows() * r.cols()).sum() / weights);
         report.set("layers", reportsJson(reports));
-        writeText(out.resolve(REPORT_MD), markdown(o, reports, bytes, weights));
+        writeText(out.resolve(REPORT_MD), markdown(o, reports, bytes, weights, sharedBytes));
         writeText(out.resolve(io.vq4j.io.SafeTensorsDirectory.INDEX), index.toPrettyString());
         ObjectNode config = source.configJson();
         ObjectNode qc = config.putObject("quantization_config");
@@ -577,7 +619,7 @@ public final class QuantizeJob {
         }
     }
 
-    private static String markdown(Options o, List<LayerReport> reports, long bytes, long weights) {
+    private static String markdown(Options o, List<LayerReport> reports, long bytes, long weights, long sharedBytes) {
         StringBuilder sb = new StringBuilder();
         sb.append("# vq quantize report\n\n");
         sb.append("- model: `").append(o.model()).append("`\n");
@@ -585,6 +627,12 @@ public final class QuantizeJob {
         sb.append("- spec: `").append(o.spec()).append("`\n");
         sb.append(String.format(Locale.ROOT, "- quantized layers: %d, %,d weights, %,d bytes, true %.4f bits/weight%n%n",
                 reports.size(), weights, bytes, bytes * 8.0 / weights));
+        if (sharedBytes > 0) {
+            sb.setLength(sb.length() - 1);
+            sb.append(String.format(Locale.ROOT, "- of which shared codebooks (--share-codebooks %s, stored once): %,d"
+                    + " bytes; the per-layer rows below count each layer's own tensors only%n%n",
+                    o.spec().shareCodebooks(), sharedBytes));
+        }
         sb.append("| layer | shape | method | nominal bpw | true bpw | H-weighted error | relative | seconds |\n");
         sb.append("|---|---|---|---:|---:|---:|---:|---:|\n");
         for (LayerReport r : reports) {

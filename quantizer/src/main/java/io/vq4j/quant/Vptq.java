@@ -103,8 +103,11 @@ public final class Vptq implements LayerQuantizer {
             throw new IllegalArgumentException("--outlier-percent " + s.outlierPercent() + " takes all " + cols
                     + " columns, leaving none for the main codebook");
         }
+        Methods.checkSharing(s);
         int perColumn = rows / d;
-        checkFits("", s.centroids(), s.residualCentroids(), (long) (cols - outliers) * perColumn);
+        if (!s.sharesCodebooks()) {
+            checkFits("", s.centroids(), s.residualCentroids(), (long) (cols - outliers) * perColumn);
+        }
         if (outliers > 0) {
             checkFits("outlier ", outlierK(s), s.residualCentroids(), (long) outliers * perColumn);
         }
@@ -205,7 +208,8 @@ public final class Vptq implements LayerQuantizer {
             for (int i = 0; i < plans.size(); i++) {
                 Plan plan = plans.get(i);
                 int k = plan.k()[stage];
-                float[] cb = fitCodebook(p.backend(), source, importance, rows, d, plan.from(), plan.to(), k, s,
+                float[] cb = p.shared() != null ? p.shared().book().clone()
+                        : fitCodebook(p.backend(), source, importance, rows, d, plan.from(), plan.to(), k, s,
                         mix(p.seed(), i, stage));
                 codebookScales.get(i).add(Codebooks.round(cb, 1, k, d, format));
                 codebooks.get(i).add(cb);
@@ -221,7 +225,8 @@ public final class Vptq implements LayerQuantizer {
             List<Stage> st = new ArrayList<>();
             for (int stage = 0; stage < stages; stage++) {
                 st.add(new Stage(plan.k()[stage], format, codebooks.get(i).get(stage),
-                        codebookScales.get(i).get(stage), pass.indices()[i][stage]));
+                        codebookScales.get(i).get(stage), pass.indices()[i][stage],
+                        p.shared() != null ? p.shared().tensor() : null));
             }
             out.add(new QuantizedLayer.Segment(plan.role(), plan.from(), plan.to(),
                     new QuantizedLayer.Vector(Axis.OUT, d, rows, plan.to() - plan.from(), st, null)));

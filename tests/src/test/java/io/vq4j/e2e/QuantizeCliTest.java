@@ -66,6 +66,35 @@ class QuantizeCliTest {
     }
 
     @Test
+    void sharedCodebooksAreStoredOnceAndCountedByInspect(@TempDir Path dir) throws Exception {
+        Path q = dir.resolve("shared");
+        CliEndToEndTest.Run r = vq("quantize", "--model", MODEL, "--calib", CALIB, "--method", "kmeans", "--dim", "4",
+                "--centroids", "256", "--share-codebooks", "kind", "--calib-samples", "4", "--calib-len", "64",
+                "--out", q.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("shared codebooks 14,336 bytes"), r.out());
+        JsonNode ins = vq("inspect", q.toString(), "--json").json();
+        // seven 256 x 4 fp16 codebooks, one per kind of layer, stored once
+        assertEquals(7 * 256 * 4 * 2, ins.path("shared_codebook_bytes").asLong());
+        long tensors = 0;
+        for (JsonNode t : ins.path("tensors")) {
+            tensors += t.path("name").asText().startsWith("vq4j.shared.") ? 1 : 0;
+        }
+        assertEquals(7, tensors);
+        // per layer: 2 bits of indices + its header entry and layout, no codebook
+        for (JsonNode l : ins.path("layers")) {
+            assertTrue(l.path("true_bits_per_weight").asDouble() < 3.2, l.toString());
+        }
+        assertTrue(vq("inspect", q.toString()).out().contains("shared codebooks: 14,336 bytes, stored once"));
+        double fp = ppl(SharedData.stories260K());
+        double packed = ppl(q);
+        assertTrue(packed > fp, fp + " -> " + packed);
+        Path plain = dir.resolve("plain");
+        assertEquals(0, vq("dequantize", q.toString(), plain.toString()).code());
+        assertEquals(packed, ppl(plain), 0.0, "the dequantized model is the packed model");
+    }
+
+    @Test
     void badQuantizeArgumentsExit2WithOneLineAndWriteNothing(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("out");
         Path tiny = Files.writeString(dir.resolve("tiny.txt"), "One day a cat sat.\n");
@@ -79,6 +108,10 @@ class QuantizeCliTest {
                 {"--method", "rtn", "--calib-len", "4096"},
                 {"--method", "rtn", "--device", "tpu"},
                 {"--method", "rtn", "--calib", tiny.toString()},
+                {"--method", "rtn", "--share-codebooks", "kind"},
+                {"--method", "kmeans", "--share-codebooks", "layers"},
+                {"--method", "kmeans", "--dim", "4", "--centroids", "4096", "--share-codebooks", "kind"},
+                {"--method", "gptvq", "--group-size", "32", "--share-codebooks", "all"},
         };
         for (String[] c : cases) {
             List<String> args = new ArrayList<>(List.of("quantize", "--model", MODEL, "--out", out.toString()));
