@@ -18,6 +18,14 @@ final class IntList {
         a[size++] = v;
     }
 
+    /** Drops everything from index {@code size} on. */
+    void truncate(int size) {
+        if (size < 0 || size > this.size) {
+            throw new IndexOutOfBoundsException(size);
+        }
+        this.size = size;
+    }
+
     int size() {
         return size;
     }
