@@ -40,6 +40,10 @@ final class SweepCommand implements Callable<Integer> {
                     + " options as in vq quantize, values after one name are crossed; a flag alone means true;"
                     + " residual stages joined by '+'), or a file with one such entry per line")
     String configs;
+    @Option(names = "--sentences", defaultValue = "256", paramLabel = "N",
+            description = "sentence encoders (--model an .onnx, or a jar holding one): evaluation sentences of --text"
+                    + " (default: ${DEFAULT-VALUE}); --calib-samples counts calibration sentences")
+    int sentences;
 
     @Override
     public Integer call() {
@@ -48,6 +52,9 @@ final class SweepCommand implements Callable<Integer> {
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         boolean tty = System.console() != null;
+        if (io.vq4j.eval.sweep.EncoderSweep.isEncoder(sweep.model.model)) {
+            return encoder(list, outw, err);
+        }
         try (Backend backend = sweep.openBackend(err); SourceModel source = SourceModel.open(sweep.model.model)) {
             Tokenizer tok = SweepOptions.tokenizer(sweep.model, source);
             LlamaModel reference = ModelLoader.load(sweep.model.model, sweep.model.tokenizer).model();
@@ -106,6 +113,58 @@ final class SweepCommand implements Callable<Integer> {
             outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
                     SweepReport.MD_FILE, SweepReport.JSON_FILE, SweepReport.PLOT_BITS, SweepReport.PLOT_COSINE,
                     rs.size(), (System.nanoTime() - t0) / 1e9);
+            outw.flush();
+        }
+        return 0;
+    }
+
+    /** The sweep on a sentence encoder: stacked metric = cosine of sentence embeddings to the fp32 model's. */
+    private int encoder(List<SweepSpec.Config> list, PrintWriter outw, PrintWriter err) {
+        if (sweep.model.tokenizer != null || sweep.calibLen != 0 || sweep.ctx != 0) {
+            throw new InputException("--tokenizer, --calib-len and --ctx are for causal models; a sentence encoder"
+                    + " brings its tokenizer and embeds whole sentences");
+        }
+        io.vq4j.model.minilm.MiniLm fp = io.vq4j.model.minilm.MiniLm.load(sweep.model.model);
+        try (Backend backend = sweep.openBackend(err)) {
+            var o = new io.vq4j.eval.sweep.EncoderSweep.Options(sweep.model.model, sweep.calib, sweep.text,
+                    sweep.limitBytes, sweep.calibSamples, sentences, sweep.seed, sweep.realSamples, sweep.randomRows,
+                    sweep.out);
+            long t0 = System.nanoTime();
+            var rs = io.vq4j.eval.sweep.EncoderSweep.run(fp, list, o, backend,
+                    new io.vq4j.eval.sweep.EncoderSweep.Listener() {
+                        @Override
+                        public void info(String line) {
+                            err.println("vq: " + line);
+                            err.flush();
+                        }
+
+                        @Override
+                        public void started(int i, int n, SweepSpec.Config c) {
+                            err.printf(Locale.ROOT, "vq: [%d/%d] %s%n", i + 1, n, c.name());
+                            err.flush();
+                        }
+
+                        @Override
+                        public void finished(int i, int n, io.vq4j.eval.sweep.EncoderSweep.Result r, boolean resumed) {
+                            outw.printf(Locale.ROOT, "[%d/%d] %-40s %6.3f bpw  embedding cos %.6f (min %.6f)"
+                                            + "  cos rand %.5f real %.5f  %s%n", i + 1, n, r.name(),
+                                    r.trueBitsPerWeight(), r.meanCosine(), r.minCosine(), r.meanCosineRandom(),
+                                    r.meanCosineReal(), resumed ? "(done before)" : String.format(Locale.ROOT,
+                                            "%.1fs + %.1fs", r.quantizeSeconds(), r.evalSeconds()));
+                            outw.flush();
+                        }
+                    });
+            Path dir = sweep.out.toAbsolutePath().normalize();
+            com.fasterxml.jackson.databind.JsonNode settings;
+            try {
+                settings = Json.MAPPER.readTree(dir.resolve(Sweep.SETTINGS).toFile());
+            } catch (java.io.IOException e) {
+                throw InputException.at(dir.resolve(Sweep.SETTINGS), "cannot read: " + e.getMessage());
+            }
+            io.vq4j.eval.sweep.EncoderSweepReport.write(dir, settings, rs);
+            outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
+                    SweepReport.MD_FILE, SweepReport.JSON_FILE, io.vq4j.eval.sweep.EncoderSweepReport.PLOT_BITS,
+                    io.vq4j.eval.sweep.EncoderSweepReport.PLOT_COSINE, rs.size(), (System.nanoTime() - t0) / 1e9);
             outw.flush();
         }
         return 0;

@@ -1,0 +1,490 @@
+package io.vq4j.eval.sweep;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.InputException;
+import io.vq4j.eval.TextInput;
+import io.vq4j.eval.metrics.LayerMetrics;
+import io.vq4j.io.AtomicFiles;
+import io.vq4j.io.SafeTensorsWriter;
+import io.vq4j.kernels.Backend;
+import io.vq4j.model.minilm.LinearLayer;
+import io.vq4j.model.minilm.MiniLm;
+import io.vq4j.pack.PackedLayers;
+import io.vq4j.pack.QuantizedLayer;
+import io.vq4j.quant.HessianAccumulator;
+import io.vq4j.quant.LayerProblem;
+import io.vq4j.quant.LayerQuantizer;
+import io.vq4j.quant.Methods;
+import io.vq4j.quant.QuantSpec;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * `vq sweep` on a sentence encoder (all-MiniLM-L6-v2 read from its ONNX file): every linear
+ * layer of the encoder quantized with each configuration, evaluated per tensor (as for a
+ * causal LM) and stacked by the one thing a sentence encoder is for — the cosine between each
+ * real sentence's embedding from the quantized model and from the fp32 model.
+ *
+ * <p>Quantization is block-sequential: the Hessians of layer L's linears come from the
+ * calibration sentences run through the model whose layers before L are already quantized
+ * (within a layer, all six linears see the fp32 inputs of that pass). The packed layers are
+ * written to runs/NAME/layers.safetensors; true bits/weight is that file's size × 8 / the
+ * quantized weights (headers and layouts included). Word embeddings, LayerNorms and biases
+ * stay fp32 and are not counted, as for the causal models.
+ *
+ * <p>Sentences: each line of a text, cut after '.', '!' or '?' followed by a space and an
+ * upper-case letter or a quote; headings ("= … =") and sentences of fewer than 6 or more than
+ * 64 words are skipped. The first n of the calibration text calibrate; the first m of the
+ * evaluation text are embedded.
+ */
+public final class EncoderSweep {
+    public static final String RESULT = "result.json";
+    public static final String LAYERS = "layers.safetensors";
+    private static final Pattern SPLIT = Pattern.compile("(?<=[.!?])\\s+(?=[A-Z\"'(])");
+
+    private EncoderSweep() {
+    }
+
+    /**
+     * @param calibSentences sentences of --calib that calibrate
+     * @param evalSentences  sentences of --text that are embedded
+     * @param realSamples    calibration sentences whose fp32 activations feed the per-tensor "real" metrics
+     */
+    public record Options(Path model, Path calib, Path text, long textBytes, int calibSentences, int evalSentences,
+                          long seed, int realSamples, int randomRows, Path out) {
+    }
+
+    /** One configuration, evaluated. */
+    public record Result(String name, String slug, String method, Map<String, String> options,
+                         double nominalBitsPerWeight, double trueBitsPerWeight, long packedBytes, long weights,
+                         double meanCosine, double minCosine, double p05Cosine, int sentences,
+                         double quantizeSeconds, double evalSeconds, List<Sweep.LayerResult> layers) {
+        public double meanCosineRandom() {
+            return layers.stream().mapToDouble(Sweep.LayerResult::cosineRandom).average().orElse(Double.NaN);
+        }
+
+        public double meanCosineReal() {
+            return layers.stream().mapToDouble(Sweep.LayerResult::cosineReal).average().orElse(Double.NaN);
+        }
+
+        public double meanSqnrDb() {
+            return layers.stream().mapToDouble(Sweep.LayerResult::sqnrDb).average().orElse(Double.NaN);
+        }
+
+        public double meanMse() {
+            return layers.stream().mapToDouble(Sweep.LayerResult::mse).average().orElse(Double.NaN);
+        }
+
+        public double meanRelHessianError() {
+            return layers.stream().mapToDouble(Sweep.LayerResult::relHessianError).average().orElse(Double.NaN);
+        }
+    }
+
+    /** Whether a --model path names a sentence encoder in ONNX form (a .onnx, a jar holding one, or a directory with one). */
+    public static boolean isEncoder(Path model) {
+        String n = model.getFileName() == null ? "" : model.getFileName().toString().toLowerCase();
+        if (n.endsWith(".onnx") || n.endsWith(".jar") || n.endsWith(".zip")) {
+            return true;
+        }
+        if (Files.isDirectory(model)) {
+            try (var s = Files.list(model)) {
+                return s.anyMatch(p -> p.getFileName().toString().endsWith(".onnx"));
+            } catch (IOException e) {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /** The sentences of a text, in order (see the class comment). */
+    public static List<String> sentences(String text, int max) {
+        List<String> out = new ArrayList<>();
+        for (String line : text.split("\n")) {
+            String l = line.strip();
+            if (l.isEmpty() || l.startsWith("=")) {
+                continue;
+            }
+            for (String s : SPLIT.split(l)) {
+                String t = s.strip();
+                int words = t.isEmpty() ? 0 : t.split("\\s+").length;
+                if (words >= 6 && words <= 64) {
+                    out.add(t);
+                    if (out.size() == max) {
+                        return out;
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Progress of a run. */
+    public interface Listener {
+        default void info(String line) {
+        }
+
+        default void started(int i, int n, SweepSpec.Config c) {
+        }
+
+        default void quantizeProgress(int layer, int layers) {
+        }
+
+        default void finished(int i, int n, Result r, boolean resumed) {
+        }
+    }
+
+    public static List<Result> run(MiniLm fp, List<SweepSpec.Config> configs, Options o, Backend backend,
+                                   Listener listener) {
+        List<LinearLayer> linears = fp.linears();
+        for (SweepSpec.Config cfg : configs) {
+            QuantSpec s = cfg.spec();
+            try {
+                if (s.sharesCodebooks()) {
+                    throw new IllegalArgumentException("--share-codebooks is not available for encoder models");
+                }
+                LayerQuantizer q = Methods.forName(s.method());
+                for (LinearLayer l : linears.subList(0, 6)) {
+                    try {
+                        q.validate(s, l.rows(), l.cols());
+                    } catch (IllegalArgumentException e) {
+                        throw new IllegalArgumentException(s.method() + " on " + l.name() + " (" + l.rows() + "x"
+                                + l.cols() + "): " + e.getMessage());
+                    }
+                }
+            } catch (IllegalArgumentException e) {
+                throw new InputException("--configs: '" + cfg.name() + "': " + e.getMessage());
+            }
+        }
+        if (o.calibSentences() < 1 || o.evalSentences() < 1) {
+            throw new InputException("--calib-samples and --sentences: must be at least 1");
+        }
+        if (o.realSamples() < 1 || o.realSamples() > o.calibSentences()) {
+            throw new InputException("--real-samples: must be 1..--calib-samples (" + o.calibSentences() + "), got "
+                    + o.realSamples());
+        }
+        if (o.randomRows() < 1) {
+            throw new InputException("--random-rows: must be at least 1, got " + o.randomRows());
+        }
+        List<String> calib = sentences(TextInput.read(o.calib(), 0), o.calibSentences());
+        if (calib.size() < o.calibSentences()) {
+            throw InputException.at(o.calib(), "gives " + calib.size() + " sentences; --calib-samples needs "
+                    + o.calibSentences());
+        }
+        String evalText = TextInput.read(o.text(), o.textBytes());
+        List<String> eval = sentences(evalText, o.evalSentences());
+        if (eval.size() < o.evalSentences()) {
+            throw InputException.at(o.text(), "gives " + eval.size() + " sentences; --sentences needs "
+                    + o.evalSentences());
+        }
+        Path out = o.out().toAbsolutePath().normalize();
+        prepare(out, fingerprint(o, calib, eval), o);
+
+        listener.info("embedding " + eval.size() + " evaluation sentences with the fp32 model");
+        float[][] reference = fp.embed(eval);
+        // the fp32 inputs of every linear for the first realSamples calibration sentences
+        Map<String, float[]> real = new LinkedHashMap<>();
+        Map<String, Integer> realRows = new LinkedHashMap<>();
+        fp.embed(calib.subList(0, o.realSamples()), (name, x, tokens, cols) -> {
+            float[] prev = real.get(name);
+            float[] joined = prev == null ? new float[tokens * cols] : java.util.Arrays.copyOf(prev, prev.length
+                    + tokens * cols);
+            System.arraycopy(x, 0, joined, prev == null ? 0 : prev.length, tokens * cols);
+            real.put(name, joined);
+            realRows.merge(name, tokens, Integer::sum);
+        });
+
+        List<Result> results = new ArrayList<>();
+        for (int i = 0; i < configs.size(); i++) {
+            SweepSpec.Config cfg = configs.get(i);
+            listener.started(i, configs.size(), cfg);
+            Path dir = out.resolve("runs").resolve(cfg.slug());
+            Path resultFile = dir.resolve(RESULT);
+            if (Files.isRegularFile(resultFile)) {
+                Result r = readResult(resultFile);
+                results.add(r);
+                listener.finished(i, configs.size(), r, true);
+                continue;
+            }
+            long t0 = System.nanoTime();
+            QuantSpec spec = cfg.spec();
+            LayerQuantizer quantizer = Methods.forName(spec.method());
+            Map<String, float[]> replaced = new LinkedHashMap<>();
+            Map<String, QuantizedLayer> packed = new LinkedHashMap<>();
+            Map<String, Double> relH = new LinkedHashMap<>();
+            int layers = fp.config().layers();
+            for (int layer = 0; layer < layers; layer++) {
+                List<String> names = MiniLm.linearNames(layer);
+                listener.quantizeProgress(layer, layers);
+                Map<String, HessianAccumulator> acc = new LinkedHashMap<>();
+                for (String n : names) {
+                    acc.put(n, new HessianAccumulator(backend, fp.linear(n).cols()));
+                }
+                MiniLm current = replaced.isEmpty() ? fp : fp.withWeights(replaced);
+                current.embed(calib, (name, x, tokens, cols) -> {
+                    HessianAccumulator a = acc.get(name);
+                    if (a != null) {
+                        a.add(x, tokens);
+                    }
+                });
+                for (String n : names) {
+                    LinearLayer l = fp.linear(n);
+                    double[] h = acc.get(n).hessian(spec.percdamp());
+                    QuantizedLayer q = quantizer.quantize(new LayerProblem(n, l.weight(), l.rows(), l.cols(),
+                            quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), n)));
+                    float[] wq = q.dequantize();
+                    replaced.put(n, wq);
+                    packed.put(n, q);
+                    relH.put(n, relativeHessianError(l.weight(), wq, l.rows(), l.cols(), h, backend));
+                }
+            }
+            Files2.createDirectories(dir);
+            Path layersFile = dir.resolve(LAYERS);
+            SafeTensorsWriter w = new SafeTensorsWriter();
+            w.metadata("format", "pt");
+            packed.forEach((n, q) -> PackedLayers.write(n, q, w));
+            try {
+                w.write(layersFile);
+            } catch (IOException e) {
+                throw InputException.at(layersFile, "cannot write: " + e.getMessage());
+            }
+            double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
+
+            long t1 = System.nanoTime();
+            List<Sweep.LayerResult> perTensor = new ArrayList<>();
+            for (LinearLayer l : linears) {
+                float[] wq = replaced.get(l.name());
+                float[] gauss = LayerMetrics.gaussianInputs(o.randomRows(), l.cols(), o.seed() ^ l.name().hashCode());
+                LayerMetrics.Fidelity fr = LayerMetrics.outputFidelity(l.weight(), wq, l.rows(), l.cols(), gauss,
+                        o.randomRows());
+                LayerMetrics.Fidelity fx = LayerMetrics.outputFidelity(l.weight(), wq, l.rows(), l.cols(),
+                        real.get(l.name()), realRows.get(l.name()));
+                perTensor.add(new Sweep.LayerResult(l.name(), l.rows(), l.cols(), LayerMetrics.mse(l.weight(), wq),
+                        LayerMetrics.sqnrDb(l.weight(), wq), relH.get(l.name()), fr.cosine(), fr.relError(),
+                        fx.cosine(), fx.relError()));
+            }
+            float[][] quantized = fp.withWeights(replaced).embed(eval);
+            double[] cos = new double[eval.size()];
+            for (int s = 0; s < cos.length; s++) {
+                cos[s] = cosine(reference[s], quantized[s]);
+            }
+            double[] sorted = cos.clone();
+            java.util.Arrays.sort(sorted);
+            double mean = 0;
+            for (double c : cos) {
+                mean += c;
+            }
+            mean /= cos.length;
+            long weights = 0;
+            double nominal = 0;
+            for (Map.Entry<String, QuantizedLayer> e : packed.entrySet()) {
+                weights += e.getValue().weights();
+                nominal += PackedLayers.nominalBitsPerWeight(e.getValue()) * e.getValue().weights();
+            }
+            long bytes;
+            try {
+                bytes = Files.size(layersFile);
+            } catch (IOException e) {
+                throw InputException.at(layersFile, "cannot read: " + e.getMessage());
+            }
+            Result r = new Result(cfg.name(), cfg.slug(), cfg.method(), cfg.options(), nominal / weights,
+                    bytes * 8.0 / weights, bytes, weights, mean, sorted[0],
+                    sorted[(int) Math.floor(0.05 * (sorted.length - 1))], cos.length, quantizeSeconds,
+                    (System.nanoTime() - t1) / 1e9, perTensor);
+            writeResult(resultFile, r);
+            results.add(r);
+            listener.finished(i, configs.size(), r, false);
+        }
+        return results;
+    }
+
+    /** tr((W−Q) H (W−Q)ᵀ) / tr(W H Wᵀ), the products through the backend's gemm (in float). */
+    static double relativeHessianError(float[] w, float[] q, int rows, int cols, double[] h, Backend backend) {
+        float[] hf = new float[h.length];
+        for (int i = 0; i < h.length; i++) {
+            hf[i] = (float) h[i];
+        }
+        float[] delta = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            delta[i] = w[i] - q[i];
+        }
+        double ref = quadratic(w, hf, rows, cols, backend);
+        return ref == 0 ? 0 : quadratic(delta, hf, rows, cols, backend) / ref;
+    }
+
+    private static double quadratic(float[] a, float[] hf, int rows, int cols, Backend backend) {
+        float[] ah = new float[rows * cols];
+        backend.gemm(false, false, rows, cols, cols, 1f, a, hf, 0f, ah);
+        double s = 0;
+        for (int i = 0; i < ah.length; i++) {
+            s += (double) a[i] * ah[i];
+        }
+        return s;
+    }
+
+    static double cosine(float[] a, float[] b) {
+        double ab = 0;
+        double aa = 0;
+        double bb = 0;
+        for (int i = 0; i < a.length; i++) {
+            ab += (double) a[i] * b[i];
+            aa += (double) a[i] * a[i];
+            bb += (double) b[i] * b[i];
+        }
+        return aa == 0 && bb == 0 ? 1 : ab / Math.sqrt(aa * bb);
+    }
+
+    /** Directory creation with the one-line error the CLI shows. */
+    private static final class Files2 {
+        static void createDirectories(Path dir) {
+            try {
+                Files.createDirectories(dir);
+            } catch (IOException e) {
+                throw InputException.at(dir, "cannot create: " + e.getMessage());
+            }
+        }
+    }
+
+    private static String fingerprint(Options o, List<String> calib, List<String> eval) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(("vq4j-encoder-sweep-1\n" + o.model().getFileName() + " " + Files.size(o.model()) + "\n"
+                    + calib.size() + " " + eval.size() + " seed " + o.seed() + " real " + o.realSamples() + " random "
+                    + o.randomRows() + "\n").getBytes(StandardCharsets.UTF_8));
+            for (String s : calib) {
+                md.update((s + "\n").getBytes(StandardCharsets.UTF_8));
+            }
+            md.update("--\n".getBytes(StandardCharsets.UTF_8));
+            for (String s : eval) {
+                md.update((s + "\n").getBytes(StandardCharsets.UTF_8));
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        } catch (IOException e) {
+            throw InputException.at(o.model(), "cannot read: " + e.getMessage());
+        }
+    }
+
+    private static void prepare(Path out, String fingerprint, Options o) {
+        Path settings = out.resolve(Sweep.SETTINGS);
+        try {
+            if (Files.exists(out) && !Files.isDirectory(out)) {
+                throw InputException.at(out, "exists and is not a directory; choose a new --out");
+            }
+            if (Files.isRegularFile(settings)) {
+                JsonNode s = Sweep.JSON.readTree(settings.toFile());
+                if (!fingerprint.equals(s.path("fingerprint").asText())) {
+                    throw InputException.at(out, "holds a sweep with other settings (model, texts, sentence counts"
+                            + " or seed); choose a new --out");
+                }
+                return;
+            }
+            if (Files.isDirectory(out)) {
+                try (var s = Files.list(out)) {
+                    if (s.findAny().isPresent()) {
+                        throw InputException.at(out, "exists, is not empty and holds no sweep; choose a new --out");
+                    }
+                }
+            }
+            Files.createDirectories(out);
+            ObjectNode n = Sweep.JSON.createObjectNode();
+            n.put("fingerprint", fingerprint);
+            n.put("kind", "encoder");
+            n.put("model", o.model().toString());
+            n.put("calib", o.calib().toString());
+            n.put("text", o.text().toString());
+            n.put("calib_sentences", o.calibSentences());
+            n.put("eval_sentences", o.evalSentences());
+            n.put("seed", o.seed());
+            n.put("real_samples", o.realSamples());
+            n.put("random_rows", o.randomRows());
+            AtomicFiles.writeString(settings, Sweep.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
+        } catch (IOException e) {
+            throw InputException.at(out, "cannot prepare the output directory: " + e.getMessage());
+        }
+    }
+
+    static ObjectNode toJson(Result r) {
+        ObjectNode n = Sweep.JSON.createObjectNode();
+        n.put("name", r.name());
+        n.put("slug", r.slug());
+        n.put("method", r.method());
+        ObjectNode opts = n.putObject("options");
+        r.options().forEach((k, v) -> opts.put(k.startsWith("--") ? k.substring(2) : k, v));
+        n.put("nominal_bits_per_weight", r.nominalBitsPerWeight());
+        n.put("true_bits_per_weight", r.trueBitsPerWeight());
+        n.put("packed_bytes", r.packedBytes());
+        n.put("weights", r.weights());
+        n.put("embedding_cosine_mean", r.meanCosine());
+        n.put("embedding_cosine_min", r.minCosine());
+        n.put("embedding_cosine_p05", r.p05Cosine());
+        n.put("sentences", r.sentences());
+        n.put("mean_cosine_random", r.meanCosineRandom());
+        n.put("mean_cosine_real", r.meanCosineReal());
+        n.put("mean_sqnr_db", r.meanSqnrDb());
+        n.put("mean_mse", r.meanMse());
+        n.put("mean_rel_hessian_error", r.meanRelHessianError());
+        n.put("quantize_seconds", r.quantizeSeconds());
+        n.put("eval_seconds", r.evalSeconds());
+        ArrayNode ls = n.putArray("layers");
+        for (Sweep.LayerResult l : r.layers()) {
+            ObjectNode lo = ls.addObject();
+            lo.put("name", l.name());
+            lo.put("rows", l.rows());
+            lo.put("cols", l.cols());
+            lo.put("mse", l.mse());
+            lo.put("sqnr_db", l.sqnrDb());
+            lo.put("rel_hessian_error", l.relHessianError());
+            lo.put("cosine_random", l.cosineRandom());
+            lo.put("rel_error_random", l.relErrorRandom());
+            lo.put("cosine_real", l.cosineReal());
+            lo.put("rel_error_real", l.relErrorReal());
+        }
+        return n;
+    }
+
+    private static void writeResult(Path file, Result r) {
+        try {
+            AtomicFiles.writeString(file, Sweep.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson(r))
+                    + "\n");
+        } catch (IOException e) {
+            throw InputException.at(file, "cannot write: " + e.getMessage());
+        }
+    }
+
+    private static Result readResult(Path file) {
+        try {
+            JsonNode n = Sweep.JSON.readTree(file.toFile());
+            Map<String, String> opts = new LinkedHashMap<>();
+            n.path("options").fields().forEachRemaining(e -> opts.put("--" + e.getKey(), e.getValue().asText()));
+            List<Sweep.LayerResult> ls = new ArrayList<>();
+            for (JsonNode l : n.path("layers")) {
+                ls.add(new Sweep.LayerResult(l.path("name").asText(), l.path("rows").asInt(), l.path("cols").asInt(),
+                        l.path("mse").asDouble(), l.path("sqnr_db").asDouble(), l.path("rel_hessian_error").asDouble(),
+                        l.path("cosine_random").asDouble(), l.path("rel_error_random").asDouble(),
+                        l.path("cosine_real").asDouble(), l.path("rel_error_real").asDouble()));
+            }
+            return new Result(n.path("name").asText(), n.path("slug").asText(), n.path("method").asText(), opts,
+                    n.path("nominal_bits_per_weight").asDouble(), n.path("true_bits_per_weight").asDouble(),
+                    n.path("packed_bytes").asLong(), n.path("weights").asLong(), n.path("embedding_cosine_mean").asDouble(),
+                    n.path("embedding_cosine_min").asDouble(), n.path("embedding_cosine_p05").asDouble(),
+                    n.path("sentences").asInt(), n.path("quantize_seconds").asDouble(), n.path("eval_seconds").asDouble(),
+                    ls);
+        } catch (IOException e) {
+            throw InputException.at(file, "cannot read: " + e.getMessage());
+        }
+    }
+}
