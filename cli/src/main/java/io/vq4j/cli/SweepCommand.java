@@ -103,12 +103,7 @@ final class SweepCommand implements Callable<Integer> {
                 }
             });
             Path dir = sweep.out.toAbsolutePath().normalize();
-            com.fasterxml.jackson.databind.JsonNode settings;
-            try {
-                settings = Json.MAPPER.readTree(dir.resolve(Sweep.SETTINGS).toFile());
-            } catch (java.io.IOException e) {
-                throw InputException.at(dir.resolve(Sweep.SETTINGS), "cannot read: " + e.getMessage());
-            }
+            com.fasterxml.jackson.databind.JsonNode settings = settings(dir);
             SweepReport.write(dir, settings, rs);
             outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
                     SweepReport.MD_FILE, SweepReport.JSON_FILE, SweepReport.PLOT_BITS, SweepReport.PLOT_COSINE,
@@ -155,12 +150,7 @@ final class SweepCommand implements Callable<Integer> {
                         }
                     });
             Path dir = sweep.out.toAbsolutePath().normalize();
-            com.fasterxml.jackson.databind.JsonNode settings;
-            try {
-                settings = Json.MAPPER.readTree(dir.resolve(Sweep.SETTINGS).toFile());
-            } catch (java.io.IOException e) {
-                throw InputException.at(dir.resolve(Sweep.SETTINGS), "cannot read: " + e.getMessage());
-            }
+            com.fasterxml.jackson.databind.JsonNode settings = settings(dir);
             io.vq4j.eval.sweep.EncoderSweepReport.write(dir, settings, rs);
             outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
                     SweepReport.MD_FILE, SweepReport.JSON_FILE, io.vq4j.eval.sweep.EncoderSweepReport.PLOT_BITS,
@@ -168,5 +158,13 @@ final class SweepCommand implements Callable<Integer> {
             outw.flush();
         }
         return 0;
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode settings(Path dir) {
+        try {
+            return Json.MAPPER.readTree(dir.resolve(Sweep.SETTINGS).toFile());
+        } catch (java.io.IOException e) {
+            throw InputException.at(dir.resolve(Sweep.SETTINGS), "cannot read: " + e.getMessage());
+        }
     }
 }

@@ -297,7 +297,8 @@ public final class QuantizeJob {
                 bytes * 8.0 / q.weights(), bytes, err, ref == 0 ? 0 : err / ref, secs);
     }
 
-    private static double quadratic(float[] a, float[] hf, int rows, int cols, Backend backend) {
+    /** tr(A H Aᵀ) for A rows × cols and H cols × cols (float), the product through the backend's gemm. */
+    public static double quadratic(float[] a, float[] hf, int rows, int cols, Backend backend) {
         float[] ah = new float[rows * cols];
         backend.gemm(false, false, rows, cols, cols, 1f, a, hf, 0f, ah);
         double s = 0;

@@ -1,7 +1,6 @@
 package io.vq4j.eval.sweep;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.TextInput;
@@ -18,6 +17,7 @@ import io.vq4j.quant.LayerProblem;
 import io.vq4j.quant.LayerQuantizer;
 import io.vq4j.quant.Methods;
 import io.vq4j.quant.QuantSpec;
+import io.vq4j.quant.QuantizeJob;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -320,18 +320,8 @@ public final class EncoderSweep {
         for (int i = 0; i < w.length; i++) {
             delta[i] = w[i] - q[i];
         }
-        double ref = quadratic(w, hf, rows, cols, backend);
-        return ref == 0 ? 0 : quadratic(delta, hf, rows, cols, backend) / ref;
-    }
-
-    private static double quadratic(float[] a, float[] hf, int rows, int cols, Backend backend) {
-        float[] ah = new float[rows * cols];
-        backend.gemm(false, false, rows, cols, cols, 1f, a, hf, 0f, ah);
-        double s = 0;
-        for (int i = 0; i < ah.length; i++) {
-            s += (double) a[i] * ah[i];
-        }
-        return s;
+        double ref = QuantizeJob.quadratic(w, hf, rows, cols, backend);
+        return ref == 0 ? 0 : QuantizeJob.quadratic(delta, hf, rows, cols, backend) / ref;
     }
 
     static double cosine(float[] a, float[] b) {
@@ -379,29 +369,7 @@ public final class EncoderSweep {
     }
 
     private static void prepare(Path out, String fingerprint, Options o) {
-        Path settings = out.resolve(Sweep.SETTINGS);
-        try {
-            if (Files.exists(out) && !Files.isDirectory(out)) {
-                throw InputException.at(out, "exists and is not a directory; choose a new --out");
-            }
-            if (Files.isRegularFile(settings)) {
-                JsonNode s = Sweep.JSON.readTree(settings.toFile());
-                if (!fingerprint.equals(s.path("fingerprint").asText())) {
-                    throw InputException.at(out, "holds a sweep with other settings (model, texts, sentence counts"
-                            + " or seed); choose a new --out");
-                }
-                return;
-            }
-            if (Files.isDirectory(out)) {
-                try (var s = Files.list(out)) {
-                    if (s.findAny().isPresent()) {
-                        throw InputException.at(out, "exists, is not empty and holds no sweep; choose a new --out");
-                    }
-                }
-            }
-            Files.createDirectories(out);
-            ObjectNode n = Sweep.JSON.createObjectNode();
-            n.put("fingerprint", fingerprint);
+        Sweep.prepareOut(out, fingerprint, "model, texts, sentence counts or seed", n -> {
             n.put("kind", "encoder");
             n.put("model", o.model().toString());
             n.put("calib", o.calib().toString());
@@ -411,10 +379,7 @@ public final class EncoderSweep {
             n.put("seed", o.seed());
             n.put("real_samples", o.realSamples());
             n.put("random_rows", o.randomRows());
-            AtomicFiles.writeString(settings, Sweep.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
-        } catch (IOException e) {
-            throw InputException.at(out, "cannot prepare the output directory: " + e.getMessage());
-        }
+        });
     }
 
     static ObjectNode toJson(Result r) {
@@ -439,20 +404,7 @@ public final class EncoderSweep {
         n.put("mean_rel_hessian_error", r.meanRelHessianError());
         n.put("quantize_seconds", r.quantizeSeconds());
         n.put("eval_seconds", r.evalSeconds());
-        ArrayNode ls = n.putArray("layers");
-        for (Sweep.LayerResult l : r.layers()) {
-            ObjectNode lo = ls.addObject();
-            lo.put("name", l.name());
-            lo.put("rows", l.rows());
-            lo.put("cols", l.cols());
-            lo.put("mse", l.mse());
-            lo.put("sqnr_db", l.sqnrDb());
-            lo.put("rel_hessian_error", l.relHessianError());
-            lo.put("cosine_random", l.cosineRandom());
-            lo.put("rel_error_random", l.relErrorRandom());
-            lo.put("cosine_real", l.cosineReal());
-            lo.put("rel_error_real", l.relErrorReal());
-        }
+        Sweep.layersToJson(n.putArray("layers"), r.layers());
         return n;
     }
 
@@ -470,13 +422,7 @@ public final class EncoderSweep {
             JsonNode n = Sweep.JSON.readTree(file.toFile());
             Map<String, String> opts = new LinkedHashMap<>();
             n.path("options").fields().forEachRemaining(e -> opts.put("--" + e.getKey(), e.getValue().asText()));
-            List<Sweep.LayerResult> ls = new ArrayList<>();
-            for (JsonNode l : n.path("layers")) {
-                ls.add(new Sweep.LayerResult(l.path("name").asText(), l.path("rows").asInt(), l.path("cols").asInt(),
-                        l.path("mse").asDouble(), l.path("sqnr_db").asDouble(), l.path("rel_hessian_error").asDouble(),
-                        l.path("cosine_random").asDouble(), l.path("rel_error_random").asDouble(),
-                        l.path("cosine_real").asDouble(), l.path("rel_error_real").asDouble()));
-            }
+            List<Sweep.LayerResult> ls = Sweep.layersFromJson(n.path("layers"));
             return new Result(n.path("name").asText(), n.path("slug").asText(), n.path("method").asText(), opts,
                     n.path("nominal_bits_per_weight").asDouble(), n.path("true_bits_per_weight").asDouble(),
                     n.path("packed_bytes").asLong(), n.path("weights").asLong(), n.path("embedding_cosine_mean").asDouble(),

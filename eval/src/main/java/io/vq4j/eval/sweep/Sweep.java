@@ -305,16 +305,37 @@ public final class Sweep {
     }
 
     private static void prepare(Path out, String fingerprint, Options o, int len, int ctx, String device, int tokens) {
-        Path settings = out.resolve(SETTINGS);
+        prepareOut(out, fingerprint, "model, texts, sample counts, seed or device", n -> {
+            n.put("model", o.model().toString());
+            n.put("calib", o.calib().toString());
+            n.put("text", o.text().toString());
+            n.put("text_bytes", o.textBytes());
+            n.put("text_tokens", tokens);
+            n.put("calib_samples", o.calibSamples());
+            n.put("calib_len", len);
+            n.put("ctx", ctx);
+            n.put("seed", o.seed());
+            n.put("real_samples", o.realSamples());
+            n.put("random_rows", o.randomRows());
+            n.put("device", device);
+        });
+    }
+
+    /**
+     * Makes a sweep's output directory ready: new (created, settings written with the
+     * fingerprint and what {@code settings} adds), or one holding a sweep with the same
+     * fingerprint (to resume). Anything else is refused; {@code what} names the settings.
+     */
+    static void prepareOut(Path out, String fingerprint, String what, java.util.function.Consumer<ObjectNode> settings) {
+        Path file = out.resolve(SETTINGS);
         try {
             if (Files.exists(out) && !Files.isDirectory(out)) {
                 throw InputException.at(out, "exists and is not a directory; choose a new --out");
             }
-            if (Files.isRegularFile(settings)) {
-                JsonNode s = JSON.readTree(settings.toFile());
+            if (Files.isRegularFile(file)) {
+                JsonNode s = JSON.readTree(file.toFile());
                 if (!fingerprint.equals(s.path("fingerprint").asText())) {
-                    throw InputException.at(out, "holds a sweep with other settings (model, texts, sample counts,"
-                            + " seed or device); choose a new --out");
+                    throw InputException.at(out, "holds a sweep with other settings (" + what + "); choose a new --out");
                 }
                 return;
             }
@@ -328,19 +349,8 @@ public final class Sweep {
             Files.createDirectories(out);
             ObjectNode n = JSON.createObjectNode();
             n.put("fingerprint", fingerprint);
-            n.put("model", o.model().toString());
-            n.put("calib", o.calib().toString());
-            n.put("text", o.text().toString());
-            n.put("text_bytes", o.textBytes());
-            n.put("text_tokens", tokens);
-            n.put("calib_samples", o.calibSamples());
-            n.put("calib_len", len);
-            n.put("ctx", ctx);
-            n.put("seed", o.seed());
-            n.put("real_samples", o.realSamples());
-            n.put("random_rows", o.randomRows());
-            n.put("device", device);
-            AtomicFiles.writeString(settings, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
+            settings.accept(n);
+            AtomicFiles.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
         } catch (IOException e) {
             throw InputException.at(out, "cannot prepare the output directory: " + e.getMessage());
         }
@@ -373,8 +383,13 @@ public final class Sweep {
         n.put("quantize_seconds", r.quantizeSeconds());
         n.put("eval_seconds", r.evalSeconds());
         n.put("device", r.device());
-        ArrayNode ls = n.putArray("layers");
-        for (LayerResult l : r.layers()) {
+        layersToJson(n.putArray("layers"), r.layers());
+        return n;
+    }
+
+    /** Per-tensor results as JSON objects (shared with the encoder sweep). */
+    static void layersToJson(ArrayNode ls, List<LayerResult> layers) {
+        for (LayerResult l : layers) {
             ObjectNode x = ls.addObject();
             x.put("name", l.name());
             x.put("rows", l.rows());
@@ -387,7 +402,17 @@ public final class Sweep {
             x.put("cosine_real", l.cosineReal());
             x.put("rel_error_real", l.relErrorReal());
         }
-        return n;
+    }
+
+    static List<LayerResult> layersFromJson(JsonNode a) {
+        List<LayerResult> layers = new ArrayList<>();
+        for (JsonNode x : a) {
+            layers.add(new LayerResult(x.path("name").asText(), x.path("rows").asInt(), x.path("cols").asInt(),
+                    x.path("mse").asDouble(), num(x.path("sqnr_db")), num(x.path("rel_hessian_error")),
+                    x.path("cosine_random").asDouble(), x.path("rel_error_random").asDouble(),
+                    x.path("cosine_real").asDouble(), x.path("rel_error_real").asDouble()));
+        }
+        return layers;
     }
 
     static Result fromJson(JsonNode n) {
@@ -395,13 +420,7 @@ public final class Sweep {
         n.path("options").properties().forEach(e -> opts.put("--" + e.getKey(), e.getValue().asText()));
         List<String> args = new ArrayList<>();
         n.path("arguments").forEach(a -> args.add(a.asText()));
-        List<LayerResult> layers = new ArrayList<>();
-        for (JsonNode x : n.path("layers")) {
-            layers.add(new LayerResult(x.path("name").asText(), x.path("rows").asInt(), x.path("cols").asInt(),
-                    x.path("mse").asDouble(), num(x.path("sqnr_db")), num(x.path("rel_hessian_error")),
-                    x.path("cosine_random").asDouble(), x.path("rel_error_random").asDouble(),
-                    x.path("cosine_real").asDouble(), x.path("rel_error_real").asDouble()));
-        }
+        List<LayerResult> layers = layersFromJson(n.path("layers"));
         return new Result(n.path("name").asText(), n.path("slug").asText(), n.path("method").asText(), opts, args,
                 n.path("nominal_bits_per_weight").asDouble(), n.path("true_bits_per_weight").asDouble(),
                 n.path("packed_bytes").asLong(), n.path("weights").asLong(), n.path("ppl").asDouble(),
