@@ -30,13 +30,21 @@ final class BenchCommand implements Runnable {
         throw new CommandLine.ParameterException(spec.commandLine(), "bench needs a subcommand: kernels");
     }
 
+    /** The row's throughput over the device's peak (fp32 for flop rows, memory for byte rows); NaN if unknown. */
+    static double fractionOfPeak(KernelBench.Row r, double[] peak) {
+        if (peak == null) {
+            return Double.NaN;
+        }
+        return r.gflops() > 0 ? r.gflopsPerSecond() / peak[0] : r.gbytesPerSecond() / peak[1];
+    }
+
     @Command(name = "kernels", mixinStandardHelpOptions = true,
             description = "Time the compute kernels on each device and on the CPU: time, GFLOP/s or GB/s, speed-up over the CPU.")
     static final class Kernels implements Callable<Integer> {
         @Spec
         CommandSpec spec;
         @Option(names = "--device", defaultValue = "cpu", split = ",", paramLabel = "LIST",
-                description = "devices, comma-separated (cpu, opencl[:i]); the CPU is always timed too (default: ${DEFAULT-VALUE})")
+                description = "devices, comma-separated (cpu, cuda[:i], opencl[:i]); the CPU is always timed too (default: ${DEFAULT-VALUE})")
         List<String> devices;
         @Option(names = "--quick", description = "small shapes (a 256x256 matrix), for checking the command runs")
         boolean quick;
@@ -59,9 +67,11 @@ final class BenchCommand implements Runnable {
             List<KernelBench.Case> cases = KernelBench.cases(quick);
             List<KernelBench.Row> rows = new ArrayList<>();
             Map<String, String> names = new LinkedHashMap<>();
+            Map<String, double[]> peaks = new LinkedHashMap<>();
             for (String d : list) {
                 try (Backend b = Backends.open(d, m -> err.println("vq: " + m))) {
                     names.put(d, b.name());
+                    peaks.put(d, new double[]{b.peakGflops(), b.peakGBps()});
                     err.println("vq: timing " + b.name());
                     err.flush();
                     rows.addAll(KernelBench.run(b, d, cases, maxVectors, repeats));
@@ -77,6 +87,16 @@ final class BenchCommand implements Runnable {
                 ObjectNode o = Json.object();
                 ObjectNode ds = o.putObject("devices");
                 names.forEach(ds::put);
+                ObjectNode ps = o.putObject("peaks");
+                peaks.forEach((d, p) -> {
+                    ObjectNode po = ps.putObject(d);
+                    if (!Double.isNaN(p[0])) {
+                        po.put("gflop_per_s", p[0]);
+                    }
+                    if (!Double.isNaN(p[1])) {
+                        po.put("gb_per_s", p[1]);
+                    }
+                });
                 ArrayNode a = o.putArray("rows");
                 for (KernelBench.Row r : rows) {
                     ObjectNode ro = a.addObject();
@@ -95,24 +115,37 @@ final class BenchCommand implements Runnable {
                     if (c != null) {
                         ro.put("speedup_vs_cpu", c / (r.seconds() / r.vectorsTimed()));
                     }
+                    double f = fractionOfPeak(r, peaks.get(r.device()));
+                    if (!Double.isNaN(f)) {
+                        ro.put("fraction_of_peak", f);
+                    }
                 }
                 out.println(Json.pretty(o));
             } else {
                 names.forEach((k, v) -> out.printf("%-10s %s%n", k, v));
-                out.printf("%-10s %-16s %-24s %12s %10s %14s %9s%n", "device", "kernel", "shape", "vectors", "ms",
-                        "throughput", "vs cpu");
+                peaks.forEach((d, p) -> {
+                    if (!Double.isNaN(p[0]) || !Double.isNaN(p[1])) {
+                        out.printf(Locale.ROOT, "%-10s peak %.0f GFLOP/s fp32, %.0f GB/s (from the device's clocks)%n",
+                                d, p[0], p[1]);
+                    }
+                });
+                out.printf("%-10s %-16s %-24s %12s %10s %14s %7s %9s%n", "device", "kernel", "shape", "vectors", "ms",
+                        "throughput", "of peak", "vs cpu");
                 for (KernelBench.Row r : rows) {
                     Double c = cpu.get(r.kernel() + " " + r.shape());
                     String tp = r.gflops() > 0 ? String.format(Locale.ROOT, "%.1f GFLOP/s", r.gflopsPerSecond())
                             : String.format(Locale.ROOT, "%.2f GB/s", r.gbytesPerSecond());
-                    out.printf(Locale.ROOT, "%-10s %-16s %-24s %12s %10.2f %14s %8.2fx%n", r.device(), r.kernel(),
+                    double f = fractionOfPeak(r, peaks.get(r.device()));
+                    out.printf(Locale.ROOT, "%-10s %-16s %-24s %12s %10.2f %14s %7s %8.2fx%n", r.device(), r.kernel(),
                             r.shape(), r.vectorsTimed() == r.vectorsFull() ? Long.toString(r.vectorsTimed())
                                     : r.vectorsTimed() + "/" + r.vectorsFull(), r.seconds() * 1e3, tp,
+                            Double.isNaN(f) ? "-" : String.format(Locale.ROOT, "%.1f%%", 100 * f),
                             c == null ? Double.NaN : c / (r.seconds() / r.vectorsTimed()));
                 }
                 out.println("throughput counts 3·n·k·d flops for assign, 2·n·c² for the Hessian gemm, bytes read and"
                         + " written for accumulate, the packed weights (indices and codebook) plus x and y for dequant-matvec;"
-                        + " 'vectors' timed/full when a case was cut to --max-vectors.");
+                        + " 'vectors' timed/full when a case was cut to --max-vectors; 'of peak' against the device's fp32"
+                        + " or memory peak, where the backend knows it (CUDA: from SM count and clocks).");
             }
             out.flush();
             return 0;

@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 /** --device for the commands that run a model: where the packed layers of a vq4j directory run. */
 final class DeviceOption {
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "D",
-            description = "cpu, opencl[:i] or auto (default: ${DEFAULT-VALUE}). On a GPU backend the packed layers"
+            description = "cpu, cuda[:i], opencl[:i] or auto (default: ${DEFAULT-VALUE}). On a GPU backend the packed layers"
                     + " of a vq4j directory are uploaded packed and run by its dequant-matmul kernel; on cpu they are"
                     + " dequantized on load.")
     String device;

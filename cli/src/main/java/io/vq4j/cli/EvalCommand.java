@@ -62,7 +62,7 @@ final class EvalCommand implements Runnable {
             PrintWriter err = spec.commandLine().getErr();
             try (io.vq4j.kernels.Backend backend = device.open(err)) {
                 if (denseBaseline != null && backend == null) {
-                    throw new InputException("--dense-baseline: needs a GPU --device (opencl[:i]); on cpu there is"
+                    throw new InputException("--dense-baseline: needs a GPU --device (cuda[:i] or opencl[:i]); on cpu there is"
                             + " nothing to compare");
                 }
                 return run(backend, err);

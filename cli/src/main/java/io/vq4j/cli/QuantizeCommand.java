@@ -39,7 +39,7 @@ final class QuantizeCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")
     long seed;
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D", description = "cpu, opencl[:i] or auto (default: ${DEFAULT-VALUE}; see vq devices)")
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D", description = "cpu, cuda[:i], opencl[:i] or auto (default: ${DEFAULT-VALUE}; see vq devices)")
     String device;
     @Option(names = "--calib-samples", defaultValue = "128", paramLabel = "N", description = "calibration sequences (default: ${DEFAULT-VALUE})")
     int calibSamples;

@@ -22,7 +22,7 @@ final class SweepOptions {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory (new, or one to resume)")
     Path out;
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "D",
-            description = "cpu, opencl[:i] or auto (default: ${DEFAULT-VALUE}): runs the quantizers' kernels; in vq sweep"
+            description = "cpu, cuda[:i], opencl[:i] or auto (default: ${DEFAULT-VALUE}): runs the quantizers' kernels; in vq sweep"
                     + " it also holds the packed layers for the stacked evaluation")
     String device;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")

@@ -60,6 +60,19 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * The device's FP32 peak in GFLOP/s (a fused multiply-add counted as 2), for the fraction of
+     * peak that benchmarks report; NaN where the backend cannot say.
+     */
+    default double peakGflops() {
+        return Double.NaN;
+    }
+
+    /** The device's memory-bandwidth peak in GB/s; NaN where the backend cannot say. */
+    default double peakGBps() {
+        return Double.NaN;
+    }
+
+    /**
      * The most device memory this backend's own buffers held at one time since the last
      * {@link #resetPeakDeviceBytes()} (packed uploads and each call's inputs and outputs);
      * −1 where there is no device. Memory a vendor library allocates inside its own calls

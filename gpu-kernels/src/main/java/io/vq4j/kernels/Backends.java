@@ -3,6 +3,9 @@ package io.vq4j.kernels;
 import io.vq4j.core.InputException;
 import io.vq4j.core.Parallel;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.cuda.Cuda;
+import io.vq4j.kernels.cuda.CudaBackend;
+import io.vq4j.kernels.cuda.Nvrtc;
 import io.vq4j.kernels.opencl.OpenCl;
 import io.vq4j.kernels.opencl.OpenClBackend;
 
@@ -11,7 +14,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.function.Consumer;
 
-/** Chooses the backend for --device: cpu, opencl[:i], or auto. */
+/** Chooses the backend for --device: cpu, cuda[:i], opencl[:i], or auto. */
 public final class Backends {
     private Backends() {
     }
@@ -41,14 +44,34 @@ public final class Backends {
         if (OpenCl.devices().isEmpty()) {
             out.add(new Listing("opencl", "-", "unavailable: " + OpenCl.unavailableReason()));
         }
-        out.add(new Listing("cuda", "-", "unavailable: the CUDA backend is not built into this version"));
+        for (Cuda.DeviceInfo d : Cuda.devices()) {
+            String tuning;
+            try {
+                Tuning t = Tuning.forDevice(d.description(), d.maxThreadsPerBlock(), d.sharedMemoryPerBlock());
+                tuning = String.format(Locale.ROOT, "profile %s: tile %d, groups %d/%d/%d", t.profile(), t.tile(),
+                        t.assignGroup(), t.accumulateGroup(), t.packedGroup());
+            } catch (IllegalStateException e) {
+                tuning = "tuning: " + e.getMessage();
+            }
+            Nvrtc nvrtc = Nvrtc.get();
+            out.add(new Listing("cuda:" + d.index(), "cuda", String.format(Locale.ROOT,
+                    "%s — compute %d.%d, %d SMs, %.1f GiB, %d KiB shared/block, peak %.1f TFLOP/s fp32, %.0f GB/s;"
+                            + " driver CUDA %s, %s; %s", d.name(), d.cc() / 10, d.cc() % 10, d.computeUnits(),
+                    d.globalMemory() / (double) (1L << 30), d.sharedMemoryPerBlock() >> 10, d.peakGflops() / 1e3,
+                    d.peakGBps(), Cuda.driverVersion(),
+                    nvrtc == null ? "kernels cannot be built: " + Nvrtc.unavailableReason()
+                            : "NVRTC " + nvrtc.version(), tuning)));
+        }
+        if (Cuda.devices().isEmpty()) {
+            out.add(new Listing("cuda", "-", "unavailable: " + Cuda.unavailableReason()));
+        }
         return out;
     }
 
     /**
-     * Opens a backend. auto takes the first OpenCL GPU that builds the kernels (PoCL and other
-     * CPU platforms are skipped: the CPU backend is faster there) and otherwise the CPU; it says
-     * which, and why, through {@code notice}.
+     * Opens a backend. auto takes the first CUDA device that builds the kernels, else the first
+     * OpenCL GPU that does (PoCL and other CPU platforms are skipped: the CPU backend is faster
+     * there), else the CPU; it says which, and why, through {@code notice}.
      */
     public static Backend open(String spec, Consumer<String> notice) {
         String s = spec.toLowerCase(Locale.ROOT);
@@ -56,6 +79,19 @@ public final class Backends {
             return new CpuBackend();
         }
         if (s.equals("auto")) {
+            List<String> reasons = new ArrayList<>();
+            for (Cuda.DeviceInfo d : Cuda.devices()) {
+                try {
+                    CudaBackend b = new CudaBackend(d.index());
+                    notice.accept("--device auto: using " + b.name());
+                    return b;
+                } catch (RuntimeException e) {
+                    reasons.add(e.getMessage());
+                }
+            }
+            if (Cuda.devices().isEmpty()) {
+                reasons.add(Cuda.unavailableReason());
+            }
             String why = "no OpenCL GPU";
             for (OpenCl.DeviceInfo d : OpenCl.devices()) {
                 if (!d.type().equals("GPU")) {
@@ -72,7 +108,8 @@ public final class Backends {
             if (OpenCl.devices().isEmpty()) {
                 why = OpenCl.unavailableReason();
             }
-            notice.accept("--device auto: using the CPU (" + why + ")");
+            reasons.add(why);
+            notice.accept("--device auto: using the CPU (" + String.join("; ", reasons) + ")");
             return new CpuBackend();
         }
         if (s.equals("opencl") || s.startsWith("opencl:")) {
@@ -91,8 +128,20 @@ public final class Backends {
             }
         }
         if (s.equals("cuda") || s.startsWith("cuda:")) {
-            throw new InputException("--device " + spec + ": the CUDA backend is not built into this version");
+            int i = 0;
+            if (s.startsWith("cuda:")) {
+                try {
+                    i = Integer.parseInt(s.substring(5));
+                } catch (NumberFormatException e) {
+                    throw new InputException("--device: '" + spec + "' is not cuda:N");
+                }
+            }
+            try {
+                return new CudaBackend(i);
+            } catch (IllegalArgumentException | IllegalStateException e) {
+                throw new InputException("--device " + spec + ": " + e.getMessage());
+            }
         }
-        throw new InputException("--device: unknown device '" + spec + "' (cpu, opencl[:i], auto; see vq devices)");
+        throw new InputException("--device: unknown device '" + spec + "' (cpu, cuda[:i], opencl[:i], auto; see vq devices)");
     }
 }

@@ -1,13 +1,15 @@
 /*
- * vq4j kernels, one portable source. The backend prepends a prelude that defines
- *   KERNEL, GLOBAL, LOCAL, BARRIER(), GLOBAL_ID(0), LOCAL_ID(0), GROUP_ID(0), LOCAL_SIZE(0)
- * (OpenCL: __kernel, __global, __local, barrier(CLK_LOCAL_MEM_FENCE), get_global_id...;
- *  CUDA: extern "C" __global__, nothing, __shared__, __syncthreads(), blockIdx/threadIdx...)
- * and TILE (centroids per local-memory tile) and HAS_DOUBLE.
+ * vq4j kernels, one portable source. The backend prepends a prelude (io.vq4j.kernels.KernelSource)
+ * that defines
+ *   KERNEL, FUNC, GLOBAL, LOCAL, BARRIER(), GLOBAL_ID(0), LOCAL_ID(0), GROUP_ID(0), LOCAL_SIZE(0),
+ *   LOAD_HALF(p) (the IEEE half at the even byte address p, as a float), uchar
+ * (OpenCL: __kernel, inline, __global, __local, barrier(CLK_LOCAL_MEM_FENCE), get_global_id...;
+ *  CUDA: extern "C" __global__, __device__ inline, nothing, __shared__, __syncthreads(),
+ *  blockIdx/threadIdx...) and TILE (centroids per local-memory tile) and HAS_DOUBLE.
  *
- * Floating-point contraction is off so that a*b + c is two roundings, as on the CPU
- * backend; distances are summed over dimensions in index order, exactly as the CPU does,
- * so both backends compute the same bits.
+ * Floating-point contraction is off (OpenCL: the pragma below; CUDA: NVRTC's -fmad=false) so
+ * that a*b + c is two roundings, as on the CPU backend; distances are summed over dimensions
+ * in index order, exactly as the CPU does, so every backend computes the same bits.
  */
 #ifdef __OPENCL_VERSION__
 #pragma OPENCL FP_CONTRACT OFF
@@ -125,7 +127,7 @@ KERNEL void reduce_partials(const GLOBAL double* psum, const GLOBAL double* pw, 
 #define SEG_FIELDS 12
 #define STAGE_FIELDS 4
 
-inline int packed_bits(const GLOBAL uchar* b, const int at, const long i, const int width) {
+FUNC int packed_bits(const GLOBAL uchar* b, const int at, const long i, const int width) {
     const long bit = i * width;
     const long p = at + (bit >> 3);
     const int word = (int) b[p] | ((int) b[p + 1] << 8) | ((int) b[p + 2] << 16);
@@ -133,7 +135,7 @@ inline int packed_bits(const GLOBAL uchar* b, const int at, const long i, const 
 }
 
 /* W'[r, c]: the weight at row r and stored column position c, norm applied. */
-inline float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+FUNC float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
                            const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int ns, const int nb,
                            const int r, const int c) {
     int s = 0;
@@ -152,7 +154,7 @@ inline float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL i
         w = fl[o[6] + g] * (float) (code - in[o[7] + g]);
     } else if (kind == 3) {
         const long i = (long) r * width + cc;
-        w = o[3] == 32 ? fl[o[4] + i] : vload_half(0, (const GLOBAL half*) (by + o[4] + 2 * i));
+        w = o[3] == 32 ? fl[o[4] + i] : LOAD_HALF(by + o[4] + 2 * i);
     } else {
         const int d = o[3];
         long i;

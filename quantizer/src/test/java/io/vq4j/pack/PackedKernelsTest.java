@@ -3,6 +3,8 @@ package io.vq4j.pack;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.cuda.Cuda;
+import io.vq4j.kernels.cuda.CudaBackend;
 import io.vq4j.kernels.opencl.OpenCl;
 import io.vq4j.kernels.opencl.OpenClBackend;
 import io.vq4j.kernels.packed.PackedMatrix;
@@ -31,21 +33,31 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * dequant and dequantMatmul on every packed layout: the CPU backend against the quantizer's
  * own reference (Dequantizer, then a plain sum over the stored column order), and the OpenCL
- * backend against the CPU bit for bit. OpenCL parts run on the first OpenCL device (PoCL in CI)
- * and are required when VQ_REQUIRE_OPENCL=1.
+ * and CUDA backends against the CPU bit for bit. GPU parts run on the first OpenCL device (PoCL
+ * in CI; required when VQ_REQUIRE_OPENCL=1) and the first CUDA device (where there is one;
+ * required when VQ_REQUIRE_CUDA=1).
  */
 class PackedKernelsTest {
     static final Backend CPU = new CpuBackend();
 
-    static Backend openCl() {
+    /** The first OpenCL device and the first CUDA device, those that exist. */
+    static List<Backend> gpus() {
+        List<Backend> out = new ArrayList<>();
         if (!OpenCl.devices().isEmpty()) {
-            return new OpenClBackend(0);
-        }
-        if ("1".equals(System.getenv("VQ_REQUIRE_OPENCL"))) {
+            out.add(new OpenClBackend(0));
+        } else if ("1".equals(System.getenv("VQ_REQUIRE_OPENCL"))) {
             fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
+        } else {
+            System.err.println("PackedKernelsTest: OpenCL parity skipped: " + OpenCl.unavailableReason());
         }
-        System.err.println("PackedKernelsTest: OpenCL parity skipped: " + OpenCl.unavailableReason());
-        return null;
+        if (!Cuda.devices().isEmpty()) {
+            out.add(new CudaBackend(0));
+        } else if ("1".equals(System.getenv("VQ_REQUIRE_CUDA"))) {
+            fail("VQ_REQUIRE_CUDA=1 but " + Cuda.unavailableReason());
+        } else {
+            System.err.println("PackedKernelsTest: CUDA parity skipped: " + Cuda.unavailableReason());
+        }
+        return out;
     }
 
     /** y[t][r] = Σ_c W[r, perm[c]] x[t][perm[c]], in float, in stored order: the documented order of the product. */
@@ -67,7 +79,7 @@ class PackedKernelsTest {
         return y;
     }
 
-    static void check(QuantizedLayer q, Backend gpu, SplittableRandom r) {
+    static void check(QuantizedLayer q, List<Backend> gpus, SplittableRandom r) {
         String what = q.method() + " " + q.rows() + "x" + q.cols() + " " + q.segments().size() + " segment(s)";
         PackedMatrix m = PackedMatrices.of(q);
         float[] dense = Dequantizer.dequantize(q);
@@ -88,14 +100,14 @@ class PackedKernelsTest {
             CPU.dequantMatvec(w, x, y1);
             assertArrayEquals(java.util.Arrays.copyOf(expected, q.rows()), y1, what + ": cpu dequantMatvec");
         }
-        if (gpu != null) {
+        for (Backend gpu : gpus) {
             try (PackedWeights w = gpu.upload(m)) {
                 float[] gout = new float[dense.length];
                 gpu.dequant(w, gout);
-                assertArrayEquals(dense, gout, what + ": opencl dequant, bit for bit");
+                assertArrayEquals(dense, gout, what + ": " + gpu.name() + " dequant, bit for bit");
                 float[] gy = new float[n * q.rows()];
                 gpu.dequantMatmul(w, x, n, gy);
-                assertArrayEquals(y, gy, what + ": opencl dequantMatmul, bit for bit");
+                assertArrayEquals(y, gy, what + ": " + gpu.name() + " dequantMatmul, bit for bit");
             }
         }
     }
@@ -175,7 +187,7 @@ class PackedKernelsTest {
 
     @Test
     void everyLayoutDecodesAsTheReferenceOnCpuAndOpenCl() {
-        Backend gpu = openCl();
+        List<Backend> gpu = gpus();
         SplittableRandom r = new SplittableRandom(11);
         List<QuantizedLayer> all = new ArrayList<>(PackedLayersTest.layers());
         all.addAll(quantizerLayers());
@@ -188,7 +200,7 @@ class PackedKernelsTest {
 
     @Test
     void largeCodebookAndNonMultipleShapes() {
-        Backend gpu = openCl();
+        List<Backend> gpu = gpus();
         SplittableRandom r = new SplittableRandom(12);
         // k = 65,536 at d = 8 over a 67 x 96 matrix (rows not a multiple of the work-group size)
         int rows = 67;
@@ -226,7 +238,7 @@ class PackedKernelsTest {
     /** The dense baseline: fp32 and fp16 segments (alone, and after a scalar segment), CPU vs exact values, OpenCL vs CPU. */
     @Test
     void denseSegmentsInFp32AndFp16() {
-        Backend gpu = openCl();
+        List<Backend> gpus = gpus();
         SplittableRandom r = new SplittableRandom(13);
         int rows = 37;
         int cols = 53;
@@ -278,14 +290,14 @@ class PackedKernelsTest {
                 CPU.dequantMatmul(h, x, n, y);
                 assertArrayEquals(plainProduct(expected, rows, cols, x, n), y, c[2] + ": cpu dequantMatmul");
             }
-            if (gpu != null) {
+            for (Backend gpu : gpus) {
                 try (PackedWeights h = gpu.upload(m)) {
                     float[] out = new float[w.length];
                     gpu.dequant(h, out);
-                    assertArrayEquals(expected, out, c[2] + ": opencl dequant, bit for bit");
+                    assertArrayEquals(expected, out, c[2] + ": " + gpu.name() + " dequant, bit for bit");
                     float[] gy = new float[n * rows];
                     gpu.dequantMatmul(h, x, n, gy);
-                    assertArrayEquals(y, gy, c[2] + ": opencl dequantMatmul, bit for bit");
+                    assertArrayEquals(y, gy, c[2] + ": " + gpu.name() + " dequantMatmul, bit for bit");
                 }
             }
         }
@@ -293,15 +305,12 @@ class PackedKernelsTest {
         assertEquals(2L * rows * cols + 4, PackedMatrix.dense(w, rows, cols, true).bytes().length);
     }
 
-    /** The OpenCL backend counts its own buffers: the upload, then each call's input and output on top. */
+    /** A GPU backend counts its own buffers: the upload, then each call's input and output on top. */
     @Test
     void peakDeviceMemoryCountsUploadsAndCallBuffers() {
         assertEquals(-1, CPU.peakDeviceBytes());
-        Backend gpu = openCl();
-        if (gpu == null) {
-            return;
-        }
-        try (gpu) {
+        for (Backend gpu : gpus()) {
+            try (gpu) {
             int rows = 40;
             int cols = 24;
             PackedMatrix m = PackedMatrix.dense(new float[rows * cols], rows, cols, false);
@@ -314,6 +323,7 @@ class PackedKernelsTest {
             h.close();
             gpu.resetPeakDeviceBytes();
             assertEquals(0, gpu.peakDeviceBytes(), "everything released");
+            }
         }
     }
 

@@ -11,8 +11,6 @@ import org.jocl.cl_kernel;
 import org.jocl.cl_platform_id;
 import org.jocl.cl_program;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -171,31 +169,8 @@ public final class OpenCl {
         });
     }
 
-    /** The kernel source with the OpenCL prelude. */
-    static String source(boolean fp64, int tile) {
-        String prelude = """
-                #define KERNEL __kernel
-                #define GLOBAL __global
-                #define LOCAL __local
-                #define BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
-                #define GLOBAL_ID(i) ((int) get_global_id(i))
-                #define LOCAL_ID(i) ((int) get_local_id(i))
-                #define GROUP_ID(i) ((int) get_group_id(i))
-                #define LOCAL_SIZE(i) ((int) get_local_size(i))
-                #define TILE %d
-                """.formatted(tile);
-        if (fp64) {
-            prelude += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#define HAS_DOUBLE 1\n";
-        }
-        try (InputStream in = OpenCl.class.getResourceAsStream("/io/vq4j/kernels/vq.cl")) {
-            return prelude + new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException | NullPointerException e) {
-            throw new IllegalStateException("kernel source io/vq4j/kernels/vq.cl is missing from the jar", e);
-        }
-    }
-
     private static cl_program build(cl_context context, cl_device_id id, DeviceInfo info, int tile) {
-        cl_program p = CL.clCreateProgramWithSource(context, 1, new String[]{source(info.fp64(), tile)}, null, null);
+        cl_program p = CL.clCreateProgramWithSource(context, 1, new String[]{io.vq4j.kernels.KernelSource.opencl(info.fp64(), tile)}, null, null);
         try {
             CL.clBuildProgram(p, 0, null, "-cl-std=CL1.2", null, null);
         } catch (org.jocl.CLException e) {

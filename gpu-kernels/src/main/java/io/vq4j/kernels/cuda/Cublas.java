@@ -1,0 +1,79 @@
+package io.vq4j.kernels.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * cuBLAS (libcublas.so, any version from 11) through the FFM API: one handle per device, SGEMM
+ * on device memory. cuBLAS is column-major; {@link #sgemmRowMajor} computes the row-major
+ * product as the column-major product of the transposes.
+ */
+final class Cublas {
+    static final int CUBLAS_OP_N = 0;
+    static final int CUBLAS_OP_T = 1;
+
+    final String path;
+    private final MemorySegment handle;
+    private final MethodHandle sgemm;
+
+    private Cublas(NativeLibrary lib, MemorySegment handle, MethodHandle sgemm) {
+        this.path = lib.path;
+        this.handle = handle;
+        this.sgemm = sgemm;
+    }
+
+    /** cuBLAS on the device (whose context is current); throws with the reason when it is not there. */
+    static Cublas open(Cuda.Device device) {
+        List<String> why = new ArrayList<>();
+        var lib = NativeLibrary.open(System.getenv("VQ_CUBLAS"), "libcublas",
+                List.of("libcublas.so", "libcublas.so.13", "libcublas.so.12", "libcublas.so.11"), why);
+        if (lib.isEmpty()) {
+            throw new IllegalStateException("no cuBLAS: " + String.join("; ", why));
+        }
+        try {
+            MethodHandle create = lib.get().function("cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+            MethodHandle sgemm = lib.get().function("cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS,
+                    JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT,
+                    ADDRESS, JAVA_LONG, JAVA_INT));
+            device.enter();
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment h = a.allocate(ADDRESS);
+                int status = (int) create.invokeExact(h);
+                if (status != 0) {
+                    throw new IllegalStateException("cublasCreate failed: status " + status);
+                }
+                return new Cublas(lib.get(), h.get(ADDRESS, 0), sgemm);
+            }
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException("cuBLAS at " + lib.get().path + ": " + e.getMessage());
+        } catch (Throwable e) {
+            throw new IllegalStateException("cuBLAS at " + lib.get().path + " is unusable: " + e);
+        }
+    }
+
+    /**
+     * Row-major C (m×n) = alpha · op(A) · op(B) + beta · C on device pointers, with A stored
+     * m×k (k×m when transA) and B k×n (n×k when transB). In column-major terms the buffers hold
+     * Aᵀ, Bᵀ and Cᵀ, and Cᵀ = op(B)ᵀ · op(A)ᵀ.
+     */
+    int sgemmRowMajor(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, long b, float beta,
+                      long c) {
+        try (Arena ar = Arena.ofConfined()) {
+            MemorySegment al = ar.allocateFrom(JAVA_FLOAT, alpha);
+            MemorySegment be = ar.allocateFrom(JAVA_FLOAT, beta);
+            return (int) sgemm.invokeExact(handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, al, b, transB ? k : n, a, transA ? m : k, be, c, n);
+        } catch (Throwable e) {
+            throw new IllegalStateException("cublasSgemm call failed: " + e, e);
+        }
+    }
+}
