@@ -71,7 +71,8 @@ public final class Backends {
     /**
      * Opens a backend. auto takes the first CUDA device that builds the kernels, else the first
      * OpenCL GPU that does (PoCL and other CPU platforms are skipped: the CPU backend is faster
-     * there), else the CPU; it says which, and why, through {@code notice}.
+     * there), else the CPU; it says which, and why, through {@code notice}. A GPU comes wrapped in
+     * {@link CpuFallback}: a call the device cannot run (out of memory) runs on the CPU, saying so.
      */
     public static Backend open(String spec, Consumer<String> notice) {
         String s = spec.toLowerCase(Locale.ROOT);
@@ -84,7 +85,7 @@ public final class Backends {
                 try {
                     CudaBackend b = new CudaBackend(d.index());
                     notice.accept("--device auto: using " + b.name());
-                    return b;
+                    return new CpuFallback(b, notice);
                 } catch (RuntimeException e) {
                     reasons.add(e.getMessage());
                 }
@@ -100,7 +101,7 @@ public final class Backends {
                 try {
                     OpenClBackend b = new OpenClBackend(d.index());
                     notice.accept("--device auto: using " + b.name());
-                    return b;
+                    return new CpuFallback(b, notice);
                 } catch (RuntimeException e) {
                     why = e.getMessage();
                 }

@@ -76,17 +76,18 @@ KERNEL void assign_nearest(const GLOBAL float* x, const GLOBAL float* w, const i
 #ifdef HAS_DOUBLE
 /*
  * M-step, pass 1. Work-group g sums the vectors of chunk g ([g*chunk, min(n, (g+1)*chunk)))
- * in vector order into its own partial arrays (k x d doubles each, zeroed by the caller);
- * work-item t owns the centroids c with c % LOCAL_SIZE == t, so every element has one writer
- * and the order of additions is fixed.
+ * in vector order into its own partial arrays, number part0 + g (k x d doubles each, zeroed by
+ * the caller); work-item t owns the centroids c with c % LOCAL_SIZE == t, so every element has
+ * one writer and the order of additions is fixed. A call covers the n vectors of one tile;
+ * part0 is the tile's first partial.
  */
 KERNEL void accumulate_partials(const GLOBAL float* x, const GLOBAL float* w, const int weighted, const int n,
                                 const int d, const GLOBAL int* index, const int k, const int chunk,
-                                GLOBAL double* psum, GLOBAL double* pw) {
+                                const int part0, GLOBAL double* psum, GLOBAL double* pw) {
     const int g = GROUP_ID(0);
     const int t = LOCAL_ID(0);
     const int lsz = LOCAL_SIZE(0);
-    const long base = (long) g * k * d;
+    const long base = (long) (part0 + g) * k * d;
     const int end = min(n, (g + 1) * chunk);
     for (int i = g * chunk; i < end; i++) {
         const int c = index[i];

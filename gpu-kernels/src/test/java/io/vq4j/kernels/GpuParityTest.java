@@ -24,6 +24,9 @@ public abstract class GpuParityTest {
     /** The backend under test; skips (an assumption) when its device is absent and not required. */
     protected abstract Backend open();
 
+    /** A second instance of the backend whose calls may hold at most {@code bytes} on the device. */
+    protected abstract Backend openLimited(long bytes);
+
     @BeforeAll
     void openDevice() {
         gpu = open();
@@ -156,4 +159,119 @@ public abstract class GpuParityTest {
         }
     }
 
+
+    @Test
+    void callsTooBigForTheDeviceRunInTilesWithTheSameBits() {
+        SplittableRandom r = new SplittableRandom(5);
+        int n = 20000;
+        int d = 4;
+        int k = 300;
+        float[] x = gaussian(r, n * d);
+        float[] w = new float[n * d];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) r.nextDouble(0, 2);
+        }
+        float[] cb = gaussian(r, k * d);
+        int[] i1 = new int[n];
+        float[] d1 = new float[n];
+        gpu.assignNearest(x, w, n, d, cb, k, i1, d1);
+        double[] s1 = new double[k * d];
+        double[] w1 = new double[k * d];
+        gpu.accumulateCentroids(x, w, n, d, i1, k, s1, w1);
+        int rows = 50;
+        int cols = 40;
+        int m = 9;
+        io.vq4j.kernels.packed.PackedMatrix pm = io.vq4j.kernels.packed.PackedMatrix.dense(gaussian(r, rows * cols),
+                rows, cols, false);
+        float[] xm = gaussian(r, m * cols);
+        float[] y1 = new float[m * rows];
+        try (PackedWeights h = gpu.upload(pm)) {
+            gpu.dequantMatmul(h, xm, m, y1);
+        }
+
+        // the M-step's 5 partials and its sums take 2 x 6 x 1,200 doubles (115,200 bytes); 320 KiB leaves
+        // room for one partial of 4,096 vectors per tile (36 bytes each), the assignment takes 3 tiles
+        long limit = 320 << 10;
+        try (Backend small = openLimited(limit)) {
+            small.resetPeakDeviceBytes();
+            int[] i2 = new int[n];
+            float[] d2 = new float[n];
+            small.assignNearest(x, w, n, d, cb, k, i2, d2);
+            assertArrayEquals(i1, i2, "tiled assignment");
+            assertArrayEquals(d1, d2, "tiled distances");
+            double[] s2 = new double[k * d];
+            double[] w2 = new double[k * d];
+            small.accumulateCentroids(x, w, n, d, i2, k, s2, w2);
+            assertArrayEquals(s1, s2, "tiled sums");
+            assertArrayEquals(w1, w2, "tiled weight sums");
+        }
+        // 1,000 bytes per call hold 2 of the 9 input rows (40 + 50 floats each): 5 tiles
+        try (Backend small = openLimited(1000)) {
+            float[] y2 = new float[m * rows];
+            try (PackedWeights h = small.upload(pm)) {
+                small.resetPeakDeviceBytes();
+                small.dequantMatmul(h, xm, m, y2);
+                assertEquals(pm.deviceBytes() + 2 * 90 * 4, small.peakDeviceBytes(), "the upload and two rows");
+            }
+            assertArrayEquals(y1, y2, "tiled dequantMatmul");
+        }
+        try (Backend small = openLimited(limit)) {
+            small.resetPeakDeviceBytes();
+            small.assignNearest(x, null, n, d, cb, k, new int[n], new float[n]);
+            small.accumulateCentroids(x, w, n, d, i1, k, new double[k * d], new double[k * d]);
+            assertEquals(true, small.peakDeviceBytes() <= limit, "peak " + small.peakDeviceBytes() + " > " + limit);
+            assertEquals(true, small.peakDeviceBytes() > limit / 4, "the budget was used: " + small.peakDeviceBytes());
+        }
+        // a codebook bigger than the budget cannot be tiled: one clear line
+        try (Backend tiny = openLimited(1000)) {
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> tiny.assignNearest(x, null, n, d, cb, k, new int[n], new float[n]));
+            assertEquals(true, e.getMessage().contains("assignNearest n=20000 d=4 k=300 does not fit the device"),
+                    e.getMessage());
+            assertEquals(true, e.getMessage().startsWith(tiny.name()), e.getMessage());
+        }
+    }
+
+    @Test
+    void autoRunsOnTheCpuWhatTheDeviceCannotHoldAndSaysSoOnce() {
+        SplittableRandom r = new SplittableRandom(6);
+        java.util.List<String> said = new java.util.ArrayList<>();
+        int n = 500;
+        int d = 4;
+        int k = 300; // a 4,800-byte codebook: more than the 1,000 bytes a call may hold
+        float[] x = gaussian(r, n * d);
+        float[] cb = gaussian(r, k * d);
+        int[] i1 = new int[n];
+        float[] d1 = new float[n];
+        cpu.assignNearest(x, null, n, d, cb, k, i1, d1);
+        int rows = 200;
+        int cols = 100; // an input row and an output row take 1,200 bytes
+        io.vq4j.kernels.packed.PackedMatrix pm = io.vq4j.kernels.packed.PackedMatrix.dense(gaussian(r, rows * cols),
+                rows, cols, false);
+        float[] xm = gaussian(r, 3 * cols);
+        float[] y1 = new float[3 * rows];
+        try (PackedWeights h = cpu.upload(pm)) {
+            cpu.dequantMatmul(h, xm, 3, y1);
+        }
+        try (Backend b = new CpuFallback(openLimited(1000), said::add)) {
+            assertEquals(gpu.name(), b.name());
+            for (int rep = 0; rep < 2; rep++) {
+                int[] i2 = new int[n];
+                float[] d2 = new float[n];
+                b.assignNearest(x, null, n, d, cb, k, i2, d2);
+                assertArrayEquals(i1, i2);
+                assertArrayEquals(d1, d2);
+            }
+            float[] y2 = new float[3 * rows];
+            try (PackedWeights h = b.upload(pm)) {
+                assertEquals(pm.deviceBytes(), h.deviceBytes(), "the upload itself is on the device");
+                b.dequantMatmul(h, xm, 3, y2);
+            }
+            assertArrayEquals(y1, y2);
+        }
+        assertEquals(2, said.size(), said.toString());
+        assertEquals(true, said.get(0).startsWith(gpu.name() + ": assignNearest n=500 d=4 k=300 does not fit the device")
+                && said.get(0).endsWith("--device auto runs assignNearest on the CPU instead"), said.get(0));
+        assertEquals(true, said.get(1).contains("dequantMatmul 200x100 n=3 does not fit"), said.get(1));
+    }
 }

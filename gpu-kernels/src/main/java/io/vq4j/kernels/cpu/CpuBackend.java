@@ -143,6 +143,11 @@ public final class CpuBackend implements Backend {
         return new HostPacked(java.util.Objects.requireNonNull(matrix), this);
     }
 
+    /** Whether the handle came from this backend's {@link #upload}. */
+    public boolean owns(io.vq4j.kernels.PackedWeights w) {
+        return w instanceof HostPacked h && h.owner == this;
+    }
+
     private io.vq4j.kernels.packed.PackedMatrix own(io.vq4j.kernels.PackedWeights w) {
         if (!(w instanceof HostPacked h) || h.owner != this) {
             throw new IllegalArgumentException("packed weights from another backend: " + w);

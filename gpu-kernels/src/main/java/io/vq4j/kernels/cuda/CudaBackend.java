@@ -1,6 +1,7 @@
 package io.vq4j.kernels.cuda;
 
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.DeviceBudget;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
@@ -39,9 +40,21 @@ public final class CudaBackend implements Backend {
     private final Set<CuPacked> live = Collections.newSetFromMap(new IdentityHashMap<>());
     private long allocated;
     private long peak;
+    private DeviceBudget budget;
 
     public CudaBackend(int index) {
         this.device = Cuda.open(index);
+        this.budget = new DeviceBudget(Math.max(1, device.info.globalMemory() / 2), Long.MAX_VALUE);
+    }
+
+    /**
+     * Caps the device bytes one call may hold (default: half the device's memory); bigger
+     * inputs are processed in tiles, with the same results.
+     */
+    public void limitCallBytes(long bytes) {
+        synchronized (device) {
+            budget = new DeviceBudget(bytes, bytes);
+        }
     }
 
     public Cuda.DeviceInfo info() {
@@ -309,16 +322,25 @@ public final class CudaBackend implements Backend {
         }
         synchronized (device) {
             device.enter();
-            try (Buffers buf = new Buffers()) {
-                long dx = buf.in(vectors, 0, (long) n * d);
-                long dw = weights == null ? dx : buf.in(weights, 0, (long) n * d);
-                long dcb = buf.in(codebook, 0, (long) k * d);
-                long di = buf.alloc((long) n * Integer.BYTES);
-                long dd = buf.alloc((long) n * Float.BYTES);
-                launch("assign_nearest", n, device.tuning.assignGroup(), new Ptr(dx), new Ptr(dw),
-                        weights == null ? 0 : 1, n, d, new Ptr(dcb), k, new Ptr(di), new Ptr(dd));
-                buf.out(di, index, 0, n);
-                buf.out(dd, distance, 0, n);
+            int group = device.tuning.assignGroup();
+            long perVector = (long) d * Float.BYTES * (weights == null ? 1 : 2) + Integer.BYTES + Float.BYTES;
+            long tile = budget.itemsPerTile(n, (long) k * d * Float.BYTES, perVector, (long) d * Float.BYTES, group,
+                    name() + ": assignNearest n=" + n + " d=" + d + " k=" + k);
+            try (Buffers fixed = new Buffers()) {
+                long dcb = fixed.in(codebook, 0, (long) k * d);
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        long dx = buf.in(vectors, from * d, (long) m * d);
+                        long dw = weights == null ? dx : buf.in(weights, from * d, (long) m * d);
+                        long di = buf.alloc((long) m * Integer.BYTES);
+                        long dd = buf.alloc((long) m * Float.BYTES);
+                        launch("assign_nearest", m, group, new Ptr(dx), new Ptr(dw), weights == null ? 0 : 1, m, d,
+                                new Ptr(dcb), k, new Ptr(di), new Ptr(dd));
+                        buf.out(di, index, from, m);
+                        buf.out(dd, distance, from, m);
+                    }
+                }
             } catch (Cuda.CudaException e) {
                 throw failure("assignNearest n=" + n + " d=" + d + " k=" + k, e);
             }
@@ -350,21 +372,37 @@ public final class CudaBackend implements Backend {
         int parts = (n + chunk - 1) / chunk;
         synchronized (device) {
             device.enter();
-            try (Buffers buf = new Buffers()) {
-                long dx = buf.in(vectors, 0, (long) n * d);
-                long dw = weights == null ? dx : buf.in(weights, 0, (long) n * d);
-                long di = buf.in(index, 0, n);
-                long ps = buf.zeros(parts * kd * Double.BYTES);
-                long pw = buf.zeros(parts * kd * Double.BYTES);
-                int group = device.tuning.accumulateGroup();
-                launch("accumulate_partials", (long) parts * group, group, new Ptr(dx), new Ptr(dw),
-                        weights == null ? 0 : 1, n, d, new Ptr(di), k, chunk, new Ptr(ps), new Ptr(pw));
-                long ds = buf.alloc(kd * Double.BYTES);
-                long dws = buf.alloc(kd * Double.BYTES);
+            int group = device.tuning.accumulateGroup();
+            long perVector = (long) d * Float.BYTES * (weights == null ? 1 : 2) + Integer.BYTES;
+            long fixedBytes = 2 * (parts + 1L) * kd * Double.BYTES;
+            // tiles of whole partials, so the sums are those of one call
+            long tile = budget.itemsPerTile(n, fixedBytes, perVector, (long) d * Float.BYTES, chunk,
+                    name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k);
+            if (tile < n && tile % chunk != 0) {
+                throw new IllegalStateException(name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k
+                        + " does not fit the device: not even one partial of " + chunk + " vectors fits");
+            }
+            try (Buffers fixed = new Buffers()) {
+                long ps = fixed.zeros(parts * kd * Double.BYTES);
+                long pw = fixed.zeros(parts * kd * Double.BYTES);
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        long dx = buf.in(vectors, from * d, (long) m * d);
+                        long dw = weights == null ? dx : buf.in(weights, from * d, (long) m * d);
+                        long di = buf.in(index, from, m);
+                        int tileParts = (m + chunk - 1) / chunk;
+                        launch("accumulate_partials", (long) tileParts * group, group, new Ptr(dx), new Ptr(dw),
+                                weights == null ? 0 : 1, m, d, new Ptr(di), k, chunk, from / chunk, new Ptr(ps),
+                                new Ptr(pw));
+                    }
+                }
+                long ds = fixed.alloc(kd * Double.BYTES);
+                long dws = fixed.alloc(kd * Double.BYTES);
                 launch("reduce_partials", kd, 64, new Ptr(ps), new Ptr(pw), parts, (int) kd, new Ptr(ds),
                         new Ptr(dws));
-                buf.out(ds, sums, kd);
-                buf.out(dws, weightSums, kd);
+                fixed.out(ds, sums, kd);
+                fixed.out(dws, weightSums, kd);
             } catch (Cuda.CudaException e) {
                 throw failure("accumulateCentroids n=" + n + " d=" + d + " k=" + k, e);
             }
@@ -518,12 +556,21 @@ public final class CudaBackend implements Backend {
         }
         synchronized (device) {
             device.enter();
-            try (Buffers buf = new Buffers()) {
-                long dx = buf.in(x, 0, (long) n * cols);
-                long count = (long) n * rows;
-                long dy = buf.alloc(count * Float.BYTES);
-                launch("packed_matmul", count, device.tuning.packedGroup(), p.args(new Ptr(dx), n, new Ptr(dy)));
-                buf.out(dy, y, 0, count);
+            long tile = budget.itemsPerTile(n, 0, ((long) cols + rows) * Float.BYTES,
+                    (long) Math.max(cols, rows) * Float.BYTES, 1,
+                    name() + ": dequantMatmul " + rows + "x" + cols + " n=" + n);
+            try {
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        long dx = buf.in(x, from * cols, (long) m * cols);
+                        long count = (long) m * rows;
+                        long dy = buf.alloc(count * Float.BYTES);
+                        launch("packed_matmul", count, device.tuning.packedGroup(),
+                                p.args(new Ptr(dx), m, new Ptr(dy)));
+                        buf.out(dy, y, from * rows, count);
+                    }
+                }
             } catch (Cuda.CudaException e) {
                 throw failure("dequantMatmul " + rows + "x" + cols + " n=" + n, e);
             }

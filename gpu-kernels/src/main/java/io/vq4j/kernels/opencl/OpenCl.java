@@ -28,7 +28,8 @@ public final class OpenCl {
 
     /** One OpenCL device, as `vq devices` lists it; index is its position in {@link #devices()}. */
     public record DeviceInfo(int index, String platform, String name, String vendor, String type, long globalMemory,
-                             int computeUnits, long maxWorkGroupSize, boolean fp64, String version, long localMemory) {
+                             int computeUnits, long maxWorkGroupSize, boolean fp64, String version, long localMemory,
+                             long maxAlloc) {
         /** "vendor | name | type | platform", what tuning profiles match against. */
         public String description() {
             return vendor + " | " + name + " | " + type + " | " + platform;
@@ -121,7 +122,7 @@ public final class OpenCl {
                             deviceString(d, CL.CL_DEVICE_VENDOR).trim(), t, deviceLong(d, CL.CL_DEVICE_GLOBAL_MEM_SIZE),
                             deviceInt(d, CL.CL_DEVICE_MAX_COMPUTE_UNITS), deviceSizeT(d, CL.CL_DEVICE_MAX_WORK_GROUP_SIZE),
                             ext.contains("cl_khr_fp64"), deviceString(d, CL.CL_DEVICE_VERSION).trim(),
-                            deviceLong(d, CL.CL_DEVICE_LOCAL_MEM_SIZE)));
+                            deviceLong(d, CL.CL_DEVICE_LOCAL_MEM_SIZE), deviceLong(d, CL.CL_DEVICE_MAX_MEM_ALLOC_SIZE)));
                 }
             }
             if (out.isEmpty()) {

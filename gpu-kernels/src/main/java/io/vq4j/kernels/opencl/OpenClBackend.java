@@ -34,9 +34,22 @@ public final class OpenClBackend implements Backend {
     /** Bytes of device buffers this backend holds now, and the most since the last reset (guarded by device). */
     private long allocated;
     private long peak;
+    private io.vq4j.kernels.DeviceBudget budget;
 
     public OpenClBackend(int index) {
         this.device = OpenCl.open(index);
+        this.budget = new io.vq4j.kernels.DeviceBudget(Math.max(1, device.info.globalMemory() / 2),
+                Math.max(1, device.info.maxAlloc()));
+    }
+
+    /**
+     * Caps the device bytes one call may hold (default: half the device's memory); bigger
+     * inputs are processed in tiles, with the same results.
+     */
+    public void limitCallBytes(long bytes) {
+        synchronized (device) {
+            budget = new io.vq4j.kernels.DeviceBudget(bytes, Math.min(bytes, Math.max(1, device.info.maxAlloc())));
+        }
     }
 
     /** The work-group and tile sizes in use (from tornado-config/profiles). */
@@ -67,13 +80,30 @@ public final class OpenClBackend implements Backend {
         long bytes;
 
         cl_mem in(float[] a, long count) {
+            return in(a, 0, count);
+        }
+
+        /** a[from, from + count) on the device. */
+        cl_mem in(float[] a, long from, long count) {
+            if (count == 0) {
+                return out(Sizeof.cl_float);
+            }
             return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
-                    Math.max(1, count) * Sizeof.cl_float, Pointer.to(a), null), Math.max(1, count) * Sizeof.cl_float);
+                    count * Sizeof.cl_float, Pointer.to(a).withByteOffset(from * Sizeof.cl_float), null),
+                    count * Sizeof.cl_float);
         }
 
         cl_mem in(int[] a, long count) {
+            return in(a, 0, count);
+        }
+
+        cl_mem in(int[] a, long from, long count) {
+            if (count == 0) {
+                return out(Sizeof.cl_int);
+            }
             return add(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
-                    Math.max(1, count) * Sizeof.cl_int, Pointer.to(a), null), Math.max(1, count) * Sizeof.cl_int);
+                    count * Sizeof.cl_int, Pointer.to(a).withByteOffset(from * Sizeof.cl_int), null),
+                    count * Sizeof.cl_int);
         }
 
         cl_mem out(long bytes) {
@@ -195,30 +225,39 @@ public final class OpenClBackend implements Backend {
             return;
         }
         synchronized (device) {
-            try (Buffers buf = new Buffers()) {
-                cl_mem dx = buf.in(vectors, (long) n * d);
-                cl_mem dw = weights == null ? dx : buf.in(weights, (long) n * d);
-                cl_mem dcb = buf.in(codebook, (long) k * d);
-                cl_mem di = buf.out((long) n * Sizeof.cl_int);
-                cl_mem dd = buf.out((long) n * Sizeof.cl_float);
-                cl_kernel kn = device.kernel("assign_nearest");
-                int a = 0;
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dw));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{weights == null ? 0 : 1}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{n}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{d}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dcb));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
-                CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dd));
-                long global = (n + device.tuning.assignGroup() - 1L) / device.tuning.assignGroup() * device.tuning.assignGroup();
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{device.tuning.assignGroup()}, 0,
-                        null, null);
-                CL.clEnqueueReadBuffer(device.queue, di, true, 0, (long) n * Sizeof.cl_int, Pointer.to(index), 0, null,
-                        null);
-                CL.clEnqueueReadBuffer(device.queue, dd, true, 0, (long) n * Sizeof.cl_float, Pointer.to(distance), 0,
-                        null, null);
+            int group = device.tuning.assignGroup();
+            long perVector = (long) d * Sizeof.cl_float * (weights == null ? 1 : 2) + Sizeof.cl_int + Sizeof.cl_float;
+            long tile = budget.itemsPerTile(n, (long) k * d * Sizeof.cl_float, perVector, (long) d * Sizeof.cl_float,
+                    group, name() + ": assignNearest n=" + n + " d=" + d + " k=" + k);
+            try (Buffers fixed = new Buffers()) {
+                cl_mem dcb = fixed.in(codebook, 0, (long) k * d);
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        cl_mem dx = buf.in(vectors, (long) from * d, (long) m * d);
+                        cl_mem dw = weights == null ? dx : buf.in(weights, (long) from * d, (long) m * d);
+                        cl_mem di = buf.out((long) m * Sizeof.cl_int);
+                        cl_mem dd = buf.out((long) m * Sizeof.cl_float);
+                        cl_kernel kn = device.kernel("assign_nearest");
+                        int a = 0;
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dw));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{weights == null ? 0 : 1}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{m}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{d}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dcb));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
+                        CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dd));
+                        long global = (m + group - 1L) / group * group;
+                        CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{group}, 0,
+                                null, null);
+                        CL.clEnqueueReadBuffer(device.queue, di, true, 0, (long) m * Sizeof.cl_int,
+                                Pointer.to(index).withByteOffset((long) from * Sizeof.cl_int), 0, null, null);
+                        CL.clEnqueueReadBuffer(device.queue, dd, true, 0, (long) m * Sizeof.cl_float,
+                                Pointer.to(distance).withByteOffset((long) from * Sizeof.cl_float), 0, null, null);
+                    }
+                }
             } catch (CLException e) {
                 throw failure("assignNearest n=" + n + " d=" + d + " k=" + k, e);
             }
@@ -255,30 +294,48 @@ public final class OpenClBackend implements Backend {
         }
         int parts = (n + chunk - 1) / chunk;
         synchronized (device) {
-            try (Buffers buf = new Buffers()) {
-                cl_mem dx = buf.in(vectors, (long) n * d);
-                cl_mem dw = weights == null ? dx : buf.in(weights, (long) n * d);
-                cl_mem di = buf.in(index, n);
-                cl_mem ps = buf.zeros(parts * kd * Sizeof.cl_double);
-                cl_mem pw = buf.zeros(parts * kd * Sizeof.cl_double);
-                cl_kernel kn = device.kernel("accumulate_partials");
-                int a = 0;
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dw));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{weights == null ? 0 : 1}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{n}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{d}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{chunk}));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(ps));
-                CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(pw));
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{(long) parts * device.tuning.accumulateGroup()},
-                        new long[]{device.tuning.accumulateGroup()}, 0, null, null);
-                cl_mem ds = buf.out(kd * Sizeof.cl_double);
-                cl_mem dws = buf.out(kd * Sizeof.cl_double);
+            int group = device.tuning.accumulateGroup();
+            long perVector = (long) d * Sizeof.cl_float * (weights == null ? 1 : 2) + Sizeof.cl_int;
+            long fixedBytes = 2 * (parts + 1L) * kd * Sizeof.cl_double;
+            // tiles of whole partials, so the sums are those of one call
+            long tile = budget.itemsPerTile(n, fixedBytes, perVector, (long) d * Sizeof.cl_float, chunk,
+                    name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k);
+            if (tile < n && tile % chunk != 0) {
+                throw new IllegalStateException(name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k
+                        + " does not fit the device: not even one partial of " + chunk + " vectors fits");
+            }
+            try (Buffers fixed = new Buffers()) {
+                cl_mem ps = fixed.zeros(parts * kd * Sizeof.cl_double);
+                cl_mem pw = fixed.zeros(parts * kd * Sizeof.cl_double);
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        cl_mem dx = buf.in(vectors, (long) from * d, (long) m * d);
+                        cl_mem dw = weights == null ? dx : buf.in(weights, (long) from * d, (long) m * d);
+                        cl_mem di = buf.in(index, from, m);
+                        int tileParts = (m + chunk - 1) / chunk;
+                        cl_kernel kn = device.kernel("accumulate_partials");
+                        int a = 0;
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dw));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{weights == null ? 0 : 1}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{m}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{d}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{chunk}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{from / chunk}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(ps));
+                        CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(pw));
+                        CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{(long) tileParts * group},
+                                new long[]{group}, 0, null, null);
+                        CL.clFinish(device.queue);
+                    }
+                }
+                cl_mem ds = fixed.out(kd * Sizeof.cl_double);
+                cl_mem dws = fixed.out(kd * Sizeof.cl_double);
                 cl_kernel rn = device.kernel("reduce_partials");
-                a = 0;
+                int a = 0;
                 CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(ps));
                 CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(pw));
                 CL.clSetKernelArg(rn, a++, Sizeof.cl_int, Pointer.to(new int[]{parts}));
@@ -440,20 +497,29 @@ public final class OpenClBackend implements Backend {
             return;
         }
         synchronized (device) {
-            try (Buffers buf = new Buffers()) {
-                cl_mem dx = buf.in(x, (long) n * cols);
-                cl_mem dy = buf.out((long) n * rows * Sizeof.cl_float);
-                cl_kernel kn = device.kernel("packed_matmul");
-                int a = p.setArgs(kn);
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
-                CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{n}));
-                CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dy));
-                long count = (long) n * rows;
-                long global = (count + device.tuning.packedGroup() - 1) / device.tuning.packedGroup() * device.tuning.packedGroup();
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{device.tuning.packedGroup()}, 0,
-                        null, null);
-                CL.clEnqueueReadBuffer(device.queue, dy, true, 0, count * Sizeof.cl_float, Pointer.to(y), 0, null,
-                        null);
+            int group = device.tuning.packedGroup();
+            long tile = budget.itemsPerTile(n, 0, ((long) cols + rows) * Sizeof.cl_float,
+                    (long) Math.max(cols, rows) * Sizeof.cl_float, 1,
+                    name() + ": dequantMatmul " + rows + "x" + cols + " n=" + n);
+            try {
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        cl_mem dx = buf.in(x, (long) from * cols, (long) m * cols);
+                        long count = (long) m * rows;
+                        cl_mem dy = buf.out(count * Sizeof.cl_float);
+                        cl_kernel kn = device.kernel("packed_matmul");
+                        int a = p.setArgs(kn);
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{m}));
+                        CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dy));
+                        long global = (count + group - 1) / group * group;
+                        CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{group}, 0,
+                                null, null);
+                        CL.clEnqueueReadBuffer(device.queue, dy, true, 0, count * Sizeof.cl_float,
+                                Pointer.to(y).withByteOffset((long) from * rows * Sizeof.cl_float), 0, null, null);
+                    }
+                }
             } catch (CLException e) {
                 throw failure("dequantMatmul " + rows + "x" + cols + " n=" + n, e);
             }

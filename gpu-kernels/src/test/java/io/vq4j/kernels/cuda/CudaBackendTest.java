@@ -25,6 +25,13 @@ class CudaBackendTest extends GpuParityTest {
         return new CudaBackend(0);
     }
 
+    @Override
+    protected Backend openLimited(long bytes) {
+        CudaBackend b = new CudaBackend(0);
+        b.limitCallBytes(bytes);
+        return b;
+    }
+
     @Test
     void theDeviceDescribesItself() {
         CudaBackend b = (CudaBackend) gpu;

@@ -25,6 +25,13 @@ class OpenClBackendTest extends GpuParityTest {
         return new OpenClBackend(0);
     }
 
+    @Override
+    protected Backend openLimited(long bytes) {
+        OpenClBackend b = new OpenClBackend(0);
+        b.limitCallBytes(bytes);
+        return b;
+    }
+
     @Test
     void devicesAreListed() {
         OpenCl.DeviceInfo d = OpenCl.devices().get(0);
