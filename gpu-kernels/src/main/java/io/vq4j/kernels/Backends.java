@@ -23,19 +23,23 @@ public final class Backends {
     public record Listing(String device, String backend, String description) {
     }
 
+    /** The tuning profile a device gets, as `vq devices` shows it, or why it has none. */
+    private static String tuning(String description, long maxGroup, long localBytes) {
+        try {
+            Tuning t = Tuning.forDevice(description, maxGroup, localBytes);
+            return String.format(Locale.ROOT, "profile %s: tile %d, groups %d/%d/%d", t.profile(), t.tile(),
+                    t.assignGroup(), t.accumulateGroup(), t.packedGroup());
+        } catch (IllegalStateException e) {
+            return "tuning: " + e.getMessage();
+        }
+    }
+
     public static List<Listing> list() {
         List<Listing> out = new ArrayList<>();
         out.add(new Listing("cpu", "cpu", Runtime.getRuntime().availableProcessors() + " cores, "
                 + Parallel.threads() + " threads, Vector API"));
         for (OpenCl.DeviceInfo d : OpenCl.devices()) {
-            String tuning;
-            try {
-                Tuning t = Tuning.forDevice(d.description(), d.maxWorkGroupSize(), d.localMemory());
-                tuning = String.format(Locale.ROOT, "profile %s: tile %d, groups %d/%d/%d", t.profile(), t.tile(),
-                        t.assignGroup(), t.accumulateGroup(), t.packedGroup());
-            } catch (IllegalStateException e) {
-                tuning = "tuning: " + e.getMessage();
-            }
+            String tuning = tuning(d.description(), d.maxWorkGroupSize(), d.localMemory());
             out.add(new Listing("opencl:" + d.index(), "opencl", String.format(Locale.ROOT,
                     "%s — %s, %s, %d compute units, %.1f GiB, %d KiB local, %s%s; %s", d.name(), d.platform(),
                     d.type(), d.computeUnits(), d.globalMemory() / (double) (1L << 30), d.localMemory() >> 10,
@@ -45,14 +49,7 @@ public final class Backends {
             out.add(new Listing("opencl", "-", "unavailable: " + OpenCl.unavailableReason()));
         }
         for (Cuda.DeviceInfo d : Cuda.devices()) {
-            String tuning;
-            try {
-                Tuning t = Tuning.forDevice(d.description(), d.maxThreadsPerBlock(), d.sharedMemoryPerBlock());
-                tuning = String.format(Locale.ROOT, "profile %s: tile %d, groups %d/%d/%d", t.profile(), t.tile(),
-                        t.assignGroup(), t.accumulateGroup(), t.packedGroup());
-            } catch (IllegalStateException e) {
-                tuning = "tuning: " + e.getMessage();
-            }
+            String tuning = tuning(d.description(), d.maxThreadsPerBlock(), d.sharedMemoryPerBlock());
             Nvrtc nvrtc = Nvrtc.get();
             out.add(new Listing("cuda:" + d.index(), "cuda", String.format(Locale.ROOT,
                     "%s — compute %d.%d, %d SMs, %.1f GiB, %d KiB shared/block, peak %.1f TFLOP/s fp32, %.0f GB/s;"

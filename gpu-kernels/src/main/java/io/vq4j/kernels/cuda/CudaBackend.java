@@ -38,8 +38,7 @@ public final class CudaBackend implements Backend {
 
     private final Cuda.Device device;
     private final Set<CuPacked> live = Collections.newSetFromMap(new IdentityHashMap<>());
-    private long allocated;
-    private long peak;
+    private final io.vq4j.kernels.DeviceMemoryCount memory = new io.vq4j.kernels.DeviceMemoryCount();
     private DeviceBudget budget;
 
     public CudaBackend(int index) {
@@ -97,22 +96,17 @@ public final class CudaBackend implements Backend {
     }
 
     private void allocated(long delta) {
-        allocated += delta;
-        peak = Math.max(peak, allocated);
+        memory.add(delta);
     }
 
     @Override
     public long peakDeviceBytes() {
-        synchronized (device) {
-            return peak;
-        }
+        return memory.peak();
     }
 
     @Override
     public void resetPeakDeviceBytes() {
-        synchronized (device) {
-            peak = allocated;
-        }
+        memory.resetPeak();
     }
 
     // ---- device memory -------------------------------------------------------------------
@@ -313,10 +307,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
                               float[] distance) {
-        if (k <= 0 || d <= 0 || d > 16 || vectors.length < (long) n * d || codebook.length < (long) k * d
-                || index.length < n || distance.length < n || weights != null && weights.length < (long) n * d) {
-            throw new IllegalArgumentException("assignNearest sizes: array too small, or d outside 1..16");
-        }
+        io.vq4j.kernels.GpuArguments.assignNearest(vectors, weights, n, d, codebook, k, index, distance);
         if (n == 0) {
             return;
         }
@@ -350,15 +341,8 @@ public final class CudaBackend implements Backend {
     @Override
     public void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
                                     double[] weightSums) {
+        io.vq4j.kernels.GpuArguments.accumulateCentroids(vectors, n, d, index, k, sums, weightSums);
         long kd = (long) k * d;
-        if (sums.length < kd || weightSums.length < kd || index.length < n || vectors.length < (long) n * d) {
-            throw new IllegalArgumentException("accumulateCentroids sizes: array too small");
-        }
-        for (int i = 0; i < n; i++) {
-            if (index[i] < 0 || index[i] >= k) {
-                throw new IllegalArgumentException("index[" + i + "] = " + index[i] + " outside 0.." + (k - 1));
-            }
-        }
         Arrays.fill(sums, 0, (int) kd, 0.0);
         Arrays.fill(weightSums, 0, (int) kd, 0.0);
         if (n == 0) {

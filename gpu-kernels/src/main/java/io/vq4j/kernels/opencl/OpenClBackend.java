@@ -32,8 +32,7 @@ public final class OpenClBackend implements Backend {
     /** Packed weights uploaded by this backend and not yet closed; {@link #close()} releases them. */
     private final java.util.Set<ClPacked> live = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     /** Bytes of device buffers this backend holds now, and the most since the last reset (guarded by device). */
-    private long allocated;
-    private long peak;
+    private final io.vq4j.kernels.DeviceMemoryCount memory = new io.vq4j.kernels.DeviceMemoryCount();
     private io.vq4j.kernels.DeviceBudget budget;
 
     public OpenClBackend(int index) {
@@ -144,22 +143,17 @@ public final class OpenClBackend implements Backend {
     }
 
     private void allocated(long delta) {
-        allocated += delta;
-        peak = Math.max(peak, allocated);
+        memory.add(delta);
     }
 
     @Override
     public long peakDeviceBytes() {
-        synchronized (device) {
-            return peak;
-        }
+        return memory.peak();
     }
 
     @Override
     public void resetPeakDeviceBytes() {
-        synchronized (device) {
-            peak = allocated;
-        }
+        memory.resetPeak();
     }
 
     /** Device bytes held by open packed uploads. */
@@ -217,10 +211,7 @@ public final class OpenClBackend implements Backend {
     @Override
     public void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
                               float[] distance) {
-        if (k <= 0 || d <= 0 || d > 16 || vectors.length < (long) n * d || codebook.length < (long) k * d
-                || index.length < n || distance.length < n || weights != null && weights.length < (long) n * d) {
-            throw new IllegalArgumentException("assignNearest sizes: array too small, or d outside 1..16");
-        }
+        io.vq4j.kernels.GpuArguments.assignNearest(vectors, weights, n, d, codebook, k, index, distance);
         if (n == 0) {
             return;
         }
@@ -267,15 +258,8 @@ public final class OpenClBackend implements Backend {
     @Override
     public void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
                                     double[] weightSums) {
+        io.vq4j.kernels.GpuArguments.accumulateCentroids(vectors, n, d, index, k, sums, weightSums);
         long kd = (long) k * d;
-        if (sums.length < kd || weightSums.length < kd || index.length < n || vectors.length < (long) n * d) {
-            throw new IllegalArgumentException("accumulateCentroids sizes: array too small");
-        }
-        for (int i = 0; i < n; i++) {
-            if (index[i] < 0 || index[i] >= k) {
-                throw new IllegalArgumentException("index[" + i + "] = " + index[i] + " outside 0.." + (k - 1));
-            }
-        }
         if (!device.info.fp64()) {
             new io.vq4j.kernels.cpu.CpuBackend().accumulateCentroids(vectors, weights, n, d, index, k, sums,
                     weightSums); // no fp64 on the device: the host sums in double
