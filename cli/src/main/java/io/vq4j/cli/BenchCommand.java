@@ -44,7 +44,7 @@ final class BenchCommand implements Runnable {
         @Spec
         CommandSpec spec;
         @Option(names = "--device", defaultValue = "cpu", split = ",", paramLabel = "LIST",
-                description = "devices, comma-separated (cpu, cuda[:i], opencl[:i]); the CPU is always timed too (default: ${DEFAULT-VALUE})")
+                description = "devices, comma-separated (cpu, cuda[:i], opencl[:i]; tornado[:b:d] under scripts/vq --tornado); the CPU is always timed too (default: ${DEFAULT-VALUE})")
         List<String> devices;
         @Option(names = "--quick", description = "small shapes (a 256x256 matrix), for checking the command runs")
         boolean quick;

@@ -18,7 +18,7 @@ final class DevicesCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         for (Backends.Listing l : Backends.list()) {
-            out.printf("%-10s %-7s %s%n", l.device(), l.backend(), l.description());
+            out.printf("%-12s %-7s %s%n", l.device(), l.backend(), l.description());
         }
         out.flush();
         return 0;

@@ -14,9 +14,36 @@ import java.util.List;
 import java.util.Locale;
 import java.util.function.Consumer;
 
-/** Chooses the backend for --device: cpu, cuda[:i], opencl[:i], or auto. */
+/**
+ * Chooses the backend for --device: cpu, cuda[:i], opencl[:i], auto, or a prefix that a
+ * {@link BackendProvider} on the class path answers to (tornado[:backend:device]).
+ */
 public final class Backends {
     private Backends() {
+    }
+
+    /**
+     * The backend providers on the class path, in class-path order. A provider whose jar is
+     * present but whose runtime is not (its classes fail to link) is left out.
+     */
+    public static List<BackendProvider> providers() {
+        List<BackendProvider> out = new ArrayList<>();
+        try {
+            java.util.Iterator<BackendProvider> it = java.util.ServiceLoader.load(BackendProvider.class).iterator();
+            while (true) {
+                try {
+                    if (!it.hasNext()) {
+                        break;
+                    }
+                    out.add(it.next());
+                } catch (java.util.ServiceConfigurationError | LinkageError e) {
+                    // a provider that cannot be instantiated here: it has no devices
+                }
+            }
+        } catch (java.util.ServiceConfigurationError e) {
+            // no readable provider list
+        }
+        return out;
     }
 
     /** One line per device for `vq devices`. */
@@ -61,6 +88,9 @@ public final class Backends {
         }
         if (Cuda.devices().isEmpty()) {
             out.add(new Listing("cuda", "-", "unavailable: " + Cuda.unavailableReason()));
+        }
+        for (BackendProvider p : providers()) {
+            out.addAll(p.list());
         }
         return out;
     }
@@ -140,6 +170,23 @@ public final class Backends {
                 throw new InputException("--device " + spec + ": " + e.getMessage());
             }
         }
-        throw new InputException("--device: unknown device '" + spec + "' (cpu, cuda[:i], opencl[:i], auto; see vq devices)");
+        for (BackendProvider p : providers()) {
+            if (s.equals(p.prefix()) || s.startsWith(p.prefix() + ":")) {
+                try {
+                    return p.open(s);
+                } catch (IllegalArgumentException | IllegalStateException e) {
+                    throw new InputException("--device " + spec + ": " + e.getMessage());
+                }
+            }
+        }
+        if (s.equals("tornado") || s.startsWith("tornado:")) {
+            throw new InputException("--device " + spec + ": the TornadoVM backend is not loaded: build it with"
+                    + " mvn -Ptornado install (TORNADOVM_HOME set) and run scripts/vq --tornado (see README)");
+        }
+        StringBuilder known = new StringBuilder("cpu, cuda[:i], opencl[:i], auto");
+        for (BackendProvider p : providers()) {
+            known.append(", ").append(p.syntax());
+        }
+        throw new InputException("--device: unknown device '" + spec + "' (" + known + "; see vq devices)");
     }
 }

@@ -34,8 +34,9 @@ import static org.junit.jupiter.api.Assertions.fail;
  * dequant and dequantMatmul on every packed layout: the CPU backend against the quantizer's
  * own reference (Dequantizer, then a plain sum over the stored column order), and the OpenCL
  * and CUDA backends against the CPU bit for bit. GPU parts run on the first OpenCL device (PoCL
- * in CI; required when VQ_REQUIRE_OPENCL=1) and the first CUDA device (where there is one;
- * required when VQ_REQUIRE_CUDA=1).
+ * in CI; required when VQ_REQUIRE_OPENCL=1), the first CUDA device (where there is one;
+ * required when VQ_REQUIRE_CUDA=1) and the default device of every backend provider on the
+ * class path (the TornadoVM backend, when the tornado module runs this test; VQ_REQUIRE_TORNADO=1).
  */
 class PackedKernelsTest {
     static final Backend CPU = new CpuBackend();
@@ -56,6 +57,17 @@ class PackedKernelsTest {
             fail("VQ_REQUIRE_CUDA=1 but " + Cuda.unavailableReason());
         } else {
             System.err.println("PackedKernelsTest: CUDA parity skipped: " + Cuda.unavailableReason());
+        }
+        // backends of optional modules on the class path (the tornado module runs this test too)
+        for (io.vq4j.kernels.BackendProvider p : io.vq4j.kernels.Backends.providers()) {
+            String require = "VQ_REQUIRE_" + p.prefix().toUpperCase(java.util.Locale.ROOT);
+            if (p.available()) {
+                out.add(p.open(p.prefix()));
+            } else if ("1".equals(System.getenv(require))) {
+                fail(require + "=1 but " + p.unavailableReason());
+            } else {
+                System.err.println("PackedKernelsTest: " + p.prefix() + " parity skipped: " + p.unavailableReason());
+            }
         }
         return out;
     }
