@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.eval.bench.KernelBench;
 import io.vq4j.kernels.Backend;
-import io.vq4j.kernels.Backends;
+import io.vq4j.kernels.select.Backends;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

@@ -6,15 +6,17 @@ import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.ModelLoader;
 import io.vq4j.tokenizer.Llama2cTokenizer;
 import io.vq4j.tokenizer.TokenizerJson;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+import java.util.concurrent.Callable;
 
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Write a model (llama2.c checkpoint or HF directory) as a Hugging Face directory:"
@@ -31,7 +33,7 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        DType d = switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
+        DType d = switch (dtype.toLowerCase(Locale.ROOT)) {
             case "f32" -> DType.F32;
             case "f16" -> DType.F16;
             case "bf16" -> DType.BF16;

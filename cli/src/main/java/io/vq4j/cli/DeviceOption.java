@@ -2,14 +2,17 @@ package io.vq4j.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.kernels.Backend;
-import io.vq4j.kernels.Backends;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.select.Backends;
+import io.vq4j.model.DeviceModels;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.ModelLoader;
 import io.vq4j.model.PackedLinear;
+import picocli.CommandLine.Option;
+
 import java.io.PrintWriter;
 import java.util.List;
-import picocli.CommandLine.Option;
+import java.util.Locale;
 
 /** --device for the commands that run a model: where the packed layers of a vq4j directory run. */
 final class DeviceOption {
@@ -42,7 +45,7 @@ final class DeviceOption {
     }
 
     static List<PackedLinear> packedLayers(LlamaCheckpoint c) {
-        return io.vq4j.model.DeviceModels.packedLayers(c);
+        return DeviceModels.packedLayers(c);
     }
 
     /** device, packed_layers_on_device and device_weight_bytes (the packed weights held on the device). */
@@ -58,7 +61,7 @@ final class DeviceOption {
             return "cpu";
         }
         List<PackedLinear> p = packedLayers(c);
-        return String.format(java.util.Locale.ROOT, "%s, %d packed layers on the device, %.2f MB", backend.name(),
+        return String.format(Locale.ROOT, "%s, %d packed layers on the device, %.2f MB", backend.name(),
                 p.size(), p.stream().mapToLong(x -> x.weights().deviceBytes()).sum() / 1e6);
     }
 }

@@ -1,6 +1,7 @@
 package io.vq4j.cli;
 
-import io.vq4j.kernels.Backends;
+import io.vq4j.kernels.BackendProvider;
+import io.vq4j.kernels.select.Backends;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -17,7 +18,7 @@ final class DevicesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        for (Backends.Listing l : Backends.list()) {
+        for (BackendProvider.Listing l : Backends.list()) {
             out.printf("%-12s %-7s %s%n", l.device(), l.backend(), l.description());
         }
         out.flush();

@@ -1,20 +1,25 @@
 package io.vq4j.cli;
 
-import io.vq4j.eval.TextInput;
-
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.Perplexity;
+import io.vq4j.eval.TextInput;
+import io.vq4j.kernels.Backend;
+import io.vq4j.model.DeviceModels;
+import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.ModelLoader;
-import java.io.PrintWriter;
-import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
 
 @Command(name = "eval", description = "Evaluate a model.", subcommands = EvalCommand.Ppl.class,
         mixinStandardHelpOptions = true)
@@ -60,7 +65,7 @@ final class EvalCommand implements Runnable {
                 throw new InputException("--dense-baseline: must be fp32 or fp16, got '" + denseBaseline + "'");
             }
             PrintWriter err = spec.commandLine().getErr();
-            try (io.vq4j.kernels.Backend backend = device.open(err)) {
+            try (Backend backend = device.open(err)) {
                 if (denseBaseline != null && backend == null) {
                     throw new InputException("--dense-baseline: needs a GPU --device (cuda[:i] or opencl[:i]); on cpu there is"
                             + " nothing to compare");
@@ -69,7 +74,7 @@ final class EvalCommand implements Runnable {
             }
         }
 
-        private Integer run(io.vq4j.kernels.Backend backend, PrintWriter err) {
+        private Integer run(Backend backend, PrintWriter err) {
             if (backend != null) {
                 backend.resetPeakDeviceBytes();
             }
@@ -86,9 +91,9 @@ final class EvalCommand implements Runnable {
             ObjectNode base = null;
             if (denseBaseline != null) {
                 boolean half = denseBaseline.equals("fp16");
-                io.vq4j.model.LlamaCheckpoint dense = io.vq4j.model.DeviceModels.dense(loaded.checkpoint(), backend,
+                LlamaCheckpoint dense = DeviceModels.dense(loaded.checkpoint(), backend,
                         half);
-                io.vq4j.model.DeviceModels.release(loaded.checkpoint());
+                DeviceModels.release(loaded.checkpoint());
                 backend.resetPeakDeviceBytes();
                 Perplexity.Result rb = evaluate(LlamaModel.of(dense), ids, window, err, denseBaseline + " baseline ");
                 base = Json.object();
@@ -120,14 +125,14 @@ final class EvalCommand implements Runnable {
                 }
                 o.put("model", model.model.toString());
                 o.put("text", text.toString());
-                o.put("text_bytes", content.getBytes(java.nio.charset.StandardCharsets.UTF_8).length);
+                o.put("text_bytes", content.getBytes(StandardCharsets.UTF_8).length);
                 out.println(Json.pretty(o));
             } else {
                 out.printf("ppl %.4f  mean NLL %.6f  tokens %d  predictions %d  windows %d x ctx %d  %.1f tokens/s%n",
                         r.ppl(), r.meanNll(), r.nTokens(), r.nPredictions(), r.windows().size(), r.ctx(),
                         r.tokensPerSecond());
                 if (base != null) {
-                    out.printf(java.util.Locale.ROOT, "dense %s baseline on the device: ppl %.4f  %.1f tokens/s  weights"
+                    out.printf(Locale.ROOT, "dense %s baseline on the device: ppl %.4f  %.1f tokens/s  weights"
                                     + " %.2f MB  peak device memory %.2f MB (packed: weights %.2f MB, peak %.2f MB)%n",
                             denseBaseline, base.path("ppl").asDouble(), base.path("tokens_per_second").asDouble(),
                             base.path("device_weight_bytes").asLong() / 1e6, base.path("peak_device_bytes").asLong() / 1e6,
@@ -135,7 +140,7 @@ final class EvalCommand implements Runnable {
                                     .mapToLong(x -> x.weights().deviceBytes()).sum() / 1e6, peak / 1e6);
                 }
                 err.println("vq: device " + DeviceOption.describe(backend, loaded.checkpoint())
-                        + (peak >= 0 ? String.format(java.util.Locale.ROOT, ", peak device memory %.2f MB", peak / 1e6)
+                        + (peak >= 0 ? String.format(Locale.ROOT, ", peak device memory %.2f MB", peak / 1e6)
                         : ""));
             }
             out.flush();

@@ -14,7 +14,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -83,7 +85,7 @@ final class ExperimentCommand implements Runnable {
                         });
                 Path dir = sweep.out.toAbsolutePath().normalize();
                 ResidualLever.write(dir, r);
-                outw.println(java.nio.file.Files.exists(dir.resolve("residual-lever.md"))
+                outw.println(Files.exists(dir.resolve("residual-lever.md"))
                         ? readMd(dir.resolve("residual-lever.md")) : "");
                 outw.flush();
             }
@@ -92,8 +94,8 @@ final class ExperimentCommand implements Runnable {
 
         private static String readMd(Path p) {
             try {
-                return java.nio.file.Files.readString(p);
-            } catch (java.io.IOException e) {
+                return Files.readString(p);
+            } catch (IOException e) {
                 throw InputException.at(p, "cannot read: " + e.getMessage());
             }
         }

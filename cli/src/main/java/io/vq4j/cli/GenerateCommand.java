@@ -5,15 +5,17 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.Generator;
 import io.vq4j.eval.Sampler;
+import io.vq4j.kernels.Backend;
 import io.vq4j.model.ModelLoader;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text. Temperature 0 is greedy; otherwise softmax at T with top-p nucleus, seeded.")
@@ -49,12 +51,12 @@ final class GenerateCommand implements Callable<Integer> {
             throw new InputException("--top-p: must be in (0, 1], got " + topP);
         }
         PrintWriter err = spec.commandLine().getErr();
-        try (io.vq4j.kernels.Backend backend = device.open(err)) {
+        try (Backend backend = device.open(err)) {
             return run(backend, err);
         }
     }
 
-    private Integer run(io.vq4j.kernels.Backend backend, PrintWriter err) {
+    private Integer run(Backend backend, PrintWriter err) {
         ModelLoader.LoadedModel loaded = device.load(model, backend, err);
         PrintWriter out = spec.commandLine().getOut();
         PrintStream raw = System.out;

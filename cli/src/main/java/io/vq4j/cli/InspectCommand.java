@@ -3,22 +3,26 @@ package io.vq4j.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
-import io.vq4j.io.Llama2cCheckpoint;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.model.HfCheckpoints;
+import io.vq4j.model.Llama2cCheckpoint;
 import io.vq4j.model.LlamaConfig;
-import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.Callable;
+import io.vq4j.pack.PackedStats;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = "List the tensors of a .safetensors file, an HF directory or a llama2.c checkpoint.")
@@ -58,8 +62,8 @@ final class InspectCommand implements Callable<Integer> {
         long params = rows.stream().mapToLong(Row::elements).sum();
         long bytes = rows.stream().mapToLong(Row::bytes).sum();
         PrintWriter out = spec.commandLine().getOut();
-        io.vq4j.pack.PackedStats.Stats packed = Files.isDirectory(path) && io.vq4j.pack.PackedStats.isPacked(path)
-                ? io.vq4j.pack.PackedStats.of(path) : null;
+        PackedStats.Stats packed = Files.isDirectory(path) && PackedStats.isPacked(path)
+                ? PackedStats.of(path) : null;
         if (json) {
             ObjectNode o = Json.object();
             if (packed != null) {
@@ -69,7 +73,7 @@ final class InspectCommand implements Callable<Integer> {
                 o.put("quantized_weights", packed.quantizedWeights());
                 o.put("shared_codebook_bytes", packed.sharedCodebookBytes());
                 ArrayNode ls = o.putArray("layers");
-                for (io.vq4j.pack.PackedStats.Layer l : packed.layers()) {
+                for (PackedStats.Layer l : packed.layers()) {
                     ObjectNode lo = ls.addObject();
                     lo.put("name", l.name());
                     lo.put("method", l.method());
@@ -104,24 +108,24 @@ final class InspectCommand implements Callable<Integer> {
                 out.println(config);
             }
             for (Row r : rows) {
-                out.printf("%-50s %-5s %-16s %,14d bytes%n", r.name, r.dtype, java.util.Arrays.toString(r.shape), r.bytes);
+                out.printf("%-50s %-5s %-16s %,14d bytes%n", r.name, r.dtype, Arrays.toString(r.shape), r.bytes);
             }
             out.printf("%d tensors, %,d parameters, %,d bytes%n", rows.size(), params, bytes);
             if (packed != null) {
                 out.println();
                 out.printf("%-44s %-7s %-11s %12s %9s %9s%n", "packed layer", "method", "shape", "bytes", "nominal", "true bpw");
-                for (io.vq4j.pack.PackedStats.Layer l : packed.layers()) {
-                    out.printf(java.util.Locale.ROOT, "%-44s %-7s %-11s %,12d %9.3f %9.3f%n", l.name(), l.method(),
+                for (PackedStats.Layer l : packed.layers()) {
+                    out.printf(Locale.ROOT, "%-44s %-7s %-11s %,12d %9.3f %9.3f%n", l.name(), l.method(),
                             l.rows() + "x" + l.cols(), l.bytes(), l.nominalBitsPerWeight(), l.trueBitsPerWeight());
                 }
                 if (packed.sharedCodebookBytes() > 0) {
-                    out.printf(java.util.Locale.ROOT, "shared codebooks: %,d bytes, stored once (not in the per-layer"
+                    out.printf(Locale.ROOT, "shared codebooks: %,d bytes, stored once (not in the per-layer"
                             + " rows above; in the total below)%n", packed.sharedCodebookBytes());
                 }
-                out.printf(java.util.Locale.ROOT, "quantized layers: %,d weights, nominal %.4f bits/weight, true %.4f"
+                out.printf(Locale.ROOT, "quantized layers: %,d weights, nominal %.4f bits/weight, true %.4f"
                                 + " bits/weight (all file overhead charged to them)%n", packed.quantizedWeights(),
                         packed.nominalBitsPerWeight(), packed.trueBitsPerWeight());
-                out.printf(java.util.Locale.ROOT, "whole model: %.4f bits/parameter (every byte of the files over all"
+                out.printf(Locale.ROOT, "whole model: %.4f bits/parameter (every byte of the files over all"
                         + " %,d parameters)%n", packed.modelBitsPerParameter(), packed.parameters());
             }
         }

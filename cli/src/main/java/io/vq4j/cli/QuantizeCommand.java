@@ -1,5 +1,7 @@
 package io.vq4j.cli;
 
+import io.vq4j.kernels.select.Backends;
+import io.vq4j.pack.PackedStats;
 import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
 import io.vq4j.quant.QuantOptions;
@@ -124,7 +126,7 @@ final class QuantizeCommand implements Callable<Integer> {
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         boolean tty = System.console() != null;
-        try (Backend backend = io.vq4j.kernels.Backends.open(device, m -> {
+        try (Backend backend = Backends.open(device, m -> {
             err.println("vq: " + m);
             err.flush();
         }); SourceModel source = SourceModel.open(model.model)) {
@@ -168,7 +170,7 @@ final class QuantizeCommand implements Callable<Integer> {
                     err.flush();
                 }
             });
-            io.vq4j.pack.PackedStats.Stats st = io.vq4j.pack.PackedStats.of(r.out());
+            PackedStats.Stats st = PackedStats.of(r.out());
             outw.printf(Locale.ROOT, "wrote %s: %d layers, true %.4f bits/weight over the quantized layers (every byte"
                     + " of the files but the unquantized tensors' data%s), %.1fs%n", r.out(), r.layers().size(),
                     st.trueBitsPerWeight(), st.sharedCodebookBytes() > 0

@@ -1,6 +1,8 @@
 package io.vq4j.cli;
 
 import io.vq4j.core.InputException;
+import io.vq4j.eval.sweep.EncoderSweep;
+import io.vq4j.eval.sweep.EncoderSweepReport;
 import io.vq4j.eval.sweep.Sweep;
 import io.vq4j.eval.sweep.SweepReport;
 import io.vq4j.eval.sweep.SweepSpec;
@@ -8,6 +10,7 @@ import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.ModelLoader;
+import io.vq4j.model.minilm.MiniLm;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
@@ -16,6 +19,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,7 +56,7 @@ final class SweepCommand implements Callable<Integer> {
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         boolean tty = System.console() != null;
-        if (io.vq4j.eval.sweep.EncoderSweep.isEncoder(sweep.model.model)) {
+        if (EncoderSweep.isEncoder(sweep.model.model)) {
             return encoder(list, outw, err);
         }
         try (Backend backend = sweep.openBackend(err); SourceModel source = SourceModel.open(sweep.model.model)) {
@@ -119,14 +123,14 @@ final class SweepCommand implements Callable<Integer> {
             throw new InputException("--tokenizer, --calib-len and --ctx are for causal models; a sentence encoder"
                     + " brings its tokenizer and embeds whole sentences");
         }
-        io.vq4j.model.minilm.MiniLm fp = io.vq4j.model.minilm.MiniLm.load(sweep.model.model);
+        MiniLm fp = MiniLm.load(sweep.model.model);
         try (Backend backend = sweep.openBackend(err)) {
-            var o = new io.vq4j.eval.sweep.EncoderSweep.Options(sweep.model.model, sweep.calib, sweep.text,
+            var o = new EncoderSweep.Options(sweep.model.model, sweep.calib, sweep.text,
                     sweep.limitBytes, sweep.calibSamples, sentences, sweep.seed, sweep.realSamples, sweep.randomRows,
                     sweep.out);
             long t0 = System.nanoTime();
-            var rs = io.vq4j.eval.sweep.EncoderSweep.run(fp, list, o, backend,
-                    new io.vq4j.eval.sweep.EncoderSweep.Listener() {
+            var rs = EncoderSweep.run(fp, list, o, backend,
+                    new EncoderSweep.Listener() {
                         @Override
                         public void info(String line) {
                             err.println("vq: " + line);
@@ -140,7 +144,7 @@ final class SweepCommand implements Callable<Integer> {
                         }
 
                         @Override
-                        public void finished(int i, int n, io.vq4j.eval.sweep.EncoderSweep.Result r, boolean resumed) {
+                        public void finished(int i, int n, EncoderSweep.Result r, boolean resumed) {
                             outw.printf(Locale.ROOT, "[%d/%d] %-40s %6.3f bpw  embedding cos %.6f (min %.6f)"
                                             + "  cos rand %.5f real %.5f  %s%n", i + 1, n, r.name(),
                                     r.trueBitsPerWeight(), r.meanCosine(), r.minCosine(), r.meanCosineRandom(),
@@ -151,10 +155,10 @@ final class SweepCommand implements Callable<Integer> {
                     });
             Path dir = sweep.out.toAbsolutePath().normalize();
             com.fasterxml.jackson.databind.JsonNode settings = settings(dir);
-            io.vq4j.eval.sweep.EncoderSweepReport.write(dir, settings, rs);
+            EncoderSweepReport.write(dir, settings, rs);
             outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
-                    SweepReport.MD_FILE, SweepReport.JSON_FILE, io.vq4j.eval.sweep.EncoderSweepReport.PLOT_BITS,
-                    io.vq4j.eval.sweep.EncoderSweepReport.PLOT_COSINE, rs.size(), (System.nanoTime() - t0) / 1e9);
+                    SweepReport.MD_FILE, SweepReport.JSON_FILE, EncoderSweepReport.PLOT_BITS,
+                    EncoderSweepReport.PLOT_COSINE, rs.size(), (System.nanoTime() - t0) / 1e9);
             outw.flush();
         }
         return 0;
@@ -163,7 +167,7 @@ final class SweepCommand implements Callable<Integer> {
     private static com.fasterxml.jackson.databind.JsonNode settings(Path dir) {
         try {
             return Json.MAPPER.readTree(dir.resolve(Sweep.SETTINGS).toFile());
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw InputException.at(dir.resolve(Sweep.SETTINGS), "cannot read: " + e.getMessage());
         }
     }

@@ -1,5 +1,6 @@
 package io.vq4j.cli;
 
+import io.vq4j.kernels.select.Backends;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.sweep.Sweep;
 import io.vq4j.kernels.Backend;
@@ -46,7 +47,7 @@ final class SweepOptions {
         if (limitBytes < 0) {
             throw new InputException("--limit-bytes: must be >= 0, got " + limitBytes);
         }
-        return io.vq4j.kernels.Backends.open(device, m -> {
+        return Backends.open(device, m -> {
             err.println("vq: " + m);
             err.flush();
         });

@@ -7,12 +7,14 @@ import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.SyntheticModel;
 import io.vq4j.tokenizer.Llama2cTokenizer;
 import io.vq4j.tokenizer.TokenizerJson;
-import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
 
 @Command(name = "synth", mixinStandardHelpOptions = true,
         description = "Write a synthetic Llama checkpoint (heavy-tailed random weights) as a Hugging Face directory."
@@ -49,7 +51,7 @@ final class SynthCommand implements Callable<Integer> {
         if (dim % heads != 0 || (dim / heads) % 2 != 0 || heads % kvHeads != 0) {
             throw new InputException("synth: --heads must split --dim into even head sizes and --kv-heads divide --heads");
         }
-        if (tokenizer != null && !java.nio.file.Files.isRegularFile(tokenizer)) {
+        if (tokenizer != null && !Files.isRegularFile(tokenizer)) {
             throw InputException.at(tokenizer, "no such tokenizer file");
         }
         Llama2cTokenizer tok = tokenizer == null ? null : Llama2cTokenizer.read(tokenizer);

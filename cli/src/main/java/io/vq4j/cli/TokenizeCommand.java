@@ -1,22 +1,23 @@
 package io.vq4j.cli;
 
+import io.vq4j.core.AtomicFiles;
+import io.vq4j.core.InputException;
 import io.vq4j.eval.TextInput;
-
 import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.Tokenizers;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import io.vq4j.io.AtomicFiles;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = "Tokenize a text (with BOS) as `vq eval ppl` does; write the ids as little-endian int32.")
@@ -35,7 +36,7 @@ final class TokenizeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (!Files.exists(model.model)) {
-            throw io.vq4j.core.InputException.at(model.model, "no such file or directory");
+            throw InputException.at(model.model, "no such file or directory");
         }
         Tokenizer tok = Tokenizers.forModel(model.model, model.tokenizer);
         int[] ids = tok.encode(TextInput.read(text, limitBytes), true);

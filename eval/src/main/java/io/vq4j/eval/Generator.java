@@ -1,8 +1,10 @@
 package io.vq4j.eval;
 
+import io.vq4j.core.InputException;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.tokenizer.Tokenizer;
+
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -29,7 +31,7 @@ public final class Generator {
         int[] promptIds = tokenizer.encode(prompt, true);
         int capacity = model.config().maxSeqLen();
         if (promptIds.length >= capacity) {
-            throw new io.vq4j.core.InputException("--prompt: " + promptIds.length
+            throw new InputException("--prompt: " + promptIds.length
                     + " tokens leave no room in the model's context of " + capacity);
         }
         int vocab = model.config().vocabSize();

@@ -3,6 +3,9 @@ package io.vq4j.eval;
 import io.vq4j.core.InputException;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.IntBinaryOperator;
 
 /**
@@ -24,7 +27,7 @@ public final class Perplexity {
     }
 
     public record Result(double ppl, double meanNll, int nTokens, int nPredictions, int ctx,
-                         java.util.List<Window> windows, double seconds) {
+                         List<Window> windows, double seconds) {
         /** Tokens run through the model per second of forward-pass time. */
         public double tokensPerSecond() {
             return nTokens / seconds;
@@ -44,7 +47,7 @@ public final class Perplexity {
         int vocab = model.config().vocabSize();
         int windows = (ids.length + ctx - 1) / ctx;
         KvCache cache = model.newCache(Math.min(ctx, ids.length));
-        java.util.List<Window> out = new java.util.ArrayList<>(windows);
+        List<Window> out = new ArrayList<>(windows);
         double nll = 0;
         int predictions = 0;
         long nanos = 0;
@@ -67,7 +70,7 @@ public final class Perplexity {
             }
         }
         double mean = nll / predictions;
-        return new Result(Math.exp(mean), mean, ids.length, predictions, ctx, java.util.List.copyOf(out),
+        return new Result(Math.exp(mean), mean, ids.length, predictions, ctx, List.copyOf(out),
                 nanos / 1e9);
     }
 

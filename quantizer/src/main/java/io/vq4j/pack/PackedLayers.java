@@ -4,9 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.vq4j.kernels.packed.BitPacking;
 import io.vq4j.io.DType;
+import io.vq4j.io.SafeTensorsDirectory;
+import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
+import io.vq4j.kernels.packed.BitPacking;
 import io.vq4j.pack.QuantizedLayer.Axis;
 import io.vq4j.pack.QuantizedLayer.BlockScales;
 import io.vq4j.pack.QuantizedLayer.CodebookFormat;
@@ -16,6 +18,8 @@ import io.vq4j.pack.QuantizedLayer.Segment;
 import io.vq4j.pack.QuantizedLayer.Stage;
 import io.vq4j.pack.QuantizedLayer.Vector;
 
+import java.io.IOException;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -54,6 +58,40 @@ public final class PackedLayers {
 
         /** dtype, shape and raw little-endian bytes; absent → null. */
         Tensor get(String name);
+
+        /**
+         * Safetensors files as one source: a name is looked up in each file in turn (a layer's
+         * file first, then the one that holds the shared codebooks).
+         */
+        static TensorSource of(SafeTensorsFile... files) {
+            return new TensorSource() {
+                @Override
+                public boolean contains(String name) {
+                    for (SafeTensorsFile f : files) {
+                        if (f.contains(name)) {
+                            return true;
+                        }
+                    }
+                    return false;
+                }
+
+                @Override
+                public Tensor get(String name) {
+                    for (SafeTensorsFile f : files) {
+                        if (f.contains(name)) {
+                            SafeTensorsFile.TensorInfo t = f.info(name);
+                            return new Tensor(t.dtype(), t.shape(), f.data(name).toArray(ValueLayout.JAVA_BYTE));
+                        }
+                    }
+                    return null;
+                }
+            };
+        }
+
+        /** Every file of a directory as one source. */
+        static TensorSource of(SafeTensorsDirectory st) {
+            return of(st.files().toArray(SafeTensorsFile[]::new));
+        }
     }
 
     public record Tensor(DType dtype, long[] shape, byte[] bytes) {
@@ -209,7 +247,7 @@ public final class PackedLayers {
         JsonNode o;
         try {
             o = JSON.readTree(layout);
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new IllegalArgumentException("layout of '" + name + "' is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
         }
         if (o.path("format").asInt() != 1) {

@@ -3,7 +3,6 @@ package io.vq4j.pack;
 import io.vq4j.core.InputException;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
-import io.vq4j.quant.QuantizeJob;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -76,7 +75,7 @@ public final class PackedStats {
         long shared = 0;
         try (SafeTensorsDirectory st = SafeTensorsDirectory.open(dir)) {
             // tensor names are unique across the shards, so one source over all of them serves every layer
-            PackedLayers.TensorSource all = QuantizeJob.fileSource(st.files().toArray(SafeTensorsFile[]::new));
+            PackedLayers.TensorSource all = PackedLayers.TensorSource.of(st.files().toArray(SafeTensorsFile[]::new));
             for (SafeTensorsFile f : st.files()) {
                 for (String t : f.names()) {
                     if (t.startsWith(PackedLayers.SHARED_PREFIX)) { // quantization overhead, counted once

@@ -6,7 +6,9 @@ import io.vq4j.pack.QuantizedLayer.Axis;
 import io.vq4j.pack.QuantizedLayer.BlockScales;
 import io.vq4j.pack.QuantizedLayer.CodebookFormat;
 
+import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 
 /**
  * Method "gptvq": GPTVQ (van Baalen et al., Qualcomm; the seed paper's Algorithms 1–2 and
@@ -101,7 +103,7 @@ public final class Gptvq implements LayerQuantizer {
         ScaleGrid scales = nb > 0 ? scaleGrid(p.weight(), rows, cols, nb) : null;
         int[] scaleCodes = nb > 0 ? new int[rows * scaleBlocks] : null;
         float[] scaleOf = new float[rows * cols]; // the stored scale of each weight (1 without normalisation)
-        java.util.Arrays.fill(scaleOf, 1f);
+        Arrays.fill(scaleOf, 1f);
 
         float[] codebooks = new float[rowBlocks * colBlocks * k * d];
         float[] cbScales = format == CodebookFormat.INT8 ? new float[rowBlocks * colBlocks] : null;
@@ -248,7 +250,7 @@ public final class Gptvq implements LayerQuantizer {
             }
         }
         float[] init = s.init().equals("mahalanobis") ? KMeans.seedMahalanobis(x, n, d, k)
-                : KMeans.seedPlusPlus(x, wt, n, d, k, new java.util.SplittableRandom(p.seed() + g));
+                : KMeans.seedPlusPlus(x, wt, n, d, k, new SplittableRandom(p.seed() + g));
         float[] book = KMeans.fitFrom(p.backend(), x, wt, n, d, k, s.iters(), s.tol(), init).codebook();
         float[] sc = Codebooks.round(book, 1, k, d, format);
         if (sc != null) {
@@ -282,9 +284,9 @@ public final class Gptvq implements LayerQuantizer {
         int rowBlocks = rows / gRows;
         for (int rb = 0; rb < rowBlocks; rb++) { // each row block has its own codebook
             int g = rb * colBlocks + cb;
-            float[] book = java.util.Arrays.copyOfRange(codebooks, g * k * d, (g + 1) * k * d);
-            float[] xs = java.util.Arrays.copyOfRange(x, rb * gRows * d, (rb + 1) * gRows * d);
-            float[] ws = java.util.Arrays.copyOfRange(wt, rb * gRows * d, (rb + 1) * gRows * d);
+            float[] book = Arrays.copyOfRange(codebooks, g * k * d, (g + 1) * k * d);
+            float[] xs = Arrays.copyOfRange(x, rb * gRows * d, (rb + 1) * gRows * d);
+            float[] ws = Arrays.copyOfRange(wt, rb * gRows * d, (rb + 1) * gRows * d);
             int[] is = new int[gRows];
             float[] ds = new float[gRows];
             p.backend().assignNearest(xs, ws, gRows, d, book, k, is, ds);

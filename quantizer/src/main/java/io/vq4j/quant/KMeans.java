@@ -1,6 +1,9 @@
 package io.vq4j.quant;
 
+import io.vq4j.core.Parallel;
 import io.vq4j.kernels.Backend;
+
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -89,14 +92,14 @@ public final class KMeans {
     static float[] seedPlusPlus(float[] x, float[] w, int n, int d, int k, SplittableRandom random) {
         float[] cb = new float[k * d];
         double[] nearest = new double[n];
-        java.util.Arrays.fill(nearest, Double.POSITIVE_INFINITY);
+        Arrays.fill(nearest, Double.POSITIVE_INFINITY);
         int chunks = (n + SEED_CHUNK - 1) / SEED_CHUNK;
         double[] chunkTotal = new double[chunks];
         int pick = random.nextInt(n);
         for (int c = 0; c < k; c++) {
             System.arraycopy(x, pick * d, cb, c * d, d);
             final int cc = c;
-            io.vq4j.core.Parallel.forEach(0, chunks, ch -> {
+            Parallel.forEach(0, chunks, ch -> {
                 int lo = ch * SEED_CHUNK;
                 int hi = Math.min(n, lo + SEED_CHUNK);
                 double t = 0;
@@ -193,7 +196,7 @@ public final class KMeans {
             dist[i] = s;
             order[i] = i;
         }
-        java.util.Arrays.sort(order, (p, q) -> Double.compare(dist[p], dist[q]));
+        Arrays.sort(order, (p, q) -> Double.compare(dist[p], dist[q]));
         float[] cb = new float[k * d];
         int step = k > 1 ? n / (k - 1) : 0;
         for (int c = 0; c < k; c++) {

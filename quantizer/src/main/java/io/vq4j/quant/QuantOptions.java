@@ -3,6 +3,7 @@ package io.vq4j.quant;
 import io.vq4j.core.InputException;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -53,7 +54,7 @@ public final class QuantOptions {
         t.put("--config", Type.TEXT);
         t.put("--share-codebooks", Type.TEXT);
         t.put("--percdamp", Type.DOUBLE);
-        TYPES = java.util.Collections.unmodifiableMap(t);
+        TYPES = Collections.unmodifiableMap(t);
     }
 
     /** Which method-specific options each method accepts (--percdamp: every method). */

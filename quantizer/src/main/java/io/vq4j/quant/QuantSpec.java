@@ -42,7 +42,7 @@ public record QuantSpec(String method, int bits, int groupSize, boolean symmetri
                         String shareCodebooks) {
 
     /** --share-codebooks values: one codebook per layer, per kind of layer across blocks, one for all. */
-    public static final java.util.List<String> SHARING = java.util.List.of("none", "kind", "all");
+    public static final List<String> SHARING = List.of("none", "kind", "all");
 
     public QuantSpec {
         residualCentroids = List.copyOf(residualCentroids);

@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
+import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.Backend;
@@ -15,19 +17,25 @@ import io.vq4j.model.Linear;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.QuantizedLayer;
+import io.vq4j.tokenizer.Llama2cTokenizer;
 import io.vq4j.tokenizer.Tokenizer;
+import io.vq4j.tokenizer.TokenizerJson;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /**
@@ -120,7 +128,7 @@ public final class QuantizeJob {
             x[s] = source.embed(tokens, s * len, len);
         }
         BlockSteps steps = new BlockSteps(c);
-        java.util.Map<String, LayerProblem.SharedCodebook> shared = java.util.Map.of();
+        Map<String, LayerProblem.SharedCodebook> shared = Map.of();
         if (spec.sharesCodebooks()) { // fitted again on a resumed run: deterministic, same bytes
             listener.info("fitting the shared codebooks (--share-codebooks " + spec.shareCodebooks() + ")");
             shared = SharedCodebooks.fit(source, spec, x, len, backend, o.seed(), linearSteps());
@@ -266,7 +274,7 @@ public final class QuantizeJob {
             }
         }
         if (spec.sharesCodebooks()) {
-            java.util.Map<String, int[]> byName = new java.util.LinkedHashMap<>();
+            Map<String, int[]> byName = new LinkedHashMap<>();
             String[] hf = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                     "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
             for (int i = 0; i < shapes.length; i++) {
@@ -334,7 +342,7 @@ public final class QuantizeJob {
         String text;
         try {
             text = Files.readString(calib, StandardCharsets.UTF_8);
-        } catch (java.nio.charset.MalformedInputException e) {
+        } catch (MalformedInputException e) {
             throw InputException.at(calib, "is not valid UTF-8");
         } catch (IOException e) {
             throw InputException.at(calib, "cannot read: " + e.getMessage());
@@ -490,9 +498,9 @@ public final class QuantizeJob {
 
     static void writeText(Path target, String text) {
         try {
-            Path tmp = io.vq4j.io.AtomicFiles.tempFileBeside(target);
+            Path tmp = AtomicFiles.tempFileBeside(target);
             Files.writeString(tmp, text);
-            io.vq4j.io.AtomicFiles.commit(tmp, target);
+            AtomicFiles.commit(tmp, target);
         } catch (IOException e) {
             throw InputException.at(target, "cannot write: " + e.getMessage());
         }
@@ -504,7 +512,7 @@ public final class QuantizeJob {
         try (SafeTensorsFile f = SafeTensorsFile.open(shard);
              SafeTensorsFile first = b == 0 ? null : SafeTensorsFile.open(out.resolve(shardName(0, blocks)))) {
             LayerWeights lw = source;
-            PackedLayers.TensorSource src = first == null ? fileSource(f) : fileSource(f, first);
+            PackedLayers.TensorSource src = first == null ? PackedLayers.TensorSource.of(f) : PackedLayers.TensorSource.of(f, first);
             for (String[] step : STEPS) {
                 for (String linear : step) {
                     String name = SourceModel.prefix(b) + linear;
@@ -519,44 +527,14 @@ public final class QuantizeJob {
         }
     }
 
-    /**
-     * Safetensors files as one {@link PackedLayers.TensorSource}: a name is looked up in each
-     * file in turn (a layer's file first, then the one that holds the shared codebooks).
-     */
-    public static PackedLayers.TensorSource fileSource(SafeTensorsFile... files) {
-        return new PackedLayers.TensorSource() {
-            @Override
-            public boolean contains(String name) {
-                for (SafeTensorsFile f : files) {
-                    if (f.contains(name)) {
-                        return true;
-                    }
-                }
-                return false;
-            }
-
-            @Override
-            public PackedLayers.Tensor get(String name) {
-                for (SafeTensorsFile f : files) {
-                    if (f.contains(name)) {
-                        SafeTensorsFile.TensorInfo t = f.info(name);
-                        return new PackedLayers.Tensor(t.dtype(), t.shape(),
-                                f.data(name).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
-                    }
-                }
-                return null;
-            }
-        };
-    }
-
     private static void copyTokenizer(SourceModel source, Options o, Path out) throws IOException {
-        if (o.tokenizer() instanceof io.vq4j.tokenizer.Llama2cTokenizer l2c) {
-            io.vq4j.tokenizer.TokenizerJson.write(l2c, out);
+        if (o.tokenizer() instanceof Llama2cTokenizer l2c) {
+            TokenizerJson.write(l2c, out);
         } else if (source instanceof SourceModel.Hf hf) {
             for (String f : new String[]{"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
                 Path p = hf.dir().resolve(f);
                 if (Files.isRegularFile(p)) {
-                    Files.copy(p, out.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    Files.copy(p, out.resolve(f), StandardCopyOption.REPLACE_EXISTING);
                 }
             }
         }
@@ -604,7 +582,7 @@ public final class QuantizeJob {
                 reports.stream().mapToDouble(r -> r.nominalBitsPerWeight() * r.rows() * r.cols()).sum() / weights);
         report.set("layers", reportsJson(reports));
         writeText(out.resolve(REPORT_MD), markdown(o, reports, bytes, weights, sharedBytes));
-        writeText(out.resolve(io.vq4j.io.SafeTensorsDirectory.INDEX), index.toPrettyString());
+        writeText(out.resolve(SafeTensorsDirectory.INDEX), index.toPrettyString());
         ObjectNode config = source.configJson();
         ObjectNode qc = config.putObject("quantization_config");
         qc.put("quant_method", "vq4j");

@@ -10,6 +10,7 @@ import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.QuantizedLayer.CodebookFormat;
 import io.vq4j.quant.LayerProblem.SharedCodebook;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -132,7 +133,7 @@ public final class SharedCodebooks {
         Map<String, List<String>> members = new LinkedHashMap<>();
         for (List<String> step : linear) {
             for (String l : step) {
-                members.computeIfAbsent(key(spec, l), q -> new java.util.ArrayList<>()).add(l);
+                members.computeIfAbsent(key(spec, l), q -> new ArrayList<>()).add(l);
             }
         }
         Map<String, SharedCodebook> out = new LinkedHashMap<>();

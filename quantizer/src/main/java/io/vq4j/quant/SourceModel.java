@@ -10,6 +10,8 @@ import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LayerWeights;
+import io.vq4j.model.Linear;
+import io.vq4j.model.Llama2cCheckpoint;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 
@@ -87,7 +89,7 @@ public abstract sealed class SourceModel implements AutoCloseable {
         if (Files.isDirectory(model)) {
             return new Hf(model);
         }
-        return new InMemory(io.vq4j.io.Llama2cCheckpoint.read(model));
+        return new InMemory(Llama2cCheckpoint.read(model));
     }
 
     /** A checkpoint already in memory (llama2.c files, tests). */
@@ -127,7 +129,7 @@ public abstract sealed class SourceModel implements AutoCloseable {
         public void checkFinite() {
             for (int b = 0; b < config().nLayers(); b++) {
                 LayerWeights lw = block(b);
-                io.vq4j.model.Linear[] ls = {lw.wq(), lw.wk(), lw.wv(), lw.wo(), lw.w1(), lw.w3(), lw.w2()};
+                Linear[] ls = {lw.wq(), lw.wk(), lw.wv(), lw.wo(), lw.w1(), lw.w3(), lw.w2()};
                 for (int j = 0; j < ls.length; j++) {
                     checkFinite(((DenseLinear) ls[j]).weight(), prefix(b) + LINEARS[j] + ".weight",
                             Path.of(ckpt.source()));
@@ -142,7 +144,7 @@ public abstract sealed class SourceModel implements AutoCloseable {
             int d = config().dim();
             w.addFloats(p + "input_layernorm.weight", DType.F32, new long[]{d}, lw.attnNorm());
             w.addFloats(p + "post_attention_layernorm.weight", DType.F32, new long[]{d}, lw.ffnNorm());
-            io.vq4j.model.Linear[] ls = {lw.wq(), lw.wk(), lw.wv(), lw.wo(), lw.w1(), lw.w3(), lw.w2()};
+            Linear[] ls = {lw.wq(), lw.wk(), lw.wv(), lw.wo(), lw.w1(), lw.w3(), lw.w2()};
             for (int j = 0; j < LINEARS.length; j++) {
                 if (ls[j] instanceof DenseLinear dl && dl.bias() != null) {
                     w.addFloats(p + LINEARS[j] + ".bias", DType.F32, new long[]{dl.bias().length}, dl.bias());

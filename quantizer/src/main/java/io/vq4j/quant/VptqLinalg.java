@@ -1,5 +1,7 @@
 package io.vq4j.quant;
 
+import java.util.Arrays;
+
 /**
  * The one factorisation VPTQ's GPTQ loop needs: the upper Cholesky factor U of H⁻¹
  * (H⁻¹ = UᵀU), in double on the host.
@@ -103,7 +105,7 @@ final class VptqLinalg {
         double[] acc = new double[n];
         for (int i = 0; i < n; i++) {
             int ri = i * n;
-            java.util.Arrays.fill(acc, 0, i, 0.0);
+            Arrays.fill(acc, 0, i, 0.0);
             for (int k = 0; k < i; k++) { // acc[j] = Σ_{j ≤ k < i} L[i][k] X[k][j]
                 double lik = l[ri + k];
                 if (lik != 0) {

@@ -1,5 +1,7 @@
 package io.vq4j.pack;
 
+import io.vq4j.kernels.BackendProvider;
+import io.vq4j.kernels.select.Backends;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.cpu.CpuBackend;
@@ -59,7 +61,7 @@ class PackedKernelsTest {
             System.err.println("PackedKernelsTest: CUDA parity skipped: " + Cuda.unavailableReason());
         }
         // backends of optional modules on the class path (the tornado module runs this test too)
-        for (io.vq4j.kernels.BackendProvider p : io.vq4j.kernels.Backends.providers()) {
+        for (io.vq4j.kernels.BackendProvider p : io.vq4j.kernels.select.Backends.providers()) {
             String require = "VQ_REQUIRE_" + p.prefix().toUpperCase(java.util.Locale.ROOT);
             if (p.available()) {
                 out.add(p.open(p.prefix()));

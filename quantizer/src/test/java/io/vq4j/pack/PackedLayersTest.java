@@ -155,7 +155,7 @@ class PackedLayersTest {
         try (SafeTensorsFile f = SafeTensorsFile.open(dir.resolve("x.safetensors"))) {
             for (int i = 0; i < ls.size(); i++) {
                 String layout = f.metadata().get(PackedLayers.META_PREFIX + "l" + i);
-                assertSameLayer(ls.get(i), PackedLayers.read("l" + i, layout, QuantizeJob.fileSource(f)));
+                assertSameLayer(ls.get(i), PackedLayers.read("l" + i, layout, PackedLayers.TensorSource.of(f)));
             }
         }
     }

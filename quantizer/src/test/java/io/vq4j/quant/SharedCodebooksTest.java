@@ -47,7 +47,7 @@ class SharedCodebooksTest {
     static Map<String, QuantizedLayer> layers(Path dir) {
         Map<String, QuantizedLayer> out = new java.util.TreeMap<>();
         try (SafeTensorsDirectory st = SafeTensorsDirectory.open(dir)) {
-            PackedLayers.TensorSource all = QuantizeJob.fileSource(st.files().toArray(SafeTensorsFile[]::new));
+            PackedLayers.TensorSource all = PackedLayers.TensorSource.of(st.files().toArray(SafeTensorsFile[]::new));
             for (SafeTensorsFile f : st.files()) {
                 for (var e : f.metadata().entrySet()) {
                     if (e.getKey().startsWith(PackedLayers.META_PREFIX)) {

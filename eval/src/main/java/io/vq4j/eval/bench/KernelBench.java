@@ -1,6 +1,8 @@
 package io.vq4j.eval.bench;
 
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.packed.PackedMatrix;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -121,15 +123,15 @@ public final class KernelBench {
             for (int i = 0; i < nv; i++) {
                 idx[i] = r.nextInt(c.k());
             }
-            io.vq4j.kernels.packed.PackedMatrix m = io.vq4j.kernels.packed.PackedMatrix.builder(c.rows(), c.cols())
+            PackedMatrix m = PackedMatrix.builder(c.rows(), c.cols())
                     .vector(0, c.cols(), false, c.d(), c.rows(), c.cols(),
-                            List.of(new io.vq4j.kernels.packed.PackedMatrix.Stage(c.k(), gaussian(r,
+                            List.of(new PackedMatrix.Stage(c.k(), gaussian(r,
                                     (long) c.k() * c.d()), idx)), 0, 0, null, null)
                     .build();
             float[] x = gaussian(r, c.cols());
             float[] y = new float[c.rows()];
             String shape = String.format(Locale.ROOT, "%dx%d d=%d k=%d", c.rows(), c.cols(), c.d(), c.k());
-            try (io.vq4j.kernels.PackedWeights pw = b.upload(m)) {
+            try (PackedWeights pw = b.upload(m)) {
                 double t = time(() -> b.dequantMatvec(pw, x, y), repeats);
                 double bytes = (m.deviceBytes() + 4.0 * (c.rows() + c.cols())) / 1e9;
                 rows.add(new Row(device, "dequant-matvec", shape, c.vectors(), c.vectors(), t, 0, bytes));

@@ -2,6 +2,7 @@ package io.vq4j.eval.bench;
 
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.pack.PackedLayers;
 import io.vq4j.quant.HessianAccumulator;
 import io.vq4j.quant.KMeans;
 import io.vq4j.quant.LayerProblem;
@@ -103,7 +104,7 @@ public final class QuantizeBench {
                 var layer = q.quantize(new LayerProblem("bench", w, rows, cols, q.needsHessian() ? h : null, s, b, 1));
                 double secs = (System.nanoTime() - l0) / 1e9;
                 System.out.printf(Locale.ROOT, "%s\t%s\t%s\t%.2f\t%.4f%n", m, scalar ? "-" : d, scalar ? "-" : k, secs,
-                        io.vq4j.pack.PackedLayers.nominalBitsPerWeight(layer));
+                        PackedLayers.nominalBitsPerWeight(layer));
                 System.out.flush();
             }
         }

@@ -1,6 +1,7 @@
 package io.vq4j.eval.metrics;
 
 import io.vq4j.core.InputException;
+import io.vq4j.eval.Perplexity;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
 
@@ -62,8 +63,8 @@ public final class ModelMetrics {
             double sumRef = 0;
             double sumQuant = 0;
             for (int t = 0; t + 1 < len; t++) {
-                sumRef += io.vq4j.eval.Perplexity.negLogSoftmax(p, t * vocab, vocab, ids[start + t + 1]);
-                sumQuant += io.vq4j.eval.Perplexity.negLogSoftmax(q, t * vocab, vocab, ids[start + t + 1]);
+                sumRef += Perplexity.negLogSoftmax(p, t * vocab, vocab, ids[start + t + 1]);
+                sumQuant += Perplexity.negLogSoftmax(q, t * vocab, vocab, ids[start + t + 1]);
                 kl += kl(p, q, t * vocab, vocab);
                 if (argmax(p, t * vocab, vocab) == argmax(q, t * vocab, vocab)) {
                     agree++;
@@ -79,8 +80,8 @@ public final class ModelMetrics {
 
     /** KL(softmax(p) ‖ softmax(q)) over logits[from .. from+n), in double. */
     public static double kl(float[] p, float[] q, int from, int n) {
-        double lp = io.vq4j.eval.Perplexity.logSumExp(p, from, n);
-        double lq = io.vq4j.eval.Perplexity.logSumExp(q, from, n);
+        double lp = Perplexity.logSumExp(p, from, n);
+        double lq = Perplexity.logSumExp(q, from, n);
         double s = 0;
         for (int i = 0; i < n; i++) {
             double a = p[from + i] - lp;

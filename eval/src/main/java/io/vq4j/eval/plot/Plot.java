@@ -1,5 +1,6 @@
 package io.vq4j.eval.plot;
 
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 
 import java.awt.BasicStroke;
@@ -22,6 +23,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import javax.imageio.ImageIO;
 
 /**
  * A small scatter/line chart written as PNG with Java2D (headless): linear or logarithmic
@@ -94,12 +96,12 @@ public final class Plot {
     public void write(Path png) {
         BufferedImage im = render();
         try {
-            Path tmp = io.vq4j.io.AtomicFiles.tempFileBeside(png);
+            Path tmp = AtomicFiles.tempFileBeside(png);
             try {
-                if (!javax.imageio.ImageIO.write(im, "png", tmp.toFile())) {
+                if (!ImageIO.write(im, "png", tmp.toFile())) {
                     throw new IOException("no PNG writer");
                 }
-                io.vq4j.io.AtomicFiles.commit(tmp, png);
+                AtomicFiles.commit(tmp, png);
             } finally {
                 Files.deleteIfExists(tmp);
             }
@@ -192,7 +194,7 @@ public final class Plot {
                         fm.stringWidth(r.label), fm.getAscent() + 2));
             }
             // series
-            java.awt.Shape clip = g.getClip();
+            Shape clip = g.getClip();
             g.setClip(new Rectangle2D.Double(LEFT - 8, TOP - 8, W - RIGHT - LEFT + 16, H - BOTTOM - TOP + 16));
             for (int k = 0; k < series.size(); k++) {
                 Series s = series.get(k);

@@ -2,10 +2,10 @@ package io.vq4j.eval.sweep;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.TextInput;
 import io.vq4j.eval.metrics.LayerMetrics;
-import io.vq4j.io.AtomicFiles;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.minilm.LinearLayer;
@@ -26,6 +26,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -199,7 +200,7 @@ public final class EncoderSweep {
         Map<String, Integer> realRows = new LinkedHashMap<>();
         fp.embed(calib.subList(0, o.realSamples()), (name, x, tokens, cols) -> {
             float[] prev = real.get(name);
-            float[] joined = prev == null ? new float[tokens * cols] : java.util.Arrays.copyOf(prev, prev.length
+            float[] joined = prev == null ? new float[tokens * cols] : Arrays.copyOf(prev, prev.length
                     + tokens * cols);
             System.arraycopy(x, 0, joined, prev == null ? 0 : prev.length, tokens * cols);
             real.put(name, joined);
@@ -281,7 +282,7 @@ public final class EncoderSweep {
                 cos[s] = cosine(reference[s], quantized[s]);
             }
             double[] sorted = cos.clone();
-            java.util.Arrays.sort(sorted);
+            Arrays.sort(sorted);
             double mean = 0;
             for (double c : cos) {
                 mean += c;

@@ -3,14 +3,15 @@ package io.vq4j.eval.sweep;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.metrics.Spearman;
 import io.vq4j.eval.plot.Plot;
-import io.vq4j.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -86,7 +87,7 @@ public final class EncoderSweepReport {
         }
         for (Map.Entry<String, List<EncoderSweep.Result>> e : by.entrySet()) {
             List<EncoderSweep.Result> m = new ArrayList<>(e.getValue());
-            m.sort(java.util.Comparator.comparingDouble(EncoderSweep.Result::trueBitsPerWeight));
+            m.sort(Comparator.comparingDouble(EncoderSweep.Result::trueBitsPerWeight));
             p.series(e.getKey(), m.stream().mapToDouble(EncoderSweep.Result::trueBitsPerWeight).toArray(),
                     m.stream().mapToDouble(EncoderSweepReport::error).toArray(), true,
                     m.stream().map(r -> r.name().substring(r.method().length()).strip()).toArray(String[]::new));

@@ -3,10 +3,11 @@ package io.vq4j.eval.sweep;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
+import io.vq4j.eval.TextInput;
 import io.vq4j.eval.metrics.ModelMetrics;
 import io.vq4j.eval.plot.Plot;
-import io.vq4j.io.AtomicFiles;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.HfCheckpoints;
@@ -23,6 +24,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -83,7 +85,7 @@ public final class ResidualLever {
         int ctx = Sweep.ctx(o, c);
         Path out = o.out().toAbsolutePath().normalize();
         LlamaCheckpoint dq = HfCheckpoints.read(out.resolve("runs").resolve(b0.slug()).resolve("model"));
-        int[] ids = o.tokenizer().encode(io.vq4j.eval.TextInput.read(o.text(), o.textBytes()), true);
+        int[] ids = o.tokenizer().encode(TextInput.read(o.text(), o.textBytes()), true);
         int[] realTokens = QuantizeJob.calibrationTokens(o.calib(), o.tokenizer(), o.realSamples(), len);
         int d = base.spec().dim();
         List<Point> points = new ArrayList<>();
@@ -184,7 +186,7 @@ public final class ResidualLever {
      * NaN outside the curve.
      */
     static double interpolate(List<Sweep.Result> curve, double x) {
-        List<Sweep.Result> s = curve.stream().sorted(java.util.Comparator.comparingDouble(Sweep.Result::trueBitsPerWeight))
+        List<Sweep.Result> s = curve.stream().sorted(Comparator.comparingDouble(Sweep.Result::trueBitsPerWeight))
                 .toList();
         for (int i = 0; i + 1 < s.size(); i++) {
             double x0 = s.get(i).trueBitsPerWeight();

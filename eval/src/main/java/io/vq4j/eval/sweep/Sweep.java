@@ -4,19 +4,22 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
+import io.vq4j.eval.TextInput;
 import io.vq4j.eval.metrics.LayerMetrics;
 import io.vq4j.eval.metrics.ModelMetrics;
-import io.vq4j.io.AtomicFiles;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.BlockSteps;
 import io.vq4j.model.DenseLinear;
+import io.vq4j.model.DeviceModels;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.Linear;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
+import io.vq4j.pack.PackedStats;
 import io.vq4j.quant.QuantizeJob;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.tokenizer.Tokenizer;
@@ -33,6 +36,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * `vq sweep`: every configuration is quantized once (a `vq quantize` directory under
@@ -137,7 +141,7 @@ public final class Sweep {
         if (o.randomRows() < 1) {
             throw new InputException("--random-rows: must be at least 1, got " + o.randomRows());
         }
-        String text = io.vq4j.eval.TextInput.read(o.text(), o.textBytes());
+        String text = TextInput.read(o.text(), o.textBytes());
         int[] ids = o.tokenizer().encode(text, true);
         if (ids.length < 2) {
             throw InputException.at(o.text(), "gives " + ids.length + " token(s); evaluation needs at least 2");
@@ -186,11 +190,11 @@ public final class Sweep {
             try {
                 m = ModelMetrics.compare(reference, LlamaModel.of(onDevice), ids, ctx);
             } finally {
-                io.vq4j.model.DeviceModels.release(onDevice); // the device copies of this configuration
+                DeviceModels.release(onDevice); // the device copies of this configuration
             }
             double evalSeconds = (System.nanoTime() - t1) / 1e9;
             // counted on the files, as `vq inspect` counts them: all overhead charged to the quantized layers
-            io.vq4j.pack.PackedStats.Stats st = io.vq4j.pack.PackedStats.of(q.out());
+            PackedStats.Stats st = PackedStats.of(q.out());
             Result r = new Result(cfg.name(), cfg.slug(), cfg.method(), cfg.options(), cfg.arguments(),
                     st.nominalBitsPerWeight(), st.trueBitsPerWeight(), st.fileBytes() - st.unquantizedDataBytes(),
                     st.quantizedWeights(), m.quantizedPpl(), m.referencePpl(), m.meanKl(),
@@ -326,7 +330,7 @@ public final class Sweep {
      * fingerprint and what {@code settings} adds), or one holding a sweep with the same
      * fingerprint (to resume). Anything else is refused; {@code what} names the settings.
      */
-    static void prepareOut(Path out, String fingerprint, String what, java.util.function.Consumer<ObjectNode> settings) {
+    static void prepareOut(Path out, String fingerprint, String what, Consumer<ObjectNode> settings) {
         Path file = out.resolve(SETTINGS);
         try {
             if (Files.exists(out) && !Files.isDirectory(out)) {

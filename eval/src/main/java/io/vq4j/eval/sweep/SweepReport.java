@@ -3,14 +3,15 @@ package io.vq4j.eval.sweep;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.metrics.Spearman;
 import io.vq4j.eval.plot.Plot;
-import io.vq4j.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -65,8 +66,8 @@ public final class SweepReport {
         List<Correlation> out = new ArrayList<>();
         for (Predictor p : PREDICTORS) {
             double[] v = rs.stream().mapToDouble(p.worse()).toArray();
-            boolean finite = java.util.Arrays.stream(v).allMatch(Double::isFinite)
-                    && java.util.Arrays.stream(ppl).allMatch(x -> !Double.isNaN(x));
+            boolean finite = Arrays.stream(v).allMatch(Double::isFinite)
+                    && Arrays.stream(ppl).allMatch(x -> !Double.isNaN(x));
             if (!finite || rs.size() < 2) {
                 out.add(new Correlation(p.label(), p.key(), p.perTensor(), Double.NaN, List.of()));
                 continue;

@@ -5,10 +5,12 @@ import io.vq4j.quant.QuantOptions;
 import io.vq4j.quant.QuantSpec;
 
 import java.io.IOException;
+import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -31,7 +33,7 @@ public final class SweepSpec {
     /** One configuration: its method and options (CLI names with "--", values as written). */
     public record Config(String method, Map<String, String> options, QuantSpec spec) {
         public Config {
-            options = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(options));
+            options = Collections.unmodifiableMap(new LinkedHashMap<>(options));
         }
 
         /** "kmeans dim=2 centroids=16", the name used in tables and plots. */
@@ -81,7 +83,7 @@ public final class SweepSpec {
         List<String> lines;
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (java.nio.charset.MalformedInputException e) {
+        } catch (MalformedInputException e) {
             throw InputException.at(file, "is not valid UTF-8");
         } catch (IOException e) {
             throw InputException.at(file, "cannot read: " + e.getMessage());

@@ -1,0 +1,575 @@
+package io.vq4j.kernels.cuda;
+
+import io.vq4j.kernels.device.DeviceMemoryCount;
+import io.vq4j.kernels.device.GpuArguments;
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.device.DeviceBudget;
+import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.Tuning;
+import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.packed.PackedMatrix;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The compute SPI on a CUDA device: GEMM by cuBLAS, the VQ kernels of vq.cl compiled by NVRTC
+ * with -fmad=false. Like the OpenCL backend it copies host arrays in and results out on every
+ * call, computes the assignment and the packed kernels in the CPU backend's operation order
+ * (the same bits), and sums the M-step in the CPU backend's partials of 4,096 vectors.
+ */
+public final class CudaBackend implements Backend {
+    /** Vectors per M-step partial, as the CPU backend. */
+    static final int PARTIAL = 4096;
+    /** Bytes the M-step partials may take on the device. */
+    static final long PARTIAL_BYTES = 256L << 20;
+
+    private final Cuda.Device device;
+    private final Set<CuPacked> live = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final DeviceMemoryCount memory = new DeviceMemoryCount();
+    private DeviceBudget budget;
+
+    public CudaBackend(int index) {
+        this.device = Cuda.open(index);
+        this.budget = new DeviceBudget(Math.max(1, device.info.globalMemory() / 2), Long.MAX_VALUE);
+    }
+
+    /**
+     * Caps the device bytes one call may hold (default: half the device's memory); bigger
+     * inputs are processed in tiles, with the same results.
+     */
+    public void limitCallBytes(long bytes) {
+        synchronized (device) {
+            budget = new DeviceBudget(bytes, bytes);
+        }
+    }
+
+    public Cuda.DeviceInfo info() {
+        return device.info;
+    }
+
+    public Tuning tuning() {
+        return device.tuning;
+    }
+
+    /** Where GEMM runs: "cuBLAS (path)" or why it falls back to the CPU. */
+    public String gemmProvider() {
+        return device.cublas != null ? "cuBLAS (" + device.cublas.path + ")"
+                : "the CPU (" + device.cublasMissing + ")";
+    }
+
+    public String nvrtcVersion() {
+        return device.nvrtcVersion;
+    }
+
+    @Override
+    public String name() {
+        return "cuda:" + device.info.index() + " " + device.info.name();
+    }
+
+    @Override
+    public double peakGflops() {
+        return device.info.peakGflops();
+    }
+
+    @Override
+    public double peakGBps() {
+        return device.info.peakGBps();
+    }
+
+    private RuntimeException failure(String op, RuntimeException e) {
+        String what = e instanceof Cuda.CudaException ce && ce.status == Cuda.CUDA_ERROR_OUT_OF_MEMORY
+                ? "out of device memory" : e.getMessage();
+        return new IllegalStateException(name() + ": " + op + " failed: " + what);
+    }
+
+    private void allocated(long delta) {
+        memory.add(delta);
+    }
+
+    @Override
+    public long peakDeviceBytes() {
+        return memory.peak();
+    }
+
+    @Override
+    public void resetPeakDeviceBytes() {
+        memory.resetPeak();
+    }
+
+    // ---- device memory -------------------------------------------------------------------
+
+    private long malloc(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(JAVA_LONG);
+            device.driver.check((int) device.driver.memAlloc.invokeExact(p, Math.max(1, bytes)),
+                    "cuMemAlloc of " + bytes + " bytes");
+            return p.get(JAVA_LONG, 0);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private void free(long ptr) {
+        try {
+            int ignored = (int) device.driver.memFree.invokeExact(ptr);
+        } catch (Throwable e) {
+            // freeing never fails in a way a caller could act on
+        }
+    }
+
+    private void toDevice(long dst, MemorySegment src) {
+        try {
+            device.driver.check((int) device.driver.memcpyHtoD.invokeExact(dst, src, src.byteSize()), "cuMemcpyHtoD");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private void toHost(MemorySegment dst, long src) {
+        try {
+            device.driver.check((int) device.driver.memcpyDtoH.invokeExact(dst, src, dst.byteSize()), "cuMemcpyDtoH");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private void zero(long ptr, long bytes) {
+        try {
+            device.driver.check((int) device.driver.memsetD8.invokeExact(ptr, (byte) 0, bytes), "cuMemsetD8");
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Device buffers of one call, freed together. */
+    private final class Buffers implements AutoCloseable {
+        final Arena host = Arena.ofConfined();
+        final List<Long> ptrs = new ArrayList<>();
+        long bytes;
+
+        long alloc(long size) {
+            size = Math.max(1, size);
+            long p = malloc(size);
+            ptrs.add(p);
+            bytes += size;
+            allocated(size);
+            return p;
+        }
+
+        long in(float[] a, int from, long count) {
+            long p = alloc(count * Float.BYTES);
+            if (count > 0) {
+                MemorySegment s = host.allocate(JAVA_FLOAT, count);
+                MemorySegment.copy(a, from, s, JAVA_FLOAT, 0, (int) count);
+                toDevice(p, s);
+            }
+            return p;
+        }
+
+        long in(int[] a, int from, long count) {
+            long p = alloc(count * Integer.BYTES);
+            if (count > 0) {
+                MemorySegment s = host.allocate(JAVA_INT, count);
+                MemorySegment.copy(a, from, s, JAVA_INT, 0, (int) count);
+                toDevice(p, s);
+            }
+            return p;
+        }
+
+        long zeros(long size) {
+            long p = alloc(size);
+            zero(p, Math.max(1, size));
+            return p;
+        }
+
+        void out(long ptr, float[] dst, int from, long count) {
+            MemorySegment s = host.allocate(JAVA_FLOAT, Math.max(1, count));
+            toHost(s.asSlice(0, count * Float.BYTES), ptr);
+            MemorySegment.copy(s, JAVA_FLOAT, 0, dst, from, (int) count);
+        }
+
+        void out(long ptr, int[] dst, int from, long count) {
+            MemorySegment s = host.allocate(JAVA_INT, Math.max(1, count));
+            toHost(s.asSlice(0, count * Integer.BYTES), ptr);
+            MemorySegment.copy(s, JAVA_INT, 0, dst, from, (int) count);
+        }
+
+        void out(long ptr, double[] dst, long count) {
+            MemorySegment s = host.allocate(JAVA_DOUBLE, Math.max(1, count));
+            toHost(s.asSlice(0, count * Double.BYTES), ptr);
+            MemorySegment.copy(s, JAVA_DOUBLE, 0, dst, 0, (int) count);
+        }
+
+        @Override
+        public void close() {
+            for (long p : ptrs) {
+                free(p);
+            }
+            allocated(-bytes);
+            host.close();
+        }
+    }
+
+    /** A kernel argument: a device pointer or an int. */
+    private record Ptr(long value) {
+    }
+
+    /** Launches kernel {@code name} on blocks of {@code block} threads, enough to cover {@code threads}. */
+    private void launch(String name, long threads, int block, Object... args) {
+        long grid = (threads + block - 1) / block;
+        if (grid > Integer.MAX_VALUE) {
+            throw new IllegalStateException(name + ": " + threads + " threads is more than one launch can hold");
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment params = a.allocate(ADDRESS, args.length);
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment v;
+                if (args[i] instanceof Ptr p) {
+                    v = a.allocateFrom(JAVA_LONG, p.value());
+                } else if (args[i] instanceof Integer x) {
+                    v = a.allocateFrom(JAVA_INT, x);
+                } else {
+                    throw new IllegalArgumentException("kernel argument " + args[i]);
+                }
+                params.setAtIndex(ADDRESS, i, v);
+            }
+            device.driver.check((int) device.driver.launchKernel.invokeExact(device.function(name), (int) grid, 1, 1,
+                    block, 1, 1, 0, MemorySegment.NULL, params, MemorySegment.NULL), "cuLaunchKernel " + name);
+            device.driver.check((int) device.driver.ctxSynchronize.invokeExact(), name);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // ---- the SPI ---------------------------------------------------------------------------
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, float[] b,
+                     float beta, float[] c) {
+        if (a.length < (long) m * k || b.length < (long) k * n || c.length < (long) m * n) {
+            throw new IllegalArgumentException("gemm sizes: array too small");
+        }
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (device.cublas == null) {
+            new CpuBackend().gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+            return;
+        }
+        if (k == 0) {
+            for (int i = 0; i < m * n; i++) {
+                c[i] = beta == 0f ? 0f : beta * c[i];
+            }
+            return;
+        }
+        synchronized (device) {
+            device.enter();
+            try (Buffers buf = new Buffers()) {
+                long da = buf.in(a, 0, (long) m * k);
+                long db = buf.in(b, 0, (long) k * n);
+                long dc = beta == 0f ? buf.zeros((long) m * n * Float.BYTES) : buf.in(c, 0, (long) m * n);
+                int status = device.cublas.sgemmRowMajor(transA, transB, m, n, k, alpha, da, db,
+                        beta == 0f ? 0f : beta, dc);
+                if (status != 0) {
+                    throw new IllegalStateException(name() + ": gemm failed: cuBLAS status " + status
+                            + (status == 3 ? " (CUBLAS_STATUS_ALLOC_FAILED: out of device memory)" : ""));
+                }
+                buf.out(dc, c, 0, (long) m * n);
+            } catch (Cuda.CudaException e) {
+                throw failure("gemm " + m + "x" + n + "x" + k, e);
+            }
+        }
+    }
+
+    @Override
+    public void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
+                              float[] distance) {
+        GpuArguments.assignNearest(vectors, weights, n, d, codebook, k, index, distance);
+        if (n == 0) {
+            return;
+        }
+        synchronized (device) {
+            device.enter();
+            int group = device.tuning.assignGroup();
+            long perVector = (long) d * Float.BYTES * (weights == null ? 1 : 2) + Integer.BYTES + Float.BYTES;
+            long tile = budget.itemsPerTile(n, (long) k * d * Float.BYTES, perVector, (long) d * Float.BYTES, group,
+                    name() + ": assignNearest n=" + n + " d=" + d + " k=" + k);
+            try (Buffers fixed = new Buffers()) {
+                long dcb = fixed.in(codebook, 0, (long) k * d);
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        long dx = buf.in(vectors, from * d, (long) m * d);
+                        long dw = weights == null ? dx : buf.in(weights, from * d, (long) m * d);
+                        long di = buf.alloc((long) m * Integer.BYTES);
+                        long dd = buf.alloc((long) m * Float.BYTES);
+                        launch("assign_nearest", m, group, new Ptr(dx), new Ptr(dw), weights == null ? 0 : 1, m, d,
+                                new Ptr(dcb), k, new Ptr(di), new Ptr(dd));
+                        buf.out(di, index, from, m);
+                        buf.out(dd, distance, from, m);
+                    }
+                }
+            } catch (Cuda.CudaException e) {
+                throw failure("assignNearest n=" + n + " d=" + d + " k=" + k, e);
+            }
+        }
+    }
+
+    @Override
+    public void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
+                                    double[] weightSums) {
+        GpuArguments.accumulateCentroids(vectors, n, d, index, k, sums, weightSums);
+        long kd = (long) k * d;
+        Arrays.fill(sums, 0, (int) kd, 0.0);
+        Arrays.fill(weightSums, 0, (int) kd, 0.0);
+        if (n == 0) {
+            return;
+        }
+        long maxParts = Math.max(1, PARTIAL_BYTES / (2 * kd * Double.BYTES));
+        int chunk = PARTIAL;
+        if ((n + chunk - 1L) / chunk > maxParts) {
+            chunk = (int) ((n + maxParts - 1) / maxParts);
+        }
+        int parts = (n + chunk - 1) / chunk;
+        synchronized (device) {
+            device.enter();
+            int group = device.tuning.accumulateGroup();
+            long perVector = (long) d * Float.BYTES * (weights == null ? 1 : 2) + Integer.BYTES;
+            long fixedBytes = 2 * (parts + 1L) * kd * Double.BYTES;
+            // tiles of whole partials, so the sums are those of one call
+            long tile = budget.itemsPerTile(n, fixedBytes, perVector, (long) d * Float.BYTES, chunk,
+                    name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k);
+            if (tile < n && tile % chunk != 0) {
+                throw new IllegalStateException(name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k
+                        + " does not fit the device: not even one partial of " + chunk + " vectors fits");
+            }
+            try (Buffers fixed = new Buffers()) {
+                long ps = fixed.zeros(parts * kd * Double.BYTES);
+                long pw = fixed.zeros(parts * kd * Double.BYTES);
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        long dx = buf.in(vectors, from * d, (long) m * d);
+                        long dw = weights == null ? dx : buf.in(weights, from * d, (long) m * d);
+                        long di = buf.in(index, from, m);
+                        int tileParts = (m + chunk - 1) / chunk;
+                        launch("accumulate_partials", (long) tileParts * group, group, new Ptr(dx), new Ptr(dw),
+                                weights == null ? 0 : 1, m, d, new Ptr(di), k, chunk, from / chunk, new Ptr(ps),
+                                new Ptr(pw));
+                    }
+                }
+                long ds = fixed.alloc(kd * Double.BYTES);
+                long dws = fixed.alloc(kd * Double.BYTES);
+                launch("reduce_partials", kd, 64, new Ptr(ps), new Ptr(pw), parts, (int) kd, new Ptr(ds),
+                        new Ptr(dws));
+                fixed.out(ds, sums, kd);
+                fixed.out(dws, weightSums, kd);
+            } catch (Cuda.CudaException e) {
+                throw failure("accumulateCentroids n=" + n + " d=" + d + " k=" + k, e);
+            }
+        }
+    }
+
+    /** Packed weights in five device buffers, freed by close(). */
+    private final class CuPacked implements PackedWeights {
+        final PackedMatrix matrix;
+        final long seg;
+        final long stages;
+        final long bytes;
+        final long floats;
+        final long ints;
+        final long deviceBytes;
+        private boolean closed;
+
+        CuPacked(PackedMatrix m) {
+            this.matrix = m;
+            List<Long> made = new ArrayList<>();
+            try (Arena a = Arena.ofConfined()) {
+                seg = upload(made, a, m.segments());
+                stages = upload(made, a, m.stages());
+                MemorySegment b = a.allocate(Math.max(1, m.bytes().length));
+                MemorySegment.copy(m.bytes(), 0, b, ValueLayout.JAVA_BYTE, 0, m.bytes().length);
+                bytes = keep(made, malloc(b.byteSize()));
+                toDevice(bytes, b);
+                MemorySegment f = a.allocate(JAVA_FLOAT, Math.max(1, m.floats().length));
+                MemorySegment.copy(m.floats(), 0, f, JAVA_FLOAT, 0, m.floats().length);
+                floats = keep(made, malloc(f.byteSize()));
+                toDevice(floats, f);
+                ints = upload(made, a, m.ints());
+            } catch (Cuda.CudaException e) {
+                made.forEach(CudaBackend.this::free);
+                throw failure("upload of packed " + m.rows() + "x" + m.cols() + " (" + m.deviceBytes() + " bytes)", e);
+            }
+            this.deviceBytes = m.deviceBytes();
+            allocated(deviceBytes);
+        }
+
+        private static long keep(List<Long> made, long p) {
+            made.add(p);
+            return p;
+        }
+
+        private long upload(List<Long> made, Arena a, int[] v) {
+            MemorySegment s = a.allocate(JAVA_INT, Math.max(1, v.length));
+            MemorySegment.copy(v, 0, s, JAVA_INT, 0, v.length);
+            long p = keep(made, malloc(s.byteSize()));
+            toDevice(p, s);
+            return p;
+        }
+
+        CudaBackend outer() {
+            return CudaBackend.this;
+        }
+
+        @Override
+        public PackedMatrix matrix() {
+            return matrix;
+        }
+
+        @Override
+        public long deviceBytes() {
+            return deviceBytes;
+        }
+
+        /** The eleven arguments every packed kernel starts with, then {@code more}. */
+        Object[] args(Object... more) {
+            Object[] a = {new Ptr(seg), matrix.segmentCount(), new Ptr(stages), new Ptr(bytes), new Ptr(floats),
+                    new Ptr(ints), matrix.rows(), matrix.cols(), matrix.permOffset(), matrix.normScaleOffset(),
+                    matrix.normBiasOffset()};
+            Object[] all = Arrays.copyOf(a, a.length + more.length);
+            System.arraycopy(more, 0, all, a.length, more.length);
+            return all;
+        }
+
+        @Override
+        public void close() {
+            synchronized (device) {
+                if (!closed) {
+                    closed = true;
+                    live.remove(this);
+                    allocated(-deviceBytes);
+                    device.enter();
+                    for (long p : new long[]{seg, stages, bytes, floats, ints}) {
+                        free(p);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public PackedWeights upload(PackedMatrix matrix) {
+        synchronized (device) {
+            device.enter();
+            CuPacked p = new CuPacked(Objects.requireNonNull(matrix));
+            live.add(p);
+            return p;
+        }
+    }
+
+    private CuPacked own(PackedWeights w) {
+        if (!(w instanceof CuPacked p) || p.outer() != this) {
+            throw new IllegalArgumentException("packed weights from another backend: " + w);
+        }
+        if (p.closed) {
+            throw new IllegalStateException("packed weights used after close()");
+        }
+        return p;
+    }
+
+    /** Device bytes held by open packed uploads. */
+    public long packedBytes() {
+        synchronized (device) {
+            return live.stream().mapToLong(CuPacked::deviceBytes).sum();
+        }
+    }
+
+    @Override
+    public void dequant(PackedWeights weights, float[] out) {
+        CuPacked p = own(weights);
+        long count = (long) p.matrix.rows() * p.matrix.cols();
+        if (out.length < count) {
+            throw new IllegalArgumentException("dequant: output of " + out.length + " for " + count + " weights");
+        }
+        synchronized (device) {
+            device.enter();
+            try (Buffers buf = new Buffers()) {
+                long dout = buf.alloc(count * Float.BYTES);
+                launch("packed_dequant", count, device.tuning.packedGroup(), p.args(new Ptr(dout)));
+                buf.out(dout, out, 0, count);
+            } catch (Cuda.CudaException e) {
+                throw failure("dequant " + p.matrix.rows() + "x" + p.matrix.cols(), e);
+            }
+        }
+    }
+
+    @Override
+    public void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y) {
+        CuPacked p = own(weights);
+        int rows = p.matrix.rows();
+        int cols = p.matrix.cols();
+        if (n < 0 || x.length < (long) n * cols || y.length < (long) n * rows) {
+            throw new IllegalArgumentException("dequantMatmul: x of " + x.length + " and y of " + y.length
+                    + " for n = " + n + " and " + rows + "x" + cols);
+        }
+        if (n == 0) {
+            return;
+        }
+        synchronized (device) {
+            device.enter();
+            long tile = budget.itemsPerTile(n, 0, ((long) cols + rows) * Float.BYTES,
+                    (long) Math.max(cols, rows) * Float.BYTES, 1,
+                    name() + ": dequantMatmul " + rows + "x" + cols + " n=" + n);
+            try {
+                for (int from = 0; from < n; from += (int) tile) {
+                    int m = (int) Math.min(tile, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        long dx = buf.in(x, from * cols, (long) m * cols);
+                        long count = (long) m * rows;
+                        long dy = buf.alloc(count * Float.BYTES);
+                        launch("packed_matmul", count, device.tuning.packedGroup(),
+                                p.args(new Ptr(dx), m, new Ptr(dy)));
+                        buf.out(dy, y, from * rows, count);
+                    }
+                }
+            } catch (Cuda.CudaException e) {
+                throw failure("dequantMatmul " + rows + "x" + cols + " n=" + n, e);
+            }
+        }
+    }
+
+    /** Frees the device memory of every packed upload still open. The device itself stays shared. */
+    @Override
+    public void close() {
+        synchronized (device) {
+            for (CuPacked p : List.copyOf(live)) {
+                p.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package io.vq4j.kernels;
+
+import io.vq4j.kernels.packed.PackedMatrix;
+
+/**
+ * The compute SPI: the heavy operations of the quantizers, behind one interface so the
+ * algorithms never know which device runs them. The CPU backend is the reference every other
+ * backend is tested against. Arrays are row-major host arrays; a backend that keeps data on a
+ * device copies in and out (device-resident handles come with the GPU backends).
+ *
+ * <p>Every operation is deterministic: the same inputs give the same bits, whatever the
+ * thread count.
+ */
+public interface Backend extends AutoCloseable {
+    /** e.g. "cpu (2 threads)", "opencl:0 NVIDIA H100". */
+    String name();
+
+    /**
+     * C = alpha · op(A) · op(B) + beta · C, with op(A) m×k and op(B) k×n; A is stored m×k
+     * (k×m when transA), B k×n (n×k when transB), C m×n. With beta = 0, C's old contents are
+     * ignored (NaN included).
+     */
+    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, float[] b, float beta,
+              float[] c);
+
+    /**
+     * For each of the n vectors (n×d), the centroid (of k, k×d) at the least distance
+     * Σ_j w_ij (x_ij − c_j)², with per-dimension weights (n×d) or, when weights is null, w = 1.
+     * Writes index[i] and distance[i]. Ties go to the lowest centroid index.
+     */
+    void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
+                       float[] distance);
+
+    /**
+     * The M-step of (weighted) k-means: for every centroid c and dimension j,
+     * sums[c·d + j] = Σ_{i: index[i] = c} w_ij x_ij and weightSums[c·d + j] = Σ_{i: index[i] = c} w_ij
+     * (w = 1 when weights is null). Both arrays (k×d) are overwritten. Summed in a fixed order
+     * (fixed partials, then a second pass), never with atomics.
+     */
+    void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
+                             double[] weightSums);
+
+    /**
+     * Makes packed weights ready for {@link #dequant} and {@link #dequantMatmul} (a GPU backend
+     * copies them to its device once). Close the handle to release them.
+     */
+    PackedWeights upload(PackedMatrix matrix);
+
+    /** W (rows × cols, row-major) decoded from packed weights, bit for bit as the CPU reference. */
+    void dequant(PackedWeights weights, float[] out);
+
+    /**
+     * Y = X · Wᵀ straight from packed weights, without a dense copy of W: x is n × cols and
+     * y is n × rows. Each output sums over the stored column positions in order, as
+     * {@link io.vq4j.kernels.packed.PackedReference#matmul}.
+     */
+    void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y);
+
+    /** y = W x (x of cols, y of rows). */
+    default void dequantMatvec(PackedWeights weights, float[] x, float[] y) {
+        dequantMatmul(weights, x, 1, y);
+    }
+
+    /**
+     * The device's FP32 peak in GFLOP/s (a fused multiply-add counted as 2), for the fraction of
+     * peak that benchmarks report; NaN where the backend cannot say.
+     */
+    default double peakGflops() {
+        return Double.NaN;
+    }
+
+    /** The device's memory-bandwidth peak in GB/s; NaN where the backend cannot say. */
+    default double peakGBps() {
+        return Double.NaN;
+    }
+
+    /**
+     * The most device memory this backend's own buffers held at one time since the last
+     * {@link #resetPeakDeviceBytes()} (packed uploads and each call's inputs and outputs);
+     * −1 where there is no device. Memory a vendor library allocates inside its own calls
+     * (CLBlast's temporaries) and the driver's own overhead are not counted.
+     */
+    default long peakDeviceBytes() {
+        return -1;
+    }
+
+    /** Starts a new peak from what is held now. */
+    default void resetPeakDeviceBytes() {
+    }
+
+    @Override
+    default void close() {
+    }
+}

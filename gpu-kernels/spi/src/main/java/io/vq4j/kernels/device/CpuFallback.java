@@ -1,0 +1,148 @@
+package io.vq4j.kernels.device;
+
+import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.packed.PackedMatrix;
+
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * What {@code --device auto} returns when it finds a GPU: the GPU backend, except that a call the
+ * device cannot run (out of device memory, an input that does not fit even in tiles, a failed
+ * launch) runs on the CPU backend instead, with one line through {@code notice} the first time
+ * each operation falls back. Results are the same either way: the GPU kernels compute the CPU
+ * backend's bits. Packed weights that cannot be uploaded stay on the host and are multiplied
+ * there.
+ */
+public final class CpuFallback implements Backend {
+    private final Backend gpu;
+    private final CpuBackend cpu = new CpuBackend();
+    private final Consumer<String> notice;
+    private final Set<String> said = new HashSet<>();
+
+    public CpuFallback(Backend gpu, Consumer<String> notice) {
+        this.gpu = gpu;
+        this.notice = notice;
+    }
+
+    /** The GPU backend behind the fallback. */
+    public Backend device() {
+        return gpu;
+    }
+
+    private void fellBack(String op, RuntimeException e) {
+        synchronized (said) {
+            if (said.add(op)) {
+                notice.accept(e.getMessage() + "; --device auto runs " + op + " on the CPU instead");
+            }
+        }
+    }
+
+    @Override
+    public String name() {
+        return gpu.name();
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, float[] b, float beta,
+                     float[] c) {
+        float[] keep = beta == 0f ? null : c.clone(); // a failed call may have left C half-written
+        try {
+            gpu.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+        } catch (IllegalStateException e) {
+            fellBack("gemm", e);
+            if (keep != null) {
+                System.arraycopy(keep, 0, c, 0, keep.length);
+            }
+            cpu.gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+        }
+    }
+
+    @Override
+    public void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
+                              float[] distance) {
+        try {
+            gpu.assignNearest(vectors, weights, n, d, codebook, k, index, distance);
+        } catch (IllegalStateException e) {
+            fellBack("assignNearest", e);
+            cpu.assignNearest(vectors, weights, n, d, codebook, k, index, distance);
+        }
+    }
+
+    @Override
+    public void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,
+                                    double[] weightSums) {
+        try {
+            gpu.accumulateCentroids(vectors, weights, n, d, index, k, sums, weightSums);
+        } catch (IllegalStateException e) {
+            fellBack("accumulateCentroids", e);
+            cpu.accumulateCentroids(vectors, weights, n, d, index, k, sums, weightSums);
+        }
+    }
+
+    @Override
+    public PackedWeights upload(PackedMatrix matrix) {
+        try {
+            return gpu.upload(matrix);
+        } catch (IllegalStateException e) {
+            fellBack("packed uploads", e);
+            return cpu.upload(matrix);
+        }
+    }
+
+    @Override
+    public void dequant(PackedWeights weights, float[] out) {
+        if (cpu.owns(weights)) {
+            cpu.dequant(weights, out);
+            return;
+        }
+        try {
+            gpu.dequant(weights, out);
+        } catch (IllegalStateException e) {
+            fellBack("dequant", e);
+            cpu.dequant(cpu.upload(weights.matrix()), out);
+        }
+    }
+
+    @Override
+    public void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y) {
+        if (cpu.owns(weights)) {
+            cpu.dequantMatmul(weights, x, n, y);
+            return;
+        }
+        try {
+            gpu.dequantMatmul(weights, x, n, y);
+        } catch (IllegalStateException e) {
+            fellBack("dequantMatmul", e);
+            cpu.dequantMatmul(cpu.upload(weights.matrix()), x, n, y);
+        }
+    }
+
+    @Override
+    public double peakGflops() {
+        return gpu.peakGflops();
+    }
+
+    @Override
+    public double peakGBps() {
+        return gpu.peakGBps();
+    }
+
+    @Override
+    public long peakDeviceBytes() {
+        return gpu.peakDeviceBytes();
+    }
+
+    @Override
+    public void resetPeakDeviceBytes() {
+        gpu.resetPeakDeviceBytes();
+    }
+
+    @Override
+    public void close() {
+        gpu.close();
+    }
+}

@@ -1,0 +1,37 @@
+package io.vq4j.pack;
+
+import io.vq4j.core.InputException;
+import io.vq4j.io.SafeTensorsDirectory;
+import io.vq4j.io.SafeTensorsFile;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.model.PackedLayerReader;
+
+/**
+ * The vq4j packed format as the model loader sees it: a layer whose layout JSON is in a
+ * shard's metadata ({@link PackedLayers#META_PREFIX}) is read, checked against the shape the
+ * config implies, and handed over as a {@link PackedMatrix}. Registered for
+ * {@link java.util.ServiceLoader} in META-INF/services.
+ */
+public final class PackedDirectoryReader implements PackedLayerReader {
+    @Override
+    public PackedMatrix read(SafeTensorsDirectory st, String name, int rows, int cols) {
+        for (SafeTensorsFile f : st.files()) {
+            String layout = f.metadata().get(PackedLayers.META_PREFIX + name);
+            if (layout == null) {
+                continue;
+            }
+            QuantizedLayer q;
+            try {
+                q = PackedLayers.read(name, layout, PackedLayers.TensorSource.of(st));
+            } catch (IllegalArgumentException e) {
+                throw InputException.at(f.path(), e.getMessage());
+            }
+            if (q.rows() != rows || q.cols() != cols) {
+                throw InputException.at(f.path(), "packed layer '" + name + "' is " + q.rows() + "x" + q.cols()
+                        + " but config.json implies " + rows + "x" + cols);
+            }
+            return PackedMatrices.of(q);
+        }
+        return null;
+    }
+}
