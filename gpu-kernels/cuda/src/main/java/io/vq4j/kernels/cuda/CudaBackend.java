@@ -1,12 +1,14 @@
 package io.vq4j.kernels.cuda;
 
-import io.vq4j.kernels.device.DeviceMemoryCount;
-import io.vq4j.kernels.device.GpuArguments;
-import io.vq4j.kernels.Backend;
-import io.vq4j.kernels.device.DeviceBudget;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.device.DeviceWeights;
+import io.vq4j.kernels.device.GpuArguments;
+import io.vq4j.kernels.device.GpuBackend;
+import io.vq4j.kernels.device.Partials;
+import io.vq4j.kernels.device.Tiles;
+import io.vq4j.kernels.device.Tiles.Tile;
 import io.vq4j.kernels.packed.PackedMatrix;
 
 import java.lang.foreign.Arena;
@@ -14,11 +16,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Objects;
-import java.util.Set;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
@@ -30,38 +28,27 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * The compute SPI on a CUDA device: GEMM by cuBLAS, the VQ kernels of vq.cl compiled by NVRTC
  * with -fmad=false. Like the OpenCL backend it copies host arrays in and results out on every
  * call, computes the assignment and the packed kernels in the CPU backend's operation order
- * (the same bits), and sums the M-step in the CPU backend's partials of 4,096 vectors.
+ * (the same bits), and sums the M-step in the CPU backend's partials of 4,096 vectors. Tiles,
+ * partials and the packed uploads' bookkeeping are {@link GpuBackend}'s; calls run under the
+ * device's lock, in its context.
  */
-public final class CudaBackend implements Backend {
-    /** Vectors per M-step partial, as the CPU backend. */
-    static final int PARTIAL = 4096;
-    /** Bytes the M-step partials may take on the device. */
-    static final long PARTIAL_BYTES = 256L << 20;
-
+public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
     private final Cuda.Device device;
-    private final Set<CuPacked> live = Collections.newSetFromMap(new IdentityHashMap<>());
-    private final DeviceMemoryCount memory = new DeviceMemoryCount();
-    private DeviceBudget budget;
 
     public CudaBackend(int index) {
-        this.device = Cuda.open(index);
-        this.budget = new DeviceBudget(Math.max(1, device.info.globalMemory() / 2), Long.MAX_VALUE);
+        this(Cuda.open(index));
     }
 
-    /**
-     * Caps the device bytes one call may hold (default: half the device's memory); bigger
-     * inputs are processed in tiles, with the same results.
-     */
-    public void limitCallBytes(long bytes) {
-        synchronized (device) {
-            budget = new DeviceBudget(bytes, bytes);
-        }
+    private CudaBackend(Cuda.Device device) {
+        super(device, device.info.globalMemory(), Long.MAX_VALUE); // no single-buffer limit to respect
+        this.device = device;
     }
 
     public Cuda.DeviceInfo info() {
         return device.info;
     }
 
+    @Override
     public Tuning tuning() {
         return device.tuning;
     }
@@ -94,21 +81,7 @@ public final class CudaBackend implements Backend {
     private RuntimeException failure(String op, RuntimeException e) {
         String what = e instanceof Cuda.CudaException ce && ce.status == Cuda.CUDA_ERROR_OUT_OF_MEMORY
                 ? "out of device memory" : e.getMessage();
-        return new IllegalStateException(name() + ": " + op + " failed: " + what);
-    }
-
-    private void allocated(long delta) {
-        memory.add(delta);
-    }
-
-    @Override
-    public long peakDeviceBytes() {
-        return memory.peak();
-    }
-
-    @Override
-    public void resetPeakDeviceBytes() {
-        memory.resetPeak();
+        return failed(op, what);
     }
 
     // ---- device memory -------------------------------------------------------------------
@@ -271,9 +244,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, float[] b,
                      float beta, float[] c) {
-        if (a.length < (long) m * k || b.length < (long) k * n || c.length < (long) m * n) {
-            throw new IllegalArgumentException("gemm sizes: array too small");
-        }
+        GpuArguments.gemm(m, n, k, a, b, c);
         if (m == 0 || n == 0) {
             return;
         }
@@ -282,9 +253,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         if (k == 0) {
-            for (int i = 0; i < m * n; i++) {
-                c[i] = beta == 0f ? 0f : beta * c[i];
-            }
+            scaleOnly(beta, c, m * n);
             return;
         }
         synchronized (device) {
@@ -301,7 +270,7 @@ public final class CudaBackend implements Backend {
                 }
                 buf.out(dc, c, 0, (long) m * n);
             } catch (Cuda.CudaException e) {
-                throw failure("gemm " + m + "x" + n + "x" + k, e);
+                throw failure(gemmCall(m, n, k), e);
             }
         }
     }
@@ -316,13 +285,12 @@ public final class CudaBackend implements Backend {
         synchronized (device) {
             device.enter();
             int group = device.tuning.assignGroup();
-            long perVector = (long) d * Float.BYTES * (weights == null ? 1 : 2) + Integer.BYTES + Float.BYTES;
-            long tile = budget.itemsPerTile(n, (long) k * d * Float.BYTES, perVector, (long) d * Float.BYTES, group,
-                    name() + ": assignNearest n=" + n + " d=" + d + " k=" + k);
+            Tiles tiles = assignTiles(n, d, k, weights != null);
             try (Buffers fixed = new Buffers()) {
                 long dcb = fixed.in(codebook, 0, (long) k * d);
-                for (int from = 0; from < n; from += (int) tile) {
-                    int m = (int) Math.min(tile, n - from);
+                for (Tile t : tiles) {
+                    int from = t.from();
+                    int m = t.count();
                     try (Buffers buf = new Buffers()) {
                         long dx = buf.in(vectors, from * d, (long) m * d);
                         long dw = weights == null ? dx : buf.in(weights, from * d, (long) m * d);
@@ -335,7 +303,7 @@ public final class CudaBackend implements Backend {
                     }
                 }
             } catch (Cuda.CudaException e) {
-                throw failure("assignNearest n=" + n + " d=" + d + " k=" + k, e);
+                throw failure(assignCall(n, d, k), e);
             }
         }
     }
@@ -350,64 +318,47 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        long maxParts = Math.max(1, PARTIAL_BYTES / (2 * kd * Double.BYTES));
-        int chunk = PARTIAL;
-        if ((n + chunk - 1L) / chunk > maxParts) {
-            chunk = (int) ((n + maxParts - 1) / maxParts);
-        }
-        int parts = (n + chunk - 1) / chunk;
         synchronized (device) {
             device.enter();
             int group = device.tuning.accumulateGroup();
-            long perVector = (long) d * Float.BYTES * (weights == null ? 1 : 2) + Integer.BYTES;
-            long fixedBytes = 2 * (parts + 1L) * kd * Double.BYTES;
-            // tiles of whole partials, so the sums are those of one call
-            long tile = budget.itemsPerTile(n, fixedBytes, perVector, (long) d * Float.BYTES, chunk,
-                    name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k);
-            if (tile < n && tile % chunk != 0) {
-                throw new IllegalStateException(name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k
-                        + " does not fit the device: not even one partial of " + chunk + " vectors fits");
-            }
+            Partials parts = partials(n, d, k, weights != null);
             try (Buffers fixed = new Buffers()) {
-                long ps = fixed.zeros(parts * kd * Double.BYTES);
-                long pw = fixed.zeros(parts * kd * Double.BYTES);
-                for (int from = 0; from < n; from += (int) tile) {
-                    int m = (int) Math.min(tile, n - from);
+                long ps = fixed.zeros(parts.count() * kd * Double.BYTES);
+                long pw = fixed.zeros(parts.count() * kd * Double.BYTES);
+                for (Tile t : parts.tiles()) {
+                    int from = t.from();
+                    int m = t.count();
                     try (Buffers buf = new Buffers()) {
                         long dx = buf.in(vectors, from * d, (long) m * d);
                         long dw = weights == null ? dx : buf.in(weights, from * d, (long) m * d);
                         long di = buf.in(index, from, m);
-                        int tileParts = (m + chunk - 1) / chunk;
-                        launch("accumulate_partials", (long) tileParts * group, group, new Ptr(dx), new Ptr(dw),
-                                weights == null ? 0 : 1, m, d, new Ptr(di), k, chunk, from / chunk, new Ptr(ps),
-                                new Ptr(pw));
+                        launch("accumulate_partials", (long) parts.in(t) * group, group, new Ptr(dx), new Ptr(dw),
+                                weights == null ? 0 : 1, m, d, new Ptr(di), k, parts.vectors(), parts.first(t),
+                                new Ptr(ps), new Ptr(pw));
                     }
                 }
                 long ds = fixed.alloc(kd * Double.BYTES);
                 long dws = fixed.alloc(kd * Double.BYTES);
-                launch("reduce_partials", kd, 64, new Ptr(ps), new Ptr(pw), parts, (int) kd, new Ptr(ds),
+                launch("reduce_partials", kd, 64, new Ptr(ps), new Ptr(pw), parts.count(), (int) kd, new Ptr(ds),
                         new Ptr(dws));
                 fixed.out(ds, sums, kd);
                 fixed.out(dws, weightSums, kd);
             } catch (Cuda.CudaException e) {
-                throw failure("accumulateCentroids n=" + n + " d=" + d + " k=" + k, e);
+                throw failure(accumulateCall(n, d, k), e);
             }
         }
     }
 
     /** Packed weights in five device buffers, freed by close(). */
-    private final class CuPacked implements PackedWeights {
-        final PackedMatrix matrix;
+    final class CuPacked extends DeviceWeights {
         final long seg;
         final long stages;
         final long bytes;
         final long floats;
         final long ints;
-        final long deviceBytes;
-        private boolean closed;
 
         CuPacked(PackedMatrix m) {
-            this.matrix = m;
+            super(CudaBackend.this, m);
             List<Long> made = new ArrayList<>();
             try (Arena a = Arena.ofConfined()) {
                 seg = upload(made, a, m.segments());
@@ -423,10 +374,8 @@ public final class CudaBackend implements Backend {
                 ints = upload(made, a, m.ints());
             } catch (Cuda.CudaException e) {
                 made.forEach(CudaBackend.this::free);
-                throw failure("upload of packed " + m.rows() + "x" + m.cols() + " (" + m.deviceBytes() + " bytes)", e);
+                throw failure(uploadCall(m), e);
             }
-            this.deviceBytes = m.deviceBytes();
-            allocated(deviceBytes);
         }
 
         private static long keep(List<Long> made, long p) {
@@ -442,80 +391,35 @@ public final class CudaBackend implements Backend {
             return p;
         }
 
-        CudaBackend outer() {
-            return CudaBackend.this;
-        }
-
-        @Override
-        public PackedMatrix matrix() {
-            return matrix;
-        }
-
-        @Override
-        public long deviceBytes() {
-            return deviceBytes;
-        }
-
         /** The eleven arguments every packed kernel starts with, then {@code more}. */
         Object[] args(Object... more) {
-            Object[] a = {new Ptr(seg), matrix.segmentCount(), new Ptr(stages), new Ptr(bytes), new Ptr(floats),
-                    new Ptr(ints), matrix.rows(), matrix.cols(), matrix.permOffset(), matrix.normScaleOffset(),
-                    matrix.normBiasOffset()};
+            PackedMatrix m = matrix();
+            Object[] a = {new Ptr(seg), m.segmentCount(), new Ptr(stages), new Ptr(bytes), new Ptr(floats),
+                    new Ptr(ints), m.rows(), m.cols(), m.permOffset(), m.normScaleOffset(), m.normBiasOffset()};
             Object[] all = Arrays.copyOf(a, a.length + more.length);
             System.arraycopy(more, 0, all, a.length, more.length);
             return all;
         }
 
         @Override
-        public void close() {
-            synchronized (device) {
-                if (!closed) {
-                    closed = true;
-                    live.remove(this);
-                    allocated(-deviceBytes);
-                    device.enter();
-                    for (long p : new long[]{seg, stages, bytes, floats, ints}) {
-                        free(p);
-                    }
-                }
+        protected void free() {
+            device.enter();
+            for (long p : new long[]{seg, stages, bytes, floats, ints}) {
+                CudaBackend.this.free(p);
             }
         }
     }
 
     @Override
-    public PackedWeights upload(PackedMatrix matrix) {
-        synchronized (device) {
-            device.enter();
-            CuPacked p = new CuPacked(Objects.requireNonNull(matrix));
-            live.add(p);
-            return p;
-        }
-    }
-
-    private CuPacked own(PackedWeights w) {
-        if (!(w instanceof CuPacked p) || p.outer() != this) {
-            throw new IllegalArgumentException("packed weights from another backend: " + w);
-        }
-        if (p.closed) {
-            throw new IllegalStateException("packed weights used after close()");
-        }
-        return p;
-    }
-
-    /** Device bytes held by open packed uploads. */
-    public long packedBytes() {
-        synchronized (device) {
-            return live.stream().mapToLong(CuPacked::deviceBytes).sum();
-        }
+    protected CuPacked uploadPacked(PackedMatrix matrix) {
+        device.enter();
+        return new CuPacked(matrix);
     }
 
     @Override
     public void dequant(PackedWeights weights, float[] out) {
         CuPacked p = own(weights);
-        long count = (long) p.matrix.rows() * p.matrix.cols();
-        if (out.length < count) {
-            throw new IllegalArgumentException("dequant: output of " + out.length + " for " + count + " weights");
-        }
+        long count = GpuArguments.dequant(p.matrix(), out);
         synchronized (device) {
             device.enter();
             try (Buffers buf = new Buffers()) {
@@ -523,7 +427,7 @@ public final class CudaBackend implements Backend {
                 launch("packed_dequant", count, device.tuning.packedGroup(), p.args(new Ptr(dout)));
                 buf.out(dout, out, 0, count);
             } catch (Cuda.CudaException e) {
-                throw failure("dequant " + p.matrix.rows() + "x" + p.matrix.cols(), e);
+                throw failure(dequantCall(p.matrix()), e);
             }
         }
     }
@@ -531,23 +435,19 @@ public final class CudaBackend implements Backend {
     @Override
     public void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y) {
         CuPacked p = own(weights);
-        int rows = p.matrix.rows();
-        int cols = p.matrix.cols();
-        if (n < 0 || x.length < (long) n * cols || y.length < (long) n * rows) {
-            throw new IllegalArgumentException("dequantMatmul: x of " + x.length + " and y of " + y.length
-                    + " for n = " + n + " and " + rows + "x" + cols);
-        }
+        int rows = p.matrix().rows();
+        int cols = p.matrix().cols();
+        GpuArguments.dequantMatmul(p.matrix(), x, n, y);
         if (n == 0) {
             return;
         }
         synchronized (device) {
             device.enter();
-            long tile = budget.itemsPerTile(n, 0, ((long) cols + rows) * Float.BYTES,
-                    (long) Math.max(cols, rows) * Float.BYTES, 1,
-                    name() + ": dequantMatmul " + rows + "x" + cols + " n=" + n);
+            Tiles tiles = matmulTiles(n, rows, cols);
             try {
-                for (int from = 0; from < n; from += (int) tile) {
-                    int m = (int) Math.min(tile, n - from);
+                for (Tile t : tiles) {
+                    int from = t.from();
+                    int m = t.count();
                     try (Buffers buf = new Buffers()) {
                         long dx = buf.in(x, from * cols, (long) m * cols);
                         long count = (long) m * rows;
@@ -558,17 +458,7 @@ public final class CudaBackend implements Backend {
                     }
                 }
             } catch (Cuda.CudaException e) {
-                throw failure("dequantMatmul " + rows + "x" + cols + " n=" + n, e);
-            }
-        }
-    }
-
-    /** Frees the device memory of every packed upload still open. The device itself stays shared. */
-    @Override
-    public void close() {
-        synchronized (device) {
-            for (CuPacked p : List.copyOf(live)) {
-                p.close();
+                throw failure(matmulCall(rows, cols, n), e);
             }
         }
     }

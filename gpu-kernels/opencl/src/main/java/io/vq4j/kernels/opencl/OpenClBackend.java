@@ -1,12 +1,14 @@
 package io.vq4j.kernels.opencl;
 
-import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
-import io.vq4j.kernels.device.DeviceBudget;
-import io.vq4j.kernels.device.DeviceMemoryCount;
+import io.vq4j.kernels.device.DeviceWeights;
 import io.vq4j.kernels.device.GpuArguments;
+import io.vq4j.kernels.device.GpuBackend;
+import io.vq4j.kernels.device.Partials;
+import io.vq4j.kernels.device.Tiles;
+import io.vq4j.kernels.device.Tiles.Tile;
 import io.vq4j.kernels.packed.PackedMatrix;
 import org.jocl.CL;
 import org.jocl.CLException;
@@ -21,49 +23,29 @@ import org.jocl.cl_mem;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Objects;
-import java.util.Set;
 
 /**
  * The compute SPI on an OpenCL device: GEMM by CLBlast, the VQ kernels of vq.cl. Host arrays
  * are copied to the device for each call and the results read back. Its assignment computes
  * the same bits as the CPU backend (same operation order, no contraction); its M-step uses the
  * CPU backend's partials of 4,096 vectors while they fit (then bigger partials, still in a fixed
- * order), so it too matches the CPU bit for bit on all but the largest inputs.
+ * order), so it too matches the CPU bit for bit on all but the largest inputs. Tiles, partials
+ * and the packed uploads' bookkeeping are {@link GpuBackend}'s; calls run under the device's lock.
  */
-public final class OpenClBackend implements Backend {
-    /** Vectors per M-step partial, as the CPU backend. */
-    static final int PARTIAL = 4096;
-    /** Bytes the M-step partials may take on the device. */
-    static final long PARTIAL_BYTES = 256L << 20;
-
+public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private final OpenCl.Device device;
-    /** Packed weights uploaded by this backend and not yet closed; {@link #close()} releases them. */
-    private final Set<ClPacked> live = Collections.newSetFromMap(new IdentityHashMap<>());
-    /** Bytes of device buffers this backend holds now, and the most since the last reset (guarded by device). */
-    private final DeviceMemoryCount memory = new DeviceMemoryCount();
-    private DeviceBudget budget;
 
     public OpenClBackend(int index) {
-        this.device = OpenCl.open(index);
-        this.budget = new DeviceBudget(Math.max(1, device.info.globalMemory() / 2),
-                Math.max(1, device.info.maxAlloc()));
+        this(OpenCl.open(index));
     }
 
-    /**
-     * Caps the device bytes one call may hold (default: half the device's memory); bigger
-     * inputs are processed in tiles, with the same results.
-     */
-    public void limitCallBytes(long bytes) {
-        synchronized (device) {
-            budget = new DeviceBudget(bytes, Math.min(bytes, Math.max(1, device.info.maxAlloc())));
-        }
+    private OpenClBackend(OpenCl.Device device) {
+        super(device, device.info.globalMemory(), device.info.maxAlloc());
+        this.device = device;
     }
 
-    /** The work-group and tile sizes in use (from tornado-config/profiles). */
+    @Override
     public Tuning tuning() {
         return device.tuning;
     }
@@ -83,7 +65,7 @@ public final class OpenClBackend implements Backend {
                  CL.CL_INVALID_BUFFER_SIZE -> "out of device memory";
             default -> CL.stringFor_errorCode(e.getStatus());
         };
-        return new IllegalStateException(name() + ": " + op + " failed: " + what);
+        return failed(op, what);
     }
 
     private final class Buffers implements AutoCloseable {
@@ -144,43 +126,10 @@ public final class OpenClBackend implements Backend {
         }
     }
 
-    /** Releases the device memory of every packed upload still open. The device itself stays shared. */
-    @Override
-    public void close() {
-        synchronized (device) {
-            for (ClPacked p : List.copyOf(live)) {
-                p.close();
-            }
-        }
-    }
-
-    private void allocated(long delta) {
-        memory.add(delta);
-    }
-
-    @Override
-    public long peakDeviceBytes() {
-        return memory.peak();
-    }
-
-    @Override
-    public void resetPeakDeviceBytes() {
-        memory.resetPeak();
-    }
-
-    /** Device bytes held by open packed uploads. */
-    public long packedBytes() {
-        synchronized (device) {
-            return live.stream().mapToLong(ClPacked::deviceBytes).sum();
-        }
-    }
-
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, float[] b,
                      float beta, float[] c) {
-        if (a.length < (long) m * k || b.length < (long) k * n || c.length < (long) m * n) {
-            throw new IllegalArgumentException("gemm sizes: array too small");
-        }
+        GpuArguments.gemm(m, n, k, a, b, c);
         if (m == 0 || n == 0) {
             return;
         }
@@ -197,10 +146,7 @@ public final class OpenClBackend implements Backend {
                             0, null, null);
                 }
                 if (k == 0) {
-                    // C = beta C: CLBlast may refuse k = 0, so scale on the host
-                    for (int i = 0; i < m * n; i++) {
-                        c[i] = beta == 0f ? 0f : beta * c[i];
-                    }
+                    scaleOnly(beta, c, m * n); // CLBlast may refuse k = 0
                     return;
                 }
                 int status = CLBlast.CLBlastSgemm(CLBlastLayout.CLBlastLayoutRowMajor,
@@ -215,7 +161,7 @@ public final class OpenClBackend implements Backend {
                 CL.clEnqueueReadBuffer(device.queue, dc, true, 0, (long) m * n * Sizeof.cl_float, Pointer.to(c), 0,
                         null, null);
             } catch (CLException e) {
-                throw failure("gemm " + m + "x" + n + "x" + k, e);
+                throw failure(gemmCall(m, n, k), e);
             }
         }
     }
@@ -229,13 +175,12 @@ public final class OpenClBackend implements Backend {
         }
         synchronized (device) {
             int group = device.tuning.assignGroup();
-            long perVector = (long) d * Sizeof.cl_float * (weights == null ? 1 : 2) + Sizeof.cl_int + Sizeof.cl_float;
-            long tile = budget.itemsPerTile(n, (long) k * d * Sizeof.cl_float, perVector, (long) d * Sizeof.cl_float,
-                    group, name() + ": assignNearest n=" + n + " d=" + d + " k=" + k);
+            Tiles tiles = assignTiles(n, d, k, weights != null);
             try (Buffers fixed = new Buffers()) {
                 cl_mem dcb = fixed.in(codebook, 0, (long) k * d);
-                for (int from = 0; from < n; from += (int) tile) {
-                    int m = (int) Math.min(tile, n - from);
+                for (Tile t : tiles) {
+                    int from = t.from();
+                    int m = t.count();
                     try (Buffers buf = new Buffers()) {
                         cl_mem dx = buf.in(vectors, (long) from * d, (long) m * d);
                         cl_mem dw = weights == null ? dx : buf.in(weights, (long) from * d, (long) m * d);
@@ -262,7 +207,7 @@ public final class OpenClBackend implements Backend {
                     }
                 }
             } catch (CLException e) {
-                throw failure("assignNearest n=" + n + " d=" + d + " k=" + k, e);
+                throw failure(assignCall(n, d, k), e);
             }
         }
     }
@@ -282,34 +227,20 @@ public final class OpenClBackend implements Backend {
         if (n == 0) {
             return;
         }
-        // partials of PARTIAL vectors, as on the CPU, unless their arrays would not fit PARTIAL_BYTES
-        long maxParts = Math.max(1, PARTIAL_BYTES / (2 * kd * Sizeof.cl_double));
-        int chunk = PARTIAL;
-        if ((n + chunk - 1L) / chunk > maxParts) {
-            chunk = (int) ((n + maxParts - 1) / maxParts);
-        }
-        int parts = (n + chunk - 1) / chunk;
         synchronized (device) {
             int group = device.tuning.accumulateGroup();
-            long perVector = (long) d * Sizeof.cl_float * (weights == null ? 1 : 2) + Sizeof.cl_int;
-            long fixedBytes = 2 * (parts + 1L) * kd * Sizeof.cl_double;
-            // tiles of whole partials, so the sums are those of one call
-            long tile = budget.itemsPerTile(n, fixedBytes, perVector, (long) d * Sizeof.cl_float, chunk,
-                    name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k);
-            if (tile < n && tile % chunk != 0) {
-                throw new IllegalStateException(name() + ": accumulateCentroids n=" + n + " d=" + d + " k=" + k
-                        + " does not fit the device: not even one partial of " + chunk + " vectors fits");
-            }
+            Partials parts = partials(n, d, k, weights != null);
+            int chunk = parts.vectors();
             try (Buffers fixed = new Buffers()) {
-                cl_mem ps = fixed.zeros(parts * kd * Sizeof.cl_double);
-                cl_mem pw = fixed.zeros(parts * kd * Sizeof.cl_double);
-                for (int from = 0; from < n; from += (int) tile) {
-                    int m = (int) Math.min(tile, n - from);
+                cl_mem ps = fixed.zeros(parts.count() * kd * Sizeof.cl_double);
+                cl_mem pw = fixed.zeros(parts.count() * kd * Sizeof.cl_double);
+                for (Tile t : parts.tiles()) {
+                    int from = t.from();
+                    int m = t.count();
                     try (Buffers buf = new Buffers()) {
                         cl_mem dx = buf.in(vectors, (long) from * d, (long) m * d);
                         cl_mem dw = weights == null ? dx : buf.in(weights, (long) from * d, (long) m * d);
                         cl_mem di = buf.in(index, from, m);
-                        int tileParts = (m + chunk - 1) / chunk;
                         cl_kernel kn = device.kernel("accumulate_partials");
                         int a = 0;
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
@@ -320,10 +251,10 @@ public final class OpenClBackend implements Backend {
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{chunk}));
-                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{from / chunk}));
+                        CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{parts.first(t)}));
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(ps));
                         CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(pw));
-                        CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{(long) tileParts * group},
+                        CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{(long) parts.in(t) * group},
                                 new long[]{group}, 0, null, null);
                         CL.clFinish(device.queue);
                     }
@@ -334,7 +265,7 @@ public final class OpenClBackend implements Backend {
                 int a = 0;
                 CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(ps));
                 CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(pw));
-                CL.clSetKernelArg(rn, a++, Sizeof.cl_int, Pointer.to(new int[]{parts}));
+                CL.clSetKernelArg(rn, a++, Sizeof.cl_int, Pointer.to(new int[]{parts.count()}));
                 CL.clSetKernelArg(rn, a++, Sizeof.cl_int, Pointer.to(new int[]{(int) kd}));
                 CL.clSetKernelArg(rn, a++, Sizeof.cl_mem, Pointer.to(ds));
                 CL.clSetKernelArg(rn, a, Sizeof.cl_mem, Pointer.to(dws));
@@ -345,24 +276,21 @@ public final class OpenClBackend implements Backend {
                 CL.clEnqueueReadBuffer(device.queue, dws, true, 0, kd * Sizeof.cl_double, Pointer.to(weightSums), 0,
                         null, null);
             } catch (CLException e) {
-                throw failure("accumulateCentroids n=" + n + " d=" + d + " k=" + k, e);
+                throw failure(accumulateCall(n, d, k), e);
             }
         }
     }
 
     /** Packed weights in five device buffers, released by close(). */
-    private final class ClPacked implements PackedWeights {
-        final PackedMatrix matrix;
+    final class ClPacked extends DeviceWeights {
         final cl_mem seg;
         final cl_mem stages;
         final cl_mem bytes;
         final cl_mem floats;
         final cl_mem ints;
-        final long deviceBytes;
-        private boolean closed;
 
         ClPacked(PackedMatrix m) {
-            this.matrix = m;
+            super(OpenClBackend.this, m);
             List<cl_mem> made = new ArrayList<>();
             try {
                 seg = keep(made, ints(m.segments()));
@@ -375,10 +303,8 @@ public final class OpenClBackend implements Backend {
                 ints = keep(made, ints(m.ints()));
             } catch (CLException e) {
                 made.forEach(CL::clReleaseMemObject);
-                throw failure("upload of packed " + m.rows() + "x" + m.cols() + " (" + m.deviceBytes() + " bytes)", e);
+                throw failure(uploadCall(m), e);
             }
-            this.deviceBytes = m.deviceBytes();
-            allocated(deviceBytes);
         }
 
         private static cl_mem keep(List<cl_mem> made, cl_mem m) {
@@ -391,78 +317,40 @@ public final class OpenClBackend implements Backend {
                     (long) Math.max(1, a.length) * Sizeof.cl_int, Pointer.to(a.length == 0 ? new int[1] : a), null);
         }
 
-        OpenClBackend outer() {
-            return OpenClBackend.this;
-        }
-
-        @Override
-        public PackedMatrix matrix() {
-            return matrix;
-        }
-
-        @Override
-        public long deviceBytes() {
-            return deviceBytes;
-        }
-
         /** Sets the eleven arguments every packed kernel starts with. */
         int setArgs(cl_kernel kn) {
             int a = 0;
             CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(seg));
-            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.segmentCount()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix().segmentCount()}));
             CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(stages));
             CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(bytes));
             CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(floats));
             CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(ints));
-            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.rows()}));
-            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.cols()}));
-            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.permOffset()}));
-            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.normScaleOffset()}));
-            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix.normBiasOffset()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix().rows()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix().cols()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix().permOffset()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix().normScaleOffset()}));
+            CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{matrix().normBiasOffset()}));
             return a;
         }
 
         @Override
-        public void close() {
-            synchronized (device) {
-                if (!closed) {
-                    closed = true;
-                    live.remove(this);
-                    allocated(-deviceBytes);
-                    for (cl_mem m : new cl_mem[]{seg, stages, bytes, floats, ints}) {
-                        CL.clReleaseMemObject(m);
-                    }
-                }
+        protected void free() {
+            for (cl_mem m : new cl_mem[]{seg, stages, bytes, floats, ints}) {
+                CL.clReleaseMemObject(m);
             }
         }
     }
 
     @Override
-    public PackedWeights upload(PackedMatrix matrix) {
-        synchronized (device) {
-            ClPacked p = new ClPacked(Objects.requireNonNull(matrix));
-            live.add(p);
-            return p;
-        }
-    }
-
-    private ClPacked own(PackedWeights w) {
-        if (!(w instanceof ClPacked p) || p.outer() != this) {
-            throw new IllegalArgumentException("packed weights from another backend: " + w);
-        }
-        if (p.closed) {
-            throw new IllegalStateException("packed weights used after close()");
-        }
-        return p;
+    protected ClPacked uploadPacked(PackedMatrix matrix) {
+        return new ClPacked(matrix);
     }
 
     @Override
     public void dequant(PackedWeights weights, float[] out) {
         ClPacked p = own(weights);
-        long count = (long) p.matrix.rows() * p.matrix.cols();
-        if (out.length < count) {
-            throw new IllegalArgumentException("dequant: output of " + out.length + " for " + count + " weights");
-        }
+        long count = GpuArguments.dequant(p.matrix(), out);
         synchronized (device) {
             try (Buffers buf = new Buffers()) {
                 cl_mem dout = buf.out(count * Sizeof.cl_float);
@@ -475,7 +363,7 @@ public final class OpenClBackend implements Backend {
                 CL.clEnqueueReadBuffer(device.queue, dout, true, 0, count * Sizeof.cl_float, Pointer.to(out), 0, null,
                         null);
             } catch (CLException e) {
-                throw failure("dequant " + p.matrix.rows() + "x" + p.matrix.cols(), e);
+                throw failure(dequantCall(p.matrix()), e);
             }
         }
     }
@@ -483,23 +371,19 @@ public final class OpenClBackend implements Backend {
     @Override
     public void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y) {
         ClPacked p = own(weights);
-        int rows = p.matrix.rows();
-        int cols = p.matrix.cols();
-        if (n < 0 || x.length < (long) n * cols || y.length < (long) n * rows) {
-            throw new IllegalArgumentException("dequantMatmul: x of " + x.length + " and y of " + y.length
-                    + " for n = " + n + " and " + rows + "x" + cols);
-        }
+        int rows = p.matrix().rows();
+        int cols = p.matrix().cols();
+        GpuArguments.dequantMatmul(p.matrix(), x, n, y);
         if (n == 0) {
             return;
         }
         synchronized (device) {
             int group = device.tuning.packedGroup();
-            long tile = budget.itemsPerTile(n, 0, ((long) cols + rows) * Sizeof.cl_float,
-                    (long) Math.max(cols, rows) * Sizeof.cl_float, 1,
-                    name() + ": dequantMatmul " + rows + "x" + cols + " n=" + n);
+            Tiles tiles = matmulTiles(n, rows, cols);
             try {
-                for (int from = 0; from < n; from += (int) tile) {
-                    int m = (int) Math.min(tile, n - from);
+                for (Tile t : tiles) {
+                    int from = t.from();
+                    int m = t.count();
                     try (Buffers buf = new Buffers()) {
                         cl_mem dx = buf.in(x, (long) from * cols, (long) m * cols);
                         long count = (long) m * rows;
@@ -517,7 +401,7 @@ public final class OpenClBackend implements Backend {
                     }
                 }
             } catch (CLException e) {
-                throw failure("dequantMatmul " + rows + "x" + cols + " n=" + n, e);
+                throw failure(matmulCall(rows, cols, n), e);
             }
         }
     }

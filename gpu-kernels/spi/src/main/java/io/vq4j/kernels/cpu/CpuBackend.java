@@ -16,8 +16,11 @@ import java.util.Objects;
 public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Vectors per M-step partial: fixed, so the reduction order does not depend on threads. */
-    static final int PARTIAL = 4096;
+    /**
+     * Vectors per M-step partial: fixed, so the reduction order does not depend on threads (the GPU
+     * backends sum in the same partials, for the same bits).
+     */
+    public static final int PARTIAL = 4096;
 
     @Override
     public String name() {
