@@ -1,11 +1,13 @@
 package io.vq4j.kernels.tornado;
 
-import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.Tuning;
-import io.vq4j.kernels.device.DeviceBudget;
-import io.vq4j.kernels.device.DeviceMemoryCount;
+import io.vq4j.kernels.device.DeviceWeights;
 import io.vq4j.kernels.device.GpuArguments;
+import io.vq4j.kernels.device.GpuBackend;
+import io.vq4j.kernels.device.Partials;
+import io.vq4j.kernels.device.Tiles;
+import io.vq4j.kernels.device.Tiles.Tile;
 import io.vq4j.kernels.packed.PackedMatrix;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.KernelContext;
@@ -27,14 +29,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.Set;
 import java.util.function.Supplier;
 
 /**
@@ -51,12 +49,10 @@ import java.util.function.Supplier;
  * recently used plans are closed until it fits, and calls too big for the budget run in tiles
  * with the same bits, as on the other GPU backends. Results are the CPU backend's bits:
  * same operation order, contraction only where the CPU fuses (see {@link TornadoKernels}).
+ * Tiles, partials and the packed uploads' bookkeeping are {@link GpuBackend}'s; the backend
+ * itself is the lock.
  */
-public final class TornadoBackend implements Backend {
-    /** Vectors per M-step partial, as the CPU backend. */
-    static final int PARTIAL = 4096;
-    /** Bytes the M-step partials may take on the device. */
-    static final long PARTIAL_BYTES = 256L << 20;
+public final class TornadoBackend extends GpuBackend<TornadoBackend.TPacked> {
     /** Plans kept at most (each also holds compiled kernels). */
     static final int MAX_PLANS = 32;
 
@@ -64,15 +60,31 @@ public final class TornadoBackend implements Backend {
     private final int backendIndex;
     private final int deviceIndex;
     private final Tuning tuning;
-    private final DeviceMemoryCount memory = new DeviceMemoryCount();
-    private DeviceBudget budget;
     /** Plans by shape, least recently used first. */
     private final LinkedHashMap<Object, Plan> plans = new LinkedHashMap<>(16, 0.75f, true);
-    private final Set<TPacked> live = Collections.newSetFromMap(new IdentityHashMap<>());
     private int graphs;
 
     /** Opens device {@code deviceIndex} of TornadoVM backend {@code backendIndex}. */
     public TornadoBackend(int backendIndex, int deviceIndex) {
+        this(backendIndex, deviceIndex, device(backendIndex, deviceIndex));
+    }
+
+    private TornadoBackend(int backendIndex, int deviceIndex, TornadoDevice device) {
+        super(device.getMaxGlobalMemory(), device.getMaxAllocMemory());
+        this.backendIndex = backendIndex;
+        this.deviceIndex = deviceIndex;
+        this.device = device;
+        long[] maxGroup = device.getDeviceMaxWorkgroupDimensions();
+        this.tuning = Tuning.forDevice(description(device), maxGroup.length == 0 ? 256 : maxGroup[0],
+                device.getDeviceLocalMemorySize());
+        if (device.getDeviceLocalMemorySize() < (long) TornadoKernels.TILE * TornadoKernels.MAX_D * Float.BYTES) {
+            throw new IllegalStateException(name() + ": " + device.getDeviceLocalMemorySize()
+                    + " bytes of local memory, the assignment kernel needs 16 KiB");
+        }
+    }
+
+    /** Device {@code deviceIndex} of TornadoVM backend {@code backendIndex}, once the flags are checked. */
+    private static TornadoDevice device(int backendIndex, int deviceIndex) {
         checkFlags();
         var runtime = TornadoRuntimeProvider.getTornadoRuntime();
         if (backendIndex < 0 || backendIndex >= runtime.getNumBackends()) {
@@ -84,18 +96,7 @@ public final class TornadoBackend implements Backend {
             throw new IllegalArgumentException("no device " + deviceIndex + " on TornadoVM backend " + backendIndex
                     + " (" + backend.getName() + " has " + backend.getNumDevices() + "; see vq devices)");
         }
-        this.backendIndex = backendIndex;
-        this.deviceIndex = deviceIndex;
-        this.device = backend.getDevice(deviceIndex);
-        long[] maxGroup = device.getDeviceMaxWorkgroupDimensions();
-        this.tuning = Tuning.forDevice(description(device), maxGroup.length == 0 ? 256 : maxGroup[0],
-                device.getDeviceLocalMemorySize());
-        if (device.getDeviceLocalMemorySize() < (long) TornadoKernels.TILE * TornadoKernels.MAX_D * Float.BYTES) {
-            throw new IllegalStateException(name() + ": " + device.getDeviceLocalMemorySize()
-                    + " bytes of local memory, the assignment kernel needs 16 KiB");
-        }
-        this.budget = new DeviceBudget(Math.max(1, device.getMaxGlobalMemory() / 2),
-                Math.max(1, device.getMaxAllocMemory()));
+        return backend.getDevice(deviceIndex);
     }
 
     /**
@@ -121,11 +122,13 @@ public final class TornadoBackend implements Backend {
     }
 
     /** Caps the device bytes this backend's plans may hold (default: half the device's memory). */
+    @Override
     public synchronized void limitCallBytes(long bytes) {
         closePlans();
-        budget = new DeviceBudget(bytes, Math.min(bytes, Math.max(1, device.getMaxAllocMemory())));
+        super.limitCallBytes(bytes);
     }
 
+    @Override
     public Tuning tuning() {
         return tuning;
     }
@@ -140,16 +143,6 @@ public final class TornadoBackend implements Backend {
         return "tornado:" + backendIndex + ":" + deviceIndex + " " + device.getPhysicalDevice().getDeviceName();
     }
 
-    @Override
-    public long peakDeviceBytes() {
-        return memory.peak();
-    }
-
-    @Override
-    public void resetPeakDeviceBytes() {
-        memory.resetPeak();
-    }
-
     /** Number of plans built since this backend was opened (a reused plan is not rebuilt). */
     public synchronized int plansBuilt() {
         return graphs;
@@ -157,9 +150,7 @@ public final class TornadoBackend implements Backend {
 
     @Override
     public synchronized void close() {
-        for (TPacked p : List.copyOf(live)) {
-            p.close();
-        }
+        super.close();
         closePlans();
     }
 
@@ -195,14 +186,14 @@ public final class TornadoBackend implements Backend {
             if (!onDevice) {
                 makeRoom(bytes, this);
                 onDevice = true;
-                memory.add(bytes);
+                allocated(bytes);
             }
             try {
                 plan.execute();
             } catch (RuntimeException e) {
                 close();
                 plans.remove(key);
-                throw new IllegalStateException(name() + ": " + what + " failed: " + oneLine(e), e);
+                throw failed(what, oneLine(e), e);
             }
         }
 
@@ -210,7 +201,7 @@ public final class TornadoBackend implements Backend {
         public void close() {
             if (onDevice) {
                 onDevice = false;
-                memory.add(-bytes);
+                allocated(-bytes);
             }
             try {
                 plan.close();
@@ -234,11 +225,11 @@ public final class TornadoBackend implements Backend {
         for (Plan p : plans.values()) {
             held += p.onDevice ? p.bytes : 0;
         }
-        for (TPacked p : live) {
+        for (TPacked p : uploads()) {
             held += p.plan != null && p.plan != keep && p.plan.onDevice ? p.plan.bytes : 0;
         }
         Iterator<Plan> it = plans.values().iterator();
-        while (held + bytes > budget.callBytes() && it.hasNext()) {
+        while (held + bytes > budget().callBytes() && it.hasNext()) {
             Plan p = it.next();
             if (p != keep && p.onDevice) {
                 held -= p.bytes;
@@ -246,8 +237,8 @@ public final class TornadoBackend implements Backend {
                 it.remove();
             }
         }
-        for (TPacked p : live) {
-            if (held + bytes > budget.callBytes() && p.plan != null && p.plan != keep) {
+        for (TPacked p : uploads()) {
+            if (held + bytes > budget().callBytes() && p.plan != null && p.plan != keep) {
                 held -= p.plan.onDevice ? p.plan.bytes : 0;
                 p.plan.close();
                 p.plan = null;
@@ -308,16 +299,12 @@ public final class TornadoBackend implements Backend {
     @Override
     public synchronized void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a,
                                   float[] b, float beta, float[] c) {
-        if (a.length < (long) m * k || b.length < (long) k * n || c.length < (long) m * n) {
-            throw new IllegalArgumentException("gemm sizes: array too small");
-        }
+        GpuArguments.gemm(m, n, k, a, b, c);
         if (m == 0 || n == 0) {
             return;
         }
         if (k == 0) {
-            for (int i = 0; i < m * n; i++) {
-                c[i] = beta == 0f ? 0f : beta * c[i];
-            }
+            scaleOnly(beta, c, m * n);
             return;
         }
         boolean withBeta = beta != 0f;
@@ -344,7 +331,7 @@ public final class TornadoBackend implements Backend {
         if (withBeta) {
             put(c, 0, (FloatArray) p.arrays[2], m * n);
         }
-        p.run("gemm " + m + "x" + n + "x" + k);
+        p.run(gemmCall(m, n, k));
         MemorySegment.copy(((FloatArray) p.arrays[2]).getSegment(), ValueLayout.JAVA_FLOAT, 0, c, 0, m * n);
     }
 
@@ -362,11 +349,10 @@ public final class TornadoBackend implements Backend {
         }
         int group = tuning.assignGroup();
         boolean weighted = weights != null;
-        long perVector = (long) d * Float.BYTES * (weighted ? 2 : 1) + Integer.BYTES + Float.BYTES;
-        long tile = budget.itemsPerTile(n, (long) k * d * Float.BYTES, perVector, (long) d * Float.BYTES, group,
-                name() + ": assignNearest n=" + n + " d=" + d + " k=" + k);
-        for (int from = 0; from < n; from += (int) tile) {
-            int m = (int) Math.min(tile, n - from);
+        String what = assignCall(n, d, k);
+        for (Tile t : assignTiles(n, d, k, weighted)) {
+            int from = t.from();
+            int m = t.count();
             AssignKey key = new AssignKey(m, d, k, weighted);
             Plan p = cached(key, () -> {
                 FloatArray x = new FloatArray(m * d);
@@ -388,7 +374,7 @@ public final class TornadoBackend implements Backend {
                 put(weights, from * d, (FloatArray) p.arrays[1], m * d);
             }
             put(codebook, 0, (FloatArray) p.arrays[2], k * d);
-            p.run("assignNearest n=" + n + " d=" + d + " k=" + k);
+            p.run(what);
             MemorySegment.copy(((IntArray) p.arrays[3]).getSegment(), ValueLayout.JAVA_INT, 0, index, from, m);
             MemorySegment.copy(((FloatArray) p.arrays[4]).getSegment(), ValueLayout.JAVA_FLOAT, 0, distance, from, m);
         }
@@ -409,28 +395,17 @@ public final class TornadoBackend implements Backend {
         if (n == 0) {
             return;
         }
-        long maxParts = Math.max(1, PARTIAL_BYTES / (2L * kd * Double.BYTES));
-        int chunk = PARTIAL;
-        if ((n + chunk - 1L) / chunk > maxParts) {
-            chunk = (int) ((n + maxParts - 1) / maxParts);
-        }
-        int parts = (n + chunk - 1) / chunk;
         int group = tuning.accumulateGroup();
         boolean weighted = weights != null;
-        long perVector = (long) d * Float.BYTES * (weighted ? 2 : 1) + Integer.BYTES;
-        long fixedBytes = 2 * (parts + 1L) * kd * Double.BYTES;
-        String what = "accumulateCentroids n=" + n + " d=" + d + " k=" + k;
-        long tile = budget.itemsPerTile(n, fixedBytes, perVector, (long) d * Float.BYTES, chunk, name() + ": " + what);
-        if (tile < n && tile % chunk != 0) {
-            throw new IllegalStateException(name() + ": " + what + " does not fit the device: not even one partial of "
-                    + chunk + " vectors fits");
-        }
-        int ch = chunk;
-        for (int from = 0; from < n; from += (int) tile) {
-            int m = (int) Math.min(tile, n - from);
-            AccumulateKey key = new AccumulateKey(m, d, k, chunk, weighted);
+        String what = accumulateCall(n, d, k);
+        Partials parts = partials(n, d, k, weighted);
+        int ch = parts.vectors();
+        for (Tile t : parts.tiles()) {
+            int from = t.from();
+            int m = t.count();
+            AccumulateKey key = new AccumulateKey(m, d, k, ch, weighted);
             Plan p = cached(key, () -> {
-                int tp = (m + ch - 1) / ch;
+                int tp = parts.in(t);
                 FloatArray x = new FloatArray(m * d);
                 FloatArray w = new FloatArray(weighted ? m * d : 1);
                 IntArray idx = new IntArray(m);
@@ -469,90 +444,49 @@ public final class TornadoBackend implements Backend {
     // ------------------------------------------------------------------ packed weights
 
     /** Packed weights as TornadoVM arrays; the device copy lives in the plan of their dequantMatmul. */
-    private final class TPacked implements PackedWeights {
-        final PackedMatrix matrix;
+    final class TPacked extends DeviceWeights {
         final IntArray seg;
         final IntArray stages;
         final ByteArray bytes;
         final FloatArray floats;
         final IntArray ints;
-        final long deviceBytes;
         /** The dequantMatmul plan (null until the first call, or after it was closed for room). */
         Plan plan;
         WorkerGrid1D grid;
         int capacity;
-        boolean closed;
 
         TPacked(PackedMatrix m) {
-            this.matrix = m;
+            super(TornadoBackend.this, m);
             this.seg = ints(m.segments());
             this.stages = ints(m.stages());
             this.bytes = ByteArray.fromArray(m.bytes().length == 0 ? new byte[1] : m.bytes());
             this.floats = FloatArray.fromArray(m.floats().length == 0 ? new float[1] : m.floats());
             this.ints = ints(m.ints());
-            this.deviceBytes = m.deviceBytes();
-            memory.add(deviceBytes);
         }
 
         private static IntArray ints(int[] a) {
             return IntArray.fromArray(a.length == 0 ? new int[1] : a);
         }
 
-        TornadoBackend outer() {
-            return TornadoBackend.this;
-        }
-
         @Override
-        public PackedMatrix matrix() {
-            return matrix;
-        }
-
-        @Override
-        public long deviceBytes() {
-            return deviceBytes;
-        }
-
-        @Override
-        public void close() {
-            synchronized (TornadoBackend.this) {
-                if (!closed) {
-                    closed = true;
-                    live.remove(this);
-                    if (plan != null) {
-                        plan.close();
-                        plan = null;
-                    }
-                    memory.add(-deviceBytes);
-                }
+        protected void free() {
+            if (plan != null) {
+                plan.close();
+                plan = null;
             }
         }
     }
 
     @Override
-    public synchronized PackedWeights upload(PackedMatrix matrix) {
-        TPacked p = new TPacked(Objects.requireNonNull(matrix));
-        live.add(p);
-        return p;
-    }
-
-    private TPacked own(PackedWeights w) {
-        if (!(w instanceof TPacked p) || p.outer() != this) {
-            throw new IllegalArgumentException("packed weights from another backend: " + w);
-        }
-        if (p.closed) {
-            throw new IllegalStateException("packed weights used after close()");
-        }
-        return p;
+    protected TPacked uploadPacked(PackedMatrix matrix) {
+        return new TPacked(matrix);
     }
 
     @Override
     public synchronized void dequant(PackedWeights weights, float[] out) {
         TPacked p = own(weights);
-        PackedMatrix m = p.matrix;
-        int count = m.rows() * m.cols();
-        if (out.length < count) {
-            throw new IllegalArgumentException("dequant: output of " + out.length + " for " + count + " weights");
-        }
+        PackedMatrix m = p.matrix();
+        int count = (int) GpuArguments.dequant(m, out);
         // a plan of its own, closed after the call: it holds a second device copy of the weights meanwhile
         FloatArray dout = new FloatArray(count);
         String g = graphName("dequant");
@@ -564,9 +498,9 @@ public final class TornadoBackend implements Backend {
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, dout);
         graphs++;
         Plan plan = new Plan("dequant", tg, new GridScheduler(g + ".t", grid1(count, tuning.packedGroup())),
-                p.deviceBytes + bytes(dout), dout);
+                p.deviceBytes() + bytes(dout), dout);
         try {
-            plan.run("dequant " + m.rows() + "x" + m.cols());
+            plan.run(dequantCall(m));
             MemorySegment.copy(dout.getSegment(), ValueLayout.JAVA_FLOAT, 0, out, 0, count);
         } finally {
             plan.close();
@@ -576,19 +510,16 @@ public final class TornadoBackend implements Backend {
     @Override
     public synchronized void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y) {
         TPacked p = own(weights);
-        PackedMatrix m = p.matrix;
+        PackedMatrix m = p.matrix();
         int rows = m.rows();
         int cols = m.cols();
-        if (n < 0 || x.length < (long) n * cols || y.length < (long) n * rows) {
-            throw new IllegalArgumentException("dequantMatmul: x of " + x.length + " and y of " + y.length
-                    + " for n = " + n + " and " + rows + "x" + cols);
-        }
+        GpuArguments.dequantMatmul(m, x, n, y);
         if (n == 0) {
             return;
         }
-        String what = "dequantMatmul " + rows + "x" + cols + " n=" + n;
-        int tile = (int) budget.itemsPerTile(n, 0, ((long) cols + rows) * Float.BYTES,
-                (long) Math.max(cols, rows) * Float.BYTES, 1, name() + ": " + what);
+        String what = matmulCall(rows, cols, n);
+        Tiles tiles = matmulTiles(n, rows, cols);
+        int tile = tiles.size();
         if (p.plan == null || p.capacity < tile) {
             if (p.plan != null) {
                 p.plan.close();
@@ -610,8 +541,9 @@ public final class TornadoBackend implements Backend {
         }
         Plan plan = p.plan;
         WorkerGrid1D wg = p.grid;
-        for (int from = 0; from < n; from += tile) {
-            int t = Math.min(tile, n - from);
+        for (Tile tl : tiles) {
+            int from = tl.from();
+            int t = tl.count();
             put(x, from * cols, (FloatArray) plan.arrays[0], t * cols);
             wg.setGlobalWork((long) t * rows, 1, 1); // the grid is exactly the outputs of this tile
             wg.setLocalWorkToNull();
@@ -633,7 +565,7 @@ public final class TornadoBackend implements Backend {
             out.merge(k.getClass().getSimpleName(), 1, Integer::sum);
         }
         List<TPacked> withPlans = new ArrayList<>();
-        for (TPacked p : live) {
+        for (TPacked p : uploads()) {
             if (p.plan != null) {
                 withPlans.add(p);
             }
