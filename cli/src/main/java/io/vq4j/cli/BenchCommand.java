@@ -4,9 +4,9 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.eval.bench.KernelBench;
 import io.vq4j.kernels.Backend;
-import io.vq4j.kernels.select.Backends;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -43,9 +43,8 @@ final class BenchCommand implements Runnable {
     static final class Kernels implements Callable<Integer> {
         @Spec
         CommandSpec spec;
-        @Option(names = "--device", defaultValue = "cpu", split = ",", paramLabel = "LIST",
-                description = "devices, comma-separated (cpu, cuda[:i], opencl[:i]; tornado[:b:d] under scripts/vq --tornado); the CPU is always timed too (default: ${DEFAULT-VALUE})")
-        List<String> devices;
+        @Mixin
+        DeviceOption.Several devices = new DeviceOption.Several();
         @Option(names = "--quick", description = "small shapes (a 256x256 matrix), for checking the command runs")
         boolean quick;
         @Option(names = "--max-vectors", defaultValue = "262144", paramLabel = "N",
@@ -60,16 +59,16 @@ final class BenchCommand implements Runnable {
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
             PrintWriter err = spec.commandLine().getErr();
-            List<String> list = new ArrayList<>(devices);
-            if (!list.contains("cpu")) {
-                list.addFirst("cpu");
+            List<String> list = new ArrayList<>(devices.devices);
+            if (!list.contains(DeviceOption.CPU)) {
+                list.addFirst(DeviceOption.CPU);
             }
             List<KernelBench.Case> cases = KernelBench.cases(quick);
             List<KernelBench.Row> rows = new ArrayList<>();
             Map<String, String> names = new LinkedHashMap<>();
             Map<String, double[]> peaks = new LinkedHashMap<>();
             for (String d : list) {
-                try (Backend b = Backends.open(d, m -> err.println("vq: " + m))) {
+                try (Backend b = DeviceOption.openBackend(d, err)) {
                     names.put(d, b.name());
                     peaks.put(d, new double[]{b.peakGflops(), b.peakGBps()});
                     err.println("vq: timing " + b.name());

@@ -14,20 +14,51 @@ import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
 
-/** --device for the commands that run a model: where the packed layers of a vq4j directory run. */
+/**
+ * --device, the one declaration that every command running on a device mixes in (quantize,
+ * sweep, experiment residual-lever, eval ppl, generate; bench kernels takes a list of devices,
+ * {@link Several}), and how it opens the backend: {@code Backends.open}, its notices (a fallback
+ * to the CPU) on stderr as "vq: " lines.
+ *
+ * <p>Each command keeps its own help text: the one below is eval ppl's and generate's (where the
+ * packed layers of a vq4j directory run); the others are in DeviceOption.properties, the bundle
+ * of the {@code vq} command line, under the command's path ({@code vq.quantize.device}), which
+ * picocli looks up before the annotation's text.
+ */
 final class DeviceOption {
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D",
+    /** The default of --device, and the device the CPU path is named by. */
+    static final String CPU = "cpu";
+
+    @Option(names = "--device", defaultValue = CPU, paramLabel = "D",
             description = "cpu, cuda[:i], opencl[:i] or auto (default: ${DEFAULT-VALUE}). On a GPU backend the packed layers"
                     + " of a vq4j directory are uploaded packed and run by its dequant-matmul kernel; on cpu they are"
                     + " dequantized on load.")
     String device;
 
-    /** The backend for packed layers, or null for the CPU path (dequantize on load). */
-    Backend open(PrintWriter err) {
-        Backend b = Backends.open(device, m -> {
+    /** bench kernels' --device: the devices to time, comma-separated. */
+    static final class Several {
+        @Option(names = "--device", defaultValue = CPU, split = ",", paramLabel = "LIST",
+                description = "devices, comma-separated (cpu, cuda[:i], opencl[:i]; tornado[:b:d] under scripts/vq"
+                        + " --tornado); the CPU is always timed too (default: ${DEFAULT-VALUE})")
+        List<String> devices;
+    }
+
+    /** The backend --device names (the CPU backend for cpu). */
+    Backend openBackend(PrintWriter err) {
+        return openBackend(device, err);
+    }
+
+    /** The backend {@code spec} names; its notices go to {@code err} as "vq: " lines. */
+    static Backend openBackend(String spec, PrintWriter err) {
+        return Backends.open(spec, m -> {
             err.println("vq: " + m);
             err.flush();
         });
+    }
+
+    /** The backend for packed layers, or null for the CPU path (dequantize on load). */
+    Backend open(PrintWriter err) {
+        Backend b = openBackend(err);
         if (b instanceof CpuBackend) {
             b.close();
             return null;

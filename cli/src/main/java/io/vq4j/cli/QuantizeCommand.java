@@ -1,6 +1,5 @@
 package io.vq4j.cli;
 
-import io.vq4j.kernels.select.Backends;
 import io.vq4j.pack.PackedStats;
 import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
@@ -41,8 +40,8 @@ final class QuantizeCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")
     long seed;
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D", description = "cpu, cuda[:i], opencl[:i] or auto (default: ${DEFAULT-VALUE}; see vq devices)")
-    String device;
+    @Mixin
+    DeviceOption device = new DeviceOption();
     @Option(names = "--calib-samples", defaultValue = "128", paramLabel = "N", description = "calibration sequences (default: ${DEFAULT-VALUE})")
     int calibSamples;
     @Option(names = "--calib-len", defaultValue = "0", paramLabel = "L", description = "tokens per sequence (default: min(512, the model's max))")
@@ -126,10 +125,7 @@ final class QuantizeCommand implements Callable<Integer> {
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         boolean tty = System.console() != null;
-        try (Backend backend = Backends.open(device, m -> {
-            err.println("vq: " + m);
-            err.flush();
-        }); SourceModel source = SourceModel.open(model.model)) {
+        try (Backend backend = device.openBackend(err); SourceModel source = SourceModel.open(model.model)) {
             Tokenizer tok = SweepOptions.tokenizer(model, source);
             var opts = new QuantizeJob.Options(model.model, calib, tok, s, calibSamples, calibLen, seed, out);
             QuantizeJob.Result r = QuantizeJob.run(source, opts, backend, new QuantizeJob.Listener() {

@@ -1,6 +1,5 @@
 package io.vq4j.cli;
 
-import io.vq4j.kernels.select.Backends;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.sweep.Sweep;
 import io.vq4j.kernels.Backend;
@@ -22,10 +21,8 @@ final class SweepOptions {
     Path text;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory (new, or one to resume)")
     Path out;
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "D",
-            description = "cpu, cuda[:i], opencl[:i] or auto (default: ${DEFAULT-VALUE}): runs the quantizers' kernels; in vq sweep"
-                    + " it also holds the packed layers for the stacked evaluation")
-    String device;
+    @Mixin
+    DeviceOption device = new DeviceOption();
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")
     long seed;
     @Option(names = "--calib-samples", defaultValue = "128", paramLabel = "N", description = "calibration sequences (default: ${DEFAULT-VALUE})")
@@ -47,10 +44,7 @@ final class SweepOptions {
         if (limitBytes < 0) {
             throw new InputException("--limit-bytes: must be >= 0, got " + limitBytes);
         }
-        return Backends.open(device, m -> {
-            err.println("vq: " + m);
-            err.flush();
-        });
+        return device.openBackend(err);
     }
 
     Sweep.Options options(Tokenizer tok) {

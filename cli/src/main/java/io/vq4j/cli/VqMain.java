@@ -2,6 +2,7 @@ package io.vq4j.cli;
 
 import io.vq4j.core.InputException;
 import java.io.PrintWriter;
+import java.util.ResourceBundle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,6 +19,7 @@ public final class VqMain implements Runnable {
 
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new VqMain());
+        cl.setResourceBundle(ResourceBundle.getBundle(DeviceOption.class.getName())); // each command's --device text
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
             err.println("vq: " + ex.getMessage().lines().findFirst().orElse("invalid arguments")
