@@ -59,7 +59,7 @@ final class BenchCommand implements Runnable {
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
             PrintWriter err = spec.commandLine().getErr();
-            List<String> list = new ArrayList<>(devices.devices);
+            List<String> list = new ArrayList<>(devices.specs);
             if (!list.contains(DeviceOption.CPU)) {
                 list.addFirst(DeviceOption.CPU);
             }

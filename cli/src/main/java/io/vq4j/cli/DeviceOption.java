@@ -40,7 +40,7 @@ final class DeviceOption {
         @Option(names = "--device", defaultValue = CPU, split = ",", paramLabel = "LIST",
                 description = "devices, comma-separated (cpu, cuda[:i], opencl[:i]; tornado[:b:d] under scripts/vq"
                         + " --tornado); the CPU is always timed too (default: ${DEFAULT-VALUE})")
-        List<String> devices;
+        List<String> specs;
     }
 
     /** The backend --device names (the CPU backend for cpu). */
