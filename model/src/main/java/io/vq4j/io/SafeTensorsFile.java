@@ -138,6 +138,7 @@ public final class SafeTensorsFile implements AutoCloseable {
             tensors.put(e.getKey(), tensor(path, e.getKey(), e.getValue(), dataStart, dataLen));
         }
         checkOverlaps(path, tensors);
+        checkCoverage(path, tensors, dataStart, dataLen);
         return new SafeTensorsFile(path, arena, seg, Collections.unmodifiableMap(tensors),
                 Collections.unmodifiableMap(metadata));
     }
@@ -216,6 +217,37 @@ public final class SafeTensorsFile implements AutoCloseable {
                 throw InputException.at(path, "tensors '" + oneLine(a.name()) + "' and '" + oneLine(b.name())
                         + "' overlap in the data area");
             }
+        }
+    }
+
+    /**
+     * The tensors must cover the data area exactly, as the format's reference implementation
+     * requires: no gap before or between them and nothing after the last. A header length that
+     * points short of the real header (into its trailing padding) leaves the data area longer
+     * than the tensors and would otherwise read every tensor shifted; trailing bytes after the
+     * last tensor are refused for the same reason. Empty tensors own no bytes and are not counted.
+     */
+    private static void checkCoverage(Path path, Map<String, TensorInfo> tensors, long dataStart, long dataLen) {
+        List<TensorInfo> sorted = new ArrayList<>();
+        for (TensorInfo t : tensors.values()) {
+            if (t.bytes() > 0) {
+                sorted.add(t);
+            }
+        }
+        sorted.sort(Comparator.comparingLong(TensorInfo::begin));
+        long at = 0;
+        for (TensorInfo t : sorted) {
+            long begin = t.begin() - dataStart;
+            if (begin != at) {
+                throw InputException.at(path, "file not fully covered: " + (begin - at) + " bytes of the data area"
+                        + " before tensor '" + oneLine(t.name()) + "' (offset " + at + ") belong to no tensor");
+            }
+            at = t.end() - dataStart;
+        }
+        if (at != dataLen) {
+            throw InputException.at(path, "file not fully covered: the tensors end at byte " + at
+                    + " of the data area but it has " + dataLen + " bytes (a header length short of the header, or"
+                    + " trailing bytes)");
         }
     }
 
