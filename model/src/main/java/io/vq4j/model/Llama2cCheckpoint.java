@@ -24,6 +24,8 @@ import java.util.List;
  */
 public final class Llama2cCheckpoint {
     private static final int HEADER_BYTES = 7 * Integer.BYTES;
+    /** The largest Java float array: each tensor is read into one. */
+    static final long MAX_TENSOR_FLOATS = Integer.MAX_VALUE - 8;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -130,18 +132,38 @@ public final class Llama2cCheckpoint {
             throw InputException.at(file, "n_kv_heads=" + kvHeads + " does not divide n_heads=" + heads);
         }
         int hd = dim / heads;
-        long floats = (long) vocab * dim
-                + (long) layers * (2L * dim + (long) dim * dim * 2 + 2L * (long) kvHeads * hd * dim
-                + 3L * dim * hidden)
-                + dim + 2L * seqLen * (hd / 2);
-        if (!shared) {
-            floats += (long) vocab * dim;
+        // exact long arithmetic: a crafted header whose sizes overflow must not wrap around to
+        // the file's size and then allocate gigabytes
+        long expected;
+        long largest;
+        try {
+            long dd = Math.multiplyExact((long) dim, dim);
+            long kv = Math.multiplyExact(Math.multiplyExact((long) kvHeads, hd), dim);
+            long ffn = Math.multiplyExact((long) dim, hidden);
+            long embed = Math.multiplyExact((long) vocab, dim);
+            long perLayer = Math.addExact(Math.addExact(Math.addExact(2L * dim, Math.multiplyExact(dd, 2)),
+                    Math.multiplyExact(kv, 2)), Math.multiplyExact(ffn, 3));
+            long rope = Math.multiplyExact(2L * seqLen, hd / 2);
+            long floats = Math.addExact(Math.addExact(Math.addExact(embed, Math.multiplyExact(perLayer, layers)), dim),
+                    rope);
+            if (!shared) {
+                floats = Math.addExact(floats, embed);
+            }
+            expected = Math.addExact(HEADER_BYTES, Math.multiplyExact(floats, Float.BYTES));
+            largest = Math.max(Math.max(dd, kv), Math.max(ffn, embed));
+        } catch (ArithmeticException e) {
+            throw InputException.at(file, "not a llama2.c checkpoint: the header (dim=" + dim + ", hidden_dim=" + hidden
+                    + ", n_layers=" + layers + ", n_kv_heads=" + kvHeads + ", vocab_size=" + vocab + ", seq_len="
+                    + seqLen + ") implies more than 2^63 bytes");
         }
-        long expected = HEADER_BYTES + floats * Float.BYTES;
         if (seg.byteSize() != expected) {
             throw InputException.at(file, (seg.byteSize() < expected ? "truncated" : "has trailing bytes")
                     + ": " + seg.byteSize() + " bytes, the header (dim=" + dim + ", n_layers=" + layers
                     + ", vocab_size=" + vocab + ") implies " + expected);
+        }
+        if (largest > MAX_TENSOR_FLOATS) {
+            throw InputException.at(file, "a tensor of " + largest + " floats is more than this reader holds in one"
+                    + " array (" + MAX_TENSOR_FLOATS + ")");
         }
         return new LlamaConfig("llama2c", dim, hidden, layers, heads, kvHeads, hd, vocab, seqLen, 10000.0, null,
                 1e-5, shared, false, 1, 2);
