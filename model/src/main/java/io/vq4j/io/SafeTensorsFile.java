@@ -292,8 +292,18 @@ public final class SafeTensorsFile implements AutoCloseable {
         return data.asSlice(t.begin(), t.bytes());
     }
 
-    /** A tensor of any float dtype, converted to fp32. */
+    /** A tensor of any float dtype, converted to fp32; a NaN or infinity in it is an input error naming where. */
     public float[] floats(String name) {
+        float[] out = storedFloats(name);
+        String bad = Finite.describe(out, info(name).shape());
+        if (bad != null) {
+            throw InputException.at(path, "tensor '" + oneLine(name) + "' " + bad);
+        }
+        return out;
+    }
+
+    /** A tensor of any float dtype converted to fp32 as stored, non-finite values included (see {@link #floats}). */
+    public float[] storedFloats(String name) {
         TensorInfo t = info(name);
         if (!t.dtype().isFloating()) {
             throw InputException.at(path, "tensor '" + oneLine(name) + "' is " + t.dtype() + ", not a float dtype");

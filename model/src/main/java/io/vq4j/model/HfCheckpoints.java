@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.core.AtomicFiles;
 import io.vq4j.io.DType;
+import io.vq4j.io.Finite;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
@@ -218,6 +219,11 @@ public final class HfCheckpoints {
                 for (PackedLayerReader r : READERS) {
                     PackedMatrix m = r.read(st, name, out, in);
                     if (m != null) {
+                        int bad = Finite.firstNonFinite(m.floats());
+                        if (bad >= 0) {
+                            throw InputException.at(dir, "packed layer '" + name + "' has a non-finite codebook or"
+                                    + " scale value (" + m.floats()[bad] + ")");
+                        }
                         if (packedOn != null) {
                             return new PackedLinear(packedOn, packedOn.upload(m), b);
                         }

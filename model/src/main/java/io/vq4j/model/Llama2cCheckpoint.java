@@ -1,6 +1,7 @@
 package io.vq4j.model;
 
 import io.vq4j.core.InputException;
+import io.vq4j.io.Finite;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -43,24 +44,24 @@ public final class Llama2cCheckpoint {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment seg = map(file, arena);
             LlamaConfig c = header(seg, file);
-            Reader r = new Reader(seg, HEADER_BYTES);
+            Reader r = new Reader(seg, file, HEADER_BYTES);
             int dim = c.dim();
             int hd = c.headDim();
             int n = c.nLayers();
-            float[] embedding = r.floats((long) c.vocabSize() * dim);
-            float[][] rmsAtt = r.perLayer(n, dim);
-            float[][] wq = r.perLayer(n, (long) c.qDim() * dim);
-            float[][] wk = r.perLayer(n, (long) c.kvDim() * dim);
-            float[][] wv = r.perLayer(n, (long) c.kvDim() * dim);
-            float[][] wo = r.perLayer(n, (long) dim * c.qDim());
-            float[][] rmsFfn = r.perLayer(n, dim);
-            float[][] w1 = r.perLayer(n, (long) c.hiddenDim() * dim);
-            float[][] w2 = r.perLayer(n, (long) dim * c.hiddenDim());
-            float[][] w3 = r.perLayer(n, (long) c.hiddenDim() * dim);
-            float[] rmsFinal = r.floats(dim);
+            float[] embedding = r.floats("token_embedding_table", (long) c.vocabSize() * dim);
+            float[][] rmsAtt = r.perLayer("rms_att_weight", n, dim);
+            float[][] wq = r.perLayer("wq", n, (long) c.qDim() * dim);
+            float[][] wk = r.perLayer("wk", n, (long) c.kvDim() * dim);
+            float[][] wv = r.perLayer("wv", n, (long) c.kvDim() * dim);
+            float[][] wo = r.perLayer("wo", n, (long) dim * c.qDim());
+            float[][] rmsFfn = r.perLayer("rms_ffn_weight", n, dim);
+            float[][] w1 = r.perLayer("w1", n, (long) c.hiddenDim() * dim);
+            float[][] w2 = r.perLayer("w2", n, (long) dim * c.hiddenDim());
+            float[][] w3 = r.perLayer("w3", n, (long) c.hiddenDim() * dim);
+            float[] rmsFinal = r.floats("rms_final_weight", dim);
             r.skip((long) c.maxSeqLen() * (hd / 2)); // freq_cis_real: recomputed from rope theta
             r.skip((long) c.maxSeqLen() * (hd / 2)); // freq_cis_imag
-            float[] classifier = c.tieWordEmbeddings() ? embedding : r.floats((long) c.vocabSize() * dim);
+            float[] classifier = c.tieWordEmbeddings() ? embedding : r.floats("wcls", (long) c.vocabSize() * dim);
             List<LayerWeights> layers = new ArrayList<>(n);
             for (int l = 0; l < n; l++) {
                 layers.add(new LayerWeights(rmsAtt[l],
@@ -171,24 +172,31 @@ public final class Llama2cCheckpoint {
 
     private static final class Reader {
         private final MemorySegment seg;
+        private final Path file;
         private long pos;
 
-        Reader(MemorySegment seg, long pos) {
+        Reader(MemorySegment seg, Path file, long pos) {
             this.seg = seg;
+            this.file = file;
             this.pos = pos;
         }
 
-        float[] floats(long count) {
+        float[] floats(String tensor, long count) {
             float[] out = new float[Math.toIntExact(count)];
             MemorySegment.copy(seg, FLOAT, pos, out, 0, out.length);
+            int bad = Finite.firstNonFinite(out);
+            if (bad >= 0) {
+                throw InputException.at(file, "tensor " + tensor + " has a non-finite value (" + out[bad] + ") at index "
+                        + bad + " (byte " + (pos + (long) bad * Float.BYTES) + ")");
+            }
             pos += count * Float.BYTES;
             return out;
         }
 
-        float[][] perLayer(int layers, long each) {
+        float[][] perLayer(String tensor, int layers, long each) {
             float[][] out = new float[layers][];
             for (int l = 0; l < layers; l++) {
-                out[l] = floats(each);
+                out[l] = floats(tensor + "[" + l + "]", each);
             }
             return out;
         }

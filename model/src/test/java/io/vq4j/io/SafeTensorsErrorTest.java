@@ -237,6 +237,47 @@ class SafeTensorsErrorTest {
         }
     }
 
+    /** One 2x3 tensor "w" of {@code dtype} whose element 4 has the raw bits {@code bits}, the rest zero. */
+    private Path withValue(String dtype, int elementBytes, long bits) throws IOException {
+        String json = "{\"w\":{\"dtype\":\"" + dtype + "\",\"shape\":[2,3],\"data_offsets\":[0," + 6 * elementBytes
+                + "]}}";
+        byte[] h = json.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + 6 * elementBytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(h.length).put(h);
+        int at = 8 + h.length + 4 * elementBytes;
+        switch (elementBytes) {
+            case 2 -> b.putShort(at, (short) bits);
+            case 4 -> b.putInt(at, (int) bits);
+            default -> b.putLong(at, bits);
+        }
+        Path p = dir.resolve(dtype + bits + ".safetensors");
+        Files.write(p, b.array());
+        return p;
+    }
+
+    @Test
+    void nonFiniteValuesAreInputErrorsNamingTheTensorAndIndex() throws IOException {
+        Object[][] cases = {
+                {"F32", 4, (long) Float.floatToRawIntBits(Float.NaN), "NaN"},
+                {"F32", 4, (long) Float.floatToRawIntBits(Float.NEGATIVE_INFINITY), "-Infinity"},
+                {"F16", 2, 0x7C00L, "Infinity"},
+                {"F16", 2, 0x7E00L, "NaN"},
+                {"BF16", 2, 0x7FC0L, "NaN"},
+                {"F64", 8, Double.doubleToRawLongBits(1e300), "Infinity"}, // finite in fp64, not in fp32
+        };
+        for (Object[] c : cases) {
+            Path p = withValue((String) c[0], (int) c[1], (long) c[2]);
+            try (SafeTensorsFile f = SafeTensorsFile.open(p)) {
+                fails(p, "tensor 'w' has a non-finite value (" + c[3] + ") at index 4 (row 1, column 1)",
+                        () -> f.floats("w"));
+            }
+        }
+        Path ok = withValue("F32", 4, Float.floatToRawIntBits(Float.MAX_VALUE));
+        try (SafeTensorsFile f = SafeTensorsFile.open(ok)) {
+            assertEquals(Float.MAX_VALUE, f.floats("w")[4]);
+        }
+    }
+
     @Test
     void byteRangeDisagreeingWithDtypeTimesShapeIsRejected() throws IOException {
         opening(tensor("\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]"),

@@ -69,4 +69,16 @@ class Llama2cCheckpointTest {
             fails(b.array(), "implies more than 2^63 bytes");
         }
     }
+
+    @Test
+    void aNonFiniteWeightIsAnInputErrorNamingTheTensor() throws IOException {
+        byte[] all = Files.readAllBytes(SharedData.stories260K());
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        int dim = b.getInt(0);
+        int vocab = Math.abs(b.getInt(20));
+        // the first float after the embedding table and the first layer's attention norm: wq[0][0]
+        int at = 28 + 4 * (vocab * dim + 5 * dim);
+        b.putFloat(at, Float.NaN);
+        fails(all, "tensor wq[0] has a non-finite value (NaN) at index 0 (byte " + at + ")");
+    }
 }
