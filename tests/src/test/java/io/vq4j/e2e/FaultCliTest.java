@@ -140,4 +140,25 @@ class FaultCliTest {
         Files.write(file, all);
         refused(ppl(m), "file not fully covered");
     }
+
+    @Test
+    void anOutputThatCannotBeCreatedIsOneLineWithExitTwoAndLeavesNothing() throws IOException {
+        Path file = Files.writeString(work.resolve("a-file"), "x");
+        CliEndToEndTest.Run r = CliEndToEndTest.vq("tokenize", "--model", SharedData.stories260K().toString(),
+                "--text", TEXT, "--limit-bytes", "1000", "--out", file.resolve("sub").resolve("ids.bin").toString());
+        refused(r, file.toString());
+        r = CliEndToEndTest.vq("convert", "--model", SharedData.stories260K().toString(),
+                "--out", file.resolve("hf").toString());
+        refused(r, file.toString());
+        try (Stream<Path> s = Files.list(work)) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".partial")), "no temporaries left");
+        }
+    }
+
+    @Test
+    void controlCharactersInNamesNeverReachTheTerminal() {
+        CliEndToEndTest.Run r = ppl(work.resolve("red\u001b[31mmodel\u0007"));
+        refused(r, "red\\x1b[31mmodel\\x07: no such file or directory");
+        assertFalse(r.err().chars().anyMatch(c -> c < 0x20 && c != '\n'), r.err());
+    }
 }
