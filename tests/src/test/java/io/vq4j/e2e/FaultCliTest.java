@@ -161,4 +161,17 @@ class FaultCliTest {
         refused(r, "red\\x1b[31mmodel\\x07: no such file or directory");
         assertFalse(r.err().chars().anyMatch(c -> c < 0x20 && c != '\n'), r.err());
     }
+
+    @Test
+    void anAbsurdContextLengthNoLongerAllocatesItsWholeCache() throws IOException {
+        Path m = copy(hf, work.resolve("long-context"));
+        String cfg = Files.readString(m.resolve("config.json"));
+        Files.writeString(m.resolve("config.json"), cfg.replaceAll("\"max_position_embeddings\" : \\d+",
+                "\"max_position_embeddings\" : 1073741824"));
+        CliEndToEndTest.Run r = CliEndToEndTest.vq("generate", "--model", m.toString(), "--temperature", "0",
+                "--max-tokens", "8");
+        assertEquals(0, r.code(), r.err());
+        refused(CliEndToEndTest.vq("generate", "--model", m.toString(), "--temperature", "0", "--max-tokens",
+                "1000000000"), "positions needs", "GiB but the JVM has");
+    }
 }
