@@ -12,7 +12,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -45,11 +44,9 @@ final class TokenizeCommand implements Callable<Integer> {
             b.putInt(id);
         }
         try {
-            Path tmp = AtomicFiles.tempFileBeside(out);
-            Files.write(tmp, b.array());
-            AtomicFiles.commit(tmp, out);
+            AtomicFiles.write(out, b.array());
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw InputException.io(e);
         }
         spec.commandLine().getOut().println(ids.length + " tokens -> " + out);
         spec.commandLine().getOut().flush();

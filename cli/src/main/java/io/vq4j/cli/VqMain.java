@@ -1,7 +1,9 @@
 package io.vq4j.cli;
 
 import io.vq4j.core.InputException;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.util.ResourceBundle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -22,17 +24,19 @@ public final class VqMain implements Runnable {
         cl.setResourceBundle(ResourceBundle.getBundle(DeviceOption.class.getName())); // each command's --device text
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
-            err.println("vq: " + ex.getMessage().lines().findFirst().orElse("invalid arguments")
+            err.println("vq: " + InputException.printable(ex.getMessage().lines().findFirst().orElse("invalid arguments"))
                     + " (see " + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help)");
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, command, parsed) -> {
             PrintWriter err = command.getErr();
-            if (ex instanceof InputException) {
-                err.println("vq: " + ex.getMessage());
+            Exception input = ex instanceof UncheckedIOException u ? InputException.io(u.getCause())
+                    : ex instanceof IOException io ? InputException.io(io) : ex;
+            if (input instanceof InputException) {
+                err.println("vq: " + InputException.printable(input.getMessage()));
                 return 2;
             }
-            err.println("vq: internal error: " + ex);
+            err.println("vq: internal error: " + InputException.printable(String.valueOf(ex)));
             if (System.getenv("VQ_DEBUG") != null) {
                 ex.printStackTrace(err);
             } else {

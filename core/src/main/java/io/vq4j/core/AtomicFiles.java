@@ -40,6 +40,17 @@ public final class AtomicFiles {
         }
     }
 
+    /** Writes a whole binary file under a temporary name, then renames it onto {@code target}; no temporary is left. */
+    public static void write(Path target, byte[] bytes) throws IOException {
+        Path tmp = tempFileBeside(target);
+        try {
+            Files.write(tmp, bytes);
+            commit(tmp, target);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
     /** Renames a finished temporary file or directory onto {@code target}. */
     public static void commit(Path tmp, Path target) throws IOException {
         publish(tmp);

@@ -35,8 +35,9 @@ public final class Generator {
                     + " tokens leave no room in the model's context of " + capacity);
         }
         int vocab = model.config().vocabSize();
-        KvCache cache = model.newCache(capacity);
         int[] out = new int[Math.max(0, Math.min(maxTokens, capacity - promptIds.length))];
+        // the cache holds what this run can reach, not the whole context a config.json may claim
+        KvCache cache = model.newCache(promptIds.length + out.length);
         ByteArrayOutputStream text = new ByteArrayOutputStream();
         int n = 0;
         long t0 = System.nanoTime();

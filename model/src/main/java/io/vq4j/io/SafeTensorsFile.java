@@ -138,6 +138,7 @@ public final class SafeTensorsFile implements AutoCloseable {
             tensors.put(e.getKey(), tensor(path, e.getKey(), e.getValue(), dataStart, dataLen));
         }
         checkOverlaps(path, tensors);
+        checkCoverage(path, tensors, dataStart, dataLen);
         return new SafeTensorsFile(path, arena, seg, Collections.unmodifiableMap(tensors),
                 Collections.unmodifiableMap(metadata));
     }
@@ -219,6 +220,37 @@ public final class SafeTensorsFile implements AutoCloseable {
         }
     }
 
+    /**
+     * The tensors must cover the data area exactly, as the format's reference implementation
+     * requires: no gap before or between them and nothing after the last. A header length that
+     * points short of the real header (into its trailing padding) leaves the data area longer
+     * than the tensors and would otherwise read every tensor shifted; trailing bytes after the
+     * last tensor are refused for the same reason. Empty tensors own no bytes and are not counted.
+     */
+    private static void checkCoverage(Path path, Map<String, TensorInfo> tensors, long dataStart, long dataLen) {
+        List<TensorInfo> sorted = new ArrayList<>();
+        for (TensorInfo t : tensors.values()) {
+            if (t.bytes() > 0) {
+                sorted.add(t);
+            }
+        }
+        sorted.sort(Comparator.comparingLong(TensorInfo::begin));
+        long at = 0;
+        for (TensorInfo t : sorted) {
+            long begin = t.begin() - dataStart;
+            if (begin != at) {
+                throw InputException.at(path, "file not fully covered: " + (begin - at) + " bytes of the data area"
+                        + " before tensor '" + oneLine(t.name()) + "' (offset " + at + ") belong to no tensor");
+            }
+            at = t.end() - dataStart;
+        }
+        if (at != dataLen) {
+            throw InputException.at(path, "file not fully covered: the tensors end at byte " + at
+                    + " of the data area but it has " + dataLen + " bytes (a header length short of the header, or"
+                    + " trailing bytes)");
+        }
+    }
+
     /** Messages stay on one line even when a name in the file holds line breaks. */
     static String oneLine(String s) {
         return s == null ? "" : s.replace("\r", "\\r").replace("\n", "\\n");
@@ -260,8 +292,18 @@ public final class SafeTensorsFile implements AutoCloseable {
         return data.asSlice(t.begin(), t.bytes());
     }
 
-    /** A tensor of any float dtype, converted to fp32. */
+    /** A tensor of any float dtype, converted to fp32; a NaN or infinity in it is an input error naming where. */
     public float[] floats(String name) {
+        float[] out = storedFloats(name);
+        String bad = Finite.describe(out, info(name).shape());
+        if (bad != null) {
+            throw InputException.at(path, "tensor '" + oneLine(name) + "' " + bad);
+        }
+        return out;
+    }
+
+    /** A tensor of any float dtype converted to fp32 as stored, non-finite values included (see {@link #floats}). */
+    public float[] storedFloats(String name) {
         TensorInfo t = info(name);
         if (!t.dtype().isFloating()) {
             throw InputException.at(path, "tensor '" + oneLine(name) + "' is " + t.dtype() + ", not a float dtype");

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.core.AtomicFiles;
 import io.vq4j.io.DType;
+import io.vq4j.io.Finite;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
@@ -19,8 +20,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /** Hugging Face Llama-family checkpoint directories: config.json + safetensors. */
@@ -30,6 +34,7 @@ public final class HfCheckpoints {
 
     /** The packed formats a directory may hold layers in (the quantizer's, when it is on the class path). */
     private static final List<PackedLayerReader> READERS = PackedLayerReader.installed();
+    private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d{1,18})\\..*");
 
     private HfCheckpoints() {
     }
@@ -78,6 +83,16 @@ public final class HfCheckpoints {
         }
         if (headDim % 2 != 0) {
             throw InputException.at(file, "head_dim=" + headDim + " is odd; RoPE needs an even head size");
+        }
+        // every weight matrix is one Java array: the products must not overflow (they once gave
+        // messages like "config.json implies [0, 64]")
+        long qDim = (long) heads * headDim;
+        long[][] shapes = {{qDim, dim}, {(long) kvHeads * headDim, dim}, {hidden, dim}, {vocab, dim}};
+        for (long[] sh : shapes) {
+            if (sh[0] > Integer.MAX_VALUE || sh[0] * sh[1] > Llama2cCheckpoint.MAX_TENSOR_FLOATS) {
+                throw InputException.at(file, "implies a " + sh[0] + "x" + sh[1] + " weight, more than the "
+                        + Llama2cCheckpoint.MAX_TENSOR_FLOATS + " values one tensor may hold here");
+            }
         }
         LlamaConfig.RopeScaling scaling = null;
         JsonNode rs = c.get("rope_scaling");
@@ -194,12 +209,20 @@ public final class HfCheckpoints {
             Linear head = c.tieWordEmbeddings() && !st.contains("lm_head.weight")
                     ? new DenseLinear(embedding, null, c.vocabSize(), d)
                     : l.linear("lm_head", c.vocabSize(), d, false);
+            l.checkAllUsed(c);
             return new LlamaCheckpoint(c, new LlamaWeights(embedding, List.copyOf(layers), norm, head), dir.toString());
         }
     }
 
-    private record Loader(Path dir, SafeTensorsDirectory st, Backend packedOn) {
+    /** @param used the tensors read so far; @param packedPrefixes "name." of each packed layer read */
+    private record Loader(Path dir, SafeTensorsDirectory st, Backend packedOn, Set<String> used,
+                          Set<String> packedPrefixes) {
+        Loader(Path dir, SafeTensorsDirectory st, Backend packedOn) {
+            this(dir, st, packedOn, new HashSet<>(), new HashSet<>());
+        }
+
         float[] floats(String name, long... shape) {
+            used.add(name);
             SafeTensorsFile f = st.fileOf(name);
             if (f == null) {
                 throw InputException.at(dir, "tensor '" + name + "' is missing");
@@ -218,6 +241,12 @@ public final class HfCheckpoints {
                 for (PackedLayerReader r : READERS) {
                     PackedMatrix m = r.read(st, name, out, in);
                     if (m != null) {
+                        int bad = Finite.firstNonFinite(m.floats());
+                        if (bad >= 0) {
+                            throw InputException.at(dir, "packed layer '" + name + "' has a non-finite codebook or"
+                                    + " scale value (" + m.floats()[bad] + ")");
+                        }
+                        packedPrefixes.add(name + ".");
                         if (packedOn != null) {
                             return new PackedLinear(packedOn, packedOn.upload(m), b);
                         }
@@ -228,6 +257,29 @@ public final class HfCheckpoints {
                 }
             }
             return new DenseLinear(floats(name + ".weight", out, in), b, out, in);
+        }
+
+        /**
+         * Every tensor of the directory must have been used: an extra one means config.json and
+         * the checkpoint disagree (num_hidden_layers 3 on a 5-layer checkpoint evaluated 3 layers
+         * with exit 0). Left alone: RoPE tables some exporters store (rotary_emb.inv_freq, recomputed
+         * here), the packed layers' own tensors and the shared codebooks of the packed format.
+         */
+        void checkAllUsed(LlamaConfig c) {
+            for (String t : st.names()) {
+                if (used.contains(t) || t.endsWith(".rotary_emb.inv_freq") || READERS.stream().anyMatch(r -> r.owns(t))
+                        || packedPrefixes.stream().anyMatch(t::startsWith)) {
+                    continue;
+                }
+                Matcher m = LAYER.matcher(t);
+                String why = m.matches() && Long.parseLong(m.group(1)) >= c.nLayers()
+                        ? "a layer beyond num_hidden_layers=" + c.nLayers() + " of config.json"
+                        : "not part of a " + c.architecture() + " with this config.json (num_hidden_layers="
+                        + c.nLayers() + ", tie_word_embeddings=" + c.tieWordEmbeddings() + ", attention_bias="
+                        + c.attentionBias() + ")";
+                throw InputException.at(st.fileOf(t).path(), "tensor '" + t + "' is " + why
+                        + ": the checkpoint and its config.json disagree");
+            }
         }
     }
 

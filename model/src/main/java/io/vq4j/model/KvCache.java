@@ -1,5 +1,9 @@
 package io.vq4j.model;
 
+import io.vq4j.core.InputException;
+
+import java.util.Locale;
+
 /**
  * Keys and values of every layer for positions [0, length), for incremental decoding.
  * Layout and growth are owned by {@link LlamaModel}.
@@ -11,6 +15,14 @@ public final class KvCache {
     int length;
 
     KvCache(LlamaConfig config, int capacity) {
+        double bytes = 2.0 * config.nLayers() * capacity * config.kvDim() * Float.BYTES;
+        Runtime rt = Runtime.getRuntime();
+        long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        if (bytes > free) {
+            throw new InputException(String.format(Locale.ROOT, "a KV cache of %d positions needs %.1f GiB but the JVM"
+                    + " has %.1f GiB free (raise -Xmx, or use a shorter context)", capacity, bytes / 1073741824.0,
+                    free / 1073741824.0));
+        }
         this.capacity = capacity;
         this.keys = new float[config.nLayers()][(int) Math.multiplyExact((long) capacity, config.kvDim())];
         this.values = new float[config.nLayers()][(int) Math.multiplyExact((long) capacity, config.kvDim())];

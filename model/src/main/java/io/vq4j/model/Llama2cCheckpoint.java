@@ -1,6 +1,7 @@
 package io.vq4j.model;
 
 import io.vq4j.core.InputException;
+import io.vq4j.io.Finite;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -24,6 +25,8 @@ import java.util.List;
  */
 public final class Llama2cCheckpoint {
     private static final int HEADER_BYTES = 7 * Integer.BYTES;
+    /** The largest Java float array: each tensor is read into one. */
+    static final long MAX_TENSOR_FLOATS = Integer.MAX_VALUE - 8;
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -41,24 +44,24 @@ public final class Llama2cCheckpoint {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment seg = map(file, arena);
             LlamaConfig c = header(seg, file);
-            Reader r = new Reader(seg, HEADER_BYTES);
+            Reader r = new Reader(seg, file, HEADER_BYTES);
             int dim = c.dim();
             int hd = c.headDim();
             int n = c.nLayers();
-            float[] embedding = r.floats((long) c.vocabSize() * dim);
-            float[][] rmsAtt = r.perLayer(n, dim);
-            float[][] wq = r.perLayer(n, (long) c.qDim() * dim);
-            float[][] wk = r.perLayer(n, (long) c.kvDim() * dim);
-            float[][] wv = r.perLayer(n, (long) c.kvDim() * dim);
-            float[][] wo = r.perLayer(n, (long) dim * c.qDim());
-            float[][] rmsFfn = r.perLayer(n, dim);
-            float[][] w1 = r.perLayer(n, (long) c.hiddenDim() * dim);
-            float[][] w2 = r.perLayer(n, (long) dim * c.hiddenDim());
-            float[][] w3 = r.perLayer(n, (long) c.hiddenDim() * dim);
-            float[] rmsFinal = r.floats(dim);
+            float[] embedding = r.floats("token_embedding_table", (long) c.vocabSize() * dim);
+            float[][] rmsAtt = r.perLayer("rms_att_weight", n, dim);
+            float[][] wq = r.perLayer("wq", n, (long) c.qDim() * dim);
+            float[][] wk = r.perLayer("wk", n, (long) c.kvDim() * dim);
+            float[][] wv = r.perLayer("wv", n, (long) c.kvDim() * dim);
+            float[][] wo = r.perLayer("wo", n, (long) dim * c.qDim());
+            float[][] rmsFfn = r.perLayer("rms_ffn_weight", n, dim);
+            float[][] w1 = r.perLayer("w1", n, (long) c.hiddenDim() * dim);
+            float[][] w2 = r.perLayer("w2", n, (long) dim * c.hiddenDim());
+            float[][] w3 = r.perLayer("w3", n, (long) c.hiddenDim() * dim);
+            float[] rmsFinal = r.floats("rms_final_weight", dim);
             r.skip((long) c.maxSeqLen() * (hd / 2)); // freq_cis_real: recomputed from rope theta
             r.skip((long) c.maxSeqLen() * (hd / 2)); // freq_cis_imag
-            float[] classifier = c.tieWordEmbeddings() ? embedding : r.floats((long) c.vocabSize() * dim);
+            float[] classifier = c.tieWordEmbeddings() ? embedding : r.floats("wcls", (long) c.vocabSize() * dim);
             List<LayerWeights> layers = new ArrayList<>(n);
             for (int l = 0; l < n; l++) {
                 layers.add(new LayerWeights(rmsAtt[l],
@@ -130,18 +133,38 @@ public final class Llama2cCheckpoint {
             throw InputException.at(file, "n_kv_heads=" + kvHeads + " does not divide n_heads=" + heads);
         }
         int hd = dim / heads;
-        long floats = (long) vocab * dim
-                + (long) layers * (2L * dim + (long) dim * dim * 2 + 2L * (long) kvHeads * hd * dim
-                + 3L * dim * hidden)
-                + dim + 2L * seqLen * (hd / 2);
-        if (!shared) {
-            floats += (long) vocab * dim;
+        // exact long arithmetic: a crafted header whose sizes overflow must not wrap around to
+        // the file's size and then allocate gigabytes
+        long expected;
+        long largest;
+        try {
+            long dd = Math.multiplyExact((long) dim, dim);
+            long kv = Math.multiplyExact(Math.multiplyExact((long) kvHeads, hd), dim);
+            long ffn = Math.multiplyExact((long) dim, hidden);
+            long embed = Math.multiplyExact((long) vocab, dim);
+            long perLayer = Math.addExact(Math.addExact(Math.addExact(2L * dim, Math.multiplyExact(dd, 2)),
+                    Math.multiplyExact(kv, 2)), Math.multiplyExact(ffn, 3));
+            long rope = Math.multiplyExact(2L * seqLen, hd / 2);
+            long floats = Math.addExact(Math.addExact(Math.addExact(embed, Math.multiplyExact(perLayer, layers)), dim),
+                    rope);
+            if (!shared) {
+                floats = Math.addExact(floats, embed);
+            }
+            expected = Math.addExact(HEADER_BYTES, Math.multiplyExact(floats, Float.BYTES));
+            largest = Math.max(Math.max(dd, kv), Math.max(ffn, embed));
+        } catch (ArithmeticException e) {
+            throw InputException.at(file, "not a llama2.c checkpoint: the header (dim=" + dim + ", hidden_dim=" + hidden
+                    + ", n_layers=" + layers + ", n_kv_heads=" + kvHeads + ", vocab_size=" + vocab + ", seq_len="
+                    + seqLen + ") implies more than 2^63 bytes");
         }
-        long expected = HEADER_BYTES + floats * Float.BYTES;
         if (seg.byteSize() != expected) {
             throw InputException.at(file, (seg.byteSize() < expected ? "truncated" : "has trailing bytes")
                     + ": " + seg.byteSize() + " bytes, the header (dim=" + dim + ", n_layers=" + layers
                     + ", vocab_size=" + vocab + ") implies " + expected);
+        }
+        if (largest > MAX_TENSOR_FLOATS) {
+            throw InputException.at(file, "a tensor of " + largest + " floats is more than this reader holds in one"
+                    + " array (" + MAX_TENSOR_FLOATS + ")");
         }
         return new LlamaConfig("llama2c", dim, hidden, layers, heads, kvHeads, hd, vocab, seqLen, 10000.0, null,
                 1e-5, shared, false, 1, 2);
@@ -149,24 +172,31 @@ public final class Llama2cCheckpoint {
 
     private static final class Reader {
         private final MemorySegment seg;
+        private final Path file;
         private long pos;
 
-        Reader(MemorySegment seg, long pos) {
+        Reader(MemorySegment seg, Path file, long pos) {
             this.seg = seg;
+            this.file = file;
             this.pos = pos;
         }
 
-        float[] floats(long count) {
+        float[] floats(String tensor, long count) {
             float[] out = new float[Math.toIntExact(count)];
             MemorySegment.copy(seg, FLOAT, pos, out, 0, out.length);
+            int bad = Finite.firstNonFinite(out);
+            if (bad >= 0) {
+                throw InputException.at(file, "tensor " + tensor + " has a non-finite value (" + out[bad] + ") at index "
+                        + bad + " (byte " + (pos + (long) bad * Float.BYTES) + ")");
+            }
             pos += count * Float.BYTES;
             return out;
         }
 
-        float[][] perLayer(int layers, long each) {
+        float[][] perLayer(String tensor, int layers, long each) {
             float[][] out = new float[layers][];
             for (int l = 0; l < layers; l++) {
-                out[l] = floats(each);
+                out[l] = floats(tensor + "[" + l + "]", each);
             }
             return out;
         }

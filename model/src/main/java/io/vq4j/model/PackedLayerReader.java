@@ -23,6 +23,14 @@ public interface PackedLayerReader {
      */
     PackedMatrix read(SafeTensorsDirectory st, String name, int rows, int cols);
 
+    /**
+     * Whether a tensor belongs to the format as a whole rather than to one layer (e.g. codebooks
+     * shared by several layers), so a directory may hold it although no layer is named after it.
+     */
+    default boolean owns(String tensor) {
+        return false;
+    }
+
     /** The readers on the class path, in class-path order. */
     static List<PackedLayerReader> installed() {
         List<PackedLayerReader> out = new ArrayList<>();

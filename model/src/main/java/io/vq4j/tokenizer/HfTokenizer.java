@@ -48,14 +48,20 @@ public final class HfTokenizer implements Tokenizer {
         this.preTokenizer = HfPreTokenizer.parse(root.get("pre_tokenizer"), file);
         List<AddedTokens.Token> added = parseAdded(root.path("added_tokens"), file);
         this.addedIds = new HashMap<>();
-        int size = model.vocab().values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
+        long size = model.vocab().values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1L;
         for (AddedTokens.Token t : added) {
             addedIds.put(t.content(), t.id());
-            size = Math.max(size, t.id() + 1);
+            size = Math.max(size, t.id() + 1L);
+        }
+        int declared = model.vocab().size() + added.size();
+        if (size > declared) {
+            // ids index arrays of the vocabulary's size: a stray huge id must not allocate gigabytes
+            throw InputException.at(file, "the file declares " + declared + " tokens (model.vocab and added_tokens)"
+                    + " but an id of " + (size - 1) + ": ids must number the tokens");
         }
         this.rawAdded = new AddedTokens(added.stream().filter(t -> !t.normalized()).toList());
         this.normalizedAdded = new AddedTokens(added.stream().filter(AddedTokens.Token::normalized).toList());
-        this.tokens = new String[size];
+        this.tokens = new String[(int) size];
         model.vocab().forEach((piece, id) -> tokens[id] = piece);
         addedIds.forEach((piece, id) -> tokens[id] = piece);
         this.decoder = HfDecoder.parse(root.get("decoder"), tokens, file);
@@ -107,6 +113,10 @@ public final class HfTokenizer implements Tokenizer {
         for (JsonNode t : list) {
             if (!t.has("id") || !t.path("content").isTextual()) {
                 throw InputException.at(file, "added_tokens entry without id and content: " + t);
+            }
+            if (!t.get("id").canConvertToInt() || !t.get("id").isIntegralNumber() || t.get("id").asInt() < 0) {
+                throw InputException.at(file, "added_tokens entry \"" + t.get("content").asText() + "\" has id "
+                        + t.get("id"));
             }
             out.add(new AddedTokens.Token(t.get("id").asInt(), t.get("content").asText(),
                     HfJson.bool(t, "single_word", false), HfJson.bool(t, "lstrip", false),

@@ -51,13 +51,13 @@ public final class WordPiece {
             throw InputException.at(source, "model has no vocab object");
         }
         this.vocab = new HashMap<>();
-        int size = 0;
+        long size = 0;
         for (Map.Entry<String, JsonNode> e : model.get("vocab").properties()) {
             if (!e.getValue().canConvertToInt() || e.getValue().asInt() < 0) {
                 throw InputException.at(source, "vocab entry \"" + e.getKey() + "\" has no valid id: " + e.getValue());
             }
             vocab.put(e.getKey(), e.getValue().asInt());
-            size = Math.max(size, e.getValue().asInt() + 1);
+            size = Math.max(size, e.getValue().asInt() + 1L);
         }
         this.prefix = model.path("continuing_subword_prefix").isTextual()
                 ? model.get("continuing_subword_prefix").asText() : "##";
@@ -78,7 +78,7 @@ public final class WordPiece {
         }
         List<AddedTokens.Token> addedTokens = new ArrayList<>();
         for (JsonNode t : root.path("added_tokens")) {
-            if (!t.path("id").canConvertToInt() || !t.path("content").isTextual()) {
+            if (!t.path("id").canConvertToInt() || t.path("id").asInt() < 0 || !t.path("content").isTextual()) {
                 throw InputException.at(source, "added_tokens entry without id and content: " + t);
             }
             if (HfJson.bool(t, "normalized", false)) {
@@ -87,10 +87,16 @@ public final class WordPiece {
             addedTokens.add(new AddedTokens.Token(t.get("id").asInt(), t.get("content").asText(),
                     HfJson.bool(t, "single_word", false), HfJson.bool(t, "lstrip", false),
                     HfJson.bool(t, "rstrip", false), false));
-            size = Math.max(size, t.get("id").asInt() + 1);
+            size = Math.max(size, t.get("id").asInt() + 1L);
+        }
+        int declared = model.get("vocab").size() + addedTokens.size();
+        if (size > declared) {
+            // ids index arrays of the vocabulary's size: a stray huge id must not allocate gigabytes
+            throw InputException.at(source, "vocab and added_tokens have " + declared + " entries but an id of "
+                    + (size - 1) + ": ids must number the entries");
         }
         this.added = new AddedTokens(addedTokens);
-        this.pieces = new String[size];
+        this.pieces = new String[(int) size];
         vocab.forEach((p, id) -> pieces[id] = p);
         addedTokens.forEach(t -> pieces[t.id()] = t.content());
 

@@ -1,6 +1,7 @@
 package io.vq4j.io;
 
 import static io.vq4j.testing.InputErrors.fails;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -8,6 +9,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -193,6 +195,87 @@ class SafeTensorsErrorTest {
                 + "\"e\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]},"
                 + "\"c\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[8,12]}}", 12),
                 "tensors 'a' and 'c' overlap");
+    }
+
+    @Test
+    void aHeaderLengthPointingIntoTheHeadersPaddingIsRejected() throws IOException {
+        // the header padded with spaces to 64 bytes (as writers do for alignment), but the length
+        // field says 60: the JSON still parses, and without the coverage check every tensor
+        // would be read 4 bytes early
+        String json = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}";
+        String padded = json + " ".repeat(64 - json.length());
+        opening(file(60, padded, 16), "file not fully covered: the tensors end at byte 16 of the data area but it"
+                + " has 20 bytes");
+    }
+
+    @Test
+    void trailingBytesAfterTheLastTensorAreRejected() throws IOException {
+        opening(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 17),
+                "file not fully covered: the tensors end at byte 16 of the data area but it has 17 bytes");
+    }
+
+    @Test
+    void aGapBeforeTheFirstTensorIsRejected() throws IOException {
+        opening(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[4,16]}}", 16),
+                "file not fully covered: 4 bytes of the data area before tensor 'w' (offset 0) belong to no tensor");
+    }
+
+    @Test
+    void aGapBetweenTensorsIsRejected() throws IOException {
+        opening(file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16),
+                "file not fully covered: 4 bytes of the data area before tensor 'b' (offset 4) belong to no tensor");
+    }
+
+    @Test
+    void tensorsCoveringTheDataExactlyOpenInAnyHeaderOrder() throws IOException {
+        Path p = file("{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]},"
+                + "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[12,12]},"
+                + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 12);
+        try (SafeTensorsFile f = SafeTensorsFile.open(p)) {
+            assertEquals(List.of("b", "e", "a"), f.names());
+        }
+    }
+
+    /** One 2x3 tensor "w" of {@code dtype} whose element 4 has the raw bits {@code bits}, the rest zero. */
+    private Path withValue(String dtype, int elementBytes, long bits) throws IOException {
+        String json = "{\"w\":{\"dtype\":\"" + dtype + "\",\"shape\":[2,3],\"data_offsets\":[0," + 6 * elementBytes
+                + "]}}";
+        byte[] h = json.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + 6 * elementBytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(h.length).put(h);
+        int at = 8 + h.length + 4 * elementBytes;
+        switch (elementBytes) {
+            case 2 -> b.putShort(at, (short) bits);
+            case 4 -> b.putInt(at, (int) bits);
+            default -> b.putLong(at, bits);
+        }
+        Path p = dir.resolve(dtype + bits + ".safetensors");
+        Files.write(p, b.array());
+        return p;
+    }
+
+    @Test
+    void nonFiniteValuesAreInputErrorsNamingTheTensorAndIndex() throws IOException {
+        Object[][] cases = {
+                {"F32", 4, (long) Float.floatToRawIntBits(Float.NaN), "NaN"},
+                {"F32", 4, (long) Float.floatToRawIntBits(Float.NEGATIVE_INFINITY), "-Infinity"},
+                {"F16", 2, 0x7C00L, "Infinity"},
+                {"F16", 2, 0x7E00L, "NaN"},
+                {"BF16", 2, 0x7FC0L, "NaN"},
+                {"F64", 8, Double.doubleToRawLongBits(1e300), "Infinity"}, // finite in fp64, not in fp32
+        };
+        for (Object[] c : cases) {
+            Path p = withValue((String) c[0], (int) c[1], (long) c[2]);
+            try (SafeTensorsFile f = SafeTensorsFile.open(p)) {
+                fails(p, "tensor 'w' has a non-finite value (" + c[3] + ") at index 4 (row 1, column 1)",
+                        () -> f.floats("w"));
+            }
+        }
+        Path ok = withValue("F32", 4, Float.floatToRawIntBits(Float.MAX_VALUE));
+        try (SafeTensorsFile f = SafeTensorsFile.open(ok)) {
+            assertEquals(Float.MAX_VALUE, f.floats("w")[4]);
+        }
     }
 
     @Test

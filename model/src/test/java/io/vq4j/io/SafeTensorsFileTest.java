@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vq4j.core.InputException;
+import io.vq4j.testing.InputErrors;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.MemorySegment;
@@ -68,10 +69,13 @@ class SafeTensorsFileTest {
             raw.forEach((name, b) -> assertArrayEquals(b, bytesOf(f.data(name)), name));
             assertArrayEquals(seg, bytesOf(f.data("seg_I64")));
             for (DType d : List.of(DType.F64, DType.F32, DType.F16, DType.BF16)) {
-                float[] back = f.floats("f_" + d);
+                float[] back = f.storedFloats("f_" + d);
                 for (int i = 0; i < SPECIAL.length; i++) {
                     assertEquals(Float.floatToIntBits(d.stored(SPECIAL[i])), Float.floatToIntBits(back[i]), d + "[" + i + "]");
                 }
+                // what commands read (floats) refuses the infinities and NaN among them, naming the first
+                String name = "f_" + d;
+                InputErrors.fails(p, "tensor '" + name + "' has a non-finite value", () -> f.floats(name));
                 assertArrayEquals(new long[] {SPECIAL.length}, f.info("f_" + d).shape());
             }
             assertEquals(0, f.floats("empty").length);

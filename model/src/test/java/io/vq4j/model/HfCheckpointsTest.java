@@ -363,4 +363,47 @@ class HfCheckpointsTest {
         Files.writeString(dir.resolve("config.json"), cfg.replace("\"tie_word_embeddings\" : true", "\"tie_word_embeddings\" : false"));
         fails(dir, "tensor 'lm_head.weight' is missing", () -> HfCheckpoints.read(dir));
     }
+
+    @Test
+    void aConfigWithFewerLayersThanTheCheckpointIsRejectedNamingBoth() throws IOException {
+        Path dir = tmp.resolve("fewer");
+        HfCheckpoints.write(checkpoint(config("LlamaForCausalLM", true, false), 7), dir, DType.F32);
+        String cfg = Files.readString(dir.resolve("config.json"));
+        // 2 layers written; config.json says 1: reading evaluated one layer with exit 0
+        Files.writeString(dir.resolve("config.json"), cfg.replace("\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 1"));
+        fails(dir.resolve("model.safetensors"), "tensor 'model.layers.1.input_layernorm.weight' is a layer beyond"
+                + " num_hidden_layers=1 of config.json: the checkpoint and its config.json disagree",
+                () -> HfCheckpoints.read(dir));
+    }
+
+    @Test
+    void anExtraTensorIsRejectedButRopeTablesAreNot() throws IOException {
+        Path dir = tmp.resolve("extra");
+        LlamaCheckpoint c = checkpoint(config("LlamaForCausalLM", false, false), 7);
+        HfCheckpoints.write(c, dir, DType.F32);
+        LlamaCheckpoint back = HfCheckpoints.read(dir);
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        try (SafeTensorsFile f = SafeTensorsFile.open(dir.resolve("model.safetensors"))) {
+            for (String n : f.names()) {
+                w.addFloats(n, DType.F32, f.info(n).shape(), f.floats(n));
+            }
+        }
+        w.addFloats("model.layers.0.self_attn.rotary_emb.inv_freq", DType.F32, new long[] {3}, new float[3]);
+        w.write(dir.resolve("model.safetensors"));
+        assertEquals(back.config(), HfCheckpoints.read(dir).config(), "a stored RoPE table is recomputed, not an error");
+        w.addFloats("model.layers.0.self_attn.q_norm.weight", DType.F32, new long[] {6}, new float[6]);
+        w.write(dir.resolve("model.safetensors"));
+        fails(dir.resolve("model.safetensors"), "tensor 'model.layers.0.self_attn.q_norm.weight' is not part of a"
+                + " LlamaForCausalLM with this config.json (num_hidden_layers=2, tie_word_embeddings=false,"
+                + " attention_bias=false): the checkpoint and its config.json disagree", () -> HfCheckpoints.read(dir));
+    }
+
+    @Test
+    void aConfigWhoseWeightSizesOverflowIsRejected() throws IOException {
+        config(CONFIG.replace("\"hidden_size\":8", "\"hidden_size\":1073741824").replace("\"vocab_size\":10",
+                "\"vocab_size\":64"));
+        fails(tmp.resolve("config.json"), "implies a 1073741824x1073741824 weight, more than the 2147483639 values one"
+                + " tensor may hold here",
+                () -> HfCheckpoints.read(tmp));
+    }
 }

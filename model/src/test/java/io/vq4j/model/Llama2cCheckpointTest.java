@@ -55,4 +55,30 @@ class Llama2cCheckpointTest {
         b.putInt(64).putInt(172).putInt(5).putInt(8).putInt(3).putInt(512).putInt(512);
         fails(b.array(), "does not divide");
     }
+
+    @Test
+    void headersWhoseSizesOverflowAreRejectedBeforeAnyAllocation() throws IOException {
+        // the audit's crafted 8 KB file: with wrapping long arithmetic its implied size equals
+        // the file's, and reading it then allocated gigabytes and crashed
+        for (int[] h : new int[][]{{1073741824, 1431655763, 1, 536870912, 536870912, 1, 1610613736},
+                {Integer.MAX_VALUE - 1, Integer.MAX_VALUE, Integer.MAX_VALUE, 1, 1, Integer.MAX_VALUE, 2}}) {
+            ByteBuffer b = ByteBuffer.allocate(8192).order(ByteOrder.LITTLE_ENDIAN);
+            for (int v : h) {
+                b.putInt(v);
+            }
+            fails(b.array(), "implies more than 2^63 bytes");
+        }
+    }
+
+    @Test
+    void aNonFiniteWeightIsAnInputErrorNamingTheTensor() throws IOException {
+        byte[] all = Files.readAllBytes(SharedData.stories260K());
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        int dim = b.getInt(0);
+        int vocab = Math.abs(b.getInt(20));
+        // the first float after the embedding table and the first layer's attention norm: wq[0][0]
+        int at = 28 + 4 * (vocab * dim + 5 * dim);
+        b.putFloat(at, Float.NaN);
+        fails(all, "tensor wq[0] has a non-finite value (NaN) at index 0 (byte " + at + ")");
+    }
 }

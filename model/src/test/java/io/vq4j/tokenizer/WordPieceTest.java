@@ -146,6 +146,14 @@ class WordPieceTest {
         new ObjectMapper().writeValue(h.toFile(), ws);
         InputErrors.fails(h, "pre_tokenizer Whitespace", () -> WordPiece.read(h));
 
+        for (long huge : new long[]{1L << 28, Integer.MAX_VALUE}) {
+            ObjectNode stray = json(128);
+            ((ObjectNode) stray.get("model").get("vocab")).put("stray", huge);
+            Path s = tmp.resolve("stray" + huge + ".json");
+            new ObjectMapper().writeValue(s.toFile(), stray);
+            InputErrors.fails(s, "but an id of " + huge + ": ids must number the entries", () -> WordPiece.read(s));
+        }
+
         Path bad = tmp.resolve("bad.json");
         Files.writeString(bad, "{\"model\": ");
         InputErrors.fails(bad, "not valid JSON", () -> WordPiece.read(bad));

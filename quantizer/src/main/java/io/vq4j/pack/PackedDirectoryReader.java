@@ -34,4 +34,9 @@ public final class PackedDirectoryReader implements PackedLayerReader {
         }
         return null;
     }
+
+    @Override
+    public boolean owns(String tensor) {
+        return tensor.startsWith(PackedLayers.SHARED_PREFIX);
+    }
 }
