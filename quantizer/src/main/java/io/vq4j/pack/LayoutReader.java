@@ -39,7 +39,8 @@ final class LayoutReader {
         try {
             o = JSON.readTree(layout);
         } catch (IOException e) {
-            throw new IllegalArgumentException("layout of '" + name + "' is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            throw new IllegalArgumentException("layout of '" + name + "' is not JSON: "
+                    + e.getMessage().lines().findFirst().orElse(""));
         }
         if (o.path("format").asInt() != 1) {
             throw new IllegalArgumentException("layout of '" + name + "' has unknown format " + o.path("format"));
@@ -151,10 +152,11 @@ final class LayoutReader {
             JsonNode shared = sto.get("codebook_tensor");
             if (shared != null) {
                 String t = shared.asText();
-                if (!t.startsWith(PackedLayers.SHARED_PREFIX) || groups != 1 || !sto.path("codebook").asText().equals("f16")) {
+                if (!t.startsWith(PackedLayers.SHARED_PREFIX) || groups != 1
+                        || !sto.path("codebook").asText().equals("f16")) {
                     throw new IllegalArgumentException("layout of '" + name + "': a shared codebook must be"
-                            + " an f16 tensor named " + PackedLayers.SHARED_PREFIX + "… for a single codebook group, got '"
-                            + t + "' for " + groups + " groups");
+                            + " an f16 tensor named " + PackedLayers.SHARED_PREFIX
+                            + "… for a single codebook group, got '" + t + "' for " + groups + " groups");
                 }
                 stages.add(new StageValues(k, CodebookFormat.F16, halfs(tensor(src, t, DType.F16, size)), null, idx,
                         t));
@@ -180,8 +182,8 @@ final class LayoutReader {
             int bc = req(bo, "block_cols", name);
             int bits = req(bo, "bits", name);
             int codes = rows * ((width + bc - 1) / bc);
-            bs = new BlockScaleValues(bc, bits, (float) bo.path("offset").asDouble(), (float) bo.path("step").asDouble(),
-                    unpacked(src, p + "block_scales", codes, bits));
+            bs = new BlockScaleValues(bc, bits, (float) bo.path("offset").asDouble(),
+                    (float) bo.path("step").asDouble(), unpacked(src, p + "block_scales", codes, bits));
         }
         BlockScaleValues blockScales = bs;
         return b -> b.vector(role, from, to, axis, d, gRows, gCols, stages, blockScales);

@@ -50,9 +50,10 @@ import java.util.List;
  *       same rows as records with named fields.</li>
  * </ul>
  * Built by a {@link PackedMatrixBuilder}; immutable once built (the arrays are handed out
- * uncopied, for the backends to upload: do not modify them). What only the packed file needs (the method's name, roles, the symmetric flag, codebook
- * formats and int8 scales, shared-codebook names, the block-scale grid) is kept beside, in the
- * records and in values the device never sees.
+ * uncopied, for the backends to upload: do not modify them). What only the packed file needs
+ * (the method's name, roles, the symmetric flag, codebook formats and int8 scales,
+ * shared-codebook names, the block-scale grid) is kept beside, in the records and in values
+ * the device never sees.
  *
  * <p>{@link PackedReference} is the one decoding: W'[r, c] = norm(decode(r, c)) and
  * W[r, perm[c]] = W'[r, c]; every backend follows it, in the same float operations.

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  * those names from the generated prelude, and the tables a matrix writes are its records.
  */
 class PackedLayoutTest {
-    /** An index into a segment or stage row (o, so) or table (seg, st) that holds a number, or a kind compared to one. */
+    /** An index into a segment or stage row (o, so) or table (seg, st), and a kind compared to a number. */
     private static final Pattern ROW_INDEX = Pattern.compile("\\b(o|so|seg|st)\\s*\\[([^\\]]*)\\]");
     private static final Pattern KIND_LITERAL = Pattern.compile("\\bkind\\s*(==|!=)\\s*\\d");
     private static final Pattern NUMBER = Pattern.compile("\\b\\d+\\b");
