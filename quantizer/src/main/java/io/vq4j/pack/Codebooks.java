@@ -1,6 +1,6 @@
 package io.vq4j.pack;
 
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
+import io.vq4j.kernels.packed.CodebookFormat;
 
 /** Rounding codebooks to their storage format, so quantizers search with the stored values. */
 public final class Codebooks {

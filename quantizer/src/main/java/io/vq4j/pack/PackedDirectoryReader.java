@@ -9,8 +9,8 @@ import io.vq4j.model.PackedLayerReader;
 /**
  * The vq4j packed format as the model loader sees it: a layer whose layout JSON is in a
  * shard's metadata ({@link PackedLayers#META_PREFIX}) is read, checked against the shape the
- * config implies, and handed over as a {@link PackedMatrix}. Registered for
- * {@link java.util.ServiceLoader} in META-INF/services.
+ * config implies, and handed over: the {@link PackedMatrix} the format reads is the one the
+ * kernels take. Registered for {@link java.util.ServiceLoader} in META-INF/services.
  */
 public final class PackedDirectoryReader implements PackedLayerReader {
     @Override
@@ -20,7 +20,7 @@ public final class PackedDirectoryReader implements PackedLayerReader {
             if (layout == null) {
                 continue;
             }
-            QuantizedLayer q;
+            PackedMatrix q;
             try {
                 q = PackedLayers.read(name, layout, PackedLayers.TensorSource.of(st));
             } catch (IllegalArgumentException e) {
@@ -30,7 +30,7 @@ public final class PackedDirectoryReader implements PackedLayerReader {
                 throw InputException.at(f.path(), "packed layer '" + name + "' is " + q.rows() + "x" + q.cols()
                         + " but config.json implies " + rows + "x" + cols);
             }
-            return PackedMatrices.of(q);
+            return q;
         }
         return null;
     }

@@ -1,6 +1,5 @@
 package io.vq4j.pack;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -9,16 +8,12 @@ import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.packed.BitPacking;
-import io.vq4j.pack.QuantizedLayer.Axis;
-import io.vq4j.pack.QuantizedLayer.BlockScales;
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
-import io.vq4j.pack.QuantizedLayer.Encoding;
-import io.vq4j.pack.QuantizedLayer.Scalar;
-import io.vq4j.pack.QuantizedLayer.Segment;
-import io.vq4j.pack.QuantizedLayer.Stage;
-import io.vq4j.pack.QuantizedLayer.Vector;
+import io.vq4j.kernels.packed.BlockScales;
+import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.Segment;
+import io.vq4j.kernels.packed.Stage;
 
-import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,6 +37,9 @@ import java.util.List;
  *       sharing it ({@link #sharedCodebook}).</li>
  * </ul>
  * Bit packing is {@link BitPacking}'s: little-endian bit order, no padding between values.
+ * A layer is a {@link PackedMatrix} both ways: {@link #write} takes the one a method built,
+ * {@link #read} builds one from the tensors; the model loader and the kernels use that same
+ * object.
  */
 public final class PackedLayers {
     public static final String META_PREFIX = "vq4j.layer.";
@@ -102,35 +100,35 @@ public final class PackedLayers {
     }
 
     /** The layout JSON stored under {@code META_PREFIX + name}. */
-    public static String layoutJson(QuantizedLayer q) {
+    public static String layoutJson(PackedMatrix q) {
         ObjectNode o = JSON.createObjectNode();
         o.put("format", 1);
         o.put("method", q.method());
         o.put("rows", q.rows());
         o.put("cols", q.cols());
-        o.put("perm", q.perm() != null);
-        o.put("norm", q.normScale() != null);
+        o.put("perm", q.permOffset() >= 0);
+        o.put("norm", q.normScaleOffset() >= 0);
         ArrayNode segs = o.putArray("segments");
         for (Segment s : q.segments()) {
             ObjectNode so = segs.addObject();
             so.put("role", s.role());
             so.put("from", s.from());
             so.put("to", s.to());
-            switch (s.encoding()) {
-                case Scalar sc -> {
+            switch (s) {
+                case Segment.Scalar sc -> {
                     so.put("type", "scalar");
                     so.put("bits", sc.bits());
                     so.put("group_size", sc.groupSize());
                     so.put("symmetric", sc.symmetric());
                 }
-                case Vector v -> {
+                case Segment.Vector v -> {
                     so.put("type", "vector");
                     so.put("axis", v.axis().name().toLowerCase());
                     so.put("dim", v.dim());
                     so.put("group_rows", v.groupRows());
                     so.put("group_cols", v.groupCols());
                     ArrayNode st = so.putArray("stages");
-                    for (Stage stage : v.stages()) {
+                    for (Stage stage : q.stages(v)) {
                         ObjectNode sto = st.addObject();
                         sto.put("k", stage.k());
                         sto.put("index_bits", stage.indexBits());
@@ -148,20 +146,22 @@ public final class PackedLayers {
                         bo.put("step", b.step());
                     }
                 }
+                case Segment.Dense d -> throw denseRefused();
             }
         }
         return o.toString();
     }
 
     /** The tensors of a layer, in a fixed order. */
-    public static List<Part> parts(String name, QuantizedLayer q) {
+    public static List<Part> parts(String name, PackedMatrix q) {
         List<Part> parts = new ArrayList<>();
         int rows = q.rows();
-        if (q.perm() != null) {
+        int[] perm = q.perm();
+        if (perm != null) {
             boolean small = q.cols() <= Short.MAX_VALUE + 1;
             byte[] b = new byte[q.cols() * (small ? 2 : 4)];
             for (int i = 0; i < q.cols(); i++) {
-                int v = q.perm()[i];
+                int v = perm[i];
                 if (small) {
                     putShort(b, i, (short) v);
                 } else {
@@ -170,49 +170,55 @@ public final class PackedLayers {
             }
             parts.add(new Part(name + ".perm", small ? DType.I16 : DType.I32, new long[]{q.cols()}, b));
         }
-        if (q.normScale() != null) {
+        if (q.normScaleOffset() >= 0) {
             parts.add(new Part(name + ".norm_scale", DType.F16, new long[]{q.cols()}, f16(q.normScale())));
             parts.add(new Part(name + ".norm_bias", DType.F16, new long[]{q.cols()}, f16(q.normBias())));
         }
         for (Segment s : q.segments()) {
             String p = name + "." + s.role();
-            switch (s.encoding()) {
-                case Scalar sc -> {
-                    int groups = (s.width() + sc.groupSize() - 1) / sc.groupSize();
-                    parts.add(packed(p + "indices", sc.codes(), sc.bits()));
-                    parts.add(new Part(p + "scales", DType.F16, new long[]{rows, groups}, f16(sc.scales())));
-                    parts.add(packed(p + "zeros", sc.zeros(), sc.bits()));
+            switch (s) {
+                case Segment.Scalar sc -> {
+                    parts.add(packed(p + "indices", q.codes(sc), sc.bits()));
+                    parts.add(new Part(p + "scales", DType.F16, new long[]{rows, sc.groups()}, f16(q.scales(sc))));
+                    parts.add(packed(p + "zeros", q.zeros(sc), sc.bits()));
                 }
-                case Vector v -> {
-                    int groups = Dequantizer.groups(v, rows, s.width());
-                    for (int i = 0; i < v.stages().size(); i++) {
-                        Stage st = v.stages().get(i);
+                case Segment.Vector v -> {
+                    int groups = v.groups(rows);
+                    List<Stage> stages = q.stages(v);
+                    for (int i = 0; i < stages.size(); i++) {
+                        Stage st = stages.get(i);
                         String sp = p + stagePrefix(i);
-                        parts.add(packed(sp + "indices", st.indices(), st.indexBits()));
+                        parts.add(packed(sp + "indices", q.indices(v, st), st.indexBits()));
                         long[] shape = {groups, st.k(), v.dim()};
                         if (st.sharedTensor() != null) {
                             continue; // stored once, by sharedCodebook()
                         }
+                        float[] book = q.codebooks(v, st);
                         if (st.format() == CodebookFormat.F16) {
-                            parts.add(new Part(sp + "codebook", DType.F16, shape, f16(st.codebooks())));
+                            parts.add(new Part(sp + "codebook", DType.F16, shape, f16(book)));
                         } else {
+                            float[] scales = q.codebookScales(v, st);
                             int size = st.k() * v.dim();
-                            byte[] codes = new byte[st.codebooks().length];
+                            byte[] codes = new byte[book.length];
                             for (int j = 0; j < codes.length; j++) {
-                                codes[j] = Codebooks.int8Code(st.codebooks()[j], st.codebookScales()[j / size]);
+                                codes[j] = Codebooks.int8Code(book[j], scales[j / size]);
                             }
                             parts.add(new Part(sp + "codebook", DType.I8, shape, codes));
-                            parts.add(new Part(sp + "codebook_scale", DType.F16, new long[]{groups},
-                                    f16(st.codebookScales())));
+                            parts.add(new Part(sp + "codebook_scale", DType.F16, new long[]{groups}, f16(scales)));
                         }
                     }
                     if (v.blockScales() != null) {
-                        parts.add(packed(p + "block_scales", v.blockScales().codes(), v.blockScales().bits()));
+                        parts.add(packed(p + "block_scales", q.blockScaleCodes(v), v.blockScales().bits()));
                     }
                 }
+                case Segment.Dense d -> throw denseRefused();
             }
         }
         return parts;
+    }
+
+    private static IllegalArgumentException denseRefused() {
+        return new IllegalArgumentException("a dense segment has no form in the packed format");
     }
 
     /**
@@ -228,7 +234,7 @@ public final class PackedLayers {
     }
 
     /** Adds the layer's tensors and its layout metadata to a file being written. */
-    public static void write(String name, QuantizedLayer q, SafeTensorsWriter w) {
+    public static void write(String name, PackedMatrix q, SafeTensorsWriter w) {
         w.metadata(META_PREFIX + name, layoutJson(q));
         for (Part p : parts(name, q)) {
             w.addBytes(p.name(), p.dtype(), p.shape(), p.bytes());
@@ -243,176 +249,22 @@ public final class PackedLayers {
      * Reads a layer back from its layout JSON and tensors. Every tensor's dtype and size is
      * checked against the layout; a mismatch is an IllegalArgumentException naming the tensor.
      */
-    public static QuantizedLayer read(String name, String layout, TensorSource src) {
-        JsonNode o;
-        try {
-            o = JSON.readTree(layout);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("layout of '" + name + "' is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
-        }
-        if (o.path("format").asInt() != 1) {
-            throw new IllegalArgumentException("layout of '" + name + "' has unknown format " + o.path("format"));
-        }
-        int rows = req(o, "rows", name);
-        int cols = req(o, "cols", name);
-        int[] perm = null;
-        if (o.path("perm").asBoolean()) {
-            Tensor t = tensor(src, name + ".perm", cols <= Short.MAX_VALUE + 1 ? DType.I16 : DType.I32, cols);
-            perm = new int[cols];
-            boolean[] seen = new boolean[cols];
-            for (int i = 0; i < cols; i++) {
-                perm[i] = t.dtype() == DType.I16 ? getShort(t.bytes(), i) : getInt(t.bytes(), i);
-                if (perm[i] < 0 || perm[i] >= cols || seen[perm[i]]) {
-                    throw new IllegalArgumentException("tensor '" + name + ".perm' is not a permutation of " + cols
-                            + " columns (entry " + i + " = " + perm[i] + ")");
-                }
-                seen[perm[i]] = true;
-            }
-        }
-        float[] normScale = null;
-        float[] normBias = null;
-        if (o.path("norm").asBoolean()) {
-            normScale = halfs(tensor(src, name + ".norm_scale", DType.F16, cols));
-            normBias = halfs(tensor(src, name + ".norm_bias", DType.F16, cols));
-        }
-        List<Segment> segments = new ArrayList<>();
-        for (JsonNode so : o.path("segments")) {
-            String role = so.path("role").asText();
-            if (!role.isEmpty() && !role.equals("outlier_")) {
-                throw new IllegalArgumentException("layout of '" + name + "': unknown segment role '" + role + "'");
-            }
-            int from = req(so, "from", name);
-            int to = req(so, "to", name);
-            int width = to - from;
-            String p = name + "." + role;
-            Encoding enc = switch (so.path("type").asText()) {
-                case "scalar" -> {
-                    int bits = req(so, "bits", name);
-                    int g = req(so, "group_size", name);
-                    int groups = (width + g - 1) / g;
-                    int[] codes = unpacked(src, p + "indices", (long) rows * width, bits);
-                    float[] scales = halfs(tensor(src, p + "scales", DType.F16, (long) rows * groups));
-                    int[] zeros = unpacked(src, p + "zeros", (long) rows * groups, bits);
-                    yield new Scalar(bits, g, so.path("symmetric").asBoolean(), codes, scales, zeros);
-                }
-                case "vector" -> {
-                    Axis axis = switch (so.path("axis").asText()) {
-                        case "in" -> Axis.IN;
-                        case "out" -> Axis.OUT;
-                        default -> throw new IllegalArgumentException("layout of '" + name + "': unknown axis "
-                                + so.path("axis"));
-                    };
-                    int d = req(so, "dim", name);
-                    int gRows = req(so, "group_rows", name);
-                    int gCols = req(so, "group_cols", name);
-                    if ((axis == Axis.IN ? width : rows) % d != 0) {
-                        throw new IllegalArgumentException("layout of '" + name + "': dim " + d + " does not divide the segment");
-                    }
-                    Vector shapeOnly = new Vector(axis, d, gRows, gCols, List.of(new Stage(1, CodebookFormat.F16,
-                            new float[0], null, new int[0])), null);
-                    int groups = Dequantizer.groups(shapeOnly, rows, width);
-                    int n = Dequantizer.vectors(shapeOnly, rows, width);
-                    List<Stage> stages = new ArrayList<>();
-                    int i = 0;
-                    for (JsonNode sto : so.path("stages")) {
-                        String sp = p + stagePrefix(i++);
-                        int k = req(sto, "k", name);
-                        Stage probe = new Stage(k, CodebookFormat.F16, null, null, null);
-                        int[] idx = unpacked(src, sp + "indices", n, probe.indexBits());
-                        for (int v : idx) {
-                            if (v >= k) {
-                                throw new IllegalArgumentException("tensor '" + sp + "indices' holds index " + v
-                                        + " of a " + k + "-centroid codebook");
-                            }
-                        }
-                        long size = (long) groups * k * d;
-                        JsonNode shared = sto.get("codebook_tensor");
-                        if (shared != null) {
-                            String t = shared.asText();
-                            if (!t.startsWith(SHARED_PREFIX) || groups != 1
-                                    || !sto.path("codebook").asText().equals("f16")) {
-                                throw new IllegalArgumentException("layout of '" + name + "': a shared codebook must be"
-                                        + " an f16 tensor named " + SHARED_PREFIX + "… for a single codebook group, got '"
-                                        + t + "' for " + groups + " groups");
-                            }
-                            stages.add(new Stage(k, CodebookFormat.F16, halfs(tensor(src, t, DType.F16, size)), null,
-                                    idx, t));
-                        } else if (sto.path("codebook").asText().equals("int8")) {
-                            Tensor t = tensor(src, sp + "codebook", DType.I8, size);
-                            float[] sc = halfs(tensor(src, sp + "codebook_scale", DType.F16, groups));
-                            float[] cb = new float[(int) size];
-                            for (int j = 0; j < cb.length; j++) {
-                                cb[j] = t.bytes()[j] * sc[j / (k * d)];
-                            }
-                            stages.add(new Stage(k, CodebookFormat.INT8, cb, sc, idx));
-                        } else {
-                            stages.add(new Stage(k, CodebookFormat.F16,
-                                    halfs(tensor(src, sp + "codebook", DType.F16, size)), null, idx));
-                        }
-                    }
-                    BlockScales bs = null;
-                    JsonNode bo = so.path("block_scales");
-                    if (!bo.isMissingNode()) {
-                        int bc = req(bo, "block_cols", name);
-                        int bits = req(bo, "bits", name);
-                        int codes = rows * ((width + bc - 1) / bc);
-                        bs = new BlockScales(bc, bits, (float) bo.path("offset").asDouble(),
-                                (float) bo.path("step").asDouble(), unpacked(src, p + "block_scales", codes, bits));
-                    }
-                    yield new Vector(axis, d, gRows, gCols, stages, bs);
-                }
-                default -> throw new IllegalArgumentException("layout of '" + name + "': unknown segment type "
-                        + so.path("type"));
-            };
-            segments.add(new Segment(role, from, to, enc));
-        }
-        return new QuantizedLayer(o.path("method").asText(), rows, cols, perm, normScale, normBias, segments);
+    public static PackedMatrix read(String name, String layout, TensorSource src) {
+        return LayoutReader.read(name, layout, src);
     }
 
     /** Bits per weight the layout promises, without any overhead: Σ segments' index bits / weights. */
-    public static double nominalBitsPerWeight(QuantizedLayer q) {
+    public static double nominalBitsPerWeight(PackedMatrix q) {
         double bits = 0;
         for (Segment s : q.segments()) {
             double w = (double) q.rows() * s.width();
-            bits += switch (s.encoding()) {
-                case Scalar sc -> w * sc.bits();
-                case Vector v -> v.stages().stream().mapToDouble(st -> w * st.indexBits() / v.dim()).sum();
+            bits += switch (s) {
+                case Segment.Scalar sc -> w * sc.bits();
+                case Segment.Vector v -> q.stages(v).stream().mapToDouble(st -> w * st.indexBits() / v.dim()).sum();
+                case Segment.Dense d -> w * d.bits();
             };
         }
         return bits / q.weights();
-    }
-
-    private static int req(JsonNode o, String field, String name) {
-        JsonNode n = o.get(field);
-        if (n == null || !n.canConvertToInt() || n.asInt() < 0) {
-            throw new IllegalArgumentException("layout of '" + name + "' lacks a valid '" + field + "'");
-        }
-        return n.asInt();
-    }
-
-    private static Tensor tensor(TensorSource src, String name, DType dtype, long elements) {
-        Tensor t = src.get(name);
-        if (t == null) {
-            throw new IllegalArgumentException("tensor '" + name + "' is missing");
-        }
-        if (t.dtype() != dtype || t.bytes().length != elements * dtype.bytes()) {
-            throw new IllegalArgumentException("tensor '" + name + "' is " + t.dtype() + " with " + t.bytes().length
-                    + " bytes; the layout needs " + dtype + " x " + elements);
-        }
-        return t;
-    }
-
-    private static int[] unpacked(TensorSource src, String name, long count, int bits) {
-        Tensor t = src.get(name);
-        if (t == null) {
-            throw new IllegalArgumentException("tensor '" + name + "' is missing");
-        }
-        long need = BitPacking.packedBytes(count, bits);
-        if (t.dtype() != DType.U8 || t.bytes().length != need) {
-            throw new IllegalArgumentException("tensor '" + name + "' is " + t.dtype() + " with " + t.bytes().length
-                    + " bytes; " + count + " values of " + bits + " bits need U8 x " + need);
-        }
-        return BitPacking.unpack(t.bytes(), Math.toIntExact(count), bits);
     }
 
     private static Part packed(String name, int[] values, int bits) {
@@ -432,14 +284,6 @@ public final class PackedLayers {
         return b;
     }
 
-    private static float[] halfs(Tensor t) {
-        float[] out = new float[t.bytes().length / 2];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = Float.float16ToFloat((short) getShort(t.bytes(), i));
-        }
-        return out;
-    }
-
     private static void putShort(byte[] b, int i, short v) {
         b[2 * i] = (byte) v;
         b[2 * i + 1] = (byte) (v >> 8);
@@ -449,17 +293,5 @@ public final class PackedLayers {
         for (int j = 0; j < 4; j++) {
             b[4 * i + j] = (byte) (v >> (8 * j));
         }
-    }
-
-    private static int getShort(byte[] b, int i) {
-        return (short) ((b[2 * i] & 0xff) | (b[2 * i + 1] << 8));
-    }
-
-    private static int getInt(byte[] b, int i) {
-        int v = 0;
-        for (int j = 0; j < 4; j++) {
-            v |= (b[4 * i + j] & 0xff) << (8 * j);
-        }
-        return v;
     }
 }

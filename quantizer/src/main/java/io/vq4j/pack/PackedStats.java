@@ -3,6 +3,7 @@ package io.vq4j.pack;
 import io.vq4j.core.InputException;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
+import io.vq4j.kernels.packed.PackedMatrix;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -90,7 +91,7 @@ public final class PackedStats {
                         continue;
                     }
                     String name = e.getKey().substring(PackedLayers.META_PREFIX.length());
-                    QuantizedLayer q;
+                    PackedMatrix q;
                     try {
                         q = PackedLayers.read(name, e.getValue(), all);
                     } catch (IllegalArgumentException ex) {

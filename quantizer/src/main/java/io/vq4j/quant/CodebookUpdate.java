@@ -1,10 +1,10 @@
 package io.vq4j.quant;
 
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.Segment;
+import io.vq4j.kernels.packed.Stage;
+import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.pack.Codebooks;
-import io.vq4j.pack.Dequantizer;
-import io.vq4j.pack.QuantizedLayer;
-import io.vq4j.pack.QuantizedLayer.Stage;
-import io.vq4j.pack.QuantizedLayer.Vector;
 
 import java.util.List;
 
@@ -23,16 +23,17 @@ final class CodebookUpdate {
     private CodebookUpdate() {
     }
 
-    static QuantizedLayer improve(LayerProblem p, QuantizedLayer q, float[] scaleOf) {
-        QuantizedLayer.Segment seg = q.segments().getFirst();
-        Vector v = (Vector) seg.encoding();
-        Stage st = v.stages().getFirst();
+    static PackedMatrix improve(LayerProblem p, PackedMatrix q, float[] scaleOf) {
+        Segment.Vector v = (Segment.Vector) q.segments().getFirst();
+        Stage st = q.stages(v).getFirst();
+        int[] indices = q.indices(v, st);
+        float[] codebooks = q.codebooks(v, st);
         int rows = q.rows();
         int cols = q.cols();
         int d = v.dim();
         int k = st.k();
         int colBlocks = cols / v.groupCols();
-        int groups = Dequantizer.groups(v, rows, cols);
+        int groups = v.groups(rows);
         int size = groups * k * d;
         int perRow = cols / d;
         // entry of each weight
@@ -40,7 +41,7 @@ final class CodebookUpdate {
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
                 int g = (r / v.groupRows()) * colBlocks + c / v.groupCols();
-                entry[r * cols + c] = (g * k + st.indices()[r * perRow + c / d]) * d + c % d;
+                entry[r * cols + c] = (g * k + indices[r * perRow + c / d]) * d + c % d;
             }
         }
         float[] hf = new float[cols * cols];
@@ -51,7 +52,7 @@ final class CodebookUpdate {
         double[] b = scatter(times(p, w, hf, rows, cols), entry, scaleOf, size);
         double[] x = new double[size];
         for (int i = 0; i < size; i++) {
-            x[i] = st.codebooks()[i];
+            x[i] = codebooks[i];
         }
         double[] r = sub(b, apply(p, x, entry, scaleOf, hf, rows, cols, size));
         double[] dir = r.clone();
@@ -80,10 +81,9 @@ final class CodebookUpdate {
             book[i] = (float) x[i];
         }
         float[] scales = Codebooks.round(book, groups, k, d, st.format());
-        Stage ns = new Stage(k, st.format(), book, scales, st.indices());
-        QuantizedLayer nq = new QuantizedLayer(q.method(), rows, cols, null, null, null, List.of(new QuantizedLayer.Segment(
-                seg.role(), seg.from(), seg.to(), new Vector(v.axis(), d, v.groupRows(), v.groupCols(), List.of(ns),
-                v.blockScales()))));
+        StageValues ns = new StageValues(k, st.format(), book, scales, indices);
+        PackedMatrix nq = PackedMatrix.builder(rows, cols).method(q.method()).vector(v.role(), v.from(), v.to(),
+                v.axis(), d, v.groupRows(), v.groupCols(), List.of(ns), q.blockScaleValues(v)).build();
         double before = objective(p, w, q.dequantize(), hf, rows, cols);
         double after = objective(p, w, nq.dequantize(), hf, rows, cols);
         return after < before ? nq : q;

@@ -1,8 +1,7 @@
 package io.vq4j.quant;
 
-import io.vq4j.pack.QuantizedLayer;
-
-import java.util.List;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.PackedMatrixBuilder;
 
 /**
  * Method "gptq": scalar quantization with GPTQ's error feedback (Frantar et al. 2022, as the
@@ -35,7 +34,7 @@ public final class Gptq implements LayerQuantizer {
     }
 
     @Override
-    public QuantizedLayer quantize(LayerProblem p) {
+    public PackedMatrix quantize(LayerProblem p) {
         if (p.hessian() == null) {
             throw new IllegalArgumentException(p.name() + ": gptq needs the layer's Hessian");
         }
@@ -83,8 +82,9 @@ public final class Gptq implements LayerQuantizer {
             }
             lazyUpdate(p, w, rows, cols, u, err, i1, i2);
         }
-        return new QuantizedLayer(name(), rows, cols, perm, null, null, List.of(new QuantizedLayer.Segment("", 0, cols,
-                new QuantizedLayer.Scalar(s.bits(), g, s.symmetric(), codes, scales, zeros))));
+        PackedMatrixBuilder b = PackedMatrix.builder(rows, cols).method(name())
+                .scalar("", 0, cols, s.bits(), g, s.symmetric(), codes, scales, zeros);
+        return (perm == null ? b : b.permutation(perm)).build();
     }
 
     /** W[:, i2:] −= Err · U[i1:i2, i2:], one gemm on the backend. */

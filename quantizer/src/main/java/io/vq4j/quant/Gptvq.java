@@ -1,10 +1,11 @@
 package io.vq4j.quant;
 
+import io.vq4j.kernels.packed.Axis;
+import io.vq4j.kernels.packed.BlockScaleValues;
+import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.pack.Codebooks;
-import io.vq4j.pack.QuantizedLayer;
-import io.vq4j.pack.QuantizedLayer.Axis;
-import io.vq4j.pack.QuantizedLayer.BlockScales;
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
 
 import java.util.Arrays;
 import java.util.List;
@@ -71,7 +72,7 @@ public final class Gptvq implements LayerQuantizer {
     }
 
     @Override
-    public QuantizedLayer quantize(LayerProblem p) {
+    public PackedMatrix quantize(LayerProblem p) {
         if (p.hessian() == null) {
             throw new IllegalArgumentException(p.name() + ": gptvq needs the layer's Hessian");
         }
@@ -145,7 +146,7 @@ public final class Gptvq implements LayerQuantizer {
                 Gptq.lazyUpdate(p, w, rows, cols, u, err, i1, i2);
             }
         }
-        QuantizedLayer q = layer(rows, cols, d, gRows, gCols, k, format, codebooks, cbScales, indices, scales, scaleCodes,
+        PackedMatrix q = layer(rows, cols, d, gRows, gCols, k, format, codebooks, cbScales, indices, scales, scaleCodes,
                 p.shared() != null ? p.shared().tensor() : null);
         if (s.codebookUpdate() && p.shared() == null) { // an update would give the layer its own codebook
             q = CodebookUpdate.improve(p, q, scaleOf);
@@ -153,14 +154,14 @@ public final class Gptvq implements LayerQuantizer {
         return q;
     }
 
-    static QuantizedLayer layer(int rows, int cols, int d, int gRows, int gCols, int k, CodebookFormat format,
+    static PackedMatrix layer(int rows, int cols, int d, int gRows, int gCols, int k, CodebookFormat format,
                                 float[] codebooks, float[] cbScales, int[] indices, ScaleGrid grid, int[] scaleCodes,
                                 String sharedTensor) {
-        BlockScales bs = grid == null ? null : new BlockScales(grid.blockCols(), grid.bits(), grid.offset(), grid.step(),
-                scaleCodes);
-        var stage = new QuantizedLayer.Stage(k, format, codebooks, cbScales, indices, sharedTensor);
-        return new QuantizedLayer("gptvq", rows, cols, null, null, null, List.of(new QuantizedLayer.Segment("", 0, cols,
-                new QuantizedLayer.Vector(Axis.IN, d, gRows, gCols, List.of(stage), bs))));
+        BlockScaleValues bs = grid == null ? null
+                : new BlockScaleValues(grid.blockCols(), grid.bits(), grid.offset(), grid.step(), scaleCodes);
+        var stage = new StageValues(k, format, codebooks, cbScales, indices, sharedTensor);
+        return PackedMatrix.builder(rows, cols).method("gptvq")
+                .vector("", 0, cols, Axis.IN, d, gRows, gCols, List.of(stage), bs).build();
     }
 
     private static float maxAbs(float[] w, int from, int to) {

@@ -1,9 +1,10 @@
 package io.vq4j.quant;
 
+import io.vq4j.kernels.packed.Axis;
+import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.pack.Codebooks;
-import io.vq4j.pack.QuantizedLayer;
-import io.vq4j.pack.QuantizedLayer.Axis;
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
 
 import java.util.List;
 
@@ -35,7 +36,7 @@ public final class KMeansVq implements LayerQuantizer {
     }
 
     @Override
-    public QuantizedLayer quantize(LayerProblem p) {
+    public PackedMatrix quantize(LayerProblem p) {
         QuantSpec s = p.spec();
         int rows = p.rows();
         int cols = p.cols();
@@ -86,10 +87,9 @@ public final class KMeansVq implements LayerQuantizer {
                 }
             }
         }
-        var stage = new QuantizedLayer.Stage(k, format, codebooks, cbScales, indices,
+        var stage = new StageValues(k, format, codebooks, cbScales, indices,
                 p.shared() != null ? p.shared().tensor() : null);
-        var enc = new QuantizedLayer.Vector(Axis.IN, d, gRows, gCols, List.of(stage), null);
-        return new QuantizedLayer(name(), rows, cols, null, null, null,
-                List.of(new QuantizedLayer.Segment("", 0, cols, enc)));
+        return PackedMatrix.builder(rows, cols).method(name())
+                .vector("", 0, cols, Axis.IN, d, gRows, gCols, List.of(stage), null).build();
     }
 }

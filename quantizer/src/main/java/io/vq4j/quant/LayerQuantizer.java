@@ -1,6 +1,6 @@
 package io.vq4j.quant;
 
-import io.vq4j.pack.QuantizedLayer;
+import io.vq4j.kernels.packed.PackedMatrix;
 
 /**
  * One quantization method applied to one linear layer. Implementations are stateless and
@@ -20,5 +20,5 @@ public interface LayerQuantizer {
      */
     void validate(QuantSpec spec, int rows, int cols);
 
-    QuantizedLayer quantize(LayerProblem problem);
+    PackedMatrix quantize(LayerProblem problem);
 }

@@ -1,6 +1,6 @@
 package io.vq4j.quant;
 
-import io.vq4j.pack.QuantizedLayer;
+import io.vq4j.kernels.packed.Axis;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -75,7 +75,7 @@ public final class Methods {
      * Checks shared by the vector methods: d in 1..16 dividing the vector axis and the codebook
      * groups, k in 2..65,536 and at most the number of vectors in a group.
      */
-    static void checkVector(QuantSpec s, int rows, int cols, QuantizedLayer.Axis axis) {
+    static void checkVector(QuantSpec s, int rows, int cols, Axis axis) {
         int d = s.dim();
         if (d < 1 || d > 16) {
             throw new IllegalArgumentException("--dim must be 1..16, got " + d);
@@ -85,7 +85,7 @@ public final class Methods {
         }
         int gRows = s.groupRows() <= 0 ? rows : Math.min(rows, s.groupRows());
         int gCols = s.groupSize() <= 0 ? cols : Math.min(cols, s.groupSize());
-        boolean in = axis == QuantizedLayer.Axis.IN;
+        boolean in = axis == Axis.IN;
         int along = in ? cols : rows;
         int groupAlong = in ? gCols : gRows;
         String what = in ? "columns" : "rows";

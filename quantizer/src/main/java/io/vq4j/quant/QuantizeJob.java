@@ -10,13 +10,13 @@ import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.model.BlockSteps;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.Linear;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.pack.QuantizedLayer;
 import io.vq4j.tokenizer.Llama2cTokenizer;
 import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.TokenizerJson;
@@ -144,7 +144,7 @@ public final class QuantizeJob {
         }
         for (int b = done; b < blocks; b++) {
             LayerWeights lw = source.block(b);
-            List<QuantizedLayer> packed = new ArrayList<>();
+            List<PackedMatrix> packed = new ArrayList<>();
             List<String> names = new ArrayList<>();
             int layerNo = 0;
             for (int step = 0; step < STEPS.length; step++) {
@@ -165,7 +165,7 @@ public final class QuantizeJob {
                     DenseLinear dl = (DenseLinear) get(lw, linear);
                     float[] w = dl.weight();
                     long l0 = System.nanoTime();
-                    QuantizedLayer q = quantizer.quantize(new LayerProblem(name, w, dl.outFeatures(), dl.inFeatures(),
+                    PackedMatrix q = quantizer.quantize(new LayerProblem(name, w, dl.outFeatures(), dl.inFeatures(),
                             quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), name),
                             spec.sharesCodebooks() ? shared.get(SharedCodebooks.key(spec, linear)) : null));
                     double secs = (System.nanoTime() - l0) / 1e9;
@@ -290,7 +290,7 @@ public final class QuantizeJob {
     }
 
     /** tr((W−Q) H (W−Q)ᵀ) through the backend's gemm, and that relative to tr(W H Wᵀ). */
-    private static LayerReport report(String name, QuantizedLayer q, float[] w, float[] wq, float[] hf, Backend backend,
+    private static LayerReport report(String name, PackedMatrix q, float[] w, float[] wq, float[] hf, Backend backend,
                                       double secs) {
         int rows = q.rows();
         int cols = q.cols();
@@ -317,7 +317,7 @@ public final class QuantizeJob {
     }
 
     /** A layer's bytes in the packed file: its tensors' data and its layout record. */
-    public static long layerBytes(String name, QuantizedLayer q) {
+    public static long layerBytes(String name, PackedMatrix q) {
         long b = PackedLayers.layoutJson(q).getBytes(StandardCharsets.UTF_8).length;
         for (PackedLayers.Part p : PackedLayers.parts(name, q)) {
             b += p.bytes().length;
@@ -516,7 +516,7 @@ public final class QuantizeJob {
             for (String[] step : STEPS) {
                 for (String linear : step) {
                     String name = SourceModel.prefix(b) + linear;
-                    QuantizedLayer q = PackedLayers.read(name, f.metadata().get(PackedLayers.META_PREFIX + name), src);
+                    PackedMatrix q = PackedLayers.read(name, f.metadata().get(PackedLayers.META_PREFIX + name), src);
                     DenseLinear dl = (DenseLinear) get(source, linear);
                     lw = with(lw, linear, new DenseLinear(q.dequantize(), dl.bias(), dl.outFeatures(), dl.inFeatures()));
                 }

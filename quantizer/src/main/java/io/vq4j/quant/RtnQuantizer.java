@@ -1,8 +1,6 @@
 package io.vq4j.quant;
 
-import io.vq4j.pack.QuantizedLayer;
-
-import java.util.List;
+import io.vq4j.kernels.packed.PackedMatrix;
 
 /** Method "rtn": scalar round-to-nearest per group ({@link Rtn}), no calibration data. */
 public final class RtnQuantizer implements LayerQuantizer {
@@ -22,11 +20,11 @@ public final class RtnQuantizer implements LayerQuantizer {
     }
 
     @Override
-    public QuantizedLayer quantize(LayerProblem p) {
+    public PackedMatrix quantize(LayerProblem p) {
         QuantSpec s = p.spec();
         int g = s.groupSize() <= 0 ? p.cols() : s.groupSize();
         Rtn.Quantized q = Rtn.quantize(p.weight(), p.rows(), p.cols(), s.bits(), g, s.symmetric());
-        return new QuantizedLayer(name(), p.rows(), p.cols(), null, null, null, List.of(new QuantizedLayer.Segment("",
-                0, p.cols(), new QuantizedLayer.Scalar(s.bits(), g, s.symmetric(), q.codes(), q.scales(), q.zeros()))));
+        return PackedMatrix.builder(p.rows(), p.cols()).method(name())
+                .scalar("", 0, p.cols(), s.bits(), g, s.symmetric(), q.codes(), q.scales(), q.zeros()).build();
     }
 }

@@ -1,13 +1,13 @@
 package io.vq4j.quant;
 
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.packed.CodebookFormat;
 import io.vq4j.model.BlockSteps;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.pack.Codebooks;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
 import io.vq4j.quant.LayerProblem.SharedCodebook;
 
 import java.util.ArrayList;

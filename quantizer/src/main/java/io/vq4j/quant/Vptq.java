@@ -1,11 +1,12 @@
 package io.vq4j.quant;
 
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.packed.Axis;
+import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.PackedMatrixBuilder;
+import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.pack.Codebooks;
-import io.vq4j.pack.QuantizedLayer;
-import io.vq4j.pack.QuantizedLayer.Axis;
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
-import io.vq4j.pack.QuantizedLayer.Stage;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -19,7 +20,7 @@ import java.util.List;
  * <p>Steps, in order (each optional step says which option turns it on):
  * <ol>
  *   <li><b>perm</b> (--perm): columns ordered by decreasing diag H (ties keep their order);
- *       W and H are permuted, the order is stored as {@link QuantizedLayer#perm()}.</li>
+ *       W and H are permuted, the order is stored as {@link PackedMatrix#perm()}.</li>
  *   <li><b>outliers</b> (--outlier-percent p &gt; 0): the first ⌈p·cols/100⌉ columns of that
  *       order — the highest diag H — form segment "outlier_" with their own codebooks (k =
  *       --outlier-centroids, 0 = --centroids); the rest form segment "". Outliers are defined by
@@ -143,12 +144,12 @@ public final class Vptq implements LayerQuantizer {
     }
 
     @Override
-    public QuantizedLayer quantize(LayerProblem p) {
+    public PackedMatrix quantize(LayerProblem p) {
         return run(p).layer();
     }
 
     /** The stored layer and the matrix (rows × cols, original column order) the algorithm ended with. */
-    record Outcome(QuantizedLayer layer, float[] matrix) {
+    record Outcome(PackedMatrix layer, float[] matrix) {
     }
 
     static Outcome run(LayerProblem p) {
@@ -219,19 +220,24 @@ public final class Vptq implements LayerQuantizer {
             pass = VptqPass.run(p.backend(), wt, rows, cols, d, u, s.blockSize(), segments);
         }
 
-        List<QuantizedLayer.Segment> out = new ArrayList<>();
+        PackedMatrixBuilder out = PackedMatrix.builder(rows, cols).method("vptq");
         for (int i = 0; i < plans.size(); i++) {
             Plan plan = plans.get(i);
-            List<Stage> st = new ArrayList<>();
+            List<StageValues> st = new ArrayList<>();
             for (int stage = 0; stage < stages; stage++) {
-                st.add(new Stage(plan.k()[stage], format, codebooks.get(i).get(stage),
+                st.add(new StageValues(plan.k()[stage], format, codebooks.get(i).get(stage),
                         codebookScales.get(i).get(stage), pass.indices()[i][stage],
                         p.shared() != null ? p.shared().tensor() : null));
             }
-            out.add(new QuantizedLayer.Segment(plan.role(), plan.from(), plan.to(),
-                    new QuantizedLayer.Vector(Axis.OUT, d, rows, plan.to() - plan.from(), st, null)));
+            out.vector(plan.role(), plan.from(), plan.to(), Axis.OUT, d, rows, plan.to() - plan.from(), st, null);
         }
-        QuantizedLayer layer = new QuantizedLayer("vptq", rows, cols, order, scale, bias, out);
+        if (order != null) {
+            out.permutation(order);
+        }
+        if (scale != null) {
+            out.norm(scale, bias);
+        }
+        PackedMatrix layer = out.build();
         return new Outcome(layer, restore(pass.qt(), rows, cols, order, scale, bias));
     }
 

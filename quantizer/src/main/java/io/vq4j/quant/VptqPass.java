@@ -11,7 +11,7 @@ import java.util.List;
  * vectors along the output dimension allow.
  *
  * <p>Works on the transposed matrix Wᵀ (cols × rows), so a column is one contiguous run and its
- * sub-vectors are already laid out as the vectors of {@link io.vq4j.pack.QuantizedLayer.Axis#OUT}.
+ * sub-vectors are already laid out as the vectors of {@link io.vq4j.kernels.packed.Axis#OUT}.
  *
  * <p>Residual stages are quantized greedily within the column: stage 1 takes the centroid
  * nearest to the column's vector, stage s the one nearest to what stages 1..s−1 left; the

@@ -9,13 +9,12 @@ import io.vq4j.kernels.cuda.Cuda;
 import io.vq4j.kernels.cuda.CudaBackend;
 import io.vq4j.kernels.opencl.OpenCl;
 import io.vq4j.kernels.opencl.OpenClBackend;
+import io.vq4j.kernels.packed.Axis;
+import io.vq4j.kernels.packed.PackedLayout;
 import io.vq4j.kernels.packed.PackedMatrix;
-import io.vq4j.pack.QuantizedLayer.Axis;
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
-import io.vq4j.pack.QuantizedLayer.Scalar;
-import io.vq4j.pack.QuantizedLayer.Segment;
-import io.vq4j.pack.QuantizedLayer.Stage;
-import io.vq4j.pack.QuantizedLayer.Vector;
+import io.vq4j.kernels.packed.PackedMatrixBuilder;
+import io.vq4j.kernels.packed.Segment;
+import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.quant.HessianAccumulator;
 import io.vq4j.quant.LayerProblem;
 import io.vq4j.quant.LayerQuantizer;
@@ -33,8 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * dequant and dequantMatmul on every packed layout: the CPU backend against the quantizer's
- * own reference (Dequantizer, then a plain sum over the stored column order), and the OpenCL
+ * dequant and dequantMatmul on every packed layout: the CPU backend against the layout as
+ * documented ({@link LayoutOracle}, then a plain sum over the stored column order), and the OpenCL
  * and CUDA backends against the CPU bit for bit. GPU parts run on the first OpenCL device (PoCL
  * in CI; required when VQ_REQUIRE_OPENCL=1), the first CUDA device (where there is one;
  * required when VQ_REQUIRE_CUDA=1) and the default device of every backend provider on the
@@ -75,16 +74,17 @@ class PackedKernelsTest {
     }
 
     /** y[t][r] = Σ_c W[r, perm[c]] x[t][perm[c]], in float, in stored order: the documented order of the product. */
-    static float[] expectedProduct(QuantizedLayer q, float[] x, int n) {
-        float[] w = Dequantizer.dequantize(q);
+    static float[] expectedProduct(PackedMatrix q, float[] x, int n) {
+        float[] w = LayoutOracle.dequantize(q);
         int rows = q.rows();
         int cols = q.cols();
+        int[] perm = q.perm();
         float[] y = new float[n * rows];
         for (int t = 0; t < n; t++) {
             for (int r = 0; r < rows; r++) {
                 float acc = 0f;
                 for (int c = 0; c < cols; c++) {
-                    int col = q.perm() == null ? c : q.perm()[c];
+                    int col = perm == null ? c : perm[c];
                     acc = acc + w[r * cols + col] * x[t * cols + col];
                 }
                 y[t * rows + r] = acc;
@@ -93,10 +93,9 @@ class PackedKernelsTest {
         return y;
     }
 
-    static void check(QuantizedLayer q, List<Backend> gpus, SplittableRandom r) {
+    static void check(PackedMatrix q, List<Backend> gpus, SplittableRandom r) {
         String what = q.method() + " " + q.rows() + "x" + q.cols() + " " + q.segments().size() + " segment(s)";
-        PackedMatrix m = PackedMatrices.of(q);
-        float[] dense = Dequantizer.dequantize(q);
+        float[] dense = LayoutOracle.dequantize(q);
         int n = 3;
         float[] x = new float[n * q.cols()];
         for (int i = 0; i < x.length; i++) {
@@ -105,9 +104,9 @@ class PackedKernelsTest {
         float[] expected = expectedProduct(q, x, n);
         float[] out = new float[dense.length];
         float[] y = new float[n * q.rows()];
-        try (PackedWeights w = CPU.upload(m)) {
+        try (PackedWeights w = CPU.upload(q)) {
             CPU.dequant(w, out);
-            assertArrayEquals(dense, out, what + ": cpu dequant vs Dequantizer");
+            assertArrayEquals(dense, out, what + ": cpu dequant vs the documented layout");
             CPU.dequantMatmul(w, x, n, y);
             assertArrayEquals(expected, y, what + ": cpu dequantMatmul");
             float[] y1 = new float[q.rows()];
@@ -115,7 +114,7 @@ class PackedKernelsTest {
             assertArrayEquals(java.util.Arrays.copyOf(expected, q.rows()), y1, what + ": cpu dequantMatvec");
         }
         for (Backend gpu : gpus) {
-            try (PackedWeights w = gpu.upload(m)) {
+            try (PackedWeights w = gpu.upload(q)) {
                 float[] gout = new float[dense.length];
                 gpu.dequant(w, gout);
                 assertArrayEquals(dense, gout, what + ": " + gpu.name() + " dequant, bit for bit");
@@ -127,7 +126,7 @@ class PackedKernelsTest {
     }
 
     /** Layers from the quantizers themselves: every method, with act-order, block scales, residuals, outliers, perm, norm. */
-    static List<QuantizedLayer> quantizerLayers() {
+    static List<PackedMatrix> quantizerLayers() {
         int rows = 32;
         int cols = 64;
         SplittableRandom r = new SplittableRandom(5);
@@ -150,7 +149,7 @@ class PackedKernelsTest {
                         .withBlocks(16, 16, 0.01).withFlags(false, false, false, false, true, true),
                 QuantSpec.defaults("vptq").withVq(4, 32).withResidual(List.of(8)).withOutliers(5.0, 8)
                         .withIterations(5, 0, "kmeans++").withFlags(false, true, true, false, false, false));
-        List<QuantizedLayer> out = new ArrayList<>();
+        List<PackedMatrix> out = new ArrayList<>();
         for (QuantSpec s : specs) {
             LayerQuantizer q = Methods.forName(s.method());
             q.validate(s, rows, cols);
@@ -160,8 +159,8 @@ class PackedKernelsTest {
     }
 
     /** Index widths 1 to 16 (k = 2^b, and k = 2^b − 1 where that narrows nothing), scalar codes 1 to 16 bits. */
-    static List<QuantizedLayer> widthLayers(SplittableRandom r) {
-        List<QuantizedLayer> out = new ArrayList<>();
+    static List<PackedMatrix> widthLayers(SplittableRandom r) {
+        List<PackedMatrix> out = new ArrayList<>();
         int rows = 6;
         int cols = 10;
         for (int b = 1; b <= 16; b++) {
@@ -175,9 +174,8 @@ class PackedKernelsTest {
             for (int i = 0; i < n; i++) {
                 idx[i] = i % 3 == 0 ? k - 1 : r.nextInt(k); // the largest index at every third place
             }
-            Vector v = new Vector(b % 2 == 0 ? Axis.IN : Axis.OUT, 1, rows, cols,
-                    List.of(new Stage(k, CodebookFormat.F16, cb, null, idx)), null);
-            out.add(new QuantizedLayer("width" + b, rows, cols, null, null, null, List.of(new Segment("", 0, cols, v))));
+            out.add(PackedMatrix.builder(rows, cols).method("width" + b).vector("", 0, cols,
+                    b % 2 == 0 ? Axis.IN : Axis.OUT, 1, rows, cols, List.of(new StageValues(k, cb, idx)), null).build());
             int groups = (cols + 3) / 4;
             int[] codes = new int[rows * cols];
             for (int i = 0; i < codes.length; i++) {
@@ -189,13 +187,12 @@ class PackedKernelsTest {
                 scales[i] = Codebooks.f16((float) r.nextDouble(0.001, 1));
                 zeros[i] = r.nextInt(k);
             }
-            out.add(new QuantizedLayer("scalar" + b, rows, cols, null, null, null,
-                    List.of(new Segment("", 0, cols, new Scalar(b, 4, false, codes, scales, zeros)))));
+            out.add(PackedMatrix.builder(rows, cols).method("scalar" + b)
+                    .scalar("", 0, cols, b, 4, false, codes, scales, zeros).build());
         }
         // k = 1 (a 1-bit index that is always 0) and a lone row and column
-        Vector one = new Vector(Axis.IN, 1, 1, 1, List.of(new Stage(1, CodebookFormat.F16, new float[]{0.5f}, null,
-                new int[]{0})), null);
-        out.add(new QuantizedLayer("k1", 1, 1, null, null, null, List.of(new Segment("", 0, 1, one))));
+        out.add(PackedMatrix.builder(1, 1).method("k1").vector("", 0, 1, Axis.IN, 1, 1, 1,
+                List.of(new StageValues(1, new float[]{0.5f}, new int[]{0})), null).build());
         return out;
     }
 
@@ -203,10 +200,10 @@ class PackedKernelsTest {
     void everyLayoutDecodesAsTheReferenceOnCpuAndOpenCl() {
         List<Backend> gpu = gpus();
         SplittableRandom r = new SplittableRandom(11);
-        List<QuantizedLayer> all = new ArrayList<>(PackedLayersTest.layers());
+        List<PackedMatrix> all = new ArrayList<>(PackedLayersTest.layers());
         all.addAll(quantizerLayers());
         all.addAll(widthLayers(r));
-        for (QuantizedLayer q : all) {
+        for (PackedMatrix q : all) {
             check(q, gpu, r);
         }
         assertEquals(5 + 5 + 33, all.size());
@@ -230,8 +227,8 @@ class PackedKernelsTest {
         for (int i = 0; i < n; i++) {
             idx[i] = r.nextInt(k);
         }
-        Vector v = new Vector(Axis.IN, d, rows, cols, List.of(new Stage(k, CodebookFormat.F16, cb, null, idx)), null);
-        check(new QuantizedLayer("k65536", rows, cols, null, null, null, List.of(new Segment("", 0, cols, v))), gpu, r);
+        check(PackedMatrix.builder(rows, cols).method("k65536").vector("", 0, cols, Axis.IN, d, rows, cols,
+                List.of(new StageValues(k, cb, idx)), null).build(), gpu, r);
     }
 
     /** y[t][r] = Σ_c w[r, c] x[t][c] in float, in column order. */
@@ -288,9 +285,11 @@ class PackedKernelsTest {
                 }
             }
         }
-        PackedMatrix mixedMatrix = PackedMatrix.builder(rows, cols).scalar(0, sc, 1, sc, codes, scales, new int[rows])
-                .dense(sc, cols, rest, true).build();
-        assertEquals(0, mixedMatrix.segments()[PackedMatrix.SEG_FIELDS + 4] % 2, "halves start on an even byte");
+        PackedMatrix mixedMatrix = PackedMatrix.builder(rows, cols)
+                .scalar("", 0, sc, 1, sc, false, codes, scales, new int[rows]).dense(sc, cols, rest, true).build();
+        Segment.Dense halves = (Segment.Dense) mixedMatrix.segments().get(1);
+        assertEquals(0, halves.valuesAt() % 2, "halves start on an even byte");
+        assertEquals(halves.valuesAt(), mixedMatrix.segmentTable()[PackedLayout.SEG_FIELDS + PackedLayout.SEG_VALUES]);
         Object[][] cases = {{PackedMatrix.dense(w, rows, cols, false), w, "fp32"},
                 {PackedMatrix.dense(w, rows, cols, true), half, "fp16"}, {mixedMatrix, mixed, "scalar + fp16"}};
         for (Object[] c : cases) {
@@ -343,25 +342,25 @@ class PackedKernelsTest {
 
     @Test
     void handlesBelongToTheirBackend() {
-        QuantizedLayer q = PackedLayersTest.layers().getFirst();
-        PackedMatrix m = PackedMatrices.of(q);
+        PackedMatrix m = PackedLayersTest.layers().getFirst();
         Backend other = new CpuBackend();
         try (PackedWeights w = other.upload(m)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> CPU.dequant(w, new float[q.rows() * q.cols()]));
+                    () -> CPU.dequant(w, new float[m.rows() * m.cols()]));
             assertEquals(true, e.getMessage().startsWith("packed weights from another backend"));
         }
         try (PackedWeights w = CPU.upload(m)) {
-            assertThrows(IllegalArgumentException.class, () -> CPU.dequantMatmul(w, new float[q.cols()], 2,
-                    new float[2 * q.rows()]), "x too short for n = 2");
+            assertThrows(IllegalArgumentException.class, () -> CPU.dequantMatmul(w, new float[m.cols()], 2,
+                    new float[2 * m.rows()]), "x too short for n = 2");
         }
     }
 
     @Test
     void builderRefusesGapsAndBadPermutations() {
-        PackedMatrix.Builder b = PackedMatrix.builder(2, 4);
-        b.scalar(0, 2, 2, 2, new int[4], new float[2], new int[2]);
-        assertThrows(IllegalArgumentException.class, () -> b.scalar(3, 4, 2, 2, new int[2], new float[2], new int[2]));
+        PackedMatrixBuilder b = PackedMatrix.builder(2, 4);
+        b.scalar("", 0, 2, 2, 2, false, new int[4], new float[2], new int[2]);
+        assertThrows(IllegalArgumentException.class, () -> b.scalar("", 3, 4, 2, 2, false, new int[2], new float[2],
+                new int[2]));
         assertThrows(IllegalArgumentException.class, b::build);
         assertThrows(IllegalArgumentException.class, () -> b.permutation(new int[]{0, 1, 1, 3}));
     }

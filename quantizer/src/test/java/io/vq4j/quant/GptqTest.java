@@ -1,7 +1,8 @@
 package io.vq4j.quant;
 
 import io.vq4j.kernels.cpu.CpuBackend;
-import io.vq4j.pack.QuantizedLayer;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.Segment;
 import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
@@ -15,8 +16,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class GptqTest {
     static final CpuBackend CPU = new CpuBackend();
 
-    static QuantizedLayer.Scalar scalar(QuantizedLayer q) {
-        return (QuantizedLayer.Scalar) q.segments().getFirst().encoding();
+    static Segment.Scalar scalar(PackedMatrix q) {
+        return (Segment.Scalar) q.segments().getFirst();
+    }
+
+    static int[] codes(PackedMatrix q) {
+        return q.codes(scalar(q));
+    }
+
+    static float[] scales(PackedMatrix q) {
+        return q.scales(scalar(q));
     }
 
     /** tr((W−Q) H (W−Q)ᵀ) in double. */
@@ -48,13 +57,13 @@ class GptqTest {
         double[] h = {1, -0.9, -0.9, 1};
         QuantSpec spec = QuantSpec.defaults("gptq").withBits(2).withGroupSize(0)
                 .withFlags(true, false, false, false, true, false);
-        QuantizedLayer q = new Gptq().quantize(new LayerProblem("x", w, 1, 2, h, spec, CPU, 0));
-        assertArrayEquals(new int[]{2, 0}, scalar(q).codes());
-        assertArrayEquals(new float[]{1f}, scalar(q).scales());
+        PackedMatrix q = new Gptq().quantize(new LayerProblem("x", w, 1, 2, h, spec, CPU, 0));
+        assertArrayEquals(new int[]{2, 0}, codes(q));
+        assertArrayEquals(new float[]{1f}, scales(q));
         assertArrayEquals(new float[]{0f, -2f}, q.dequantize());
         assertEquals(0.05, error(w, q.dequantize(), h, 1, 2), 1e-6);
-        QuantizedLayer rtn = new RtnQuantizer().quantize(new LayerProblem("x", w, 1, 2, null, spec, CPU, 0));
-        assertArrayEquals(new int[]{2, 1}, scalar(rtn).codes());
+        PackedMatrix rtn = new RtnQuantizer().quantize(new LayerProblem("x", w, 1, 2, null, spec, CPU, 0));
+        assertArrayEquals(new int[]{2, 1}, codes(rtn));
         assertEquals(0.77, error(w, rtn.dequantize(), h, 1, 2), 1e-6);
     }
 
@@ -111,17 +120,17 @@ class GptqTest {
         double[] h = hessian(cols, 200, 4);
         QuantSpec spec = QuantSpec.defaults("gptq").withBits(3).withGroupSize(16)
                 .withFlags(false, false, false, true, true, false);
-        QuantizedLayer a = new Gptq().quantize(new LayerProblem("x", w, rows, cols, h, spec.withBlocks(48, 0, 0.01), CPU, 0));
+        PackedMatrix a = new Gptq().quantize(new LayerProblem("x", w, rows, cols, h, spec.withBlocks(48, 0, 0.01), CPU, 0));
         assertNotNull(a.perm());
         for (int c = 1; c < cols; c++) {
             assertTrue(h[a.perm()[c - 1] * (cols + 1)] >= h[a.perm()[c] * (cols + 1)], "decreasing diag H");
         }
         // lazy blocks are an implementation detail: the same codes with B = 1, 5, 48
         for (int b : new int[]{1, 5}) {
-            QuantizedLayer q = new Gptq().quantize(new LayerProblem("x", w, rows, cols, h, spec.withBlocks(b, 0, 0.01),
+            PackedMatrix q = new Gptq().quantize(new LayerProblem("x", w, rows, cols, h, spec.withBlocks(b, 0, 0.01),
                     CPU, 0));
-            int[] ca = scalar(a).codes();
-            int[] cq = scalar(q).codes();
+            int[] ca = codes(a);
+            int[] cq = codes(q);
             int diff = 0;
             for (int i = 0; i < ca.length; i++) {
                 diff += ca[i] != cq[i] ? 1 : 0;
@@ -130,7 +139,7 @@ class GptqTest {
             assertTrue(diff <= ca.length / 100, "B=" + b + ": " + diff + " codes differ");
         }
         // same inputs, same bits
-        QuantizedLayer again = new Gptq().quantize(new LayerProblem("x", w, rows, cols, h, spec.withBlocks(48, 0, 0.01),
+        PackedMatrix again = new Gptq().quantize(new LayerProblem("x", w, rows, cols, h, spec.withBlocks(48, 0, 0.01),
                 CPU, 9));
         assertArrayEquals(a.dequantize(), again.dequantize());
     }

@@ -1,8 +1,10 @@
 package io.vq4j.quant;
 
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.Segment;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.pack.QuantizedLayer;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -23,11 +25,11 @@ class GptvqTest {
                 .withBlocks(32, 0, 0.01);
     }
 
-    static double error(QuantizedLayer q) {
+    static double error(PackedMatrix q) {
         return GptqTest.error(W, q.dequantize(), H, ROWS, COLS);
     }
 
-    static QuantizedLayer run(LayerQuantizer m, QuantSpec s, long seed) {
+    static PackedMatrix run(LayerQuantizer m, QuantSpec s, long seed) {
         m.validate(s, ROWS, COLS);
         return m.quantize(new LayerProblem("x", W, ROWS, COLS, m.needsHessian() ? H : null, s, CPU, seed));
     }
@@ -60,17 +62,17 @@ class GptvqTest {
     void groupsBlockScalesAndInt8CodebooksRoundTripExactly() {
         QuantSpec s = spec(2, 16).withGroupSize(32).withGroupRows(16).withBlocks(32, 8, 0.01)
                 .withFlags(false, false, false, false, true, true);
-        QuantizedLayer q = run(new Gptvq(), s, 3);
-        var v = (QuantizedLayer.Vector) q.segments().getFirst().encoding();
+        PackedMatrix q = run(new Gptvq(), s, 3);
+        var v = (Segment.Vector) q.segments().getFirst();
         assertNotNull(v.blockScales());
-        assertEquals(4 * 4, io.vq4j.pack.Dequantizer.groups(v, ROWS, COLS), "4 row blocks x 4 column groups");
-        assertEquals(QuantizedLayer.CodebookFormat.INT8, v.stages().getFirst().format());
+        assertEquals(4 * 4, v.groups(ROWS), "4 row blocks x 4 column groups");
+        assertEquals(CodebookFormat.INT8, q.stages(v).getFirst().format());
         // through the packed format and back: the same weights, bit for bit
         java.util.Map<String, PackedLayers.Part> parts = new java.util.HashMap<>();
         for (PackedLayers.Part p : PackedLayers.parts("x", q)) {
             parts.put(p.name(), p);
         }
-        QuantizedLayer back = PackedLayers.read("x", PackedLayers.layoutJson(q), new PackedLayers.TensorSource() {
+        PackedMatrix back = PackedLayers.read("x", PackedLayers.layoutJson(q), new PackedLayers.TensorSource() {
             public boolean contains(String n) {
                 return parts.containsKey(n);
             }
@@ -90,9 +92,9 @@ class GptvqTest {
 
     @Test
     void sameSeedSameLayerOtherSeedOther() {
-        QuantizedLayer a = run(new Gptvq(), spec(2, 16), 5);
-        QuantizedLayer b = run(new Gptvq(), spec(2, 16), 5);
-        QuantizedLayer c = run(new Gptvq(), spec(2, 16), 6);
+        PackedMatrix a = run(new Gptvq(), spec(2, 16), 5);
+        PackedMatrix b = run(new Gptvq(), spec(2, 16), 5);
+        PackedMatrix c = run(new Gptvq(), spec(2, 16), 6);
         assertArrayEquals(a.dequantize(), b.dequantize());
         assertTrue(!java.util.Arrays.equals(a.dequantize(), c.dequantize()));
     }

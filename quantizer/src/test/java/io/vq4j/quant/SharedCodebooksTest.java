@@ -4,6 +4,12 @@ import io.vq4j.core.InputException;
 import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
+import io.vq4j.kernels.packed.Axis;
+import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.Segment;
+import io.vq4j.kernels.packed.Stage;
+import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.LlamaCheckpoint;
@@ -12,7 +18,6 @@ import io.vq4j.model.LlamaWeights;
 import io.vq4j.model.ModelLoader;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.PackedStats;
-import io.vq4j.pack.QuantizedLayer;
 import io.vq4j.testing.SharedData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,8 +49,8 @@ class SharedCodebooksTest {
     }
 
     /** Every layer of a packed directory, read through the directory (as the model loader does). */
-    static Map<String, QuantizedLayer> layers(Path dir) {
-        Map<String, QuantizedLayer> out = new java.util.TreeMap<>();
+    static Map<String, PackedMatrix> layers(Path dir) {
+        Map<String, PackedMatrix> out = new java.util.TreeMap<>();
         try (SafeTensorsDirectory st = SafeTensorsDirectory.open(dir)) {
             PackedLayers.TensorSource all = PackedLayers.TensorSource.of(st.files().toArray(SafeTensorsFile[]::new));
             for (SafeTensorsFile f : st.files()) {
@@ -70,7 +75,7 @@ class SharedCodebooksTest {
     }
 
     /** Every d-vector of the dequantized layer along the encoding's axis is a row of the codebook. */
-    static void assertBuiltFrom(QuantizedLayer q, float[] book, int k, int d, boolean alongRows) {
+    static void assertBuiltFrom(PackedMatrix q, float[] book, int k, int d, boolean alongRows) {
         java.util.Set<String> rows = new java.util.HashSet<>();
         for (int c = 0; c < k; c++) {
             rows.add(Arrays.toString(Arrays.copyOfRange(book, c * d, (c + 1) * d)));
@@ -117,15 +122,16 @@ class SharedCodebooksTest {
                 }
             }
             assertEquals(7, shared);
-            Map<String, QuantizedLayer> layers = layers(q);
+            Map<String, PackedMatrix> layers = layers(q);
             for (String kind : KINDS) {
                 String tensor = SharedCodebooks.tensor(kind);
                 float[] book = halfs(st.fileOf(tensor), tensor);
                 for (int b = 0; b < 5; b++) {
-                    QuantizedLayer l = layers.get(SourceModel.prefix(b) + kind);
-                    QuantizedLayer.Stage stage = ((QuantizedLayer.Vector) l.segments().get(0).encoding()).stages().get(0);
+                    PackedMatrix l = layers.get(SourceModel.prefix(b) + kind);
+                    Segment.Vector v = (Segment.Vector) l.segments().get(0);
+                    Stage stage = l.stages(v).get(0);
                     assertEquals(tensor, stage.sharedTensor());
-                    assertArrayEquals(book, stage.codebooks(), kind + " block " + b);
+                    assertArrayEquals(book, l.codebooks(v, stage), kind + " block " + b);
                     assertBuiltFrom(l, book, k, d, false);
                 }
             }
@@ -170,7 +176,7 @@ class SharedCodebooksTest {
         assertEquals(2, r.blocksResumed());
         QuantizeJobTest.assertSameFiles(QuantizeJobTest.files(dir.resolve("whole")), QuantizeJobTest.files(out));
         // vptq vectors run down a column: every one of them is a centroid of its kind's codebook
-        Map<String, QuantizedLayer> layers = layers(out);
+        Map<String, PackedMatrix> layers = layers(out);
         try (SafeTensorsDirectory st = SafeTensorsDirectory.open(out)) {
             String tensor = SharedCodebooks.tensor("mlp.down_proj");
             assertBuiltFrom(layers.get(SourceModel.prefix(3) + "mlp.down_proj"), halfs(st.fileOf(tensor), tensor), 32, 2,
@@ -183,13 +189,13 @@ class SharedCodebooksTest {
         int d = 4;
         int k = 512;
         QuantizeJobTest.run(spec("kmeans", d, k, "all"), 2, dir.resolve("q"), new QuantizeJob.Listener() { });
-        Map<String, QuantizedLayer> layers = layers(dir.resolve("q"));
+        Map<String, PackedMatrix> layers = layers(dir.resolve("q"));
         assertEquals(35, layers.size());
         try (SafeTensorsDirectory st = SafeTensorsDirectory.open(dir.resolve("q"))) {
             String tensor = SharedCodebooks.tensor("all");
             assertEquals(PackedLayers.SHARED_PREFIX + "all.codebook", tensor);
             float[] book = halfs(st.fileOf(tensor), tensor);
-            for (QuantizedLayer l : layers.values()) {
+            for (PackedMatrix l : layers.values()) {
                 assertBuiltFrom(l, book, k, d, false);
             }
         }
@@ -227,10 +233,10 @@ class SharedCodebooksTest {
 
     @Test
     void aLayoutNamingABadSharedTensorIsRefused() {
-        QuantizedLayer.Stage st = new QuantizedLayer.Stage(2, QuantizedLayer.CodebookFormat.F16, new float[]{1, 2, 3, 4},
-                null, new int[]{0, 1, 1, 0}, "vq4j.shared.all.codebook");
-        QuantizedLayer l = new QuantizedLayer("kmeans", 2, 4, null, null, null, List.of(new QuantizedLayer.Segment("",
-                0, 4, new QuantizedLayer.Vector(QuantizedLayer.Axis.IN, 2, 2, 4, List.of(st), null))));
+        StageValues st = new StageValues(2, CodebookFormat.F16, new float[]{1, 2, 3, 4}, null, new int[]{0, 1, 1, 0},
+                "vq4j.shared.all.codebook");
+        PackedMatrix l = PackedMatrix.builder(2, 4).method("kmeans").vector("", 0, 4, Axis.IN, 2, 2, 4, List.of(st),
+                null).build();
         // the layer's own tensors hold no codebook; the shared one is a separate part
         List<PackedLayers.Part> parts = PackedLayers.parts("m.x", l);
         assertEquals(List.of("m.x.indices"), parts.stream().map(PackedLayers.Part::name).toList());
@@ -252,10 +258,9 @@ class SharedCodebooksTest {
                 return p == null ? null : new PackedLayers.Tensor(p.dtype(), p.shape(), p.bytes());
             }
         };
-        QuantizedLayer back = PackedLayers.read("m.x", PackedLayers.layoutJson(l), src);
+        PackedMatrix back = PackedLayers.read("m.x", PackedLayers.layoutJson(l), src);
         assertArrayEquals(l.dequantize(), back.dequantize());
-        assertEquals("vq4j.shared.all.codebook",
-                ((QuantizedLayer.Vector) back.segments().get(0).encoding()).stages().get(0).sharedTensor());
+        assertEquals("vq4j.shared.all.codebook", back.stages().get(0).sharedTensor());
         String renamed = PackedLayers.layoutJson(l).replace("vq4j.shared.all.codebook", "m.other.codebook");
         var e = assertThrows(IllegalArgumentException.class, () -> PackedLayers.read("m.x", renamed, src));
         assertTrue(e.getMessage().startsWith("layout of 'm.x': a shared codebook must be an f16 tensor named vq4j.shared."),
@@ -266,8 +271,11 @@ class SharedCodebooksTest {
         assertEquals("tensor 'vq4j.shared.all.codebook' is missing", e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> PackedLayers.sharedCodebook("m.x.codebook", 2, 2,
                 st.codebooks()));
-        assertNull(new QuantizedLayer.Stage(2, QuantizedLayer.CodebookFormat.F16, new float[4], null, new int[4])
-                .sharedTensor());
+        assertNull(new StageValues(2, CodebookFormat.F16, new float[4], null, new int[4]).sharedTensor());
         assertNotNull(st.sharedTensor());
+        assertNull(PackedMatrix.builder(2, 4).vector("", 0, 4, Axis.IN, 2, 2, 4,
+                List.of(new StageValues(2, CodebookFormat.F16, new float[4], null, new int[4])), null).build()
+                .stages().get(0).sharedTensor());
+        assertNotNull(l.stages().get(0).sharedTensor());
     }
 }

@@ -9,11 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.packed.Axis;
+import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.Segment;
+import io.vq4j.kernels.packed.Stage;
 import io.vq4j.pack.Codebooks;
-import io.vq4j.pack.QuantizedLayer;
-import io.vq4j.pack.QuantizedLayer.Axis;
-import io.vq4j.pack.QuantizedLayer.CodebookFormat;
-import io.vq4j.pack.QuantizedLayer.Stage;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -100,28 +101,28 @@ class VptqTest {
 
     @Test
     void layoutOfAPlainLayer() {
-        QuantizedLayer q = run(BASE.withResidual(List.of(16)), 3).layer();
+        PackedMatrix q = run(BASE.withResidual(List.of(16)), 3).layer();
         assertEquals("vptq", q.method());
         assertNull(q.perm());
         assertNull(q.normScale());
         assertEquals(1, q.segments().size());
-        QuantizedLayer.Segment s = q.segments().getFirst();
+        Segment s = q.segments().getFirst();
         assertEquals("", s.role());
-        QuantizedLayer.Vector v = assertInstanceOf(QuantizedLayer.Vector.class, s.encoding());
+        Segment.Vector v = assertInstanceOf(Segment.Vector.class, s);
         assertEquals(Axis.OUT, v.axis());
         assertEquals(4, v.dim());
         assertEquals(ROWS, v.groupRows());
         assertEquals(COLS, v.groupCols());
-        assertEquals(2, v.stages().size());
-        Stage first = v.stages().get(0);
+        assertEquals(2, q.stages(v).size());
+        Stage first = q.stages(v).get(0);
         assertEquals(64, first.k());
         assertEquals(CodebookFormat.F16, first.format());
-        assertEquals(64 * 4, first.codebooks().length);
-        assertEquals(ROWS / 4 * COLS, first.indices().length);
-        for (float c : first.codebooks()) {
+        assertEquals(64 * 4, q.codebooks(v, first).length);
+        assertEquals(ROWS / 4 * COLS, q.indices(v, first).length);
+        for (float c : q.codebooks(v, first)) {
             assertEquals(Codebooks.f16(c), c);
         }
-        assertEquals(16, v.stages().get(1).k());
+        assertEquals(16, q.stages(v).get(1).k());
     }
 
     @Test
@@ -148,7 +149,9 @@ class VptqTest {
 
     @Test
     void normStoresFp16MeanAndStandardDeviationPerColumn() {
-        QuantizedLayer q = run(flags(BASE, false, true, false), 3).layer();
+        PackedMatrix q = run(flags(BASE, false, true, false), 3).layer();
+        float[] normBias = q.normBias();
+        float[] normScale = q.normScale();
         for (int c = 0; c < COLS; c++) {
             double mean = 0;
             for (int r = 0; r < ROWS; r++) {
@@ -159,42 +162,43 @@ class VptqTest {
             for (int r = 0; r < ROWS; r++) {
                 ss += (W[r * COLS + c] - mean) * (W[r * COLS + c] - mean);
             }
-            assertEquals(Codebooks.f16((float) mean), q.normBias()[c]);
-            assertEquals(Codebooks.f16((float) Math.sqrt(ss / (ROWS - 1))), q.normScale()[c]);
+            assertEquals(Codebooks.f16((float) mean), normBias[c]);
+            assertEquals(Codebooks.f16((float) Math.sqrt(ss / (ROWS - 1))), normScale[c]);
         }
     }
 
     @Test
     void outliersAreTheTopColumnsByHessianWithTheirOwnCodebook() {
         // 2 % of 128 columns → ⌈2.56⌉ = 3 outlier columns; outliers imply the diag-H order without --perm
-        QuantizedLayer q = run(BASE.withOutliers(2, 32), 3).layer();
+        PackedMatrix q = run(BASE.withOutliers(2, 32), 3).layer();
         assertArrayEquals(Vptq.orderByDiagonal(H, COLS), q.perm());
         assertEquals(2, q.segments().size());
-        QuantizedLayer.Segment out = q.segments().get(0);
+        Segment out = q.segments().get(0);
         assertEquals("outlier_", out.role());
         assertEquals(0, out.from());
         assertEquals(3, out.to());
-        QuantizedLayer.Vector ov = (QuantizedLayer.Vector) out.encoding();
-        assertEquals(32, ov.stages().getFirst().k());
+        Segment.Vector ov = (Segment.Vector) out;
+        assertEquals(32, q.stages(ov).getFirst().k());
         assertEquals(3, ov.groupCols());
-        assertEquals(3 * ROWS / 4, ov.stages().getFirst().indices().length);
-        QuantizedLayer.Segment main = q.segments().get(1);
+        assertEquals(3 * ROWS / 4, q.indices(ov, q.stages(ov).getFirst()).length);
+        Segment main = q.segments().get(1);
         assertEquals("", main.role());
         assertEquals(3, main.from());
-        assertEquals(64, ((QuantizedLayer.Vector) main.encoding()).stages().getFirst().k());
+        assertEquals(64, q.stages((Segment.Vector) main).getFirst().k());
         // k = 0 means the main codebook's size (4 % → ⌈5.12⌉ = 6 columns, 96 vectors)
-        QuantizedLayer same = run(BASE.withOutliers(4, 0), 3).layer();
+        PackedMatrix same = run(BASE.withOutliers(4, 0), 3).layer();
         assertEquals(6, same.segments().get(0).to());
-        assertEquals(64, ((QuantizedLayer.Vector) same.segments().get(0).encoding()).stages().getFirst().k());
+        assertEquals(64, same.stages((Segment.Vector) same.segments().get(0)).getFirst().k());
     }
 
     @Test
     void int8CodebooksCarryScales() {
-        QuantizedLayer q = run(flags(BASE, false, false, true), 3).layer();
-        Stage st = ((QuantizedLayer.Vector) q.segments().getFirst().encoding()).stages().getFirst();
+        PackedMatrix q = run(flags(BASE, false, false, true), 3).layer();
+        Segment.Vector v = (Segment.Vector) q.segments().getFirst();
+        Stage st = q.stages(v).getFirst();
         assertEquals(CodebookFormat.INT8, st.format());
-        float scale = st.codebookScales()[0];
-        for (float c : st.codebooks()) {
+        float scale = q.codebookScales(v, st)[0];
+        for (float c : q.codebooks(v, st)) {
             assertEquals(c, Codebooks.int8Code(c, scale) * scale);
         }
     }
@@ -206,11 +210,13 @@ class VptqTest {
         Vptq.Outcome b = run(spec, 21);
         assertArrayEquals(a.matrix(), b.matrix());
         for (int s = 0; s < a.layer().segments().size(); s++) {
-            List<Stage> sa = ((QuantizedLayer.Vector) a.layer().segments().get(s).encoding()).stages();
-            List<Stage> sb = ((QuantizedLayer.Vector) b.layer().segments().get(s).encoding()).stages();
+            Segment.Vector va = (Segment.Vector) a.layer().segments().get(s);
+            Segment.Vector vb = (Segment.Vector) b.layer().segments().get(s);
+            List<Stage> sa = a.layer().stages(va);
+            List<Stage> sb = b.layer().stages(vb);
             for (int t = 0; t < sa.size(); t++) {
-                assertArrayEquals(sa.get(t).codebooks(), sb.get(t).codebooks());
-                assertArrayEquals(sa.get(t).indices(), sb.get(t).indices());
+                assertArrayEquals(a.layer().codebooks(va, sa.get(t)), b.layer().codebooks(vb, sb.get(t)));
+                assertArrayEquals(a.layer().indices(va, sa.get(t)), b.layer().indices(vb, sb.get(t)));
             }
         }
         Vptq.Outcome c = run(spec, 22);

@@ -2,7 +2,9 @@ package io.vq4j.eval.bench;
 
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.StageValues;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -124,9 +126,8 @@ public final class KernelBench {
                 idx[i] = r.nextInt(c.k());
             }
             PackedMatrix m = PackedMatrix.builder(c.rows(), c.cols())
-                    .vector(0, c.cols(), false, c.d(), c.rows(), c.cols(),
-                            List.of(new PackedMatrix.Stage(c.k(), gaussian(r,
-                                    (long) c.k() * c.d()), idx)), 0, 0, null, null)
+                    .vector("", 0, c.cols(), Axis.IN, c.d(), c.rows(), c.cols(),
+                            List.of(new StageValues(c.k(), gaussian(r, (long) c.k() * c.d()), idx)), null)
                     .build();
             float[] x = gaussian(r, c.cols());
             float[] y = new float[c.rows()];

@@ -8,10 +8,10 @@ import io.vq4j.eval.TextInput;
 import io.vq4j.eval.metrics.LayerMetrics;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.model.minilm.LinearLayer;
 import io.vq4j.model.minilm.MiniLm;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.pack.QuantizedLayer;
 import io.vq4j.quant.HessianAccumulator;
 import io.vq4j.quant.LayerProblem;
 import io.vq4j.quant.LayerQuantizer;
@@ -223,7 +223,7 @@ public final class EncoderSweep {
             QuantSpec spec = cfg.spec();
             LayerQuantizer quantizer = Methods.forName(spec.method());
             Map<String, float[]> replaced = new LinkedHashMap<>();
-            Map<String, QuantizedLayer> packed = new LinkedHashMap<>();
+            Map<String, PackedMatrix> packed = new LinkedHashMap<>();
             Map<String, Double> relH = new LinkedHashMap<>();
             int layers = fp.config().layers();
             for (int layer = 0; layer < layers; layer++) {
@@ -243,7 +243,7 @@ public final class EncoderSweep {
                 for (String n : names) {
                     LinearLayer l = fp.linear(n);
                     double[] h = acc.get(n).hessian(spec.percdamp());
-                    QuantizedLayer q = quantizer.quantize(new LayerProblem(n, l.weight(), l.rows(), l.cols(),
+                    PackedMatrix q = quantizer.quantize(new LayerProblem(n, l.weight(), l.rows(), l.cols(),
                             quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), n)));
                     float[] wq = q.dequantize();
                     replaced.put(n, wq);
@@ -290,7 +290,7 @@ public final class EncoderSweep {
             mean /= cos.length;
             long weights = 0;
             double nominal = 0;
-            for (Map.Entry<String, QuantizedLayer> e : packed.entrySet()) {
+            for (Map.Entry<String, PackedMatrix> e : packed.entrySet()) {
                 weights += e.getValue().weights();
                 nominal += PackedLayers.nominalBitsPerWeight(e.getValue()) * e.getValue().weights();
             }

@@ -1,12 +1,16 @@
 package io.vq4j.kernels;
 
+import io.vq4j.kernels.packed.PackedLayout;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
 /**
  * The one kernel source, io/vq4j/kernels/vq.cl, with the prelude of each dialect: the same
- * kernels compile as OpenCL C and, through NVRTC, as CUDA C++.
+ * kernels compile as OpenCL C and, through NVRTC, as CUDA C++. Both preludes end with the
+ * packed layout's field offsets and segment kinds ({@link PackedLayout#defines()}), the one
+ * table the Java side writes the packed tables with.
  */
 public final class KernelSource {
     private KernelSource() {
@@ -30,7 +34,7 @@ public final class KernelSource {
         if (fp64) {
             prelude += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#define HAS_DOUBLE 1\n";
         }
-        return prelude + body();
+        return prelude + PackedLayout.defines() + body();
     }
 
     /**
@@ -62,10 +66,11 @@ public final class KernelSource {
                 #define HAS_DOUBLE 1
                 #define TILE %d
                 """.formatted(tile);
-        return prelude + body();
+        return prelude + PackedLayout.defines() + body();
     }
 
-    private static String body() {
+    /** vq.cl as stored, without a prelude (its packed kernels use the names of {@link PackedLayout}). */
+    public static String body() {
         try (InputStream in = KernelSource.class.getResourceAsStream("/io/vq4j/kernels/vq.cl")) {
             if (in == null) {
                 throw new IllegalStateException("kernel source io/vq4j/kernels/vq.cl is missing from the jar");

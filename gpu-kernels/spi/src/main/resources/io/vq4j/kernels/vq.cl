@@ -124,9 +124,9 @@ KERNEL void reduce_partials(const GLOBAL double* psum, const GLOBAL double* pw, 
  * column segment), a stage table (STAGE_FIELDS ints per codebook stage), bit-packed codes and
  * indices, floats (scales, codebooks, block-scale tables, norm) and ints (zero points, perm).
  * A weight is decoded with the float operations of the CPU reference, in the same order.
+ * The field offsets (SEG_*, STAGE_*) and segment kinds are defined by the prelude, generated
+ * from io.vq4j.kernels.packed.PackedLayout.
  */
-#define SEG_FIELDS 12
-#define STAGE_FIELDS 4
 
 FUNC int packed_bits(const GLOBAL uchar* b, const int at, const long i, const int width) {
     const long bit = i * width;
@@ -140,29 +140,29 @@ FUNC float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int
                            const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int ns, const int nb,
                            const int r, const int c) {
     int s = 0;
-    while (s + 1 < nseg && c >= seg[s * SEG_FIELDS + 2]) {
+    while (s + 1 < nseg && c >= seg[s * SEG_FIELDS + SEG_TO]) {
         s++;
     }
     const GLOBAL int* o = seg + s * SEG_FIELDS;
-    const int kind = o[0];
-    const int cc = c - o[1];
-    const int width = o[2] - o[1];
+    const int kind = o[SEG_KIND];
+    const int cc = c - o[SEG_FROM];
+    const int width = o[SEG_TO] - o[SEG_FROM];
     float w;
-    if (kind == 0) {
-        const int gs = o[4];
+    if (kind == SEG_SCALAR) {
+        const int gs = o[SEG_GROUP_SIZE];
         const int g = r * ((width + gs - 1) / gs) + cc / gs;
-        const int code = packed_bits(by, o[5], (long) r * width + cc, o[3]);
-        w = fl[o[6] + g] * (float) (code - in[o[7] + g]);
-    } else if (kind == 3) {
+        const int code = packed_bits(by, o[SEG_CODES], (long) r * width + cc, o[SEG_BITS]);
+        w = fl[o[SEG_SCALES] + g] * (float) (code - in[o[SEG_ZEROS] + g]);
+    } else if (kind == SEG_DENSE) {
         const long i = (long) r * width + cc;
-        w = o[3] == 32 ? fl[o[4] + i] : LOAD_HALF(by + o[4] + 2 * i);
+        w = o[SEG_DENSE_BITS] == 32 ? fl[o[SEG_VALUES] + i] : LOAD_HALF(by + o[SEG_VALUES] + 2 * i);
     } else {
-        const int d = o[3];
+        const int d = o[SEG_DIM];
         long i;
         int j;
         int r0;
         int c0;
-        if (kind == 1) {
+        if (kind == SEG_VECTOR_IN) {
             j = cc % d;
             i = (long) r * (width / d) + cc / d;
             r0 = r;
@@ -173,17 +173,19 @@ FUNC float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int
             r0 = r - j;
             c0 = cc;
         }
-        const int g = (r0 / o[4]) * ((width + o[5] - 1) / o[5]) + c0 / o[5];
+        const int gc = o[SEG_GROUP_COLS];
+        const int g = (r0 / o[SEG_GROUP_ROWS]) * ((width + gc - 1) / gc) + c0 / gc;
         float sum = 0.0f;
-        for (int t = o[6]; t < o[6] + o[7]; t++) {
+        for (int t = o[SEG_FIRST_STAGE]; t < o[SEG_FIRST_STAGE] + o[SEG_STAGE_COUNT]; t++) {
             const GLOBAL int* so = st + t * STAGE_FIELDS;
-            const int idx = packed_bits(by, so[2], i, so[1]);
-            sum = sum + fl[so[3] + ((g * so[0] + idx) * d + j)];
+            const int idx = packed_bits(by, so[STAGE_INDICES], i, so[STAGE_INDEX_BITS]);
+            sum = sum + fl[so[STAGE_CODEBOOKS] + ((g * so[STAGE_K] + idx) * d + j)];
         }
-        const int bc = o[8];
+        const int bc = o[SEG_BLOCK_COLS];
         if (bc > 0) {
-            const int code = packed_bits(by, o[10], (long) r * ((width + bc - 1) / bc) + cc / bc, o[9]);
-            sum = sum * fl[o[11] + code];
+            const int code = packed_bits(by, o[SEG_BLOCK_CODES], (long) r * ((width + bc - 1) / bc) + cc / bc,
+                                         o[SEG_BLOCK_BITS]);
+            sum = sum * fl[o[SEG_BLOCK_TABLE] + code];
         }
         w = sum;
     }

@@ -361,8 +361,8 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
             super(CudaBackend.this, m);
             List<Long> made = new ArrayList<>();
             try (Arena a = Arena.ofConfined()) {
-                seg = upload(made, a, m.segments());
-                stages = upload(made, a, m.stages());
+                seg = upload(made, a, m.segmentTable());
+                stages = upload(made, a, m.stageTable());
                 MemorySegment b = a.allocate(Math.max(1, m.bytes().length));
                 MemorySegment.copy(m.bytes(), 0, b, ValueLayout.JAVA_BYTE, 0, m.bytes().length);
                 bytes = keep(made, malloc(b.byteSize()));

@@ -293,8 +293,8 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
             super(OpenClBackend.this, m);
             List<cl_mem> made = new ArrayList<>();
             try {
-                seg = keep(made, ints(m.segments()));
-                stages = keep(made, ints(m.stages()));
+                seg = keep(made, ints(m.segmentTable()));
+                stages = keep(made, ints(m.stageTable()));
                 bytes = keep(made, CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
                         m.bytes().length, Pointer.to(m.bytes()), null));
                 floats = keep(made, CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,

@@ -42,15 +42,21 @@ public final class BitPacking {
 
     /** Reads {@code count} values of {@code width} bits from the stream. */
     public static int[] unpack(byte[] packed, int count, int width) {
+        return unpack(packed, 0, count, width);
+    }
+
+    /** Reads {@code count} values of {@code width} bits from the stream that starts at byte {@code at}. */
+    public static int[] unpack(byte[] packed, int at, int count, int width) {
         checkWidth(width);
-        if (packed.length < packedBytes(count, width)) {
-            throw new IllegalArgumentException(packed.length + " bytes hold fewer than " + count + " values of " + width + " bits");
+        if (packed.length - at < packedBytes(count, width)) {
+            throw new IllegalArgumentException((packed.length - at) + " bytes hold fewer than " + count + " values of "
+                    + width + " bits");
         }
         int[] out = new int[count];
         int mask = (1 << width) - 1;
         long acc = 0;
         int have = 0;
-        int pos = 0;
+        int pos = at;
         for (int i = 0; i < count; i++) {
             while (have < width) {
                 acc |= (long) (packed[pos++] & 0xff) << have;

@@ -1,18 +1,14 @@
 package io.vq4j.kernels.packed;
 
-import static io.vq4j.kernels.packed.PackedMatrix.DENSE;
-import static io.vq4j.kernels.packed.PackedMatrix.SCALAR;
-import static io.vq4j.kernels.packed.PackedMatrix.SEG_FIELDS;
-import static io.vq4j.kernels.packed.PackedMatrix.STAGE_FIELDS;
-import static io.vq4j.kernels.packed.PackedMatrix.VECTOR_IN;
-
 import io.vq4j.core.Parallel;
 
+import java.util.List;
+
 /**
- * The reference decoding of a {@link PackedMatrix}, in the order of operations every backend
- * keeps: a weight is decoded in float exactly as the quantizer's dequantizer does (scalar:
- * scale · (code − zero); vector: 0 + stage 1 + stage 2 + …, times the block scale; then
- * · normScale + normBias, two roundings), and a product sums over the stored column
+ * The one decoding of a {@link PackedMatrix}, in the order of operations every backend keeps
+ * (the GPU kernels of vq.cl and TornadoVM follow it bit for bit): a weight is decoded in float
+ * (scalar: scale · (code − zero); vector: 0 + stage 1 + stage 2 + …, times the block scale;
+ * then · normScale + normBias, two roundings), and a product sums over the stored column
  * positions c = 0, 1, … in order, acc = acc + W'[r, c] · x[perm[c]], no fused multiply-add.
  */
 public final class PackedReference {
@@ -29,80 +25,92 @@ public final class PackedReference {
 
     /** Row r of W' (norm applied, columns in stored position order) into out[0, cols). */
     public static void decodeRow(PackedMatrix m, int r, float[] out) {
-        int rows = m.rows();
-        int[] seg = m.segments();
-        int[] st = m.stages();
-        byte[] by = m.bytes();
-        float[] fl = m.floats();
-        int[] in = m.ints();
-        for (int s = 0; s < m.segmentCount(); s++) {
-            int o = s * SEG_FIELDS;
-            int kind = seg[o];
-            int from = seg[o + 1];
-            int width = seg[o + 2] - from;
-            if (kind == SCALAR) {
-                int bitsW = seg[o + 3];
-                int gs = seg[o + 4];
-                int groups = (width + gs - 1) / gs;
-                for (int c = 0; c < width; c++) {
-                    int g = r * groups + c / gs;
-                    int code = bits(by, seg[o + 5], (long) r * width + c, bitsW);
-                    out[from + c] = fl[seg[o + 6] + g] * (code - in[seg[o + 7] + g]);
-                }
-                continue;
-            }
-            if (kind == DENSE) {
-                int at = seg[o + 4];
-                for (int c = 0; c < width; c++) {
-                    int i = r * width + c;
-                    out[from + c] = seg[o + 3] == 32 ? fl[at + i]
-                            : Float.float16ToFloat((short) ((by[at + 2 * i] & 0xff) | (by[at + 2 * i + 1] & 0xff) << 8));
-                }
-                continue;
-            }
-            int d = seg[o + 3];
-            int groupRows = seg[o + 4];
-            int groupCols = seg[o + 5];
-            int first = seg[o + 6];
-            int nStages = seg[o + 7];
-            int blockCols = seg[o + 8];
-            int colBlocks = (width + groupCols - 1) / groupCols;
-            int scaleBlocks = blockCols > 0 ? (width + blockCols - 1) / blockCols : 0;
-            for (int c = 0; c < width; c++) {
-                long i;
-                int j;
-                int r0;
-                int c0;
-                if (kind == VECTOR_IN) {
-                    j = c % d;
-                    i = (long) r * (width / d) + c / d;
-                    r0 = r;
-                    c0 = c - j;
-                } else {
-                    j = r % d;
-                    i = (long) c * (rows / d) + r / d;
-                    r0 = r - j;
-                    c0 = c;
-                }
-                int g = (r0 / groupRows) * colBlocks + c0 / groupCols;
-                float sum = 0f;
-                for (int t = first; t < first + nStages; t++) {
-                    int so = t * STAGE_FIELDS;
-                    int k = st[so];
-                    int idx = bits(by, st[so + 2], i, st[so + 1]);
-                    sum += fl[st[so + 3] + ((g * k + idx) * d + j)];
-                }
-                if (blockCols > 0) {
-                    int code = bits(by, seg[o + 10], (long) r * scaleBlocks + c / blockCols, seg[o + 9]);
-                    sum *= fl[seg[o + 11] + code];
-                }
-                out[from + c] = sum;
+        for (Segment s : m.segments()) {
+            switch (s) {
+                case Segment.Scalar sc -> scalarRow(m, sc, r, out);
+                case Segment.Dense d -> denseRow(m, d, r, out);
+                case Segment.Vector v -> vectorRow(m, v, r, out);
             }
         }
         if (m.normScaleOffset() >= 0) {
+            float[] fl = m.floats();
             for (int c = 0; c < m.cols(); c++) {
                 out[c] = out[c] * fl[m.normScaleOffset() + c] + fl[m.normBiasOffset() + c];
             }
+        }
+    }
+
+    /** scale · (code − zero), per row group. */
+    private static void scalarRow(PackedMatrix m, Segment.Scalar s, int r, float[] out) {
+        byte[] by = m.bytes();
+        float[] fl = m.floats();
+        int[] in = m.ints();
+        int from = s.from();
+        int width = s.width();
+        int gs = s.groupSize();
+        int groups = s.groups();
+        for (int c = 0; c < width; c++) {
+            int g = r * groups + c / gs;
+            int code = bits(by, s.codesAt(), (long) r * width + c, s.bits());
+            out[from + c] = fl[s.scalesAt() + g] * (code - in[s.zerosAt() + g]);
+        }
+    }
+
+    /** fp32 values, or fp16 ones widened. */
+    private static void denseRow(PackedMatrix m, Segment.Dense s, int r, float[] out) {
+        byte[] by = m.bytes();
+        float[] fl = m.floats();
+        int at = s.valuesAt();
+        int from = s.from();
+        int width = s.width();
+        for (int c = 0; c < width; c++) {
+            int i = r * width + c;
+            out[from + c] = s.bits() == 32 ? fl[at + i]
+                    : Float.float16ToFloat((short) ((by[at + 2 * i] & 0xff) | (by[at + 2 * i + 1] & 0xff) << 8));
+        }
+    }
+
+    /** 0 + stage 1 + stage 2 + …, times the block scale. */
+    private static void vectorRow(PackedMatrix m, Segment.Vector s, int r, float[] out) {
+        byte[] by = m.bytes();
+        float[] fl = m.floats();
+        int rows = m.rows();
+        int from = s.from();
+        int width = s.width();
+        int d = s.dim();
+        boolean alongRow = s.axis() == Axis.IN;
+        List<Stage> stages = m.stages(s);
+        BlockScales bs = s.blockScales();
+        int colBlocks = (width + s.groupCols() - 1) / s.groupCols();
+        int scaleBlocks = bs != null ? (width + bs.blockCols() - 1) / bs.blockCols() : 0;
+        for (int c = 0; c < width; c++) {
+            long i;
+            int j;
+            int r0;
+            int c0;
+            if (alongRow) {
+                j = c % d;
+                i = (long) r * (width / d) + c / d;
+                r0 = r;
+                c0 = c - j;
+            } else {
+                j = r % d;
+                i = (long) c * (rows / d) + r / d;
+                r0 = r - j;
+                c0 = c;
+            }
+            int g = (r0 / s.groupRows()) * colBlocks + c0 / s.groupCols();
+            float sum = 0f;
+            for (int t = 0; t < stages.size(); t++) {
+                Stage st = stages.get(t);
+                int idx = bits(by, st.indicesAt(), i, st.indexBits());
+                sum += fl[st.codebooksAt() + ((g * st.k() + idx) * d + j)];
+            }
+            if (bs != null) {
+                int code = bits(by, bs.codesAt(), (long) r * scaleBlocks + c / bs.blockCols(), bs.bits());
+                sum *= fl[bs.tableAt() + code];
+            }
+            out[from + c] = sum;
         }
     }
 

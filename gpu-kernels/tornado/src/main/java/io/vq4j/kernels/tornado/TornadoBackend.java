@@ -457,8 +457,8 @@ public final class TornadoBackend extends GpuBackend<TornadoBackend.TPacked> {
 
         TPacked(PackedMatrix m) {
             super(TornadoBackend.this, m);
-            this.seg = ints(m.segments());
-            this.stages = ints(m.stages());
+            this.seg = ints(m.segmentTable());
+            this.stages = ints(m.stageTable());
             this.bytes = ByteArray.fromArray(m.bytes().length == 0 ? new byte[1] : m.bytes());
             this.floats = FloatArray.fromArray(m.floats().length == 0 ? new float[1] : m.floats());
             this.ints = ints(m.ints());

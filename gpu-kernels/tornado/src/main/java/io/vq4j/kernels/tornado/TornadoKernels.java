@@ -1,5 +1,34 @@
 package io.vq4j.kernels.tornado;
 
+import static io.vq4j.kernels.packed.PackedLayout.SEG_BITS;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_BLOCK_BITS;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_BLOCK_CODES;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_BLOCK_COLS;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_BLOCK_TABLE;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_CODES;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_DENSE;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_DENSE_BITS;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_DIM;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_FIELDS;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_FIRST_STAGE;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_FROM;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_GROUP_COLS;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_GROUP_ROWS;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_GROUP_SIZE;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_KIND;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_SCALAR;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_SCALES;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_STAGE_COUNT;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_TO;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_VALUES;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_VECTOR_IN;
+import static io.vq4j.kernels.packed.PackedLayout.SEG_ZEROS;
+import static io.vq4j.kernels.packed.PackedLayout.STAGE_CODEBOOKS;
+import static io.vq4j.kernels.packed.PackedLayout.STAGE_FIELDS;
+import static io.vq4j.kernels.packed.PackedLayout.STAGE_INDEX_BITS;
+import static io.vq4j.kernels.packed.PackedLayout.STAGE_INDICES;
+import static io.vq4j.kernels.packed.PackedLayout.STAGE_K;
+
 import uk.ac.manchester.tornado.api.KernelContext;
 import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
 import uk.ac.manchester.tornado.api.types.arrays.DoubleArray;
@@ -30,9 +59,6 @@ public final class TornadoKernels {
     public static final int TILE = 256;
     /** Side of the gemm kernel's square tiles (work-groups of GEMM_TILE × GEMM_TILE). */
     public static final int GEMM_TILE = 16;
-    /** Fields per segment and per stage in the packed tables (PackedMatrix). */
-    static final int SEG_FIELDS = 12;
-    static final int STAGE_FIELDS = 4;
 
     private TornadoKernels() {
     }
@@ -250,7 +276,7 @@ public final class TornadoKernels {
     /** The segment (of nseg) that stored column position c falls in. */
     static int segmentOf(IntArray seg, int nseg, int c) {
         int s = 0;
-        while (s + 1 < nseg && c >= seg.get(s * SEG_FIELDS + 2)) {
+        while (s + 1 < nseg && c >= seg.get(s * SEG_FIELDS + SEG_TO)) {
             s++;
         }
         return s;
@@ -262,46 +288,49 @@ public final class TornadoKernels {
      * inliner accepts for a callee (600 nodes); a kernel itself has no such limit.
      */
 
-    /** A scalar-quantized segment (kind 0): scale × (code − zero point). */
+    /** A scalar-quantized segment (SEG_SCALAR): scale × (code − zero point). */
     static float scalarWeight(IntArray seg, int o, ByteArray by, FloatArray fl, IntArray in, int r, int c) {
-        int cc = c - seg.get(o + 1);
-        int width = seg.get(o + 2) - seg.get(o + 1);
-        int gs = seg.get(o + 4);
+        int cc = c - seg.get(o + SEG_FROM);
+        int width = seg.get(o + SEG_TO) - seg.get(o + SEG_FROM);
+        int gs = seg.get(o + SEG_GROUP_SIZE);
         int g = r * ((width + gs - 1) / gs) + cc / gs;
-        int code = packedBits(by, seg.get(o + 5), (long) r * width + cc, seg.get(o + 3));
+        int code = packedBits(by, seg.get(o + SEG_CODES), (long) r * width + cc, seg.get(o + SEG_BITS));
         // code - zero point in float: TornadoVM types the masked byte arithmetic of packedBits as unsigned in
         // OpenCL C, so an int difference that is negative would convert to float as 2^32 minus it. Both are
         // integers below 2^17, exact in float, and so is their difference: the same value as (float) (code - zp).
-        float q = (float) code - (float) in.get(seg.get(o + 7) + g);
-        return mul(fl.get(seg.get(o + 6) + g), q);
+        float q = (float) code - (float) in.get(seg.get(o + SEG_ZEROS) + g);
+        return mul(fl.get(seg.get(o + SEG_SCALES) + g), q);
     }
 
-    /** A dense segment (kind 3): fp32, or fp16 decoded from its bits. */
+    /** A dense segment (SEG_DENSE): fp32, or fp16 decoded from its bits. */
     static float denseWeight(IntArray seg, int o, ByteArray by, FloatArray fl, int r, int c) {
-        int cc = c - seg.get(o + 1);
-        int width = seg.get(o + 2) - seg.get(o + 1);
+        int cc = c - seg.get(o + SEG_FROM);
+        int width = seg.get(o + SEG_TO) - seg.get(o + SEG_FROM);
         int i = r * width + cc;
         float w;
-        if (seg.get(o + 3) == 32) {
-            w = fl.get(seg.get(o + 4) + i);
+        if (seg.get(o + SEG_DENSE_BITS) == 32) {
+            w = fl.get(seg.get(o + SEG_VALUES) + i);
         } else {
-            int p = seg.get(o + 4) + 2 * i;
+            int p = seg.get(o + SEG_VALUES) + 2 * i;
             w = halfToFloat((by.get(p) & 0xFF) | ((by.get(p + 1) & 0xFF) << 8));
         }
         return w;
     }
 
-    /** A vector-quantized segment (kind 1: vectors along a row, 2: along a column): the sum of its stages' centroids. */
+    /**
+     * A vector-quantized segment (SEG_VECTOR_IN: vectors along a row, SEG_VECTOR_OUT: along a
+     * column): the sum of its stages' centroids.
+     */
     static float vectorWeight(IntArray seg, int o, IntArray st, ByteArray by, FloatArray fl, int rows, int r, int c) {
-        int kind = seg.get(o);
-        int cc = c - seg.get(o + 1);
-        int width = seg.get(o + 2) - seg.get(o + 1);
-        int d = seg.get(o + 3);
+        int kind = seg.get(o + SEG_KIND);
+        int cc = c - seg.get(o + SEG_FROM);
+        int width = seg.get(o + SEG_TO) - seg.get(o + SEG_FROM);
+        int d = seg.get(o + SEG_DIM);
         int i;
         int j;
         int r0;
         int c0;
-        if (kind == 1) {
+        if (kind == SEG_VECTOR_IN) {
             j = cc % d;
             i = r * (width / d) + cc / d;
             r0 = r;
@@ -312,18 +341,20 @@ public final class TornadoKernels {
             r0 = r - j;
             c0 = cc;
         }
-        int g = (r0 / seg.get(o + 4)) * ((width + seg.get(o + 5) - 1) / seg.get(o + 5)) + c0 / seg.get(o + 5);
+        int gc = seg.get(o + SEG_GROUP_COLS);
+        int g = (r0 / seg.get(o + SEG_GROUP_ROWS)) * ((width + gc - 1) / gc) + c0 / gc;
         float sum = 0.0f;
-        int t1 = seg.get(o + 6) + seg.get(o + 7);
-        for (int t = seg.get(o + 6); t < t1; t++) {
+        int t1 = seg.get(o + SEG_FIRST_STAGE) + seg.get(o + SEG_STAGE_COUNT);
+        for (int t = seg.get(o + SEG_FIRST_STAGE); t < t1; t++) {
             int so = t * STAGE_FIELDS;
-            int idx = packedBits(by, st.get(so + 2), i, st.get(so + 1));
-            sum = sum + fl.get(st.get(so + 3) + ((g * st.get(so) + idx) * d + j));
+            int idx = packedBits(by, st.get(so + STAGE_INDICES), i, st.get(so + STAGE_INDEX_BITS));
+            sum = sum + fl.get(st.get(so + STAGE_CODEBOOKS) + ((g * st.get(so + STAGE_K) + idx) * d + j));
         }
-        int bc = seg.get(o + 8);
+        int bc = seg.get(o + SEG_BLOCK_COLS);
         if (bc > 0) {
-            int code = packedBits(by, seg.get(o + 10), (long) r * ((width + bc - 1) / bc) + cc / bc, seg.get(o + 9));
-            sum = mul(sum, fl.get(seg.get(o + 11) + code));
+            int code = packedBits(by, seg.get(o + SEG_BLOCK_CODES), (long) r * ((width + bc - 1) / bc) + cc / bc,
+                    seg.get(o + SEG_BLOCK_BITS));
+            sum = mul(sum, fl.get(seg.get(o + SEG_BLOCK_TABLE) + code));
         }
         return sum;
     }
@@ -336,11 +367,11 @@ public final class TornadoKernels {
             int r = e / cols;
             int c = e % cols;
             int o = segmentOf(seg, nseg, c) * SEG_FIELDS;
-            int kind = seg.get(o);
+            int kind = seg.get(o + SEG_KIND);
             float w;
-            if (kind == 0) {
+            if (kind == SEG_SCALAR) {
                 w = scalarWeight(seg, o, by, fl, in, r, c);
-            } else if (kind == 3) {
+            } else if (kind == SEG_DENSE) {
                 w = denseWeight(seg, o, by, fl, r, c);
             } else {
                 w = vectorWeight(seg, o, st, by, fl, rows, r, c);
@@ -372,11 +403,11 @@ public final class TornadoKernels {
         float acc = 0.0f;
         for (int c = 0; c < cols; c++) {
             int o = segmentOf(seg, nseg, c) * SEG_FIELDS;
-            int kind = seg.get(o);
+            int kind = seg.get(o + SEG_KIND);
             float w;
-            if (kind == 0) {
+            if (kind == SEG_SCALAR) {
                 w = scalarWeight(seg, o, by, fl, in, r, c);
-            } else if (kind == 3) {
+            } else if (kind == SEG_DENSE) {
                 w = denseWeight(seg, o, by, fl, r, c);
             } else {
                 w = vectorWeight(seg, o, st, by, fl, rows, r, c);
