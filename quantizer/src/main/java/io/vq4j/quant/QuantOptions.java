@@ -1,220 +1,143 @@
 package io.vq4j.quant;
 
 import io.vq4j.core.InputException;
+import io.vq4j.quant.method.Method;
+import io.vq4j.quant.method.MethodOption;
+import io.vq4j.quant.method.QuantSpec;
 
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
- * The method options of `vq quantize` as data: which option each method accepts, the type of
- * its value, and how a set of given options becomes a {@link QuantSpec}. `vq quantize` and
- * `vq sweep` both go through {@link #build}, so an option means the same in both.
- * Option names are the CLI's, with their leading "--".
+ * The method options of `vq quantize` as data, gathered from the registry: every option, which
+ * methods take it, and how a set of given options becomes a {@link QuantSpec}. `vq quantize`
+ * and `vq sweep` both go through {@link #build}, so an option means the same in both. Option
+ * names are the CLI's, with their leading "--".
  */
 public final class QuantOptions {
+    /** Every option by name, in the order `vq quantize --help` lists them (see {@link #all}). */
+    private static final Map<String, MethodOption<?>> ALL;
+
+    static {
+        Map<String, MethodOption<?>> all = new LinkedHashMap<>();
+        for (Method<?> m : Methods.all()) {
+            for (MethodOption<?> o : m.table().options()) {
+                add(all, o, m);
+            }
+        }
+        for (MethodOption<?> o : QuantSpec.COMMON) {
+            add(all, o, null);
+        }
+        ALL = Collections.unmodifiableMap(all);
+    }
+
     private QuantOptions() {
     }
 
-    /** The value type of an option. */
-    public enum Type {
-        INT, DOUBLE, FLAG, TEXT, INT_LIST
-    }
-
-    public static final List<String> METHODS = List.of("rtn", "gptq", "kmeans", "gptvq", "vptq");
-
-    /** Every method option and its type, in the order `vq quantize --help` lists them. */
-    public static final Map<String, Type> TYPES;
-
-    static {
-        Map<String, Type> t = new LinkedHashMap<>();
-        t.put("--bits", Type.INT);
-        t.put("--group-size", Type.INT);
-        t.put("--symmetric", Type.FLAG);
-        t.put("--act-order", Type.FLAG);
-        t.put("--block-size", Type.INT);
-        t.put("--dim", Type.INT);
-        t.put("--centroids", Type.INT);
-        t.put("--group-rows", Type.INT);
-        t.put("--iters", Type.INT);
-        t.put("--tol", Type.DOUBLE);
-        t.put("--init", Type.TEXT);
-        t.put("--int8-codebooks", Type.FLAG);
-        t.put("--no-codebook-update", Type.FLAG);
-        t.put("--block-norm", Type.INT);
-        t.put("--residual-centroids", Type.INT_LIST);
-        t.put("--outlier-percent", Type.DOUBLE);
-        t.put("--outlier-centroids", Type.INT);
-        t.put("--perm", Type.FLAG);
-        t.put("--norm", Type.FLAG);
-        t.put("--config", Type.TEXT);
-        t.put("--share-codebooks", Type.TEXT);
-        t.put("--percdamp", Type.DOUBLE);
-        TYPES = Collections.unmodifiableMap(t);
-    }
-
-    /** Which method-specific options each method accepts (--percdamp: every method). */
-    private static final Map<String, Set<String>> ALLOWED = Map.of(
-            "rtn", Set.of("--bits", "--group-size", "--symmetric", "--percdamp"),
-            "gptq", Set.of("--bits", "--group-size", "--symmetric", "--act-order", "--block-size", "--percdamp"),
-            "kmeans", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
-                    "--int8-codebooks", "--share-codebooks", "--percdamp"),
-            "gptvq", Set.of("--dim", "--centroids", "--group-size", "--group-rows", "--iters", "--tol", "--init",
-                    "--int8-codebooks", "--no-codebook-update", "--block-norm", "--block-size", "--share-codebooks",
-                    "--percdamp"),
-            "vptq", Set.of("--dim", "--centroids", "--iters", "--tol", "--int8-codebooks", "--block-size",
-                    "--residual-centroids", "--outlier-percent", "--outlier-centroids", "--perm", "--norm",
-                    "--config", "--share-codebooks", "--percdamp"));
-
-    /** The options a method accepts, in {@link #TYPES} order. */
-    public static List<String> allowed(String method) {
-        Set<String> a = ALLOWED.get(method);
-        if (a == null) {
-            throw unknownMethod(method);
+    private static void add(Map<String, MethodOption<?>> all, MethodOption<?> o, Method<?> m) {
+        MethodOption<?> before = all.putIfAbsent(o.name(), o);
+        if (before != null && !before.equals(o)) {
+            throw new IllegalStateException(o.name() + " is defined twice, differently (" + (m == null ? "spec" : m)
+                    + "): define a shared option once");
         }
-        return TYPES.keySet().stream().filter(a::contains).toList();
-    }
-
-    public static InputException unknownMethod(String method) {
-        return new InputException("--method: unknown method '" + method + "' (known: " + String.join(", ", METHODS)
-                + ")");
     }
 
     /**
-     * Parses one option value from text: INT and DOUBLE as numbers, FLAG as true/false,
-     * INT_LIST as integers joined by '+' ("none" or "0" for the empty list).
+     * Every method option: the methods' own in the order they first appear in the registry
+     * (each method's table in its order), then the ones every method shares (--share-codebooks,
+     * --percdamp).
+     */
+    public static List<MethodOption<?>> all() {
+        return List.copyOf(ALL.values());
+    }
+
+    /** An option by its name (with "--"), or null. */
+    public static MethodOption<?> option(String name) {
+        return ALL.get(name);
+    }
+
+    /** The options a method takes, in {@link #all} order. */
+    public static List<String> allowed(String method) {
+        Method<?> m = Methods.find(method);
+        if (m == null) {
+            throw unknownMethod(method);
+        }
+        return ALL.keySet().stream().filter(o -> takes(m, o)).toList();
+    }
+
+    /** Whether a method takes an option: its own, or a common one it takes. */
+    public static boolean takes(Method<?> m, String option) {
+        return m.table().takes(option) || QuantSpec.commonOptions(m).stream().anyMatch(o -> o.name().equals(option));
+    }
+
+    /** The methods that take an option, in registry order. */
+    public static List<Method<?>> takenBy(String option) {
+        return Methods.all().stream().filter(m -> takes(m, option)).toList();
+    }
+
+    /**
+     * An option's help text with its method placeholders filled in ("rtn/gptq: bits per
+     * weight, ..."): the methods that take it, the scalar and the vector ones among them.
+     */
+    public static String help(MethodOption<?> o) {
+        List<Method<?>> by = takenBy(o.name());
+        return o.help().replace(MethodOption.METHODS, join(by))
+                .replace(MethodOption.SCALAR, join(by.stream().filter(m -> !m.isVector()).toList()))
+                .replace(MethodOption.VECTOR, join(by.stream().filter(Method::isVector).toList()));
+    }
+
+    private static String join(List<Method<?>> methods) {
+        return methods.stream().map(Method::name).collect(Collectors.joining("/"));
+    }
+
+    public static InputException unknownMethod(String method) {
+        return new InputException("--method: " + Methods.unknown(method));
+    }
+
+    /**
+     * Parses one option value from text ({@link MethodOption#parse}).
      *
      * @throws IllegalArgumentException with a message naming what was expected
      */
     public static Object parse(String option, String text) {
-        Type type = TYPES.get(option);
-        if (type == null) {
+        MethodOption<?> o = ALL.get(option);
+        if (o == null) {
             throw new IllegalArgumentException("unknown option " + option);
         }
-        String v = text.strip();
-        try {
-            return switch (type) {
-                case INT -> Integer.parseInt(v);
-                case DOUBLE -> {
-                    double d = Double.parseDouble(v);
-                    if (!Double.isFinite(d)) {
-                        throw new NumberFormatException();
-                    }
-                    yield d;
-                }
-                case FLAG -> switch (v.toLowerCase(Locale.ROOT)) {
-                    case "true", "yes", "on" -> Boolean.TRUE;
-                    case "false", "no", "off" -> Boolean.FALSE;
-                    default -> throw new IllegalArgumentException("'" + v + "' is not true or false");
-                };
-                case TEXT -> {
-                    if (v.isEmpty()) {
-                        throw new IllegalArgumentException("empty value");
-                    }
-                    yield v;
-                }
-                case INT_LIST -> {
-                    List<Integer> out = new ArrayList<>();
-                    if (!v.equals("none") && !v.equals("0")) {
-                        for (String p : v.split("\\+", -1)) {
-                            out.add(Integer.parseInt(p.strip()));
-                        }
-                    }
-                    yield List.copyOf(out);
-                }
-            };
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + v + "' is not " + switch (type) {
-                case INT -> "an integer";
-                case DOUBLE -> "a finite number";
-                default -> "a list of integers joined by '+' (or none)";
-            });
-        }
+        return o.parse(text);
     }
 
     /**
      * The spec for a method and the options given (name → value of the option's type; null or
      * absent = not given; FLAG false = not given). Refuses options the method does not take.
      */
-    @SuppressWarnings("unchecked")
-    public static QuantSpec build(String method, Map<String, Object> given) {
-        Set<String> allowed = ALLOWED.get(method);
-        if (allowed == null) {
+    public static QuantSpec build(String method, Map<String, ?> given) {
+        Method<?> m = Methods.find(method);
+        if (m == null) {
             throw unknownMethod(method);
         }
-        for (Map.Entry<String, Object> e : given.entrySet()) {
-            if (!TYPES.containsKey(e.getKey())) {
+        for (Map.Entry<String, ?> e : given.entrySet()) {
+            if (!ALL.containsKey(e.getKey())) {
                 throw new InputException(e.getKey() + ": not an option of vq quantize");
             }
-            if (e.getValue() != null && !Boolean.FALSE.equals(e.getValue()) && !allowed.contains(e.getKey())) {
+            if (e.getValue() != null && !Boolean.FALSE.equals(e.getValue()) && !takes(m, e.getKey())) {
                 throw new InputException(e.getKey() + ": not an option of --method " + method);
             }
         }
-        Integer bits = (Integer) given.get("--bits");
-        Integer groupSize = (Integer) given.get("--group-size");
-        Integer dim = (Integer) given.get("--dim");
-        Integer centroids = (Integer) given.get("--centroids");
-        Integer groupRows = (Integer) given.get("--group-rows");
-        List<Integer> residual = (List<Integer>) given.get("--residual-centroids");
-        Double outlierPercent = (Double) given.get("--outlier-percent");
-        Integer outlierCentroids = (Integer) given.get("--outlier-centroids");
-        Integer iters = (Integer) given.get("--iters");
-        Double tol = (Double) given.get("--tol");
-        String init = (String) given.get("--init");
-        Integer blockSize = (Integer) given.get("--block-size");
-        Integer blockNorm = (Integer) given.get("--block-norm");
-        Double percdamp = (Double) given.get("--percdamp");
-        String config = (String) given.get("--config");
-        String share = (String) given.get("--share-codebooks");
-
-        QuantSpec s = QuantSpec.defaults(method);
-        if (method.equals("kmeans") || method.equals("gptvq")) {
-            s = s.withGroupSize(0); // VQ codebook groups default to whole rows
+        double percdamp = value(given, QuantSpec.PERCDAMP);
+        String share = value(given, QuantSpec.SHARE_CODEBOOKS);
+        if (!QuantSpec.SHARING.contains(share)) {
+            throw new InputException(QuantSpec.SHARE_CODEBOOKS.name() + ": must be none, kind or all, got '" + share
+                    + "'");
         }
-        if (bits != null) {
-            s = s.withBits(bits);
-        }
-        if (groupSize != null) {
-            s = s.withGroupSize(groupSize);
-        }
-        s = s.withVq(dim != null ? dim : s.dim(), centroids != null ? centroids : s.centroids());
-        if (groupRows != null) {
-            s = s.withGroupRows(groupRows);
-        }
-        if (residual != null) {
-            s = s.withResidual(residual);
-        }
-        if (outlierPercent != null || outlierCentroids != null) {
-            s = s.withOutliers(outlierPercent != null ? outlierPercent : 0,
-                    outlierCentroids != null ? outlierCentroids : 0);
-        }
-        s = s.withFlags(flag(given, "--symmetric"), flag(given, "--perm"), flag(given, "--norm"),
-                flag(given, "--act-order"), !flag(given, "--no-codebook-update"), flag(given, "--int8-codebooks"));
-        s = s.withIterations(iters != null ? iters : s.iters(), tol != null ? tol : s.tol(),
-                init != null ? init : s.init());
-        s = s.withBlocks(blockSize != null ? blockSize : s.blockSize(), blockNorm != null ? blockNorm : s.blockNorm(),
-                percdamp != null ? percdamp : s.percdamp());
-        if (share != null) {
-            if (!QuantSpec.SHARING.contains(share)) {
-                throw new InputException("--share-codebooks: must be none, kind or all, got '" + share + "'");
-            }
-            s = s.withShareCodebooks(share);
-        }
-        if (config != null) {
-            try {
-                s = VptqConfig.parse(config).apply(s);
-            } catch (IllegalArgumentException e) {
-                throw new InputException("--config: " + e.getMessage());
-            }
-        }
-        return s;
+        return new QuantSpec(m.options(given), percdamp, share);
     }
 
-    private static boolean flag(Map<String, Object> given, String name) {
-        return Boolean.TRUE.equals(given.get(name));
+    private static <T> T value(Map<String, ?> given, MethodOption<T> o) {
+        Object v = given.get(o.name());
+        return v == null ? o.defaultValue() : o.cast(v);
     }
 }

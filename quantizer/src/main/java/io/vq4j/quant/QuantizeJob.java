@@ -4,6 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.quant.core.HessianAccumulator;
+import io.vq4j.quant.method.LayerProblem;
+import io.vq4j.quant.method.LayerQuantizer;
+import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 import io.vq4j.io.SafeTensorsDirectory;
@@ -256,12 +260,7 @@ public final class QuantizeJob {
      * model of this shape: an input error naming the first layer it cannot, before any work.
      */
     public static LayerQuantizer validate(QuantSpec spec, LlamaConfig c) {
-        LayerQuantizer q;
-        try {
-            q = Methods.forName(spec.method());
-        } catch (IllegalArgumentException e) {
-            throw new InputException("--method: " + e.getMessage());
-        }
+        LayerQuantizer q = spec.options().method();
         int[][] shapes = {{c.qDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.dim(), c.qDim()},
                 {c.hiddenDim(), c.dim()}, {c.hiddenDim(), c.dim()}, {c.dim(), c.hiddenDim()}};
         String[] names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};

@@ -1,14 +1,20 @@
 package io.vq4j.quant;
 
-import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.CodebookFormat;
+import io.vq4j.kernels.Backend;
 import io.vq4j.model.BlockSteps;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.pack.Codebooks;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.quant.LayerProblem.SharedCodebook;
+import io.vq4j.quant.core.KMeans;
+import io.vq4j.quant.method.LayerProblem;
+import io.vq4j.quant.method.LayerProblem.SharedCodebook;
+import io.vq4j.quant.method.Method;
+import io.vq4j.quant.method.QuantSpec;
+import io.vq4j.quant.method.VectorOptions;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -26,9 +32,9 @@ import java.util.SplittableRandom;
  * large-k VQ there.
  *
  * <p>The pooled vectors run along the method's axis (kmeans/gptvq: d consecutive columns of a
- * row; vptq: d consecutive rows of a column). kmeans fits plain k-means (k-means++ or
- * Mahalanobis seeding, as for one layer). gptvq and vptq weight every entry by the diagonal of
- * its layer's Hessian, taken from the <em>unquantized</em> model's activations on the
+ * row; vptq: d consecutive rows of a column). A method without a Hessian (kmeans) fits plain
+ * k-means (k-means++ or Mahalanobis seeding, as for one layer). The others (gptvq, vptq) weight
+ * every entry by the diagonal of its layer's Hessian, taken from the <em>unquantized</em> model's activations on the
  * calibration sequences and divided by its mean over the layer, so that every layer counts by
  * its weights' importance relative to its own inputs and not by the scale of those inputs.
  * (Per-layer GPTVQ weights by 1/[H⁻¹]_jj; the diagonal of H is what VPTQ's Hessian k-means uses,
@@ -61,13 +67,14 @@ public final class SharedCodebooks {
      */
     static void checkPools(QuantSpec spec, Map<String, int[]> shapes, int blocks) {
         Map<String, Long> vectors = new LinkedHashMap<>();
+        VectorOptions v = spec.vector();
         for (var e : shapes.entrySet()) {
-            long n = (long) e.getValue()[0] * e.getValue()[1] / spec.dim() * blocks;
+            long n = (long) e.getValue()[0] * e.getValue()[1] / v.dim() * blocks;
             vectors.merge(key(spec, e.getKey()), n, Long::sum);
         }
         for (var e : vectors.entrySet()) {
-            if (spec.centroids() > e.getValue()) {
-                throw new IllegalArgumentException("--centroids " + spec.centroids() + " is more than the "
+            if (v.centroids() > e.getValue()) {
+                throw new IllegalArgumentException("--centroids " + v.centroids() + " is more than the "
                         + e.getValue() + " vectors of every " + (e.getKey().equals("all") ? "layer" : e.getKey()
                         + " layer") + " together (--share-codebooks " + spec.shareCodebooks() + ")");
             }
@@ -83,9 +90,11 @@ public final class SharedCodebooks {
     static Map<String, SharedCodebook> fit(SourceModel source, QuantSpec spec, float[][] x, int len, Backend backend,
                                            long seed, List<List<String>> linear) {
         LlamaConfig c = source.config();
-        boolean weighted = !spec.method().equals("kmeans");
-        boolean alongRows = spec.method().equals("vptq");
-        int d = spec.dim();
+        Method<?> method = spec.options().method();
+        VectorOptions vo = spec.vector();
+        boolean weighted = method.needsHessian();
+        boolean alongRows = method.vectorAxis() == Axis.OUT;
+        int d = vo.dim();
         int blocks = c.nLayers();
         // the diagonal of each layer's Hessian on the unquantized model, normalised to mean 1
         Map<String, double[]> diag = new LinkedHashMap<>();
@@ -183,12 +192,12 @@ public final class SharedCodebooks {
                     }
                 }
             }
-            int k = spec.centroids();
+            int k = vo.centroids();
             String name = tensor(e.getKey());
             long s = LayerProblem.layerSeed(seed, name);
-            float[] init = spec.init().equals("mahalanobis") ? KMeans.seedMahalanobis(v, n, d, k)
+            float[] init = vo.init().equals("mahalanobis") ? KMeans.seedMahalanobis(v, n, d, k)
                     : KMeans.seedPlusPlus(v, wt, n, d, k, new SplittableRandom(s));
-            float[] book = KMeans.fitFrom(backend, v, wt, n, d, k, spec.iters(), spec.tol(), init).codebook();
+            float[] book = KMeans.fitFrom(backend, v, wt, n, d, k, vo.iters(), vo.tol(), init).codebook();
             Codebooks.round(book, 1, k, d, CodebookFormat.F16);
             out.put(e.getKey(), new SharedCodebook(name, k, d, book));
         }

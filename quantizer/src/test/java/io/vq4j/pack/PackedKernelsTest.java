@@ -15,15 +15,17 @@ import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.kernels.packed.PackedMatrixBuilder;
 import io.vq4j.kernels.packed.Segment;
 import io.vq4j.kernels.packed.StageValues;
-import io.vq4j.quant.HessianAccumulator;
-import io.vq4j.quant.LayerProblem;
-import io.vq4j.quant.LayerQuantizer;
 import io.vq4j.quant.Methods;
-import io.vq4j.quant.QuantSpec;
+import io.vq4j.quant.QuantOptions;
+import io.vq4j.quant.core.HessianAccumulator;
+import io.vq4j.quant.method.LayerProblem;
+import io.vq4j.quant.method.LayerQuantizer;
+import io.vq4j.quant.method.QuantSpec;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -142,13 +144,16 @@ class PackedKernelsTest {
         acc.add(x, 256);
         double[] h = acc.hessian(0.01);
         List<QuantSpec> specs = List.of(
-                QuantSpec.defaults("rtn").withBits(3).withGroupSize(16),
-                QuantSpec.defaults("gptq").withBits(4).withGroupSize(32).withFlags(true, false, false, true, false, false),
-                QuantSpec.defaults("kmeans").withVq(2, 16).withGroupSize(32).withIterations(5, 0, "kmeans++"),
-                QuantSpec.defaults("gptvq").withVq(2, 32).withGroupSize(32).withIterations(5, 0, "kmeans++")
-                        .withBlocks(16, 16, 0.01).withFlags(false, false, false, false, true, true),
-                QuantSpec.defaults("vptq").withVq(4, 32).withResidual(List.of(8)).withOutliers(5.0, 8)
-                        .withIterations(5, 0, "kmeans++").withFlags(false, true, true, false, false, false));
+                QuantOptions.build("rtn", Map.of("--bits", 3, "--group-size", 16)),
+                QuantOptions.build("gptq", Map.of("--bits", 4, "--group-size", 32, "--symmetric", true, "--act-order",
+                        true)),
+                QuantOptions.build("kmeans", Map.of("--dim", 2, "--centroids", 16, "--group-size", 32, "--iters", 5,
+                        "--tol", 0.0)),
+                QuantOptions.build("gptvq", Map.of("--dim", 2, "--centroids", 32, "--group-size", 32, "--iters", 5,
+                        "--tol", 0.0, "--block-size", 16, "--block-norm", 16, "--int8-codebooks", true)),
+                QuantOptions.build("vptq", Map.of("--dim", 4, "--centroids", 32, "--residual-centroids", List.of(8),
+                        "--outlier-percent", 5.0, "--outlier-centroids", 8, "--iters", 5, "--tol", 0.0, "--perm", true,
+                        "--norm", true)));
         List<PackedMatrix> out = new ArrayList<>();
         for (QuantSpec s : specs) {
             LayerQuantizer q = Methods.forName(s.method());

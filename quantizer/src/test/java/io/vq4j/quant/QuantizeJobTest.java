@@ -10,6 +10,7 @@ import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.LlamaWeights;
 import io.vq4j.model.ModelLoader;
+import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.testing.InputErrors;
 import io.vq4j.testing.SharedData;
 import io.vq4j.tokenizer.Tokenizer;
@@ -37,7 +38,11 @@ class QuantizeJobTest {
     static final Path CALIB = SharedData.file("tinystories/tinystories_val.txt");
 
     static QuantSpec kmeans() {
-        return QuantSpec.defaults("kmeans").withGroupSize(0).withVq(2, 16).withIterations(10, 1e-4, "kmeans++");
+        return Specs.of("kmeans", "--dim", 2, "--centroids", 16, "--iters", 10, "--tol", 1e-4);
+    }
+
+    static QuantSpec kmeans(int d, int k) {
+        return Specs.with(kmeans(), "--dim", d, "--centroids", k);
     }
 
     static QuantizeJob.Result run(QuantSpec spec, long seed, Path out, QuantizeJob.Listener l) {
@@ -113,7 +118,7 @@ class QuantizeJobTest {
         assertEquals(5, again.blocksResumed());
         // other arguments into an unfinished or finished directory are refused
         InputErrors.fails(dir.resolve("whole"), "other arguments",
-                () -> run(kmeans().withVq(2, 8), 3, dir.resolve("whole"), new QuantizeJob.Listener() { }));
+                () -> run(kmeans(2, 8), 3, dir.resolve("whole"), new QuantizeJob.Listener() { }));
     }
 
     @Test
@@ -150,12 +155,12 @@ class QuantizeJobTest {
                     () -> QuantizeJob.run(src, new QuantizeJob.Options(SharedData.stories260K(), shortText,
                             m.tokenizer(), kmeans(), 4, 64, 0, out), new CpuBackend(), new QuantizeJob.Listener() { }));
         }
-        var e = assertThrows(InputException.class, () -> run(kmeans().withVq(3, 16), 0, out, new QuantizeJob.Listener() { }));
+        var e = assertThrows(InputException.class, () -> run(kmeans(3, 16), 0, out, new QuantizeJob.Listener() { }));
         assertEquals("kmeans on q_proj (64x64): --dim 3 does not divide the 64 columns", e.getMessage());
-        e = assertThrows(InputException.class, () -> run(kmeans().withVq(2, 1500), 0, out, new QuantizeJob.Listener() { }));
+        e = assertThrows(InputException.class, () -> run(kmeans(2, 1500), 0, out, new QuantizeJob.Listener() { }));
         assertEquals("kmeans on k_proj (32x64): --centroids 1500 is more than the 1024 vectors of a codebook group",
                 e.getMessage());
-        e = assertThrows(InputException.class, () -> run(QuantSpec.defaults("awq"), 0, out, new QuantizeJob.Listener() { }));
+        e = assertThrows(InputException.class, () -> run(Specs.of("awq"), 0, out, new QuantizeJob.Listener() { }));
         assertTrue(e.getMessage().equals("--method: unknown method 'awq' (known: rtn, gptq, kmeans, gptvq, vptq)"), e.getMessage());
         assertFalse(Files.exists(out), "nothing written for bad input");
 
@@ -184,10 +189,10 @@ class QuantizeJobTest {
         Path hf = dir.resolve("hf");
         HfCheckpoints.write(m.checkpoint(), hf, DType.F32,
                 d -> io.vq4j.tokenizer.TokenizerJson.write((io.vq4j.tokenizer.Llama2cTokenizer) m.tokenizer(), d));
-        run(QuantSpec.defaults("rtn").withBits(3).withGroupSize(16), 0, dir.resolve("a"), new QuantizeJob.Listener() { });
+        run(Specs.of("rtn", "--bits", 3, "--group-size", 16), 0, dir.resolve("a"), new QuantizeJob.Listener() { });
         try (SourceModel src = SourceModel.open(hf)) {
             QuantizeJob.run(src, new QuantizeJob.Options(hf, CALIB, m.tokenizer(),
-                    QuantSpec.defaults("rtn").withBits(3).withGroupSize(16), 4, 64, 0, dir.resolve("b")),
+                    Specs.of("rtn", "--bits", 3, "--group-size", 16), 4, 64, 0, dir.resolve("b")),
                     new CpuBackend(), new QuantizeJob.Listener() { });
         }
         Map<String, byte[]> a = files(dir.resolve("a"));

@@ -16,6 +16,7 @@ import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.LlamaWeights;
 import io.vq4j.model.ModelLoader;
+import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.PackedStats;
 import io.vq4j.testing.SharedData;
@@ -44,8 +45,7 @@ class SharedCodebooksTest {
             "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
 
     static QuantSpec spec(String method, int d, int k, String share) {
-        QuantSpec s = QuantSpec.defaults(method).withVq(d, k).withIterations(8, 1e-4, "kmeans++");
-        return (method.equals("vptq") ? s : s.withGroupSize(0)).withShareCodebooks(share);
+        return Specs.of(method, "--dim", d, "--centroids", k, "--iters", 8, "--tol", 1e-4, "--share-codebooks", share);
     }
 
     /** Every layer of a packed directory, read through the directory (as the model loader does). */
@@ -213,12 +213,12 @@ class SharedCodebooksTest {
         e = assertThrows(InputException.class, () -> QuantizeJobTest.run(spec("kmeans", 4, 4096, "none"), 0, out,
                 new QuantizeJob.Listener() { }));
         assertTrue(e.getMessage().contains("more than the 1024 vectors of a codebook group"), e.getMessage());
-        e = assertThrows(InputException.class, () -> QuantizeJobTest.run(spec("gptvq", 2, 16, "kind")
-                .withGroupSize(32), 0, out, new QuantizeJob.Listener() { }));
+        e = assertThrows(InputException.class, () -> QuantizeJobTest.run(Specs.with(spec("gptvq", 2, 16, "kind"),
+                "--group-size", 32), 0, out, new QuantizeJob.Listener() { }));
         assertEquals("gptvq on q_proj (64x64): --share-codebooks kind cannot be combined with codebook groups"
                 + " (--group-size/--group-rows must be 0)", e.getMessage());
-        e = assertThrows(InputException.class, () -> QuantizeJobTest.run(spec("vptq", 2, 16, "all")
-                .withResidual(List.of(4)), 0, out, new QuantizeJob.Listener() { }));
+        e = assertThrows(InputException.class, () -> QuantizeJobTest.run(Specs.with(spec("vptq", 2, 16, "all"),
+                "--residual-centroids", List.of(4)), 0, out, new QuantizeJob.Listener() { }));
         assertEquals("vptq on q_proj (64x64): --share-codebooks all cannot be combined with residual stages"
                 + " (--residual-centroids)", e.getMessage());
         assertFalse(Files.exists(out), "nothing written");

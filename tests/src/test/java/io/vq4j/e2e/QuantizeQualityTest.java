@@ -5,9 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vq4j.eval.Perplexity;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.model.ModelLoader;
-import io.vq4j.quant.QuantSpec;
+import io.vq4j.quant.QuantOptions;
 import io.vq4j.quant.QuantizeJob;
 import io.vq4j.quant.SourceModel;
+import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.testing.SharedData;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -60,11 +61,11 @@ class QuantizeQualityTest {
     }
 
     static QuantSpec scalar(String method, int bits) {
-        return QuantSpec.defaults(method).withBits(bits).withGroupSize(64);
+        return QuantOptions.build(method, Map.of("--bits", bits, "--group-size", 64));
     }
 
     static QuantSpec vq(String method, int k) {
-        return QuantSpec.defaults(method).withGroupSize(0).withVq(2, k);
+        return QuantOptions.build(method, Map.of("--dim", 2, "--centroids", k)); // codebook groups: whole rows
     }
 
     static void assertBetter(String better, String worse) {

@@ -3,12 +3,13 @@ package io.vq4j.eval.bench;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.quant.HessianAccumulator;
-import io.vq4j.quant.KMeans;
-import io.vq4j.quant.LayerProblem;
-import io.vq4j.quant.LayerQuantizer;
 import io.vq4j.quant.Methods;
-import io.vq4j.quant.QuantSpec;
+import io.vq4j.quant.QuantOptions;
+import io.vq4j.quant.core.HessianAccumulator;
+import io.vq4j.quant.core.KMeans;
+import io.vq4j.quant.method.LayerProblem;
+import io.vq4j.quant.method.Method;
+import io.vq4j.quant.method.QuantSpec;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -20,7 +21,15 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
+
+import static io.vq4j.quant.method.SharedOptions.BITS;
+import static io.vq4j.quant.method.SharedOptions.CENTROIDS;
+import static io.vq4j.quant.method.SharedOptions.DIM;
+import static io.vq4j.quant.method.SharedOptions.GROUP_SIZE;
+import static io.vq4j.quant.method.SharedOptions.ITERS;
+import static io.vq4j.quant.method.SharedOptions.TOL;
 
 /**
  * The quantizer benchmark behind scripts/bench-quantize (not a test).
@@ -66,7 +75,7 @@ public final class QuantizeBench {
         int d = Integer.parseInt(opt(a, "--d", "4"));
         int iters = Integer.parseInt(opt(a, "--iters", "10"));
         int n = Integer.parseInt(opt(a, "--calib-rows", "2048"));
-        List<String> methods = List.of(opt(a, "--methods", "rtn,gptq,kmeans,gptvq,vptq").split(","));
+        List<String> methods = List.of(opt(a, "--methods", String.join(",", Methods.names())).split(","));
         int[] ks = Arrays.stream(opt(a, "--k", "256,4096").split(",")).mapToInt(Integer::parseInt).toArray();
         Backend b = new CpuBackend();
         SplittableRandom r = new SplittableRandom(42);
@@ -93,12 +102,12 @@ public final class QuantizeBench {
         double[] h = acc.hessian(0.01);
         System.out.printf(Locale.ROOT, "hessian\t-\t-\t%.2f\t-%n", (System.nanoTime() - t0) / 1e9);
         for (String m : methods) {
-            boolean scalar = m.equals("rtn") || m.equals("gptq");
+            Method<?> q = Methods.forName(m);
+            boolean scalar = !q.isVector();
             for (int k : scalar ? new int[]{0} : ks) {
-                QuantSpec s = QuantSpec.defaults(m);
-                s = scalar ? s.withBits(4).withGroupSize(128)
-                        : s.withGroupSize(0).withVq(d, k).withIterations(iters, 0, "kmeans++");
-                LayerQuantizer q = Methods.forName(m);
+                // scalar: 4 bits per 128 columns; vector: d, k, iters, no early stop (codebook groups: whole rows)
+                QuantSpec s = QuantOptions.build(m, scalar ? Map.of(BITS.name(), 4, GROUP_SIZE.name(), 128)
+                        : Map.of(DIM.name(), d, CENTROIDS.name(), k, ITERS.name(), iters, TOL.name(), 0.0));
                 q.validate(s, rows, cols);
                 long l0 = System.nanoTime();
                 var layer = q.quantize(new LayerProblem("bench", w, rows, cols, q.needsHessian() ? h : null, s, b, 1));

@@ -12,11 +12,11 @@ import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.model.minilm.LinearLayer;
 import io.vq4j.model.minilm.MiniLm;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.quant.HessianAccumulator;
-import io.vq4j.quant.LayerProblem;
-import io.vq4j.quant.LayerQuantizer;
+import io.vq4j.quant.core.HessianAccumulator;
+import io.vq4j.quant.method.LayerProblem;
+import io.vq4j.quant.method.LayerQuantizer;
 import io.vq4j.quant.Methods;
-import io.vq4j.quant.QuantSpec;
+import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.quant.QuantizeJob;
 
 import java.io.IOException;

@@ -3,6 +3,7 @@ package io.vq4j.eval.sweep;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.kernels.packed.Axis;
 import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.TextInput;
@@ -16,6 +17,7 @@ import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.LlamaWeights;
+import io.vq4j.quant.Methods;
 import io.vq4j.quant.QuantizeJob;
 import io.vq4j.quant.SourceModel;
 
@@ -62,9 +64,9 @@ public final class ResidualLever {
     public static Report run(SourceModel source, LlamaModel reference, SweepSpec.Config base,
                              List<SweepSpec.Config> larger, double[] budgets, Sweep.Options o, Backend quantizeOn,
                              Sweep.Listener listener) {
-        if (!base.method().equals("kmeans") && !base.method().equals("gptvq")) {
-            throw new InputException("--base: the lever keeps input-axis sub-vectors of kmeans or gptvq, got "
-                    + base.method());
+        if (base.spec().options().method().vectorAxis() != Axis.IN) {
+            throw new InputException("--base: the lever keeps input-axis sub-vectors of "
+                    + Methods.listed(m -> m.vectorAxis() == Axis.IN) + ", got " + base.method());
         }
         for (double b : budgets) {
             if (!(b > 0 && b < 100)) {
@@ -87,7 +89,7 @@ public final class ResidualLever {
         LlamaCheckpoint dq = HfCheckpoints.read(out.resolve("runs").resolve(b0.slug()).resolve("model"));
         int[] ids = o.tokenizer().encode(TextInput.read(o.text(), o.textBytes()), true);
         int[] realTokens = QuantizeJob.calibrationTokens(o.calib(), o.tokenizer(), o.realSamples(), len);
-        int d = base.spec().dim();
+        int d = base.spec().vector().dim();
         List<Point> points = new ArrayList<>();
         for (double budget : budgets) {
             Path file = out.resolve("lever").resolve(fmt("budget-%s.json", trim(budget)));

@@ -1,8 +1,10 @@
 package io.vq4j.eval.sweep;
 
 import io.vq4j.core.InputException;
+import io.vq4j.quant.Methods;
 import io.vq4j.quant.QuantOptions;
-import io.vq4j.quant.QuantSpec;
+import io.vq4j.quant.method.MethodOption;
+import io.vq4j.quant.method.QuantSpec;
 
 import java.io.IOException;
 import java.nio.charset.MalformedInputException;
@@ -58,11 +60,12 @@ public final class SweepSpec {
         public List<String> arguments() {
             List<String> a = new ArrayList<>(List.of("--method", method));
             for (Map.Entry<String, String> e : options.entrySet()) {
-                if (QuantOptions.TYPES.get(e.getKey()) == QuantOptions.Type.FLAG) {
+                MethodOption.Type type = QuantOptions.option(e.getKey()).type();
+                if (type == MethodOption.Type.FLAG) {
                     if (e.getValue().equals("true")) {
                         a.add(e.getKey());
                     }
-                } else if (QuantOptions.TYPES.get(e.getKey()) == QuantOptions.Type.INT_LIST) {
+                } else if (type == MethodOption.Type.INT_LIST) {
                     for (String k : e.getValue().split("\\+")) {
                         if (!k.equals("none") && !k.equals("0")) {
                             a.add(e.getKey());
@@ -134,9 +137,8 @@ public final class SweepSpec {
         int colon = entry.indexOf(':');
         String method = (colon < 0 ? entry : entry.substring(0, colon)).strip();
         String at = prefix + "'" + entry + "': ";
-        if (!QuantOptions.METHODS.contains(method)) {
-            throw new InputException(at + "unknown method '" + method + "' (known: "
-                    + String.join(", ", QuantOptions.METHODS) + ")");
+        if (Methods.find(method) == null) {
+            throw new InputException(at + Methods.unknown(method));
         }
         List<String> allowed = QuantOptions.allowed(method);
         LinkedHashMap<String, List<String>> values = new LinkedHashMap<>();
@@ -157,7 +159,7 @@ public final class SweepSpec {
                 if (eq >= 0) {
                     name = optionName(item.substring(0, eq).strip());
                     value = item.substring(eq + 1).strip();
-                } else if (QuantOptions.TYPES.get(optionName(item)) == QuantOptions.Type.FLAG) {
+                } else if (isFlag(optionName(item))) {
                     name = optionName(item);
                     value = "true";
                 } else if (current != null) {
@@ -166,7 +168,7 @@ public final class SweepSpec {
                 } else {
                     throw new InputException(at + "'" + item + "' is not name=value");
                 }
-                if (!QuantOptions.TYPES.containsKey(name)) {
+                if (QuantOptions.option(name) == null) {
                     throw new InputException(at + "unknown option '" + name.substring(2) + "' (options of " + method
                             + ": " + String.join(", ", allowed.stream().map(a -> a.substring(2)).toList()) + ")");
                 }
@@ -219,6 +221,11 @@ public final class SweepSpec {
             cross(method, options, i + 1, chosen, out, at);
             chosen.remove(o.getKey());
         }
+    }
+
+    private static boolean isFlag(String name) {
+        MethodOption<?> o = QuantOptions.option(name);
+        return o != null && o.type() == MethodOption.Type.FLAG;
     }
 
     private static String optionName(String s) {

@@ -1,0 +1,70 @@
+package io.vq4j.quant.core;
+
+import io.vq4j.kernels.Backend;
+
+/**
+ * The proxy Hessian of a linear layer, H = 2/n Σ x xᵀ over its n calibration inputs x
+ * (GPTQ §2; GPTVQ §3). Each batch's XᵀX is a gemm on the backend; batches are summed on the
+ * host in double, in arrival order, so long runs neither lose precision nor depend on timing.
+ */
+public final class HessianAccumulator {
+    private final Backend backend;
+    private final int dim;
+    private final double[] sum;
+    private long count;
+
+    public HessianAccumulator(Backend backend, int dim) {
+        this.backend = backend;
+        this.dim = dim;
+        this.sum = new double[dim * dim];
+    }
+
+    public int dim() {
+        return dim;
+    }
+
+    public long count() {
+        return count;
+    }
+
+    /** Adds {@code rows} input vectors (rows×dim, row-major). */
+    public void add(float[] x, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        float[] xtx = new float[dim * dim];
+        backend.gemm(true, false, dim, dim, rows, 1f, x, x, 0f, xtx);
+        for (int i = 0; i < xtx.length; i++) {
+            sum[i] += xtx[i];
+        }
+        count += rows;
+    }
+
+    /**
+     * H = 2/n Σ x xᵀ, then dampened: H += percdamp · mean(diag H) · I. A column that never saw
+     * a non-zero input (diag 0) gets H_ii = 1 so H stays positive definite; its weights have no
+     * effect on the output, whatever they are quantized to.
+     */
+    public double[] hessian(double percdamp) {
+        if (count == 0) {
+            throw new IllegalStateException("no calibration inputs were added");
+        }
+        double[] h = new double[dim * dim];
+        double scale = 2.0 / count;
+        double diagMean = 0;
+        for (int i = 0; i < h.length; i++) {
+            h[i] = sum[i] * scale;
+        }
+        for (int i = 0; i < dim; i++) {
+            if (h[i * dim + i] == 0) {
+                h[i * dim + i] = 1;
+            }
+            diagMean += h[i * dim + i];
+        }
+        diagMean /= dim;
+        for (int i = 0; i < dim; i++) {
+            h[i * dim + i] += percdamp * diagMean;
+        }
+        return h;
+    }
+}

@@ -1,0 +1,119 @@
+package io.vq4j.quant.gptq;
+
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.PackedMatrixBuilder;
+import io.vq4j.quant.core.Checks;
+import io.vq4j.quant.core.ErrorFeedback;
+import io.vq4j.quant.core.Linalg;
+import io.vq4j.quant.core.Rtn;
+import io.vq4j.quant.method.LayerProblem;
+import io.vq4j.quant.method.Method;
+import io.vq4j.quant.method.QuantSpec;
+
+
+/**
+ * Method "gptq": scalar quantization with GPTQ's error feedback (Frantar et al. 2022, as the
+ * GPTVQ paper recalls it in §2). With U the upper Cholesky factor of H⁻¹ (UᵀU = H⁻¹), columns
+ * are quantized left to right; column j's scaled error e = (w_j − q_j) / U_jj is fed to the
+ * not-yet-quantized columns as w_l −= e · U_jl. Inside a block of B columns this happens column
+ * by column; the rest of the matrix gets the whole block's errors at once, as one gemm on the
+ * backend (the "lazy batch" update). A group's grid (scale and zero per row, {@link Rtn#grid})
+ * is fixed when the loop reaches the group's first column, from the weights as they are then.
+ * With act-order, columns are taken in order of decreasing diag H (ties in index order) and
+ * the permutation is stored with the layer; groups are then runs of permuted columns.
+ */
+public final class Gptq implements Method.Algorithm<GptqOptions> {
+    public static final Method<GptqOptions> METHOD = Method.scalar("gptq", GptqOptions.class, true, GptqOptions.TABLE,
+            new Gptq());
+
+    private Gptq() {
+    }
+
+    private static String name() {
+        return METHOD.name();
+    }
+
+    @Override
+    public void validate(GptqOptions s, QuantSpec spec, int rows, int cols) {
+        Checks.checkScalar(name(), s.bits(), s.groupSize());
+        if (s.blockSize() < 1) {
+            throw new IllegalArgumentException("--block-size must be at least 1, got " + s.blockSize());
+        }
+    }
+
+    @Override
+    public PackedMatrix quantize(LayerProblem p, GptqOptions s) {
+        if (p.hessian() == null) {
+            throw new IllegalArgumentException(p.name() + ": gptq needs the layer's Hessian");
+        }
+        int rows = p.rows();
+        int cols = p.cols();
+        int[] perm = s.actOrder() ? ErrorFeedback.orderByDiagonal(p.hessian(), cols) : null;
+        float[] w = permuteColumns(p.weight(), rows, cols, perm);
+        double[] h = perm == null ? p.hessian() : permuteSymmetric(p.hessian(), cols, perm);
+        double[] u = Linalg.inverseCholeskyUpperDamped(h, cols, p.name());
+        int g = s.groupSize() <= 0 ? cols : s.groupSize();
+        int groups = (cols + g - 1) / g;
+        int[] codes = new int[rows * cols];
+        float[] scales = new float[rows * groups];
+        int[] zeros = new int[rows * groups];
+        Rtn.Grid[] grid = new Rtn.Grid[rows];
+        int bs = s.blockSize();
+        for (int i1 = 0; i1 < cols; i1 += bs) {
+            int i2 = Math.min(cols, i1 + bs);
+            int width = i2 - i1;
+            float[] err = new float[rows * width];
+            for (int j = i1; j < i2; j++) {
+                if (j % g == 0) {
+                    int gi = j / g;
+                    int end = Math.min(cols, j + g);
+                    for (int r = 0; r < rows; r++) {
+                        grid[r] = Rtn.grid(w, r * cols + j, r * cols + end, s.bits(), s.symmetric());
+                        scales[r * groups + gi] = grid[r].scale();
+                        zeros[r * groups + gi] = grid[r].zero();
+                    }
+                }
+                double ujj = u[j * cols + j];
+                for (int r = 0; r < rows; r++) {
+                    int at = r * cols + j;
+                    int q = grid[r].quantize(w[at]);
+                    codes[at] = q;
+                    float deq = grid[r].dequantize(q);
+                    float e = (float) ((w[at] - deq) / ujj);
+                    w[at] = deq;
+                    err[r * width + (j - i1)] = e;
+                    for (int l = j + 1; l < i2; l++) {
+                        w[r * cols + l] -= (float) (e * u[j * cols + l]);
+                    }
+                }
+            }
+            ErrorFeedback.lazyUpdate(p, w, rows, cols, u, err, i1, i2);
+        }
+        PackedMatrixBuilder b = PackedMatrix.builder(rows, cols).method(name())
+                .scalar("", 0, cols, s.bits(), g, s.symmetric(), codes, scales, zeros);
+        return (perm == null ? b : b.permutation(perm)).build();
+    }
+
+    private static float[] permuteColumns(float[] w, int rows, int cols, int[] perm) {
+        if (perm == null) {
+            return w.clone();
+        }
+        float[] out = new float[w.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                out[r * cols + c] = w[r * cols + perm[c]];
+            }
+        }
+        return out;
+    }
+
+    private static double[] permuteSymmetric(double[] h, int n, int[] perm) {
+        double[] out = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                out[i * n + j] = h[perm[i] * n + perm[j]];
+            }
+        }
+        return out;
+    }
+}
