@@ -10,10 +10,11 @@ import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.Backend;
-import io.vq4j.model.BlockSteps;
+import io.vq4j.model.ActivationHook;
+import io.vq4j.model.DecoderBlock;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.LayerWeights;
-import io.vq4j.model.Linear;
+import io.vq4j.model.LinearGroup;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.QuantizedLayer;
@@ -90,13 +91,6 @@ public final class QuantizeJob {
         }
     }
 
-    /** Which linear layers share an input (and so a Hessian); in HF names, in quantization order. */
-    private static final String[][] STEPS = {
-            {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
-            {"self_attn.o_proj"},
-            {"mlp.gate_proj", "mlp.up_proj"},
-            {"mlp.down_proj"}};
-
     public static Result run(SourceModel source, Options o, Backend backend, Listener listener) {
         long t0 = System.nanoTime();
         LlamaConfig c = source.config();
@@ -122,12 +116,11 @@ public final class QuantizeJob {
             return new Result(out, reports, blocks, 0);
         }
 
-        int dim = c.dim();
         float[][] x = new float[n][];
         for (int s = 0; s < n; s++) {
             x[s] = source.embed(tokens, s * len, len);
         }
-        BlockSteps steps = new BlockSteps(c);
+        DecoderBlock block = new DecoderBlock(c);
         Map<String, LayerProblem.SharedCodebook> shared = Map.of();
         if (spec.sharesCodebooks()) { // fitted again on a resumed run: deterministic, same bytes
             listener.info("fitting the shared codebooks (--share-codebooks " + spec.shareCodebooks() + ")");
@@ -136,51 +129,56 @@ public final class QuantizeJob {
         if (done > 0) {
             listener.info("resuming after block " + done + " of " + blocks + " (" + out.resolve(STATE).getFileName() + ")");
             for (int b = 0; b < done; b++) {
-                LayerWeights q = readBlock(out, b, blocks, source.block(b), c);
-                for (int s = 0; s < n; s++) {
-                    x[s] = steps.forward(q, x[s], len);
-                }
+                block.forward(readBlock(out, b, blocks, source.block(b), c), x, len, null);
             }
         }
+        Map<String, LayerProblem.SharedCodebook> sharedBooks = shared;
         for (int b = done; b < blocks; b++) {
-            LayerWeights lw = source.block(b);
             List<QuantizedLayer> packed = new ArrayList<>();
             List<String> names = new ArrayList<>();
-            int layerNo = 0;
-            for (int step = 0; step < STEPS.length; step++) {
-                int inDim = step == 1 ? c.qDim() : step == 3 ? c.hiddenDim() : dim;
-                HessianAccumulator acc = new HessianAccumulator(backend, inDim);
-                for (int s = 0; s < n; s++) {
-                    acc.add(stepInput(steps, lw, step, x[s], len), len);
+            int block0 = b;
+            LayerWeights lw = block.forward(source.block(b), x, len, new ActivationHook() {
+                HessianAccumulator acc;
+                int layerNo;
+
+                @Override
+                public void input(LinearGroup group, int sequence, float[] in, int rows) {
+                    if (acc == null) {
+                        acc = new HessianAccumulator(backend, group.inputWidth(c));
+                    }
+                    acc.add(in, rows);
                 }
-                double[] h = acc.hessian(spec.percdamp());
-                acc = null; // its double sums are the largest thing a block holds
-                float[] hf = new float[h.length];
-                for (int i = 0; i < h.length; i++) {
-                    hf[i] = (float) h[i];
+
+                @Override
+                public LayerWeights weights(LinearGroup group, LayerWeights lw) {
+                    double[] h = acc.hessian(spec.percdamp());
+                    acc = null; // its double sums are the largest thing a block holds
+                    float[] hf = new float[h.length];
+                    for (int i = 0; i < h.length; i++) {
+                        hf[i] = (float) h[i];
+                    }
+                    for (String linear : group.linears()) {
+                        String name = SourceModel.prefix(block0) + linear;
+                        listener.progress(block0, blocks, layerNo++, 7, linear);
+                        DenseLinear dl = (DenseLinear) lw.linear(linear);
+                        float[] w = dl.weight();
+                        long l0 = System.nanoTime();
+                        QuantizedLayer q = quantizer.quantize(new LayerProblem(name, w, dl.outFeatures(),
+                                dl.inFeatures(), quantizer.needsHessian() ? h : null, spec, backend,
+                                LayerProblem.layerSeed(o.seed(), name),
+                                spec.sharesCodebooks() ? sharedBooks.get(SharedCodebooks.key(spec, linear)) : null));
+                        double secs = (System.nanoTime() - l0) / 1e9;
+                        float[] wq = q.dequantize();
+                        LayerReport r = report(name, q, w, wq, hf, backend, secs);
+                        reports.add(r);
+                        listener.layer(r);
+                        packed.add(q);
+                        names.add(name);
+                        lw = lw.with(linear, new DenseLinear(wq, dl.bias(), dl.outFeatures(), dl.inFeatures()));
+                    }
+                    return lw;
                 }
-                for (String linear : STEPS[step]) {
-                    String name = SourceModel.prefix(b) + linear;
-                    listener.progress(b, blocks, layerNo++, 7, linear);
-                    DenseLinear dl = (DenseLinear) get(lw, linear);
-                    float[] w = dl.weight();
-                    long l0 = System.nanoTime();
-                    QuantizedLayer q = quantizer.quantize(new LayerProblem(name, w, dl.outFeatures(), dl.inFeatures(),
-                            quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), name),
-                            spec.sharesCodebooks() ? shared.get(SharedCodebooks.key(spec, linear)) : null));
-                    double secs = (System.nanoTime() - l0) / 1e9;
-                    float[] wq = q.dequantize();
-                    LayerReport r = report(name, q, w, wq, hf, backend, secs);
-                    reports.add(r);
-                    listener.layer(r);
-                    packed.add(q);
-                    names.add(name);
-                    lw = with(lw, linear, new DenseLinear(wq, dl.bias(), dl.outFeatures(), dl.inFeatures()));
-                }
-            }
-            for (int s = 0; s < n; s++) {
-                x[s] = steps.forward(lw, x[s], len);
-            }
+            });
             SafeTensorsWriter w = new SafeTensorsWriter();
             w.metadata("format", "pt");
             for (int i = 0; i < packed.size(); i++) {
@@ -205,50 +203,9 @@ public final class QuantizeJob {
         return new Result(out, reports, done, (System.nanoTime() - t0) / 1e9);
     }
 
-    private static float[] stepInput(BlockSteps s, LayerWeights lw, int step, float[] x, int t) {
-        float[] xb = s.attentionInput(lw, x, t);
-        if (step == 0) {
-            return xb;
-        }
-        float[] att = s.attentionOutput(lw, xb, t);
-        if (step == 1) {
-            return att;
-        }
-        float[] mlpIn = s.mlpInput(lw, s.afterAttention(lw, x, att, t), t);
-        return step == 2 ? mlpIn : s.mlpHidden(lw, mlpIn, t);
-    }
-
     /** The linear layers of a block (HF names) grouped by shared input, in quantization order. */
     public static List<List<String>> linearSteps() {
-        return Stream.of(STEPS).map(List::of).toList();
-    }
-
-    /** The input of step i (see {@link #linearSteps}) of block lw for the residual stream x (t × dim). */
-    public static float[] linearInput(BlockSteps s, LayerWeights lw, int step, float[] x, int t) {
-        return stepInput(s, lw, step, x, t);
-    }
-
-    /** A block's linear layer by its HF name (self_attn.q_proj, ..., mlp.down_proj). */
-    public static Linear get(LayerWeights lw, String linear) {
-        return switch (linear) {
-            case "self_attn.q_proj" -> lw.wq();
-            case "self_attn.k_proj" -> lw.wk();
-            case "self_attn.v_proj" -> lw.wv();
-            case "self_attn.o_proj" -> lw.wo();
-            case "mlp.gate_proj" -> lw.w1();
-            case "mlp.up_proj" -> lw.w3();
-            case "mlp.down_proj" -> lw.w2();
-            default -> throw new IllegalArgumentException(linear);
-        };
-    }
-
-    /** The block with one linear layer (by HF name) replaced. */
-    public static LayerWeights with(LayerWeights w, String linear, Linear l) {
-        return new LayerWeights(w.attnNorm(),
-                linear.equals("self_attn.q_proj") ? l : w.wq(), linear.equals("self_attn.k_proj") ? l : w.wk(),
-                linear.equals("self_attn.v_proj") ? l : w.wv(), linear.equals("self_attn.o_proj") ? l : w.wo(),
-                w.ffnNorm(), linear.equals("mlp.gate_proj") ? l : w.w1(), linear.equals("mlp.down_proj") ? l : w.w2(),
-                linear.equals("mlp.up_proj") ? l : w.w3());
+        return Stream.of(LinearGroup.values()).map(LinearGroup::linears).toList();
     }
 
     /**
@@ -513,12 +470,12 @@ public final class QuantizeJob {
              SafeTensorsFile first = b == 0 ? null : SafeTensorsFile.open(out.resolve(shardName(0, blocks)))) {
             LayerWeights lw = source;
             PackedLayers.TensorSource src = first == null ? PackedLayers.TensorSource.of(f) : PackedLayers.TensorSource.of(f, first);
-            for (String[] step : STEPS) {
-                for (String linear : step) {
+            for (LinearGroup group : LinearGroup.values()) {
+                for (String linear : group.linears()) {
                     String name = SourceModel.prefix(b) + linear;
                     QuantizedLayer q = PackedLayers.read(name, f.metadata().get(PackedLayers.META_PREFIX + name), src);
-                    DenseLinear dl = (DenseLinear) get(source, linear);
-                    lw = with(lw, linear, new DenseLinear(q.dequantize(), dl.bias(), dl.outFeatures(), dl.inFeatures()));
+                    DenseLinear dl = (DenseLinear) source.linear(linear);
+                    lw = lw.with(linear, new DenseLinear(q.dequantize(), dl.bias(), dl.outFeatures(), dl.inFeatures()));
                 }
             }
             return lw;

@@ -165,7 +165,7 @@ class QuantizeJobTest {
         wk[77] = Float.NaN;
         List<LayerWeights> layers = new ArrayList<>(ck.weights().layers());
         LayerWeights l3 = layers.get(3);
-        layers.set(3, QuantizeJob.with(l3, "self_attn.k_proj", new io.vq4j.model.DenseLinear(wk, null, 32, 64)));
+        layers.set(3, l3.with("self_attn.k_proj", new io.vq4j.model.DenseLinear(wk, null, 32, 64)));
         Path hf = dir.resolve("nan-model");
         HfCheckpoints.write(new LlamaCheckpoint(ck.config(), new LlamaWeights(ck.weights().tokenEmbedding(), layers,
                 ck.weights().finalNorm(), ck.weights().lmHead()), "nan"), hf, DType.F32);

@@ -12,6 +12,7 @@ import io.vq4j.kernels.Backend;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LayerWeights;
+import io.vq4j.model.LinearGroup;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
@@ -129,12 +130,12 @@ public final class ResidualLever {
             LayerWeights fp = source.block(b);
             LayerWeights q = dq.weights().layers().get(b);
             LayerWeights lw = q;
-            for (List<String> step : QuantizeJob.linearSteps()) {
-                for (String linear : step) {
-                    DenseLinear w = Sweep.dense(QuantizeJob.get(fp, linear), linear);
-                    DenseLinear wq = Sweep.dense(QuantizeJob.get(q, linear), linear);
+            for (LinearGroup group : LinearGroup.values()) {
+                for (String linear : group.linears()) {
+                    DenseLinear w = Sweep.dense(fp.linear(linear), linear);
+                    DenseLinear wq = Sweep.dense(q.linear(linear), linear);
                     float[] kept = keepWorst(w.weight(), wq.weight(), d, budget, counts);
-                    lw = QuantizeJob.with(lw, linear, new DenseLinear(kept, wq.bias(), wq.outFeatures(), wq.inFeatures()));
+                    lw = lw.with(linear, new DenseLinear(kept, wq.bias(), wq.outFeatures(), wq.inFeatures()));
                 }
             }
             layers.add(lw);
