@@ -6,7 +6,7 @@ import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
 import io.vq4j.quant.QuantOptions;
 import io.vq4j.quant.QuantSpec;
-import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.Tokenizers;

@@ -249,7 +249,8 @@ public final class DecoderBlock {
                 if (wavelen > lowWavelen) {
                     inv[i] /= rs.factor();
                 } else if (wavelen >= highWavelen) {
-                    double smooth = (oldLen / wavelen - rs.lowFreqFactor()) / (rs.highFreqFactor() - rs.lowFreqFactor());
+                    double smooth = (oldLen / wavelen - rs.lowFreqFactor())
+                            / (rs.highFreqFactor() - rs.lowFreqFactor());
                     inv[i] = (1 - smooth) * inv[i] / rs.factor() + smooth * inv[i];
                 }
             }

@@ -61,7 +61,7 @@ public final class SharedCodebooks {
      *
      * @param shapes HF linear name → {rows, cols}, as in one block
      */
-    static void checkPools(QuantSpec spec, Map<String, int[]> shapes, int blocks) {
+    public static void checkPools(QuantSpec spec, Map<String, int[]> shapes, int blocks) {
         Map<String, Long> vectors = new LinkedHashMap<>();
         for (var e : shapes.entrySet()) {
             long n = (long) e.getValue()[0] * e.getValue()[1] / spec.dim() * blocks;
@@ -79,11 +79,10 @@ public final class SharedCodebooks {
     /**
      * Fits the shared codebooks, in the order the layers are quantized.
      *
-     * @param x      the calibration sequences' embeddings (n arrays of len × dim); not modified
-     * @param linear HF names of a block's linear layers, in quantization order, grouped by step
+     * @param x the calibration sequences' embeddings (n arrays of len × dim); not modified
      */
-    static Map<String, SharedCodebook> fit(SourceModel source, QuantSpec spec, float[][] x, int len, Backend backend,
-                                           long seed, List<List<String>> linear) {
+    public static Map<String, SharedCodebook> fit(SourceModel source, QuantSpec spec, float[][] x, int len,
+                                                  Backend backend, long seed) {
         LlamaConfig c = source.config();
         boolean weighted = !spec.method().equals("kmeans");
         boolean alongRows = spec.method().equals("vptq");
@@ -137,8 +136,8 @@ public final class SharedCodebooks {
         }
         // the pools, key by key in first-use order
         Map<String, List<String>> members = new LinkedHashMap<>();
-        for (List<String> step : linear) {
-            for (String l : step) {
+        for (LinearGroup group : LinearGroup.values()) {
+            for (String l : group.linears()) {
                 members.computeIfAbsent(key(spec, l), q -> new ArrayList<>()).add(l);
             }
         }

@@ -11,7 +11,6 @@ import io.vq4j.pack.QuantizedLayer.Scalar;
 import io.vq4j.pack.QuantizedLayer.Segment;
 import io.vq4j.pack.QuantizedLayer.Stage;
 import io.vq4j.pack.QuantizedLayer.Vector;
-import io.vq4j.quant.QuantizeJob;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

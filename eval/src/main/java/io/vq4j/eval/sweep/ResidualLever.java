@@ -17,7 +17,7 @@ import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.LlamaWeights;
-import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.calib.CalibrationTokens;
 import io.vq4j.quant.SourceModel;
 
 import java.io.IOException;
@@ -87,7 +87,7 @@ public final class ResidualLever {
         Path out = o.out().toAbsolutePath().normalize();
         LlamaCheckpoint dq = HfCheckpoints.read(out.resolve("runs").resolve(b0.slug()).resolve("model"));
         int[] ids = o.tokenizer().encode(TextInput.read(o.text(), o.textBytes()), true);
-        int[] realTokens = QuantizeJob.calibrationTokens(o.calib(), o.tokenizer(), o.realSamples(), len);
+        int[] realTokens = CalibrationTokens.read(o.calib(), o.tokenizer(), o.realSamples(), len);
         int d = base.spec().dim();
         List<Point> points = new ArrayList<>();
         for (double budget : budgets) {

@@ -22,7 +22,8 @@ import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.pack.PackedStats;
-import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.calib.CalibrationTokens;
+import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.tokenizer.Tokenizer;
 
@@ -148,7 +149,7 @@ public final class Sweep {
         if (ids.length < 2) {
             throw InputException.at(o.text(), "gives " + ids.length + " token(s); evaluation needs at least 2");
         }
-        int[] realTokens = QuantizeJob.calibrationTokens(o.calib(), o.tokenizer(), o.realSamples(), len);
+        int[] realTokens = CalibrationTokens.read(o.calib(), o.tokenizer(), o.realSamples(), len);
         String device = evalOn == null ? "cpu" : evalOn.name();
         Path out = o.out().toAbsolutePath().normalize();
         String fingerprint = fingerprint(source, o, text, len, ctx, device);

@@ -1,4 +1,4 @@
-package io.vq4j.quant;
+package io.vq4j.quant.job;
 
 import io.vq4j.core.InputException;
 import io.vq4j.io.DType;
@@ -10,6 +10,8 @@ import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.LlamaWeights;
 import io.vq4j.model.ModelLoader;
+import io.vq4j.quant.QuantSpec;
+import io.vq4j.quant.SourceModel;
 import io.vq4j.testing.InputErrors;
 import io.vq4j.testing.SharedData;
 import io.vq4j.tokenizer.Tokenizer;
@@ -33,14 +35,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** `vq quantize` on the real stories260K model with a small calibration set (4 x 64 tokens). */
-class QuantizeJobTest {
+public class QuantizeJobTest {
     static final Path CALIB = SharedData.file("tinystories/tinystories_val.txt");
 
     static QuantSpec kmeans() {
         return QuantSpec.defaults("kmeans").withGroupSize(0).withVq(2, 16).withIterations(10, 1e-4, "kmeans++");
     }
 
-    static QuantizeJob.Result run(QuantSpec spec, long seed, Path out, QuantizeJob.Listener l) {
+    public static QuantizeJob.Result run(QuantSpec spec, long seed, Path out, QuantizeJob.Listener l) {
         ModelLoader.LoadedModel m = ModelLoader.load(SharedData.stories260K(), null);
         try (SourceModel src = new SourceModel.InMemory(m.checkpoint())) {
             return QuantizeJob.run(src, new QuantizeJob.Options(SharedData.stories260K(), CALIB, m.tokenizer(), spec, 4,
@@ -49,7 +51,7 @@ class QuantizeJobTest {
     }
 
     /** Every file of a directory with its bytes, except the report (it records timings). */
-    static Map<String, byte[]> files(Path dir) throws IOException {
+    public static Map<String, byte[]> files(Path dir) throws IOException {
         Map<String, byte[]> m = new TreeMap<>();
         try (Stream<Path> s = Files.list(dir)) {
             for (Path p : s.toList()) {
@@ -62,7 +64,7 @@ class QuantizeJobTest {
         return m;
     }
 
-    static void assertSameFiles(Map<String, byte[]> a, Map<String, byte[]> b) {
+    public static void assertSameFiles(Map<String, byte[]> a, Map<String, byte[]> b) {
         assertEquals(a.keySet(), b.keySet());
         for (String k : a.keySet()) {
             assertArrayEquals(a.get(k), b.get(k), k);
