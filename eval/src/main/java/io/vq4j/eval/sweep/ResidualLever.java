@@ -86,7 +86,7 @@ public final class ResidualLever {
         int ctx = Sweep.ctx(o, c);
         Path out = o.out().toAbsolutePath().normalize();
         LlamaCheckpoint dq = HfCheckpoints.read(out.resolve("runs").resolve(b0.slug()).resolve("model"));
-        int[] ids = o.tokenizer().encode(TextInput.read(o.text(), o.textBytes()), true);
+        int[] ids = TextInput.tokens(o.text(), o.textBytes(), o.tokenizer());
         int[] realTokens = CalibrationTokens.read(o.calib(), o.tokenizer(), o.realSamples(), len);
         int d = base.spec().dim();
         List<Point> points = new ArrayList<>();

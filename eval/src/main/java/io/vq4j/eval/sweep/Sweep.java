@@ -144,8 +144,9 @@ public final class Sweep {
         if (o.randomRows() < 1) {
             throw new InputException("--random-rows: must be at least 1, got " + o.randomRows());
         }
-        String text = TextInput.read(o.text(), o.textBytes());
-        int[] ids = o.tokenizer().encode(text, true);
+        TextInput.Encoded evalText = TextInput.encode(o.text(), o.textBytes(), o.tokenizer());
+        String text = evalText.text();
+        int[] ids = evalText.ids();
         if (ids.length < 2) {
             throw InputException.at(o.text(), "gives " + ids.length + " token(s); evaluation needs at least 2");
         }
