@@ -15,12 +15,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The true-sequential calibration driver, for decoders and encoders alike (GPTQ §3, "sequential"
- * quantization): block after block, step after step, the {@link CalibrationTarget} runs its
- * calibration data through the model as quantized so far; the driver sums each group's proxy
- * Hessian H = 2/n Σ x xᵀ ({@link HessianAccumulator}, dampened by spec.percdamp()), quantizes
- * the group's linears with it, and hands their dequantized weights back for the rest of the
- * pass. Each layer is reported with its H-weighted error, through the backend's gemm.
+ * The true-sequential calibration driver, for decoders and encoders alike (GPTQ's block-by-block
+ * order, with its reference implementation's "true sequential" order inside a block): block
+ * after block, step after step, the {@link CalibrationTarget} runs its calibration data through
+ * the model as quantized so far; the driver sums each group's proxy Hessian H = 2/n Σ x xᵀ
+ * ({@link HessianAccumulator}, dampened by spec.percdamp()), quantizes the group's linears with
+ * it, and hands their dequantized weights back for the rest of the pass. Each layer is
+ * reported with its H-weighted error, through the backend's gemm.
  */
 public final class Calibration {
     private final LayerQuantizer quantizer;
