@@ -84,8 +84,9 @@ final class EvalCommand implements Runnable {
             if (window < 2 || window > m.config().maxSeqLen()) {
                 throw new InputException("--ctx: must be in 2.." + m.config().maxSeqLen() + " for this model, got " + window);
             }
-            String content = TextInput.read(text, limitBytes);
-            int[] ids = loaded.tokenizer().encode(content, true);
+            TextInput.Encoded input = TextInput.encode(text, limitBytes, loaded.tokenizer());
+            String content = input.text();
+            int[] ids = input.ids();
             Perplexity.Result r = evaluate(m, ids, window, err, "");
             long peak = backend == null ? -1 : backend.peakDeviceBytes();
             ObjectNode base = null;

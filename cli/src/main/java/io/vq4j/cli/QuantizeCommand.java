@@ -4,7 +4,7 @@ import io.vq4j.pack.PackedStats;
 import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
 import io.vq4j.quant.QuantOptions;
-import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.quant.method.MethodOption;
 import io.vq4j.quant.method.QuantSpec;

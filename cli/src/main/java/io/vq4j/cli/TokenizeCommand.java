@@ -38,7 +38,7 @@ final class TokenizeCommand implements Callable<Integer> {
             throw InputException.at(model.model, "no such file or directory");
         }
         Tokenizer tok = Tokenizers.forModel(model.model, model.tokenizer);
-        int[] ids = tok.encode(TextInput.read(text, limitBytes), true);
+        int[] ids = TextInput.tokens(text, limitBytes, tok);
         ByteBuffer b = ByteBuffer.allocate(ids.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (int id : ids) {
             b.putInt(id);

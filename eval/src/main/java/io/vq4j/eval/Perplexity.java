@@ -1,7 +1,6 @@
 package io.vq4j.eval;
 
 import io.vq4j.core.InputException;
-import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
 
 import java.util.ArrayList;
@@ -12,8 +11,9 @@ import java.util.function.IntBinaryOperator;
  * Perplexity by the project's fixed method, so numbers compare across models and runs: the
  * text is tokenized once with BOS only at the very start; the ids are cut into consecutive,
  * non-overlapping windows of {@code ctx} tokens (the last may be shorter); each window runs
- * on its own from position 0; the mean NLL is taken over the predictions of tokens 1..len-1
- * of every window; ppl = exp(mean NLL). Log-softmax and sums are in double, in a fixed order.
+ * on its own from position 0 ({@link WindowLoop}); the mean NLL is taken over the predictions
+ * of tokens 1..len-1 of every window; ppl = exp(mean NLL). Log-softmax and sums are in double,
+ * in a fixed order.
  */
 public final class Perplexity {
     private Perplexity() {
@@ -45,32 +45,21 @@ public final class Perplexity {
             throw new InputException("text: gives " + ids.length + " token(s); perplexity needs at least 2");
         }
         int vocab = model.config().vocabSize();
-        int windows = (ids.length + ctx - 1) / ctx;
-        KvCache cache = model.newCache(Math.min(ctx, ids.length));
+        int windows = WindowLoop.count(ids.length, ctx);
         List<Window> out = new ArrayList<>(windows);
-        double nll = 0;
-        int predictions = 0;
-        long nanos = 0;
-        for (int w = 0; w < windows; w++) {
-            int start = w * ctx;
-            int len = Math.min(ctx, ids.length - start);
-            cache.clear();
-            long t0 = System.nanoTime();
-            float[] logits = model.forward(ids, start, len, cache, true);
-            nanos += System.nanoTime() - t0;
-            double sum = 0;
-            for (int t = 0; t + 1 < len; t++) {
-                sum += negLogSoftmax(logits, t * vocab, vocab, ids[start + t + 1]);
-            }
+        double[] nll = {0};
+        int[] predictions = {0};
+        long nanos = WindowLoop.run(List.of(model), ids, ctx, 1, (w, start, len, logits) -> {
+            double sum = WindowLoop.nllSum(logits[0], ids, start, len, vocab);
             out.add(new Window(start, len, len - 1, sum));
-            nll += sum;
-            predictions += len - 1;
+            nll[0] += sum;
+            predictions[0] += len - 1;
             if (progress != null) {
                 progress.applyAsInt(w + 1, windows);
             }
-        }
-        double mean = nll / predictions;
-        return new Result(Math.exp(mean), mean, ids.length, predictions, ctx, List.copyOf(out),
+        });
+        double mean = nll[0] / predictions[0];
+        return new Result(Math.exp(mean), mean, ids.length, predictions[0], ctx, List.copyOf(out),
                 nanos / 1e9);
     }
 

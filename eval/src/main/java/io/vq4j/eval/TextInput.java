@@ -1,6 +1,8 @@
 package io.vq4j.eval;
 
 import io.vq4j.core.InputException;
+import io.vq4j.tokenizer.Tokenizer;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
@@ -9,9 +11,28 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Reads a UTF-8 text file, optionally only its first N bytes (cut back to a character boundary). */
+/**
+ * Reads a UTF-8 text file, optionally only its first N bytes (cut back to a character
+ * boundary), and tokenizes it the one way evaluation texts are: the whole text at once, BOS
+ * only at the very start.
+ */
 public final class TextInput {
     private TextInput() {
+    }
+
+    /** A text as read and its token ids. */
+    public record Encoded(String text, int[] ids) {
+    }
+
+    /** The text of {@code file} (see {@link #read}) and its tokens, with BOS before the first. */
+    public static Encoded encode(Path file, long limitBytes, Tokenizer tokenizer) {
+        String text = read(file, limitBytes);
+        return new Encoded(text, tokenizer.encode(text, true));
+    }
+
+    /** The tokens of {@code file}'s text (see {@link #encode}). */
+    public static int[] tokens(Path file, long limitBytes, Tokenizer tokenizer) {
+        return encode(file, limitBytes, tokenizer).ids();
     }
 
     public static String read(Path file, long limitBytes) {

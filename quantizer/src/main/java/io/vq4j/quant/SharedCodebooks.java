@@ -3,9 +3,11 @@ package io.vq4j.quant;
 import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.CodebookFormat;
 import io.vq4j.kernels.Backend;
-import io.vq4j.model.BlockSteps;
+import io.vq4j.model.ActivationHook;
+import io.vq4j.model.DecoderBlock;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.LayerWeights;
+import io.vq4j.model.LinearGroup;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.pack.Codebooks;
 import io.vq4j.pack.PackedLayers;
@@ -65,7 +67,7 @@ public final class SharedCodebooks {
      *
      * @param shapes HF linear name → {rows, cols}, as in one block
      */
-    static void checkPools(QuantSpec spec, Map<String, int[]> shapes, int blocks) {
+    public static void checkPools(QuantSpec spec, Map<String, int[]> shapes, int blocks) {
         Map<String, Long> vectors = new LinkedHashMap<>();
         VectorOptions v = spec.vector();
         for (var e : shapes.entrySet()) {
@@ -84,11 +86,10 @@ public final class SharedCodebooks {
     /**
      * Fits the shared codebooks, in the order the layers are quantized.
      *
-     * @param x      the calibration sequences' embeddings (n arrays of len × dim); not modified
-     * @param linear HF names of a block's linear layers, in quantization order, grouped by step
+     * @param x the calibration sequences' embeddings (n arrays of len × dim); not modified
      */
-    static Map<String, SharedCodebook> fit(SourceModel source, QuantSpec spec, float[][] x, int len, Backend backend,
-                                           long seed, List<List<String>> linear) {
+    public static Map<String, SharedCodebook> fit(SourceModel source, QuantSpec spec, float[][] x, int len,
+                                                  Backend backend, long seed) {
         LlamaConfig c = source.config();
         Method<?> method = spec.options().method();
         VectorOptions vo = spec.vector();
@@ -99,17 +100,18 @@ public final class SharedCodebooks {
         // the diagonal of each layer's Hessian on the unquantized model, normalised to mean 1
         Map<String, double[]> diag = new LinkedHashMap<>();
         if (weighted) {
-            BlockSteps steps = new BlockSteps(c);
+            DecoderBlock block = new DecoderBlock(c);
             float[][] h = new float[x.length][];
             for (int s = 0; s < x.length; s++) {
                 h[s] = x[s].clone();
             }
             for (int b = 0; b < blocks; b++) {
-                LayerWeights lw = source.block(b);
-                for (int step = 0; step < linear.size(); step++) {
-                    double[] sq = null;
-                    for (float[] hs : h) {
-                        float[] in = QuantizeJob.linearInput(steps, lw, step, hs, len);
+                String prefix = SourceModel.prefix(b);
+                block.forward(source.block(b), h, len, new ActivationHook() {
+                    double[] sq;
+
+                    @Override
+                    public void input(LinearGroup group, int sequence, float[] in, int rows) {
                         int cols = in.length / len;
                         if (sq == null) {
                             sq = new double[cols];
@@ -121,27 +123,30 @@ public final class SharedCodebooks {
                             }
                         }
                     }
-                    double mean = 0;
-                    for (double v : sq) {
-                        mean += v;
+
+                    @Override
+                    public LayerWeights weights(LinearGroup group, LayerWeights lw) {
+                        double mean = 0;
+                        for (double v : sq) {
+                            mean += v;
+                        }
+                        mean /= sq.length;
+                        for (int j = 0; j < sq.length; j++) {
+                            sq[j] = mean > 0 ? sq[j] / mean : 1;
+                        }
+                        for (String l : group.linears()) {
+                            diag.put(prefix + l, sq);
+                        }
+                        sq = null;
+                        return lw;
                     }
-                    mean /= sq.length;
-                    for (int j = 0; j < sq.length; j++) {
-                        sq[j] = mean > 0 ? sq[j] / mean : 1;
-                    }
-                    for (String l : linear.get(step)) {
-                        diag.put(SourceModel.prefix(b) + l, sq);
-                    }
-                }
-                for (int s = 0; s < h.length; s++) {
-                    h[s] = steps.forward(lw, h[s], len);
-                }
+                });
             }
         }
         // the pools, key by key in first-use order
         Map<String, List<String>> members = new LinkedHashMap<>();
-        for (List<String> step : linear) {
-            for (String l : step) {
+        for (LinearGroup group : LinearGroup.values()) {
+            for (String l : group.linears()) {
                 members.computeIfAbsent(key(spec, l), q -> new ArrayList<>()).add(l);
             }
         }
@@ -149,13 +154,13 @@ public final class SharedCodebooks {
         for (var e : members.entrySet()) {
             long total = 0;
             for (String l : e.getValue()) {
-                DenseLinear dl = (DenseLinear) QuantizeJob.get(source.block(0), l);
+                DenseLinear dl = (DenseLinear) source.block(0).linear(l);
                 total += (long) dl.outFeatures() * dl.inFeatures() / d * blocks;
             }
             int stride = (int) Math.max(1, (total + MAX_POOL - 1) / MAX_POOL);
             int n = 0;
             for (String l : e.getValue()) {
-                DenseLinear dl = (DenseLinear) QuantizeJob.get(source.block(0), l);
+                DenseLinear dl = (DenseLinear) source.block(0).linear(l);
                 n += blocks * (int) ((dl.outFeatures() * (long) dl.inFeatures() / d + stride - 1) / stride);
             }
             float[] v = new float[n * d];
@@ -164,7 +169,7 @@ public final class SharedCodebooks {
             for (int b = 0; b < blocks; b++) {
                 LayerWeights lw = source.block(b);
                 for (String l : e.getValue()) {
-                    DenseLinear dl = (DenseLinear) QuantizeJob.get(lw, l);
+                    DenseLinear dl = (DenseLinear) lw.linear(l);
                     int rows = dl.outFeatures();
                     int cols = dl.inFeatures();
                     float[] w = dl.weight();

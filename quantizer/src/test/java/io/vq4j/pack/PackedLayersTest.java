@@ -11,7 +11,6 @@ import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.kernels.packed.Segment;
 import io.vq4j.kernels.packed.Stage;
 import io.vq4j.kernels.packed.StageValues;
-import io.vq4j.quant.QuantizeJob;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -19,6 +19,8 @@ import io.vq4j.model.ModelLoader;
 import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.PackedStats;
+import io.vq4j.quant.job.QuantizeJob;
+import io.vq4j.quant.job.QuantizeJobTest;
 import io.vq4j.testing.SharedData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -6,7 +6,7 @@ import io.vq4j.eval.Perplexity;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.model.ModelLoader;
 import io.vq4j.quant.QuantOptions;
-import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.testing.SharedData;

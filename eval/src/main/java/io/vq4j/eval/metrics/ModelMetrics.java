@@ -2,12 +2,14 @@ package io.vq4j.eval.metrics;
 
 import io.vq4j.core.InputException;
 import io.vq4j.eval.Perplexity;
-import io.vq4j.model.KvCache;
+import io.vq4j.eval.WindowLoop;
 import io.vq4j.model.LlamaModel;
+
+import java.util.List;
 
 /**
  * Stacked comparison of a quantized model against the unquantized one on real text, window
- * by window as {@link io.vq4j.eval.Perplexity} cuts it: at every scored position, the KL
+ * by window as perplexity cuts it ({@link WindowLoop}): at every scored position, the KL
  * divergence KL(P_ref ‖ P_quant) of the next-token distributions (softmax in double) and
  * whether both put the same token first.
  */
@@ -21,7 +23,7 @@ public final class ModelMetrics {
      * @param positions     positions compared (tokens 0..len−2 of every window)
      * @param referenceNll  the reference model's mean NLL of the next tokens over those positions
      * @param quantizedNll  the quantized model's; with the same windows and sums as
-     *                      {@link io.vq4j.eval.Perplexity}, so exp of it is the same perplexity
+     *                      {@link Perplexity}, so exp of it is the same perplexity
      */
     public record Result(double meanKl, double top1Agreement, long positions, double referenceNll,
                          double quantizedNll) {
@@ -44,36 +46,28 @@ public final class ModelMetrics {
             throw new InputException("KL needs a window of at least 2 tokens and a text of at least 2; got ctx " + ctx
                     + " and " + ids.length + " token(s)");
         }
-        KvCache a = reference.newCache(Math.min(ctx, ids.length));
-        KvCache b = quantized.newCache(Math.min(ctx, ids.length));
-        double kl = 0;
-        long agree = 0;
-        long positions = 0;
-        double nllRef = 0;
-        double nllQuant = 0;
-        for (int start = 0; start < ids.length; start += ctx) {
-            int len = Math.min(ctx, ids.length - start);
-            if (len < 2) {
-                break;
-            }
-            a.clear();
-            b.clear();
-            float[] p = reference.forward(ids, start, len, a, true);
-            float[] q = quantized.forward(ids, start, len, b, true);
-            double sumRef = 0;
-            double sumQuant = 0;
+        double[] sums = new double[3]; // KL, reference NLL, quantized NLL
+        long[] counts = new long[2]; // agreeing positions, positions
+        WindowLoop.run(List.of(reference, quantized), ids, ctx, 2, (w, start, len, logits) -> {
+            float[] p = logits[0];
+            float[] q = logits[1];
+            double sumRef = WindowLoop.nllSum(p, ids, start, len, vocab);
+            double sumQuant = WindowLoop.nllSum(q, ids, start, len, vocab);
             for (int t = 0; t + 1 < len; t++) {
-                sumRef += Perplexity.negLogSoftmax(p, t * vocab, vocab, ids[start + t + 1]);
-                sumQuant += Perplexity.negLogSoftmax(q, t * vocab, vocab, ids[start + t + 1]);
-                kl += kl(p, q, t * vocab, vocab);
+                sums[0] += kl(p, q, t * vocab, vocab);
                 if (argmax(p, t * vocab, vocab) == argmax(q, t * vocab, vocab)) {
-                    agree++;
+                    counts[0]++;
                 }
-                positions++;
+                counts[1]++;
             }
-            nllRef += sumRef;
-            nllQuant += sumQuant;
-        }
+            sums[1] += sumRef;
+            sums[2] += sumQuant;
+        });
+        double kl = sums[0];
+        long agree = counts[0];
+        long positions = counts[1];
+        double nllRef = sums[1];
+        double nllQuant = sums[2];
         return new Result(kl / positions, (double) agree / positions, positions, nllRef / positions,
                 nllQuant / positions);
     }

@@ -12,12 +12,12 @@ import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.model.minilm.LinearLayer;
 import io.vq4j.model.minilm.MiniLm;
 import io.vq4j.pack.PackedLayers;
-import io.vq4j.quant.core.HessianAccumulator;
-import io.vq4j.quant.method.LayerProblem;
-import io.vq4j.quant.method.LayerQuantizer;
 import io.vq4j.quant.Methods;
+import io.vq4j.quant.calib.CalibratedLayer;
+import io.vq4j.quant.calib.Calibration;
+import io.vq4j.quant.calib.EncoderTarget;
+import io.vq4j.quant.method.LayerQuantizer;
 import io.vq4j.quant.method.QuantSpec;
-import io.vq4j.quant.QuantizeJob;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -39,9 +39,10 @@ import java.util.regex.Pattern;
  * causal LM) and stacked by the one thing a sentence encoder is for — the cosine between each
  * real sentence's embedding from the quantized model and from the fp32 model.
  *
- * <p>Quantization is block-sequential: the Hessians of layer L's linears come from the
- * calibration sentences run through the model whose layers before L are already quantized
- * (within a layer, all six linears see the fp32 inputs of that pass). The packed layers are
+ * <p>Quantization is block-sequential ({@link Calibration} over an {@link EncoderTarget}): the
+ * Hessians of layer L's linears come from the calibration sentences run through the model whose
+ * layers before L are already quantized (within a layer, all six linears see the fp32 inputs of
+ * that pass). The packed layers are
  * written to runs/NAME/layers.safetensors; true bits/weight is that file's size × 8 / the
  * quantized weights (headers and layouts included). Word embeddings, LayerNorms and biases
  * stay fp32 and are not counted, as for the causal models.
@@ -221,36 +222,23 @@ public final class EncoderSweep {
             }
             long t0 = System.nanoTime();
             QuantSpec spec = cfg.spec();
-            LayerQuantizer quantizer = Methods.forName(spec.method());
-            Map<String, float[]> replaced = new LinkedHashMap<>();
             Map<String, PackedMatrix> packed = new LinkedHashMap<>();
             Map<String, Double> relH = new LinkedHashMap<>();
-            int layers = fp.config().layers();
-            for (int layer = 0; layer < layers; layer++) {
-                List<String> names = MiniLm.linearNames(layer);
-                listener.quantizeProgress(layer, layers);
-                Map<String, HessianAccumulator> acc = new LinkedHashMap<>();
-                for (String n : names) {
-                    acc.put(n, new HessianAccumulator(backend, fp.linear(n).cols()));
-                }
-                MiniLm current = replaced.isEmpty() ? fp : fp.withWeights(replaced);
-                current.embed(calib, (name, x, tokens, cols) -> {
-                    HessianAccumulator a = acc.get(name);
-                    if (a != null) {
-                        a.add(x, tokens);
-                    }
-                });
-                for (String n : names) {
-                    LinearLayer l = fp.linear(n);
-                    double[] h = acc.get(n).hessian(spec.percdamp());
-                    PackedMatrix q = quantizer.quantize(new LayerProblem(n, l.weight(), l.rows(), l.cols(),
-                            quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(o.seed(), n)));
-                    float[] wq = q.dequantize();
-                    replaced.put(n, wq);
-                    packed.put(n, q);
-                    relH.put(n, relativeHessianError(l.weight(), wq, l.rows(), l.cols(), h, backend));
-                }
-            }
+            EncoderTarget target = new EncoderTarget(fp, calib);
+            new Calibration(Methods.forName(spec.method()), spec, backend, o.seed()).run(target, 0,
+                    new Calibration.Listener() {
+                        @Override
+                        public void blockStarted(int block, int blocks) {
+                            listener.quantizeProgress(block, blocks);
+                        }
+
+                        @Override
+                        public void layer(int block, CalibratedLayer l) {
+                            packed.put(l.name(), l.packed());
+                            relH.put(l.name(), l.relativeError());
+                        }
+                    });
+            Map<String, float[]> replaced = target.replaced();
             Files2.createDirectories(dir);
             Path layersFile = dir.resolve(LAYERS);
             SafeTensorsWriter w = new SafeTensorsWriter();
@@ -309,20 +297,6 @@ public final class EncoderSweep {
             listener.finished(i, configs.size(), r, false);
         }
         return results;
-    }
-
-    /** tr((W−Q) H (W−Q)ᵀ) / tr(W H Wᵀ), the products through the backend's gemm (in float). */
-    static double relativeHessianError(float[] w, float[] q, int rows, int cols, double[] h, Backend backend) {
-        float[] hf = new float[h.length];
-        for (int i = 0; i < h.length; i++) {
-            hf[i] = (float) h[i];
-        }
-        float[] delta = new float[w.length];
-        for (int i = 0; i < w.length; i++) {
-            delta[i] = w[i] - q[i];
-        }
-        double ref = QuantizeJob.quadratic(w, hf, rows, cols, backend);
-        return ref == 0 ? 0 : QuantizeJob.quadratic(delta, hf, rows, cols, backend) / ref;
     }
 
     static double cosine(float[] a, float[] b) {

@@ -13,12 +13,13 @@ import io.vq4j.kernels.Backend;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LayerWeights;
+import io.vq4j.model.LinearGroup;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.LlamaWeights;
 import io.vq4j.quant.Methods;
-import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.calib.CalibrationTokens;
 import io.vq4j.quant.SourceModel;
 
 import java.io.IOException;
@@ -87,8 +88,8 @@ public final class ResidualLever {
         int ctx = Sweep.ctx(o, c);
         Path out = o.out().toAbsolutePath().normalize();
         LlamaCheckpoint dq = HfCheckpoints.read(out.resolve("runs").resolve(b0.slug()).resolve("model"));
-        int[] ids = o.tokenizer().encode(TextInput.read(o.text(), o.textBytes()), true);
-        int[] realTokens = QuantizeJob.calibrationTokens(o.calib(), o.tokenizer(), o.realSamples(), len);
+        int[] ids = TextInput.tokens(o.text(), o.textBytes(), o.tokenizer());
+        int[] realTokens = CalibrationTokens.read(o.calib(), o.tokenizer(), o.realSamples(), len);
         int d = base.spec().vector().dim();
         List<Point> points = new ArrayList<>();
         for (double budget : budgets) {
@@ -131,12 +132,12 @@ public final class ResidualLever {
             LayerWeights fp = source.block(b);
             LayerWeights q = dq.weights().layers().get(b);
             LayerWeights lw = q;
-            for (List<String> step : QuantizeJob.linearSteps()) {
-                for (String linear : step) {
-                    DenseLinear w = Sweep.dense(QuantizeJob.get(fp, linear), linear);
-                    DenseLinear wq = Sweep.dense(QuantizeJob.get(q, linear), linear);
+            for (LinearGroup group : LinearGroup.values()) {
+                for (String linear : group.linears()) {
+                    DenseLinear w = Sweep.dense(fp.linear(linear), linear);
+                    DenseLinear wq = Sweep.dense(q.linear(linear), linear);
                     float[] kept = keepWorst(w.weight(), wq.weight(), d, budget, counts);
-                    lw = QuantizeJob.with(lw, linear, new DenseLinear(kept, wq.bias(), wq.outFeatures(), wq.inFeatures()));
+                    lw = lw.with(linear, new DenseLinear(kept, wq.bias(), wq.outFeatures(), wq.inFeatures()));
                 }
             }
             layers.add(lw);

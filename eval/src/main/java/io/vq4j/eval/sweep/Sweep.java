@@ -10,17 +10,20 @@ import io.vq4j.eval.TextInput;
 import io.vq4j.eval.metrics.LayerMetrics;
 import io.vq4j.eval.metrics.ModelMetrics;
 import io.vq4j.kernels.Backend;
-import io.vq4j.model.BlockSteps;
+import io.vq4j.model.ActivationHook;
+import io.vq4j.model.DecoderBlock;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.DeviceModels;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.Linear;
+import io.vq4j.model.LinearGroup;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.pack.PackedStats;
-import io.vq4j.quant.QuantizeJob;
+import io.vq4j.quant.calib.CalibrationTokens;
+import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.tokenizer.Tokenizer;
 
@@ -141,12 +144,13 @@ public final class Sweep {
         if (o.randomRows() < 1) {
             throw new InputException("--random-rows: must be at least 1, got " + o.randomRows());
         }
-        String text = TextInput.read(o.text(), o.textBytes());
-        int[] ids = o.tokenizer().encode(text, true);
+        TextInput.Encoded evalText = TextInput.encode(o.text(), o.textBytes(), o.tokenizer());
+        String text = evalText.text();
+        int[] ids = evalText.ids();
         if (ids.length < 2) {
             throw InputException.at(o.text(), "gives " + ids.length + " token(s); evaluation needs at least 2");
         }
-        int[] realTokens = QuantizeJob.calibrationTokens(o.calib(), o.tokenizer(), o.realSamples(), len);
+        int[] realTokens = CalibrationTokens.read(o.calib(), o.tokenizer(), o.realSamples(), len);
         String device = evalOn == null ? "cpu" : evalOn.name();
         Path out = o.out().toAbsolutePath().normalize();
         String fingerprint = fingerprint(source, o, text, len, ctx, device);
@@ -224,45 +228,48 @@ public final class Sweep {
     static List<LayerResult> perTensor(SourceModel source, LlamaCheckpoint dequantized, Map<String, Double> relHessian,
                                        int[] tokens, int samples, int len, int randomRows, long seed) {
         LlamaConfig c = source.config();
-        BlockSteps steps = new BlockSteps(c);
+        DecoderBlock block = new DecoderBlock(c);
         float[][] x = new float[samples][];
         for (int s = 0; s < samples; s++) {
             x[s] = source.embed(tokens, s * len, len);
         }
-        List<List<String>> groups = QuantizeJob.linearSteps();
         List<LayerResult> out = new ArrayList<>();
         for (int b = 0; b < c.nLayers(); b++) {
-            LayerWeights fp = source.block(b);
             LayerWeights dq = dequantized.weights().layers().get(b);
-            for (int step = 0; step < groups.size(); step++) {
-                float[] xs = null;
-                for (String linear : groups.get(step)) {
-                    DenseLinear w = dense(QuantizeJob.get(fp, linear), linear);
-                    DenseLinear wq = dense(QuantizeJob.get(dq, linear), linear);
-                    int rows = w.outFeatures();
-                    int cols = w.inFeatures();
+            String prefix = SourceModel.prefix(b);
+            block.forward(source.block(b), x, len, new ActivationHook() {
+                float[] xs;
+
+                @Override
+                public void input(LinearGroup group, int sequence, float[] in, int rows) {
                     if (xs == null) {
-                        xs = new float[samples * len * cols];
-                        for (int s = 0; s < samples; s++) {
-                            float[] in = QuantizeJob.linearInput(steps, fp, step, x[s], len);
-                            System.arraycopy(in, 0, xs, s * len * cols, len * cols);
-                        }
+                        xs = new float[samples * in.length];
                     }
-                    String name = SourceModel.prefix(b) + linear;
-                    float[] gauss = LayerMetrics.gaussianInputs(randomRows, cols, seed ^ name.hashCode());
-                    LayerMetrics.Fidelity fr = LayerMetrics.outputFidelity(w.weight(), wq.weight(), rows, cols, gauss,
-                            randomRows);
-                    LayerMetrics.Fidelity fx = LayerMetrics.outputFidelity(w.weight(), wq.weight(), rows, cols, xs,
-                            samples * len);
-                    Double rel = relHessian.get(name);
-                    out.add(new LayerResult(name, rows, cols, LayerMetrics.mse(w.weight(), wq.weight()),
-                            LayerMetrics.sqnrDb(w.weight(), wq.weight()), rel == null ? Double.NaN : rel,
-                            fr.cosine(), fr.relError(), fx.cosine(), fx.relError()));
+                    System.arraycopy(in, 0, xs, sequence * in.length, in.length);
                 }
-            }
-            for (int s = 0; s < samples; s++) {
-                x[s] = steps.forward(fp, x[s], len);
-            }
+
+                @Override
+                public LayerWeights weights(LinearGroup group, LayerWeights fp) {
+                    for (String linear : group.linears()) {
+                        DenseLinear w = dense(fp.linear(linear), linear);
+                        DenseLinear wq = dense(dq.linear(linear), linear);
+                        int rows = w.outFeatures();
+                        int cols = w.inFeatures();
+                        String name = prefix + linear;
+                        float[] gauss = LayerMetrics.gaussianInputs(randomRows, cols, seed ^ name.hashCode());
+                        LayerMetrics.Fidelity fr = LayerMetrics.outputFidelity(w.weight(), wq.weight(), rows, cols,
+                                gauss, randomRows);
+                        LayerMetrics.Fidelity fx = LayerMetrics.outputFidelity(w.weight(), wq.weight(), rows, cols,
+                                xs, samples * len);
+                        Double rel = relHessian.get(name);
+                        out.add(new LayerResult(name, rows, cols, LayerMetrics.mse(w.weight(), wq.weight()),
+                                LayerMetrics.sqnrDb(w.weight(), wq.weight()), rel == null ? Double.NaN : rel,
+                                fr.cosine(), fr.relError(), fx.cosine(), fx.relError()));
+                    }
+                    xs = null;
+                    return fp;
+                }
+            });
         }
         return out;
     }

@@ -69,10 +69,18 @@ public final class MiniLm {
         return BertOnnx.load(path);
     }
 
+    /** The linear layers of every encoder layer by their name within it, in forward order. */
+    public static final List<String> LAYER_LINEARS = List.of("attn.q", "attn.k", "attn.v", "attn.out", "ffn.in",
+            "ffn.out");
+
+    /** The stable name of a linear layer of layer {@code layer}: layer.3.attn.q for (3, attn.q). */
+    public static String linearName(int layer, String linear) {
+        return "layer." + layer + "." + linear;
+    }
+
     /** The stable names of the linear layers of layer {@code i}, in forward order. */
     public static List<String> linearNames(int layer) {
-        String p = "layer." + layer + ".";
-        return List.of(p + "attn.q", p + "attn.k", p + "attn.v", p + "attn.out", p + "ffn.in", p + "ffn.out");
+        return LAYER_LINEARS.stream().map(l -> linearName(layer, l)).toList();
     }
 
     public MiniLmConfig config() {

@@ -1,4 +1,4 @@
-package io.vq4j.quant;
+package io.vq4j.quant.job;
 
 import io.vq4j.core.InputException;
 import io.vq4j.io.DType;
@@ -10,6 +10,8 @@ import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.model.LlamaWeights;
 import io.vq4j.model.ModelLoader;
+import io.vq4j.quant.Specs;
+import io.vq4j.quant.SourceModel;
 import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.testing.InputErrors;
 import io.vq4j.testing.SharedData;
@@ -34,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** `vq quantize` on the real stories260K model with a small calibration set (4 x 64 tokens). */
-class QuantizeJobTest {
+public class QuantizeJobTest {
     static final Path CALIB = SharedData.file("tinystories/tinystories_val.txt");
 
     static QuantSpec kmeans() {
@@ -45,7 +47,7 @@ class QuantizeJobTest {
         return Specs.with(kmeans(), "--dim", d, "--centroids", k);
     }
 
-    static QuantizeJob.Result run(QuantSpec spec, long seed, Path out, QuantizeJob.Listener l) {
+    public static QuantizeJob.Result run(QuantSpec spec, long seed, Path out, QuantizeJob.Listener l) {
         ModelLoader.LoadedModel m = ModelLoader.load(SharedData.stories260K(), null);
         try (SourceModel src = new SourceModel.InMemory(m.checkpoint())) {
             return QuantizeJob.run(src, new QuantizeJob.Options(SharedData.stories260K(), CALIB, m.tokenizer(), spec, 4,
@@ -54,7 +56,7 @@ class QuantizeJobTest {
     }
 
     /** Every file of a directory with its bytes, except the report (it records timings). */
-    static Map<String, byte[]> files(Path dir) throws IOException {
+    public static Map<String, byte[]> files(Path dir) throws IOException {
         Map<String, byte[]> m = new TreeMap<>();
         try (Stream<Path> s = Files.list(dir)) {
             for (Path p : s.toList()) {
@@ -67,7 +69,7 @@ class QuantizeJobTest {
         return m;
     }
 
-    static void assertSameFiles(Map<String, byte[]> a, Map<String, byte[]> b) {
+    public static void assertSameFiles(Map<String, byte[]> a, Map<String, byte[]> b) {
         assertEquals(a.keySet(), b.keySet());
         for (String k : a.keySet()) {
             assertArrayEquals(a.get(k), b.get(k), k);
@@ -170,7 +172,7 @@ class QuantizeJobTest {
         wk[77] = Float.NaN;
         List<LayerWeights> layers = new ArrayList<>(ck.weights().layers());
         LayerWeights l3 = layers.get(3);
-        layers.set(3, QuantizeJob.with(l3, "self_attn.k_proj", new io.vq4j.model.DenseLinear(wk, null, 32, 64)));
+        layers.set(3, l3.with("self_attn.k_proj", new io.vq4j.model.DenseLinear(wk, null, 32, 64)));
         Path hf = dir.resolve("nan-model");
         HfCheckpoints.write(new LlamaCheckpoint(ck.config(), new LlamaWeights(ck.weights().tokenEmbedding(), layers,
                 ck.weights().finalNorm(), ck.weights().lmHead()), "nan"), hf, DType.F32);

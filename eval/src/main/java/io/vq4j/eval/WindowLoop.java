@@ -1,0 +1,69 @@
+package io.vq4j.eval;
+
+import io.vq4j.model.KvCache;
+import io.vq4j.model.LlamaModel;
+
+import java.util.List;
+
+/**
+ * The project's fixed cut of a tokenized text into evaluation windows, written once for
+ * perplexity and the model metrics: consecutive, non-overlapping windows of {@code ctx} tokens
+ * (the last may be shorter), each run on its own from position 0 with every position's logits;
+ * a window of len tokens scores the predictions of its tokens 1..len−1.
+ */
+public final class WindowLoop {
+    private WindowLoop() {
+    }
+
+    /** One window's logits, one array (length × vocab, row-major) per model, in the models' order. */
+    @FunctionalInterface
+    public interface Visitor {
+        void window(int index, int start, int length, float[][] logits);
+    }
+
+    /** How many windows a text of {@code tokens} tokens is cut into. */
+    public static int count(int tokens, int ctx) {
+        return (tokens + ctx - 1) / ctx;
+    }
+
+    /**
+     * Runs each window of at least {@code minLength} tokens through every model (a KV cache per
+     * model, cleared for each window) and hands their logits to the visitor, window by window.
+     * Only the last window can be shorter than ctx, so a short one ends the loop.
+     *
+     * @return the nanoseconds spent in the models' forward passes
+     */
+    public static long run(List<LlamaModel> models, int[] ids, int ctx, int minLength, Visitor visitor) {
+        KvCache[] caches = new KvCache[models.size()];
+        for (int m = 0; m < caches.length; m++) {
+            caches[m] = models.get(m).newCache(Math.min(ctx, ids.length));
+        }
+        long nanos = 0;
+        int windows = count(ids.length, ctx);
+        for (int w = 0; w < windows; w++) {
+            int start = w * ctx;
+            int len = Math.min(ctx, ids.length - start);
+            if (len < minLength) {
+                break;
+            }
+            float[][] logits = new float[caches.length][];
+            for (int m = 0; m < caches.length; m++) {
+                caches[m].clear();
+                long t0 = System.nanoTime();
+                logits[m] = models.get(m).forward(ids, start, len, caches[m], true);
+                nanos += System.nanoTime() - t0;
+            }
+            visitor.window(w, start, len, logits);
+        }
+        return nanos;
+    }
+
+    /** The window's summed NLL: Σ −log softmax(logits row t)[ids[start + t + 1]] over t = 0..len−2, in order. */
+    public static double nllSum(float[] logits, int[] ids, int start, int len, int vocab) {
+        double sum = 0;
+        for (int t = 0; t + 1 < len; t++) {
+            sum += Perplexity.negLogSoftmax(logits, t * vocab, vocab, ids[start + t + 1]);
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,173 @@
+package io.vq4j.quant.calib;
+
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.quant.core.HessianAccumulator;
+import io.vq4j.quant.method.LayerProblem;
+import io.vq4j.quant.method.LayerQuantizer;
+import io.vq4j.quant.method.QuantSpec;
+import io.vq4j.quant.calib.CalibrationTarget.Group;
+import io.vq4j.quant.calib.CalibrationTarget.Step;
+import io.vq4j.quant.calib.CalibrationTarget.Weight;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The true-sequential calibration driver, for decoders and encoders alike (GPTQ's block-by-block
+ * order, with its reference implementation's "true sequential" order inside a block): block
+ * after block, step after step, the {@link CalibrationTarget} runs its calibration data through
+ * the model as quantized so far; the driver sums each group's proxy Hessian H = 2/n Σ x xᵀ
+ * ({@link HessianAccumulator}, dampened by spec.percdamp()), quantizes the group's linears with
+ * it, and hands their dequantized weights back for the rest of the pass. Each layer is
+ * reported with its H-weighted error, through the backend's gemm.
+ */
+public final class Calibration {
+    private final LayerQuantizer quantizer;
+    private final QuantSpec spec;
+    private final Backend backend;
+    private final long seed;
+
+    /** Progress and results, in the order they happen. */
+    public interface Listener {
+        default void blockStarted(int block, int blocks) {
+        }
+
+        /** Before linear {@code layer} of {@code layers} in the block is quantized. */
+        default void progress(int block, int blocks, int layer, int layers, String linear) {
+        }
+
+        default void layer(int block, CalibratedLayer layer) {
+        }
+
+        /** Every step of the block is quantized and its pass is over. */
+        default void blockDone(int block) {
+        }
+    }
+
+    /** @param seed the run's seed; each layer's mixes it with the layer's name ({@link LayerProblem#layerSeed}) */
+    public Calibration(LayerQuantizer quantizer, QuantSpec spec, Backend backend, long seed) {
+        this.quantizer = quantizer;
+        this.spec = spec;
+        this.backend = backend;
+        this.seed = seed;
+    }
+
+    /** Calibrates and quantizes blocks {@code from ...} of the target (those before are quantized already). */
+    public void run(CalibrationTarget target, int from, Listener listener) {
+        int blocks = target.blocks();
+        List<Step> steps = target.steps();
+        int layers = 0;
+        for (Step s : steps) {
+            for (Group g : s.groups()) {
+                layers += g.linears().size();
+            }
+        }
+        for (int b = from; b < blocks; b++) {
+            listener.blockStarted(b, blocks);
+            BlockPass pass = new BlockPass(target, b, blocks, steps, layers, listener);
+            target.calibrate(b, pass);
+            if (pass.step != steps.size()) {
+                throw new IllegalStateException("block " + b + ": " + pass.step + " of " + steps.size()
+                        + " steps were quantized");
+            }
+            listener.blockDone(b);
+        }
+    }
+
+    /** One block: the current step's accumulators and where the block stands. */
+    private final class BlockPass implements CalibrationTarget.StepSink {
+        private final CalibrationTarget target;
+        private final int block;
+        private final int blocks;
+        private final List<Step> steps;
+        private final int layers;
+        private final Listener listener;
+        private HessianAccumulator[] acc;
+        private int step;
+        private int layer;
+
+        BlockPass(CalibrationTarget target, int block, int blocks, List<Step> steps, int layers, Listener listener) {
+            this.target = target;
+            this.block = block;
+            this.blocks = blocks;
+            this.steps = steps;
+            this.layers = layers;
+            this.listener = listener;
+        }
+
+        private HessianAccumulator[] accumulators() {
+            if (step >= steps.size()) {
+                throw new IllegalStateException("block " + block + " has only " + steps.size() + " steps");
+            }
+            if (acc == null) {
+                List<Group> groups = steps.get(step).groups();
+                acc = new HessianAccumulator[groups.size()];
+                for (int i = 0; i < acc.length; i++) {
+                    acc[i] = new HessianAccumulator(backend, groups.get(i).inputWidth());
+                }
+            }
+            return acc;
+        }
+
+        @Override
+        public void input(int group, float[] x, int rows) {
+            accumulators()[group].add(x, rows);
+        }
+
+        @Override
+        public Map<String, float[]> quantize() {
+            HessianAccumulator[] a = accumulators();
+            List<Group> groups = steps.get(step).groups();
+            Map<String, float[]> out = new LinkedHashMap<>();
+            for (int i = 0; i < groups.size(); i++) {
+                double[] h = a[i].hessian(spec.percdamp());
+                a[i] = null; // its double sums are the largest thing a block holds
+                float[] hf = new float[h.length];
+                for (int j = 0; j < h.length; j++) {
+                    hf[j] = (float) h[j];
+                }
+                for (String linear : groups.get(i).linears()) {
+                    listener.progress(block, blocks, layer++, layers, linear);
+                    CalibratedLayer l = quantizeLayer(target, block, linear, h, hf);
+                    listener.layer(block, l);
+                    out.put(linear, l.dequantized());
+                }
+            }
+            acc = null;
+            step++;
+            return out;
+        }
+    }
+
+    private CalibratedLayer quantizeLayer(CalibrationTarget target, int block, String linear, double[] h,
+                                          float[] hf) {
+        String name = target.name(block, linear);
+        Weight w = target.weight(linear);
+        long t0 = System.nanoTime();
+        PackedMatrix q = quantizer.quantize(new LayerProblem(name, w.values(), w.rows(), w.cols(),
+                quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(seed, name),
+                target.sharedCodebook(linear)));
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        float[] wq = q.dequantize();
+        float[] delta = new float[wq.length];
+        for (int i = 0; i < delta.length; i++) {
+            delta[i] = w.values()[i] - wq[i];
+        }
+        double err = quadratic(delta, hf, w.rows(), w.cols(), backend);
+        double ref = quadratic(w.values(), hf, w.rows(), w.cols(), backend);
+        return new CalibratedLayer(name, linear, q, wq, w.rows(), w.cols(), err, ref == 0 ? 0 : err / ref, seconds);
+    }
+
+    /** tr(A H Aᵀ) for A rows × cols and H cols × cols (float), the product through the backend's gemm. */
+    public static double quadratic(float[] a, float[] hf, int rows, int cols, Backend backend) {
+        float[] ah = new float[rows * cols];
+        backend.gemm(false, false, rows, cols, cols, 1f, a, hf, 0f, ah);
+        double s = 0;
+        for (int i = 0; i < ah.length; i++) {
+            s += (double) a[i] * ah[i];
+        }
+        return s;
+    }
+}

@@ -1,0 +1,188 @@
+package io.vq4j.quant.job;
+
+import io.vq4j.core.InputException;
+import io.vq4j.kernels.Backend;
+import io.vq4j.model.LayerWeights;
+import io.vq4j.model.LlamaConfig;
+import io.vq4j.pack.PackedLayers;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.quant.method.LayerProblem.SharedCodebook;
+import io.vq4j.quant.method.LayerQuantizer;
+import io.vq4j.quant.method.QuantSpec;
+import io.vq4j.quant.SharedCodebooks;
+import io.vq4j.quant.SourceModel;
+import io.vq4j.quant.calib.CalibratedLayer;
+import io.vq4j.quant.calib.Calibration;
+import io.vq4j.quant.calib.CalibrationTokens;
+import io.vq4j.quant.calib.DecoderTarget;
+import io.vq4j.tokenizer.Tokenizer;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * `vq quantize`: calibrate, quantize block by block (true-sequential), write the packed
+ * directory. Each decoder block is calibrated on the outputs of the already-quantized blocks
+ * before it, and within a block on its already-quantized sub-layers: q/k/v (one shared H), then
+ * o, then gate/up (one shared H), then down ({@link Calibration} over a {@link DecoderTarget}).
+ * Each finished block is written as its own shard with a checkpoint record; a run started again
+ * with the same arguments resumes after the last finished block and ends with the same bytes
+ * ({@link JobOutput}); the report lists every layer ({@link JobReport}). config.json, written
+ * last, marks the directory complete. Memory: the calibration activations (n × L × dim), one
+ * block's weights and its Hessians; the source stays memory-mapped.
+ */
+public final class QuantizeJob {
+    public static final String STATE = ".vq4j-quantize-state.json";
+    public static final String REPORT_JSON = "quantize-report.json";
+    public static final String REPORT_MD = "quantize-report.md";
+
+    private QuantizeJob() {
+    }
+
+    /**
+     * @param calibSamples n sequences
+     * @param calibLen     L tokens each (0 = min(512, the model's max sequence length))
+     */
+    public record Options(Path model, Path calib, Tokenizer tokenizer, QuantSpec spec, int calibSamples, int calibLen,
+                          long seed, Path out) {
+    }
+
+    /** One quantized layer, as logged and reported. */
+    public record LayerReport(String name, int rows, int cols, String method, double nominalBitsPerWeight,
+                              double trueBitsPerWeight, long bytes, double hessianError, double relativeError,
+                              double seconds) {
+    }
+
+    public record Result(Path out, List<LayerReport> layers, int blocksResumed, double seconds) {
+    }
+
+    /** Progress and per-layer log lines. */
+    public interface Listener {
+        default void progress(int block, int blocks, int layer, int layers, String name) {
+        }
+
+        default void layer(LayerReport r) {
+        }
+
+        default void info(String line) {
+        }
+
+        /** Block b is quantized and written; {@code quantized} holds its dequantized weights. */
+        default void blockDone(int b, LayerWeights quantized) {
+        }
+    }
+
+    public static Result run(SourceModel source, Options o, Backend backend, Listener listener) {
+        long t0 = System.nanoTime();
+        LlamaConfig c = source.config();
+        QuantSpec spec = o.spec();
+        LayerQuantizer quantizer = validate(spec, c);
+        int n = o.calibSamples();
+        int len = o.calibLen() > 0 ? o.calibLen() : Math.min(512, c.maxSeqLen());
+        if (n < 1) {
+            throw new InputException("--calib-samples: must be at least 1, got " + n);
+        }
+        if (len < 2 || len > c.maxSeqLen()) {
+            throw new InputException("--calib-len: must be 2.." + c.maxSeqLen()
+                    + " (the model's max sequence length), got " + len);
+        }
+        int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
+        source.checkFinite();
+        String fingerprint = JobOutput.fingerprint(source, o, n, len, tokens);
+        int blocks = c.nLayers();
+        JobOutput output = new JobOutput(o.out().toAbsolutePath().normalize(), fingerprint, blocks);
+        Path out = output.dir();
+        List<LayerReport> reports = new ArrayList<>();
+        int done = output.prepare(reports);
+        if (done > blocks) {
+            listener.info(out + " is already complete");
+            return new Result(out, reports, blocks, 0);
+        }
+
+        float[][] x = new float[n][];
+        for (int s = 0; s < n; s++) {
+            x[s] = source.embed(tokens, s * len, len);
+        }
+        Map<String, SharedCodebook> shared = Map.of();
+        if (spec.sharesCodebooks()) { // fitted again on a resumed run: deterministic, same bytes
+            listener.info("fitting the shared codebooks (--share-codebooks " + spec.shareCodebooks() + ")");
+            shared = SharedCodebooks.fit(source, spec, x, len, backend, o.seed());
+        }
+        DecoderTarget target = new DecoderTarget(source, x, len, spec, shared);
+        if (done > 0) {
+            listener.info("resuming after block " + done + " of " + blocks + " ("
+                    + out.resolve(STATE).getFileName() + ")");
+            for (int b = 0; b < done; b++) {
+                target.skip(output.readBlock(b, source.block(b)));
+            }
+        }
+        List<SharedCodebook> books = List.copyOf(shared.values());
+        new Calibration(quantizer, spec, backend, o.seed()).run(target, done, new Calibration.Listener() {
+            private final Map<String, PackedMatrix> packed = new LinkedHashMap<>();
+
+            @Override
+            public void progress(int block, int blocks, int layer, int layers, String linear) {
+                listener.progress(block, blocks, layer, layers, linear);
+            }
+
+            @Override
+            public void layer(int block, CalibratedLayer l) {
+                LayerReport r = JobReport.of(l);
+                reports.add(r);
+                listener.layer(r);
+                packed.put(l.name(), l.packed());
+            }
+
+            @Override
+            public void blockDone(int b) {
+                // every shared codebook once, in the first block's shard
+                output.writeBlock(b, packed, b == 0 ? books : List.of(), source, reports);
+                packed.clear();
+                listener.blockDone(b, target.current());
+            }
+        });
+        long sharedBytes = 0;
+        for (SharedCodebook sc : books) {
+            sharedBytes += PackedLayers.sharedCodebook(sc.tensor(), sc.k(), sc.d(), sc.book()).bytes().length;
+        }
+        output.finish(source, o.tokenizer(), spec, JobReport.json(o, fingerprint, reports, n, len, sharedBytes),
+                JobReport.markdown(o, reports, sharedBytes));
+        return new Result(out, reports, done, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /**
+     * The quantizer for a spec, after checking that it can quantize every linear layer of a
+     * model of this shape: an input error naming the first layer it cannot, before any work.
+     */
+    public static LayerQuantizer validate(QuantSpec spec, LlamaConfig c) {
+        LayerQuantizer q = spec.options().method();
+        int[][] shapes = {{c.qDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.kvDim(), c.dim()}, {c.dim(), c.qDim()},
+                {c.hiddenDim(), c.dim()}, {c.hiddenDim(), c.dim()}, {c.dim(), c.hiddenDim()}};
+        String[] names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        for (int i = 0; i < shapes.length; i++) {
+            try {
+                q.validate(spec, shapes[i][0], shapes[i][1]);
+            } catch (IllegalArgumentException e) {
+                throw new InputException(spec.method() + " on " + names[i] + " (" + shapes[i][0] + "x" + shapes[i][1]
+                        + "): " + e.getMessage());
+            }
+        }
+        if (spec.sharesCodebooks()) {
+            Map<String, int[]> byName = new LinkedHashMap<>();
+            String[] hf = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                    "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+            for (int i = 0; i < shapes.length; i++) {
+                byName.put(hf[i], shapes[i]);
+            }
+            try {
+                SharedCodebooks.checkPools(spec, byName, c.nLayers());
+            } catch (IllegalArgumentException e) {
+                throw new InputException(spec.method() + ": " + e.getMessage());
+            }
+        }
+        return q;
+    }
+}
