@@ -1,7 +1,10 @@
 package io.vq4j.model;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.core.AtomicFiles;
@@ -31,6 +34,9 @@ import java.util.stream.Stream;
 public final class HfCheckpoints {
     private static final Set<String> ARCHITECTURES = Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM");
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** config.json as read: a key given twice would silently shadow the first. */
+    private static final ObjectMapper STRICT_JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
     /** The packed formats a directory may hold layers in (the quantizer's, when it is on the class path). */
     private static final List<PackedLayerReader> READERS = PackedLayerReader.installed();
@@ -46,9 +52,14 @@ public final class HfCheckpoints {
         }
         JsonNode c;
         try {
-            c = JSON.readTree(file.toFile());
+            c = STRICT_JSON.readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            // the parser's own words, without Jackson's "[Source: ...]" location text
+            String where = e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr();
+            throw InputException.at(file, "is not valid JSON" + where + ": "
+                    + e.getOriginalMessage().lines().findFirst().orElse(""));
         } catch (IOException e) {
-            throw InputException.at(file, "is not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            throw InputException.at(file, "cannot read: " + e.getMessage());
         }
         if (c == null || !c.isObject()) {
             throw InputException.at(file, "is not a JSON object");

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vq4j.core.InputException;
 import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
@@ -405,5 +406,14 @@ class HfCheckpointsTest {
         fails(tmp.resolve("config.json"), "implies a 1073741824x1073741824 weight, more than the 2147483639 values one"
                 + " tensor may hold here",
                 () -> HfCheckpoints.read(tmp));
+    }
+
+    @Test
+    void aKeyGivenTwiceInConfigJsonIsRejectedInTheParsersOwnWords() throws IOException {
+        config(CONFIG.replace("\"num_hidden_layers\":1,", "\"num_hidden_layers\":1,\"num_hidden_layers\":2,"));
+        InputException e = assertThrows(InputException.class, () -> HfCheckpoints.readConfig(tmp));
+        assertTrue(e.getMessage().startsWith(tmp.resolve("config.json") + ": is not valid JSON at line 1: Duplicate field"
+                + " 'num_hidden_layers'"), e.getMessage());
+        assertFalse(e.getMessage().contains("Source:"), e.getMessage());
     }
 }
