@@ -25,7 +25,8 @@ final class ExportCommand implements Callable<Integer> {
     CommandSpec spec;
     @Mixin
     ModelOptions model = new ModelOptions();
-    @Option(names = "--format", paramLabel = "F", defaultValue = "gguf", description = "gguf (default: ${DEFAULT-VALUE})")
+    @Option(names = "--format", paramLabel = "F", defaultValue = "gguf",
+            description = "gguf (default: ${DEFAULT-VALUE})")
     String format;
     @Option(names = "--type", paramLabel = "T", required = true,
             description = "f32, f16, q8_0, q4_0 or q4_1: how the 2-D weights are stored (llama.cpp's reference"

@@ -123,7 +123,8 @@ public final class GgufCheckpoint {
             Linear head = c.tieWordEmbeddings() ? new DenseLinear(embedding, null, c.vocabSize(), d)
                     : l.linear("output.weight", c.vocabSize(), d);
             l.checkAllUsed();
-            return new LlamaCheckpoint(c, new LlamaWeights(embedding, List.copyOf(layers), norm, head), file.toString());
+            LlamaWeights w = new LlamaWeights(embedding, List.copyOf(layers), norm, head);
+            return new LlamaCheckpoint(c, w, file.toString());
         }
     }
 

@@ -106,7 +106,8 @@ public record GgufVocab(String[] tokens, float[] scores, int[] types, int bos, i
         });
         for (int id = 0; id < size; id++) {
             if (tokens[id] == null) {
-                throw InputException.at(file, "token id " + id + " has no text; GGUF needs every id up to " + (size - 1));
+                throw InputException.at(file, "token id " + id + " has no text; GGUF needs every id up to "
+                        + (size - 1));
             }
         }
         float[] scores = new float[size];
@@ -143,7 +144,8 @@ public record GgufVocab(String[] tokens, float[] scores, int[] types, int bos, i
                     + "\" (sentencepiece-style) vocabularies from GGUF; pass --tokenizer FILE");
         }
         String[] tokens = f.strings("tokenizer.ggml.tokens");
-        float[] scores = f.has("tokenizer.ggml.scores") ? f.floats32("tokenizer.ggml.scores") : new float[tokens.length];
+        float[] scores = f.has("tokenizer.ggml.scores") ? f.floats32("tokenizer.ggml.scores")
+                : new float[tokens.length];
         int[] types = new int[tokens.length];
         if (f.has("tokenizer.ggml.token_type")) {
             long[] t = f.integers("tokenizer.ggml.token_type");

@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 
 /** The q/k row orders of the two RoPE conventions, and that the two permutations are inverses. */
 class RopeLayoutTest {
-    /** One head of 4 rows (one column each): interleaved pairs (r0, r1), (r2, r3) are rotate_half's (r0, r2), (r1, r3). */
+    /** One head of 4 rows: interleaved pairs (r0, r1), (r2, r3) are rotate_half's (r0, r2), (r1, r3). */
     @Test
     void interleavedPairsBecomeHalves() {
         float[] interleaved = {10, 11, 20, 21, 30, 31, 40, 41};   // head of 4 rows x 2 columns

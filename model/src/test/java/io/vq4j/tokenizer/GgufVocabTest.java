@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.vq4j.testing.InputErrors;
 import io.vq4j.testing.SharedData;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;
@@ -48,7 +49,7 @@ class GgufVocabTest {
         for (int id = 259; id < 512; id++) {
             assertEquals(GgufVocab.NORMAL, v.types()[id]);
             assertEquals(tok512.score(id), v.scores()[id]);
-            assertEquals(new String(tok512.piece(id), java.nio.charset.StandardCharsets.UTF_8).replace(" ", "\u2581"),
+            assertEquals(new String(tok512.piece(id), StandardCharsets.UTF_8).replace(" ", "\u2581"),
                     v.tokens()[id]);
         }
         assertEquals(1, v.bos());

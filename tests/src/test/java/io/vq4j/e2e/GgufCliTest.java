@@ -51,8 +51,8 @@ class GgufCliTest {
     @Test
     void inspectListsTheGgufTensors() throws IOException {
         Path q4 = work.resolve("q4_0.gguf");
-        CliEndToEndTest.Run e = CliEndToEndTest.vq("export", "--type", "q4_0", "--model", SharedData.stories260K().toString(),
-                "--out", q4.toString());
+        CliEndToEndTest.Run e = CliEndToEndTest.vq("export", "--type", "q4_0", "--model",
+                SharedData.stories260K().toString(), "--out", q4.toString());
         assertEquals(0, e.code(), e.err());
         assertTrue(e.out().contains("stored as f16 (rows not whole 32-value blocks): blk.0.ffn_down.weight"), e.out());
         CliEndToEndTest.Run r = CliEndToEndTest.vq("inspect", q4.toString(), "--json");

@@ -187,12 +187,13 @@ class LlamaCppGgufTest {
             }
             double mean = Arrays.stream(d).sum() / d.length;
             Arrays.sort(d);
-            return new Agreement(Math.exp(a / d.length), Math.exp(b / d.length), d[d.length - 1], mean, d[d.length / 2]);
+            return new Agreement(Math.exp(a / d.length), Math.exp(b / d.length), d[d.length - 1], mean,
+                    d[d.length / 2]);
         }
 
         String describe(String name) {
-            return String.format(Locale.ROOT, "%s: ppl vq4j %.6f, llama.cpp %.6f (rel %+.2e); per-token |dNLL| max %.2e,"
-                    + " mean %.2e, median %.2e", name, pplVq4j, pplLlama, relative(), maxAbs, meanAbs, medianAbs);
+            return String.format(Locale.ROOT, "%s: ppl vq4j %.6f, llama.cpp %.6f (rel %+.2e); per-token |dNLL|"
+                    + " max %.2e, mean %.2e, median %.2e", name, pplVq4j, pplLlama, relative(), maxAbs, meanAbs, medianAbs);
         }
     }
 
@@ -222,8 +223,8 @@ class LlamaCppGgufTest {
         assertTrue(a.maxAbs() < 1e-3, a.describe(r.name()));
         for (int p = 0; p < PROMPTS.size(); p++) {
             int[] prompt = r.vq4j().tokenizer().encode(PROMPTS.get(p), true);
-            assertArrayEquals(greedy(r.vq4j().model(), prompt).tokens(), ints(r.llama().get("prompts").get(p).get("greedy")),
-                    PROMPTS.get(p));
+            int[] theirs = ints(r.llama().get("prompts").get(p).get("greedy"));
+            assertArrayEquals(greedy(r.vq4j().model(), prompt).tokens(), theirs, PROMPTS.get(p));
         }
     }
 

@@ -61,7 +61,10 @@ public final class GgufFile implements AutoCloseable {
         }
     }
 
-    /** A metadata value: a Long, Float, Double, Boolean or String, or an array (long[], float[], double[], boolean[], String[]). */
+    /**
+     * A metadata value: a Long, Float, Double, Boolean or String, or an array (long[], float[],
+     * double[], boolean[], String[]).
+     */
     public record Value(GgufValueType type, GgufValueType elementType, Object value) {
     }
 
@@ -322,12 +325,12 @@ public final class GgufFile implements AutoCloseable {
 
     /** Sequential, bounds-checked reads from the start of the file. */
     private static final class Reader {
-        private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED
-                .withOrder(ByteOrder.LITTLE_ENDIAN);
+        private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+        private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
+        private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
+        private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+        private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+        private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(LE);
 
         private final Path path;
         private final MemorySegment seg;
@@ -432,7 +435,8 @@ public final class GgufFile implements AutoCloseable {
             }
             GgufValueType element = type("the element type of '" + key + "'");
             if (element == GgufValueType.ARRAY) {
-                throw InputException.at(path, "metadata key '" + key + "' is an array of arrays, which vq4j does not read");
+                throw InputException.at(path, "metadata key '" + key + "' is an array of arrays, which vq4j does not"
+                        + " read");
             }
             long n = u64("the length of array '" + key + "'");
             checkCount(n, element.minBytes(), "elements in array '" + key + "'");

@@ -9,6 +9,7 @@ import io.vq4j.core.InputException;
 import io.vq4j.testing.GgufBytes;
 import io.vq4j.testing.InputErrors;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -73,8 +74,7 @@ class GgufFileTest {
             assertArrayEquals(new long[] {16, 32}, b.rowMajorShape());
             assertArrayEquals(A, f.floats(f.tensor("a")));
             float[] expected = new float[B.length];
-            GgmlType.Q8_0.decode(java.lang.foreign.MemorySegment.ofArray(data(GgmlType.Q8_0, B)), 0, expected, 0,
-                    B.length);
+            GgmlType.Q8_0.decode(MemorySegment.ofArray(data(GgmlType.Q8_0, B)), 0, expected, 0, B.length);
             assertArrayEquals(expected, f.floats(b));
         }
     }
@@ -128,7 +128,8 @@ class GgufFileTest {
         refuses("array of arrays", header(b -> b.header(3, 0, 1).string("k").u32(9).u32(9).u64(0)));
         refuses("BOOL of 2", header(b -> b.header(3, 0, 1).string("k").u32(7).u8(2)));
         refuses("'k' appears twice", header(b -> b.header(3, 0, 2).kvU32("k", 1).kvU32("k", 2)));
-        refuses("general.alignment 48 is not a power of 2", header(b -> b.header(3, 0, 1).kvU32("general.alignment", 48)));
+        refuses("general.alignment 48 is not a power of 2",
+                header(b -> b.header(3, 0, 1).kvU32("general.alignment", 48)));
         refuses("general.alignment' is STRING, not UINT32",
                 header(b -> b.header(3, 0, 1).kvString("general.alignment", "32")));
     }
@@ -157,7 +158,8 @@ class GgufFileTest {
         Path p = write("ok.gguf", valid());
         try (GgufFile f = GgufFile.open(p)) {
             InputErrors.fails(p, "metadata key 'missing' is missing", () -> f.string("missing"));
-            InputErrors.fails(p, "'general.architecture' is STRING, not an integer", () -> f.integer("general.architecture"));
+            InputErrors.fails(p, "'general.architecture' is STRING, not an integer",
+                    () -> f.integer("general.architecture"));
             InputErrors.fails(p, "'test.eps' is FLOAT32, not an array of STRING", () -> f.strings("test.eps"));
         }
     }

@@ -121,7 +121,8 @@ public final class GgufWriter {
             Path tmp = AtomicFiles.tempFileBeside(target);
             try {
                 long size;
-                try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE,
+                        StandardOpenOption.TRUNCATE_EXISTING)) {
                     writeTo(ch);
                     ch.force(true);
                     size = ch.size();

@@ -145,9 +145,11 @@ class GgufExportTest {
                 LayerWeights y = back.weights().layers().get(i);
                 assertArrayEquals(x.attnNorm(), y.attnNorm());
                 float[] q = RopeLayout.toInterleaved(w(x.wq()), c.nHeads(), c.headDim(), c.dim());
-                assertArrayEquals(RopeLayout.toRotateHalf(roundTrip(t, q), c.nHeads(), c.headDim(), c.dim()), w(y.wq()));
+                assertArrayEquals(RopeLayout.toRotateHalf(roundTrip(t, q), c.nHeads(), c.headDim(), c.dim()),
+                        w(y.wq()));
                 float[] k = RopeLayout.toInterleaved(w(x.wk()), c.nKvHeads(), c.headDim(), c.dim());
-                assertArrayEquals(RopeLayout.toRotateHalf(roundTrip(t, k), c.nKvHeads(), c.headDim(), c.dim()), w(y.wk()));
+                assertArrayEquals(RopeLayout.toRotateHalf(roundTrip(t, k), c.nKvHeads(), c.headDim(), c.dim()),
+                        w(y.wk()));
                 assertArrayEquals(roundTrip(t, w(x.wv())), w(y.wv()));
                 assertArrayEquals(roundTrip(t, w(x.w1())), w(y.w1()));
                 assertArrayEquals(roundTrip(GgmlType.F16, w(x.w2())), w(y.w2()), "f16 fallback");
@@ -177,11 +179,13 @@ class GgufExportTest {
         SyntheticCheckpoints.write(new SyntheticCheckpoints.Spec("LlamaForCausalLM", 32, 64, 1, 4, 1, 512, 64, false,
                 true, true, List.of(DType.F32), 1, 1), scaled);
         Path out = tmp.resolve("x.gguf");
-        InputErrors.fails(scaled, "RoPE scaling", () -> GgufExport.write(HfCheckpoints.read(scaled), vocab, GgmlType.F32, out));
+        InputErrors.fails(scaled, "RoPE scaling",
+                () -> GgufExport.write(HfCheckpoints.read(scaled), vocab, GgmlType.F32, out));
         Path qwen = tmp.resolve("hf-qwen");
         SyntheticCheckpoints.write(new SyntheticCheckpoints.Spec("Qwen2ForCausalLM", 32, 64, 1, 4, 1, 512, 64, true,
                 true, false, List.of(DType.F32), 1, 1), qwen);
-        InputErrors.fails(qwen, "attention biases", () -> GgufExport.write(HfCheckpoints.read(qwen), vocab, GgmlType.F32, out));
+        InputErrors.fails(qwen, "attention biases",
+                () -> GgufExport.write(HfCheckpoints.read(qwen), vocab, GgmlType.F32, out));
         Path bin = tmp.resolve("x.bin");
         InputErrors.fails(bin, "must end with .gguf", () -> GgufExport.write(stories, vocab, GgmlType.F32, bin));
         Path small = tmp.resolve("hf-small-vocab");
