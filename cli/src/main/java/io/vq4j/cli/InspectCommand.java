@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
+import io.vq4j.io.gguf.GgufFile;
+import io.vq4j.model.GgufCheckpoint;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.Llama2cCheckpoint;
 import io.vq4j.model.LlamaConfig;
@@ -25,7 +27,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = "List the tensors of a .safetensors file, an HF directory or a llama2.c checkpoint.")
+        description = "List the tensors of a .safetensors file, an HF directory, a GGUF file or a llama2.c checkpoint.")
 final class InspectCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -49,6 +51,16 @@ final class InspectCommand implements Callable<Integer> {
             try (SafeTensorsDirectory d = SafeTensorsDirectory.open(path)) {
                 for (SafeTensorsFile f : d.files()) {
                     add(rows, f);
+                }
+            }
+        } else if (GgufFile.isGguf(path)) {
+            try (GgufFile f = GgufFile.open(path)) {
+                boolean llama = f.has("general.architecture")
+                        && f.string("general.architecture").equals(GgufCheckpoint.ARCHITECTURE);
+                config = llama ? GgufCheckpoint.readConfig(f) : null;
+                for (GgufFile.Tensor t : f.tensors().values()) {
+                    rows.add(new Row(t.name(), t.type().name(), t.rowMajorShape(), t.elements(), t.bytes(),
+                            path.getFileName().toString()));
                 }
             }
         } else if (path.getFileName().toString().endsWith(".safetensors")) {

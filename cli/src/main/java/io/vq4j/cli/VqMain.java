@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
 @Command(name = "vq", mixinStandardHelpOptions = true, version = "vq4j 0.1.0",
         description = "Vector quantization of LLM weights, and honest measurement of what it costs.",
         subcommands = {EvalCommand.class, GenerateCommand.class, ConvertCommand.class, InspectCommand.class,
-                TokenizeCommand.class, SynthCommand.class, QuantizeCommand.class, DequantizeCommand.class, SweepCommand.class, ExperimentCommand.class, DevicesCommand.class, BenchCommand.class})
+                TokenizeCommand.class, SynthCommand.class, QuantizeCommand.class, DequantizeCommand.class, ExportCommand.class, SweepCommand.class, ExperimentCommand.class, DevicesCommand.class, BenchCommand.class})
 public final class VqMain implements Runnable {
     @Override
     public void run() {

@@ -80,20 +80,9 @@ public final class Llama2cCheckpoint {
         }
     }
 
-    /** Within each head, llama2.c row 2j+c becomes HF row c*(headDim/2)+j. */
+    /** Within each head, llama2.c row 2j+c becomes HF row c*(headDim/2)+j ({@link RopeLayout}). */
     static float[] toRotateHalf(float[] w, int heads, int headDim, int cols) {
-        float[] out = new float[w.length];
-        int half = headDim / 2;
-        for (int h = 0; h < heads; h++) {
-            for (int j = 0; j < half; j++) {
-                for (int c = 0; c < 2; c++) {
-                    int src = h * headDim + 2 * j + c;
-                    int dst = h * headDim + c * half + j;
-                    System.arraycopy(w, src * cols, out, dst * cols, cols);
-                }
-            }
-        }
-        return out;
+        return RopeLayout.toRotateHalf(w, heads, headDim, cols);
     }
 
     private static MemorySegment map(Path file, Arena arena) {

@@ -1,6 +1,7 @@
 package io.vq4j.model;
 
 import io.vq4j.core.InputException;
+import io.vq4j.io.gguf.GgufFile;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.Llama2cCheckpoint;
 import io.vq4j.tokenizer.Tokenizer;
@@ -9,7 +10,7 @@ import io.vq4j.tokenizer.Tokenizers;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Opens what a user names with --model: a Hugging Face directory or a llama2.c checkpoint. */
+/** Opens what a user names with --model: a Hugging Face directory, a GGUF file (.gguf) or a llama2.c checkpoint. */
 public final class ModelLoader {
     private ModelLoader() {
     }
@@ -30,7 +31,8 @@ public final class ModelLoader {
             throw InputException.at(model, "no such file or directory");
         }
         Tokenizer tok = Tokenizers.forModel(model, tokenizer);
-        LlamaCheckpoint ckpt = Files.isDirectory(model) ? HfCheckpoints.read(model, packedOn) : Llama2cCheckpoint.read(model);
+        LlamaCheckpoint ckpt = Files.isDirectory(model) ? HfCheckpoints.read(model, packedOn)
+                : GgufFile.isGguf(model) ? GgufCheckpoint.read(model) : Llama2cCheckpoint.read(model);
         if (tok.vocabSize() != ckpt.config().vocabSize()) {
             throw InputException.at(model, "the tokenizer has " + tok.vocabSize() + " tokens but the model's vocabulary is "
                     + ckpt.config().vocabSize());

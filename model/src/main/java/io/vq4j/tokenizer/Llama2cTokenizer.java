@@ -115,6 +115,21 @@ public final class Llama2cTokenizer implements Tokenizer {
         return new Llama2cTokenizer(file, maxLen, pieces.toArray(byte[][]::new), s);
     }
 
+    /**
+     * A vocabulary given piece by piece (as a GGUF file holds it): the same rules as a
+     * tokenizer.bin with these pieces and scores, BOS 1, EOS 2 and byte tokens at 3..258.
+     */
+    public static Llama2cTokenizer of(Path source, byte[][] pieces, float[] scores) {
+        if (pieces.length != scores.length || pieces.length < BYTE_OFFSET + 256) {
+            throw new IllegalArgumentException(pieces.length + " pieces, " + scores.length + " scores");
+        }
+        int maxLen = 1;
+        for (byte[] p : pieces) {
+            maxLen = Math.max(maxLen, p.length);
+        }
+        return new Llama2cTokenizer(source, maxLen, pieces.clone(), scores.clone());
+    }
+
     public Path source() {
         return source;
     }

@@ -1,6 +1,7 @@
 package io.vq4j.tokenizer;
 
 import io.vq4j.core.InputException;
+import io.vq4j.io.gguf.GgufFile;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -18,7 +19,8 @@ public final class Tokenizers {
 
     /**
      * The tokenizer for {@code model}: the explicit file when given (a JSON file is a
-     * tokenizer.json, anything else a llama2.c tokenizer.bin); for a model directory its
+     * tokenizer.json, a .gguf file its vocabulary, anything else a llama2.c tokenizer.bin); for a
+     * GGUF model the vocabulary it carries; for a model directory its
      * tokenizer.json, else its tokenizer.bin; for a llama2.c checkpoint file the tokenizer.bin
      * beside it, else the single tok*.bin beside it (stories260K.bin comes with tok512.bin).
      */
@@ -36,6 +38,9 @@ public final class Tokenizers {
                 throw InputException.at(t, "no such tokenizer file");
             }
             return open(t);
+        }
+        if (Files.isRegularFile(model) && GgufFile.isGguf(model)) {
+            return GgufVocab.open(model);
         }
         if (Files.isDirectory(model)) {
             Tokenizer inside = inDirectory(model);
@@ -75,6 +80,9 @@ public final class Tokenizers {
     /** By extension, and by content for other names: JSON starts with '{' after whitespace. */
     private static Tokenizer open(Path file) {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (GgufFile.isGguf(file)) {
+            return GgufVocab.open(file);
+        }
         return name.endsWith(".json") || (!name.endsWith(".bin") && looksLikeJson(file))
                 ? HfTokenizer.read(file) : Llama2cTokenizer.read(file);
     }

@@ -7,7 +7,9 @@ import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
+import io.vq4j.io.gguf.GgufFile;
 import io.vq4j.model.DenseLinear;
+import io.vq4j.model.GgufCheckpoint;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.Linear;
@@ -25,7 +27,8 @@ import java.util.Arrays;
 /**
  * The model being quantized, read one decoder block at a time: a Hugging Face directory stays
  * memory-mapped (a block's weights are copied out only while that block is quantized), a
- * llama2.c checkpoint is small enough to be held whole. Tensor names are Hugging Face's.
+ * llama2.c checkpoint is small enough to be held whole, a GGUF file is decoded to fp32 whole.
+ * Tensor names are Hugging Face's.
  */
 public abstract sealed class SourceModel implements AutoCloseable {
     static final String[] LINEARS = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -89,7 +92,7 @@ public abstract sealed class SourceModel implements AutoCloseable {
         if (Files.isDirectory(model)) {
             return new Hf(model);
         }
-        return new InMemory(Llama2cCheckpoint.read(model));
+        return new InMemory(GgufFile.isGguf(model) ? GgufCheckpoint.read(model) : Llama2cCheckpoint.read(model));
     }
 
     /** A checkpoint already in memory (llama2.c files, tests). */

@@ -1,0 +1,60 @@
+package io.vq4j.cli;
+
+import io.vq4j.core.InputException;
+import io.vq4j.export.gguf.GgufExport;
+import io.vq4j.io.gguf.GgmlType;
+import io.vq4j.model.ModelLoader;
+import io.vq4j.tokenizer.GgufVocab;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+@Command(name = "export", mixinStandardHelpOptions = true,
+        description = "Write a model (llama2.c checkpoint, HF directory, packed vq4j directory or GGUF) in a format"
+                + " other engines load: --format gguf writes a Llama GGUF v3 file that llama.cpp runs.")
+final class ExportCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--format", paramLabel = "F", defaultValue = "gguf",
+            description = "gguf (default: ${DEFAULT-VALUE})")
+    String format;
+    @Option(names = "--type", paramLabel = "T", required = true,
+            description = "f32, f16, q8_0, q4_0 or q4_1: how the 2-D weights are stored (llama.cpp's reference"
+                    + " rounding; rows that are not whole 32-value blocks fall back to f16; norms stay f32)")
+    String type;
+    @Option(names = "--out", required = true, paramLabel = "FILE.gguf", description = "the file to write (replaced)")
+    Path out;
+
+    @Override
+    public Integer call() {
+        if (!format.equalsIgnoreCase("gguf")) {
+            throw new InputException("--format: must be gguf, got " + format);
+        }
+        GgmlType t = GgmlType.byName(type);
+        if (t == null) {
+            throw new InputException("--type: must be f32, f16, q8_0, q4_0 or q4_1, got " + type);
+        }
+        ModelLoader.LoadedModel loaded = model.load();
+        GgufVocab vocab = GgufVocab.forModel(loaded.tokenizer(), model.model, model.tokenizer);
+        GgufExport.Result r = GgufExport.write(loaded.checkpoint(), vocab, t, out);
+        PrintWriter o = spec.commandLine().getOut();
+        o.printf(Locale.ROOT, "wrote %s: GGUF v3, llama, %d tensors, %,d bytes; 2-D weights %s, %.3f bits/value%n",
+                r.file(), r.tensors().size(), r.bytes(), t.ggmlName(), r.weightBitsPerValue());
+        if (!r.fallbacks().isEmpty()) {
+            o.printf(Locale.ROOT, "  stored as f16 (rows not whole 32-value blocks): %s%n",
+                    r.fallbacks().stream().map(GgufExport.Stored::name).collect(Collectors.joining(", ")));
+        }
+        o.flush();
+        return 0;
+    }
+}

@@ -1,0 +1,21 @@
+package io.vq4j.io.gguf;
+
+/**
+ * The grid of one quantized block: what the block stores (fp16 scale {@code d} and, for types
+ * with an offset, fp16 minimum {@code m}, as raw half-precision bits) and what the reference
+ * rounding works with before those fp16 roundings ({@code inverse} = 1/d in fp32,
+ * {@code min} in fp32). ggml rounds values with the fp32 numbers but decodes them with the
+ * fp16 ones, so both are kept. A quantizer that picks codes with error feedback (GPTQ onto the
+ * grid) rounds with {@link BlockCodec#code} and measures its error with {@link BlockCodec#value}.
+ */
+public record BlockGrid(short d, short m, float inverse, float min) {
+    /** The stored scale, as ggml decodes it. */
+    public float scale() {
+        return Float.float16ToFloat(d);
+    }
+
+    /** The stored minimum (offset), as ggml decodes it; 0 for types without one. */
+    public float offset() {
+        return Float.float16ToFloat(m);
+    }
+}
