@@ -95,6 +95,18 @@ public final class QuantizeJob {
         int blocks = c.nLayers();
         JobOutput output = new JobOutput(o.out().toAbsolutePath().normalize(), fingerprint, blocks);
         Path out = output.dir();
+        try (RunLock lock = RunLock.acquire(out)) {
+            return runLocked(source, o, backend, listener, t0, quantizer, n, len, tokens, fingerprint, output);
+        }
+    }
+
+    /** The run, under the output directory's {@link RunLock}. */
+    private static Result runLocked(SourceModel source, Options o, Backend backend, Listener listener, long t0,
+                                    LayerQuantizer quantizer, int n, int len, int[] tokens, String fingerprint,
+                                    JobOutput output) {
+        QuantSpec spec = o.spec();
+        int blocks = source.config().nLayers();
+        Path out = output.dir();
         List<LayerReport> reports = new ArrayList<>();
         int done = output.prepare(reports);
         if (done > blocks) {
