@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.Perplexity;
 import io.vq4j.eval.TextInput;
+import io.vq4j.eval.WindowLoop;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.DeviceModels;
 import io.vq4j.model.LlamaCheckpoint;
@@ -81,9 +82,7 @@ final class EvalCommand implements Runnable {
             ModelLoader.LoadedModel loaded = device.load(model, backend, err);
             LlamaModel m = loaded.model();
             int window = ctx == null ? m.config().maxSeqLen() : ctx;
-            if (window < 2 || window > m.config().maxSeqLen()) {
-                throw new InputException("--ctx: must be in 2.." + m.config().maxSeqLen() + " for this model, got " + window);
-            }
+            WindowLoop.checkCtx(window, m.config().maxSeqLen());
             TextInput.Encoded input = TextInput.encode(text, limitBytes, loaded.tokenizer());
             String content = input.text();
             int[] ids = input.ids();

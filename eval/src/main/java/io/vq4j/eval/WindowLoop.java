@@ -1,5 +1,6 @@
 package io.vq4j.eval;
 
+import io.vq4j.core.InputException;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
 
@@ -19,6 +20,13 @@ public final class WindowLoop {
     @FunctionalInterface
     public interface Visitor {
         void window(int index, int start, int length, float[][] logits);
+    }
+
+    /** The window length a user asked for must hold a prediction and fit the model: 2..maxSeqLen. */
+    public static void checkCtx(int ctx, int maxSeqLen) {
+        if (ctx < 2 || ctx > maxSeqLen) {
+            throw new InputException("--ctx: must be in 2.." + maxSeqLen + " for this model, got " + ctx);
+        }
     }
 
     /** How many windows a text of {@code tokens} tokens is cut into. */

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.TextInput;
+import io.vq4j.eval.WindowLoop;
 import io.vq4j.eval.metrics.LayerMetrics;
 import io.vq4j.eval.metrics.ModelMetrics;
 import io.vq4j.kernels.Backend;
@@ -134,9 +135,7 @@ public final class Sweep {
         }
         int len = calibLen(o, c);
         int ctx = ctx(o, c);
-        if (ctx < 2 || ctx > c.maxSeqLen()) {
-            throw new InputException("--ctx: must be in 2.." + c.maxSeqLen() + " for this model, got " + ctx);
-        }
+        WindowLoop.checkCtx(ctx, c.maxSeqLen());
         if (o.realSamples() < 1 || o.realSamples() > o.calibSamples()) {
             throw new InputException("--real-samples: must be 1..--calib-samples (" + o.calibSamples() + "), got "
                     + o.realSamples());
