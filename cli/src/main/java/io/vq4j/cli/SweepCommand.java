@@ -48,6 +48,10 @@ final class SweepCommand implements Callable<Integer> {
             description = "sentence encoders (--model an .onnx, or a jar holding one): evaluation sentences of --text"
                     + " (default: ${DEFAULT-VALUE}); --calib-samples counts calibration sentences")
     int sentences;
+    @Option(names = "--seeds", defaultValue = "1", paramLabel = "N",
+            description = "runs of each configuration, with seeds --seed, --seed + 1, ...; the report gives mean,"
+                    + " standard deviation, minimum and maximum of every metric (default: ${DEFAULT-VALUE})")
+    int seeds;
 
     @Override
     public Integer call() {
@@ -63,7 +67,7 @@ final class SweepCommand implements Callable<Integer> {
             Tokenizer tok = SweepOptions.tokenizer(sweep.model, source);
             LlamaModel reference = ModelLoader.load(sweep.model.model, sweep.model.tokenizer).model();
             Backend evalOn = backend instanceof CpuBackend ? null : backend;
-            var o = sweep.options(tok);
+            var o = sweep.options(tok, seeds);
             long t0 = System.nanoTime();
             List<Sweep.Result> rs = Sweep.run(source, reference, list, o, backend, evalOn, new Sweep.Listener() {
                 String current = "";
@@ -85,6 +89,15 @@ final class SweepCommand implements Callable<Integer> {
                 }
 
                 @Override
+                public void seedStarted(int i, int s, int n, long seed) {
+                    if (tty) {
+                        err.print("\r" + " ".repeat(79) + "\r");
+                    }
+                    err.printf(Locale.ROOT, "vq: %s: seed %d (%d/%d)%n", current, seed, s + 1, n);
+                    err.flush();
+                }
+
+                @Override
                 public void quantizeProgress(int block, int blocks, String layer) {
                     if (tty) {
                         err.printf("\rvq: %s: quantizing block %d/%d %-18s", current, block + 1, blocks, layer);
@@ -98,8 +111,9 @@ final class SweepCommand implements Callable<Integer> {
                         err.print("\r" + " ".repeat(79) + "\r");
                         err.flush();
                     }
-                    outw.printf(Locale.ROOT, "[%d/%d] %-40s %6.3f bpw  ppl %9.4f (x%.3f)  KL %.4f  top-1 %.3f"
-                                    + "  cos rand %.5f real %.5f  %s%n", i + 1, n, r.name(), r.trueBitsPerWeight(),
+                    outw.printf(Locale.ROOT, "[%d/%d] %-40s %s%6.3f bpw  ppl %9.4f (x%.3f)  KL %.4f  top-1 %.3f"
+                                    + "  cos rand %.5f real %.5f  %s%n", i + 1, n, r.name(),
+                            seeds > 1 ? String.format(Locale.ROOT, "seed %d  ", r.seed()) : "", r.trueBitsPerWeight(),
                             r.ppl(), r.pplRatio(), r.meanKl(), r.top1Agreement(), r.meanCosineRandom(),
                             r.meanCosineReal(), resumed ? "(done before)" : String.format(Locale.ROOT,
                                     "%.1fs + %.1fs", r.quantizeSeconds(), r.evalSeconds()));
@@ -111,7 +125,7 @@ final class SweepCommand implements Callable<Integer> {
             SweepReport.write(dir, settings, rs);
             outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
                     SweepReport.MD_FILE, SweepReport.JSON_FILE, SweepReport.PLOT_BITS, SweepReport.PLOT_COSINE,
-                    rs.size(), (System.nanoTime() - t0) / 1e9);
+                    list.size(), (System.nanoTime() - t0) / 1e9);
             outw.flush();
         }
         return 0;
@@ -119,6 +133,10 @@ final class SweepCommand implements Callable<Integer> {
 
     /** The sweep on a sentence encoder: stacked metric = cosine of sentence embeddings to the fp32 model's. */
     private int encoder(List<SweepSpec.Config> list, PrintWriter outw, PrintWriter err) {
+        if (seeds != 1) {
+            throw new InputException("--seeds: the sentence-encoder sweep runs one seed per configuration so far;"
+                    + " run it once per --seed");
+        }
         if (sweep.model.tokenizer != null || sweep.calibLen != 0 || sweep.ctx != 0) {
             throw new InputException("--tokenizer, --calib-len and --ctx are for causal models; a sentence encoder"
                     + " brings its tokenizer and embeds whole sentences");

@@ -48,7 +48,12 @@ final class SweepOptions {
     }
 
     Sweep.Options options(Tokenizer tok) {
-        return new Sweep.Options(model.model, calib, text, limitBytes, tok, calibSamples, calibLen, ctx, seed,
+        return options(tok, 1);
+    }
+
+    /** With {@code seeds} runs of each configuration (seeds --seed, --seed + 1, ...). */
+    Sweep.Options options(Tokenizer tok, int seeds) {
+        return new Sweep.Options(model.model, calib, text, limitBytes, tok, calibSamples, calibLen, ctx, seed, seeds,
                 realSamples, randomRows, out);
     }
 

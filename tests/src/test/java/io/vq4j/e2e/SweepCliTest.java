@@ -163,4 +163,79 @@ class SweepCliTest {
         assertTrue(r.err().contains("--base"), r.err());
         assertFalse(Files.exists(dir.resolve("other")));
     }
+
+    @Test
+    void seedsGiveTheSpreadOfEveryMetricAndResume(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("sweep");
+        String configs = "rtn:bits=3,group-size=32;kmeans:dim=2,centroids=16";
+        CliEndToEndTest.Run r = vq(args(out, configs, "--seeds", "3", "--seed", "5"));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(7, r.out().lines().count(), r.out()); // 2 configs x 3 seeds, then "wrote"
+        assertTrue(r.out().contains("(2 configurations,"), r.out());
+        JsonNode s = new ObjectMapper().readTree(out.resolve("sweep.json").toFile());
+        assertEquals(3, s.path("settings").path("seeds").asInt());
+        assertEquals(2, s.path("configs").size());
+        List<Double> kmeansPpl = new ArrayList<>();
+        for (JsonNode c : s.path("configs")) {
+            assertEquals("[5,6,7]", c.path("seeds").toString());
+            JsonNode runs = c.path("runs");
+            assertEquals(3, runs.size());
+            double[] ppl = new double[3];
+            for (int i = 0; i < 3; i++) {
+                JsonNode run = runs.get(i);
+                assertEquals(5 + i, run.path("seed").asLong());
+                // each seed's run is a real quantize directory, evaluated as `vq eval ppl` does
+                Path packed = out.resolve("runs").resolve(c.path("slug").asText()).resolve("seed-" + (5 + i))
+                        .resolve("model");
+                ppl[i] = run.path("ppl").asDouble();
+                assertEquals(evalPpl(packed), ppl[i], 0.0, c.path("name").asText() + " seed " + (5 + i));
+            }
+            double mean = (ppl[0] + ppl[1] + ppl[2]) / 3;
+            double sd = Math.sqrt(((ppl[0] - mean) * (ppl[0] - mean) + (ppl[1] - mean) * (ppl[1] - mean)
+                    + (ppl[2] - mean) * (ppl[2] - mean)) / 2);
+            JsonNode st = c.path("stats").path("ppl");
+            assertEquals(mean, st.path("mean").asDouble(), 1e-12 * mean);
+            assertEquals(sd, st.path("sd").asDouble(), 1e-9 * mean + 1e-12);
+            assertEquals(Math.min(ppl[0], Math.min(ppl[1], ppl[2])), st.path("min").asDouble(), 0.0);
+            assertEquals(Math.max(ppl[0], Math.max(ppl[1], ppl[2])), st.path("max").asDouble(), 0.0);
+            for (String k : List.of("true_bits_per_weight", "ppl_ratio", "mean_kl", "top1_agreement",
+                    "mean_cosine_real", "mean_sqnr_db")) {
+                JsonNode m = c.path("stats").path(k);
+                assertTrue(m.path("min").asDouble() <= m.path("mean").asDouble()
+                        && m.path("mean").asDouble() <= m.path("max").asDouble(), k + " " + m);
+            }
+            if (c.path("method").asText().equals("kmeans")) {
+                for (double p : ppl) {
+                    kmeansPpl.add(p);
+                }
+            } else {
+                // rtn has nothing random: every seed gives the same model
+                assertEquals(0.0, st.path("sd").asDouble(), 0.0, "rtn over seeds " + st);
+            }
+        }
+        // k-means' initialisation follows the seed: the seeds are real runs, not copies
+        assertTrue(kmeansPpl.stream().distinct().count() > 1, "kmeans ppl over seeds " + kmeansPpl);
+        String md = Files.readString(out.resolve("sweep.md"));
+        assertTrue(md.contains("3 seeds per configuration (5 to 7)"), md);
+        assertTrue(md.contains(" ± "), md);
+        assertTrue(md.contains("## Orderings beyond the seeds' spread"), md);
+        for (String png : List.of("ppl-vs-bits.png", "cosine-vs-ppl.png")) {
+            assertEquals(1000, ImageIO.read(out.resolve(png).toFile()).getWidth(), png);
+        }
+
+        // started again: every run is read back, none is quantized again
+        CliEndToEndTest.Run again = vq(args(out, configs, "--seeds", "3", "--seed", "5"));
+        assertEquals(0, again.code(), again.err());
+        assertEquals(6, again.out().lines().filter(l -> l.contains("(done before)")).count(), again.out());
+        assertEquals(s.path("configs").toString(), new ObjectMapper().readTree(out.resolve("sweep.json").toFile())
+                .path("configs").toString());
+
+        // another seed count is another sweep
+        CliEndToEndTest.Run other = vq(args(out, configs, "--seeds", "2", "--seed", "5"));
+        assertEquals(2, other.code(), other.err());
+        assertTrue(other.err().contains("holds a sweep with other settings"), other.err());
+        CliEndToEndTest.Run bad = vq(args(dir.resolve("bad"), configs, "--seeds", "0"));
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("--seeds: must be 1..100, got 0"), bad.err());
+    }
 }

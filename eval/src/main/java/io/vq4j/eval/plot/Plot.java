@@ -41,7 +41,8 @@ public final class Plot {
     private static final int TOP = 56;
     private static final int BOTTOM = 72;
 
-    private record Series(String name, double[] x, double[] y, boolean line, String[] labels) {
+    private record Series(String name, double[] x, double[] y, boolean line, String[] labels, double[] yLow,
+                          double[] yHigh) {
     }
 
     private record RefLine(double y, String label) {
@@ -74,7 +75,23 @@ public final class Plot {
         if (x.length != y.length || (labels != null && labels.length != x.length)) {
             throw new IllegalArgumentException("series " + name + ": " + x.length + " x and " + y.length + " y");
         }
-        series.add(new Series(name, x.clone(), y.clone(), line, labels == null ? null : labels.clone()));
+        series.add(new Series(name, x.clone(), y.clone(), line, labels == null ? null : labels.clone(), null, null));
+        return this;
+    }
+
+    /**
+     * A series with a vertical error bar at each point, from yLow[i] to yHigh[i] (e.g. the
+     * minimum and maximum over seeds); the axis range covers the bars.
+     */
+    public Plot series(String name, double[] x, double[] y, double[] yLow, double[] yHigh, boolean line,
+                       String[] labels) {
+        if (x.length != y.length || yLow.length != y.length || yHigh.length != y.length
+                || (labels != null && labels.length != x.length)) {
+            throw new IllegalArgumentException("series " + name + ": " + x.length + " x, " + y.length + " y, "
+                    + yLow.length + " low and " + yHigh.length + " high");
+        }
+        series.add(new Series(name, x.clone(), y.clone(), line, labels == null ? null : labels.clone(), yLow.clone(),
+                yHigh.clone()));
         return this;
     }
 
@@ -125,6 +142,10 @@ public final class Plot {
                     x1 = Math.max(x1, s.x[i]);
                     y0 = Math.min(y0, s.y[i]);
                     y1 = Math.max(y1, s.y[i]);
+                    if (s.yLow != null && drawable(s.yLow[i], logY) && drawable(s.yHigh[i], logY)) {
+                        y0 = Math.min(y0, s.yLow[i]);
+                        y1 = Math.max(y1, s.yHigh[i]);
+                    }
                 } else {
                     dropped++;
                 }
@@ -221,6 +242,19 @@ public final class Plot {
                         }
                     }
                     g.draw(path);
+                }
+                if (s.yLow != null) {
+                    g.setStroke(new BasicStroke(1.2f));
+                    for (int i = 0; i < s.x.length; i++) {
+                        if (drawable(s.x[i], logX) && drawable(s.yLow[i], logY) && drawable(s.yHigh[i], logY)) {
+                            double px = ax.map(s.x[i]);
+                            double lo = ay.map(s.yLow[i]);
+                            double hi = ay.map(s.yHigh[i]);
+                            g.draw(new Line2D.Double(px, lo, px, hi));
+                            g.draw(new Line2D.Double(px - 4, lo, px + 4, lo));
+                            g.draw(new Line2D.Double(px - 4, hi, px + 4, hi));
+                        }
+                    }
                 }
                 g.setStroke(new BasicStroke(1.4f));
                 for (int i = 0; i < s.x.length; i++) {

@@ -67,14 +67,27 @@ public final class Sweep {
      * @param randomRows   Gaussian input rows for the per-tensor "random" metrics
      */
     public record Options(Path model, Path calib, Path text, long textBytes, Tokenizer tokenizer, int calibSamples,
-                          int calibLen, int ctx, long seed, int realSamples, int randomRows, Path out) {
+                          int calibLen, int ctx, long seed, int seeds, int realSamples, int randomRows, Path out) {
+        /** One seed: the sweep as before seeds were counted (runs/NAME, same fingerprint). */
+        public Options(Path model, Path calib, Path text, long textBytes, Tokenizer tokenizer, int calibSamples,
+                       int calibLen, int ctx, long seed, int realSamples, int randomRows, Path out) {
+            this(model, calib, text, textBytes, tokenizer, calibSamples, calibLen, ctx, seed, 1, realSamples,
+                    randomRows, out);
+        }
     }
+
+    /** The most seeds one sweep runs per configuration. */
+    public static final int MAX_SEEDS = 100;
 
     public interface Listener {
         default void info(String line) {
         }
 
         default void started(int i, int n, SweepSpec.Config c) {
+        }
+
+        /** With --seeds N > 1: the run of configuration i with the s-th seed (0-based) starts. */
+        default void seedStarted(int i, int s, int seeds, long seed) {
         }
 
         default void quantizeProgress(int block, int blocks, String layer) {
@@ -93,7 +106,8 @@ public final class Sweep {
     public record Result(String name, String slug, String method, Map<String, String> options, List<String> arguments,
                          double nominalBitsPerWeight, double trueBitsPerWeight, long packedBytes, long weights,
                          double ppl, double referencePpl, double meanKl, double top1Agreement, long positions,
-                         double quantizeSeconds, double evalSeconds, String device, List<LayerResult> layers) {
+                         double quantizeSeconds, double evalSeconds, String device, List<LayerResult> layers,
+                         long seed) {
         public double pplRatio() {
             return ppl / referencePpl;
         }
@@ -140,6 +154,9 @@ public final class Sweep {
             throw new InputException("--real-samples: must be 1..--calib-samples (" + o.calibSamples() + "), got "
                     + o.realSamples());
         }
+        if (o.seeds() < 1 || o.seeds() > MAX_SEEDS) {
+            throw new InputException("--seeds: must be 1.." + MAX_SEEDS + ", got " + o.seeds());
+        }
         if (o.randomRows() < 1) {
             throw new InputException("--random-rows: must be at least 1, got " + o.randomRows());
         }
@@ -159,54 +176,74 @@ public final class Sweep {
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
-            Path dir = out.resolve("runs").resolve(cfg.slug());
-            Path resultFile = dir.resolve("result.json");
-            if (Files.isRegularFile(resultFile)) {
-                Result r = readResult(resultFile);
+            for (int si = 0; si < o.seeds(); si++) {
+                long seed = o.seed() + si;
+                // one seed: runs/NAME as before; several: runs/NAME/seed-S
+                Path dir = out.resolve("runs").resolve(cfg.slug());
+                if (o.seeds() > 1) {
+                    dir = dir.resolve("seed-" + seed);
+                    listener.seedStarted(i, si, o.seeds(), seed);
+                }
+                Path resultFile = dir.resolve("result.json");
+                if (Files.isRegularFile(resultFile)) {
+                    Result r = readResult(resultFile, seed);
+                    results.add(r);
+                    listener.finished(i, configs.size(), r, true);
+                    continue;
+                }
+                Result r = runOne(source, reference, cfg, o, seed, dir, len, ctx, ids, realTokens, device, quantizeOn,
+                        evalOn, listener);
+                writeResult(resultFile, r);
                 results.add(r);
-                listener.finished(i, configs.size(), r, true);
-                continue;
+                listener.finished(i, configs.size(), r, false);
             }
-            long t0 = System.nanoTime();
-            var qo = new QuantizeJob.Options(o.model(), o.calib(), o.tokenizer(), cfg.spec(), o.calibSamples(), len,
-                    o.seed(), dir.resolve("model"));
-            QuantizeJob.Result q = QuantizeJob.run(source, qo, quantizeOn, new QuantizeJob.Listener() {
-                @Override
-                public void progress(int block, int blocks, int layer, int layers, String name) {
-                    listener.quantizeProgress(block, blocks, name);
-                }
-
-                @Override
-                public void info(String line) {
-                    listener.info(line);
-                }
-            });
-            double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
-            long t1 = System.nanoTime();
-            LlamaCheckpoint dequantized = HfCheckpoints.read(q.out());
-            Map<String, Double> relH = new LinkedHashMap<>();
-            q.layers().forEach(l -> relH.put(l.name(), l.relativeError()));
-            List<LayerResult> layers = perTensor(source, dequantized, relH, realTokens, o.realSamples(), len,
-                    o.randomRows(), o.seed());
-            LlamaCheckpoint onDevice = evalOn == null ? dequantized : HfCheckpoints.read(q.out(), evalOn);
-            ModelMetrics.Result m;
-            try {
-                m = ModelMetrics.compare(reference, LlamaModel.of(onDevice), ids, ctx);
-            } finally {
-                DeviceModels.release(onDevice); // the device copies of this configuration
-            }
-            double evalSeconds = (System.nanoTime() - t1) / 1e9;
-            // counted on the files, as `vq inspect` counts them: all overhead charged to the quantized layers
-            PackedStats.Stats st = PackedStats.of(q.out());
-            Result r = new Result(cfg.name(), cfg.slug(), cfg.method(), cfg.options(), cfg.arguments(),
-                    st.nominalBitsPerWeight(), st.trueBitsPerWeight(), st.fileBytes() - st.unquantizedDataBytes(),
-                    st.quantizedWeights(), m.quantizedPpl(), m.referencePpl(), m.meanKl(),
-                    m.top1Agreement(), m.positions(), quantizeSeconds, evalSeconds, device, layers);
-            writeResult(resultFile, r);
-            results.add(r);
-            listener.finished(i, configs.size(), r, false);
         }
         return results;
+    }
+
+    /**
+     * One configuration with one seed: quantized into dir/model and evaluated. The seed drives
+     * the quantizer (initialisation, sampling); the Gaussian inputs of the per-tensor metrics
+     * keep the sweep's --seed, so every seed is measured on the same inputs.
+     */
+    private static Result runOne(SourceModel source, LlamaModel reference, SweepSpec.Config cfg, Options o, long seed,
+                                 Path dir, int len, int ctx, int[] ids, int[] realTokens, String device,
+                                 Backend quantizeOn, Backend evalOn, Listener listener) {
+        long t0 = System.nanoTime();
+        var qo = new QuantizeJob.Options(o.model(), o.calib(), o.tokenizer(), cfg.spec(), o.calibSamples(), len,
+                seed, dir.resolve("model"));
+        QuantizeJob.Result q = QuantizeJob.run(source, qo, quantizeOn, new QuantizeJob.Listener() {
+            @Override
+            public void progress(int block, int blocks, int layer, int layers, String name) {
+                listener.quantizeProgress(block, blocks, name);
+            }
+
+            @Override
+            public void info(String line) {
+                listener.info(line);
+            }
+        });
+        double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
+        long t1 = System.nanoTime();
+        LlamaCheckpoint dequantized = HfCheckpoints.read(q.out());
+        Map<String, Double> relH = new LinkedHashMap<>();
+        q.layers().forEach(l -> relH.put(l.name(), l.relativeError()));
+        List<LayerResult> layers = perTensor(source, dequantized, relH, realTokens, o.realSamples(), len,
+                o.randomRows(), o.seed());
+        LlamaCheckpoint onDevice = evalOn == null ? dequantized : HfCheckpoints.read(q.out(), evalOn);
+        ModelMetrics.Result m;
+        try {
+            m = ModelMetrics.compare(reference, LlamaModel.of(onDevice), ids, ctx);
+        } finally {
+            DeviceModels.release(onDevice); // the device copies of this configuration
+        }
+        double evalSeconds = (System.nanoTime() - t1) / 1e9;
+        // counted on the files, as `vq inspect` counts them: all overhead charged to the quantized layers
+        PackedStats.Stats st = PackedStats.of(q.out());
+        return new Result(cfg.name(), cfg.slug(), cfg.method(), cfg.options(), cfg.arguments(),
+                st.nominalBitsPerWeight(), st.trueBitsPerWeight(), st.fileBytes() - st.unquantizedDataBytes(),
+                st.quantizedWeights(), m.quantizedPpl(), m.referencePpl(), m.meanKl(),
+                m.top1Agreement(), m.positions(), quantizeSeconds, evalSeconds, device, layers, seed);
     }
 
     /** Tokens per calibration sequence. */
@@ -284,7 +321,8 @@ public final class Sweep {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             md.update(("vq4j-sweep-1\n" + source.configJson() + "\n" + o.calibSamples() + "x" + len + " ctx " + ctx
-                    + " seed " + o.seed() + " real " + o.realSamples() + " random " + o.randomRows() + " device "
+                    + " seed " + o.seed() + (o.seeds() > 1 ? " seeds " + o.seeds() : "") + " real " + o.realSamples()
+                    + " random " + o.randomRows() + " device "
                     + device + "\n").getBytes(StandardCharsets.UTF_8));
             md.update(modelStamp(o.model()).getBytes(StandardCharsets.UTF_8));
             md.update(Files.readAllBytes(o.calib()));
@@ -325,6 +363,7 @@ public final class Sweep {
             n.put("calib_len", len);
             n.put("ctx", ctx);
             n.put("seed", o.seed());
+            n.put("seeds", o.seeds());
             n.put("real_samples", o.realSamples());
             n.put("random_rows", o.randomRows());
             n.put("device", device);
@@ -393,6 +432,7 @@ public final class Sweep {
         n.put("quantize_seconds", r.quantizeSeconds());
         n.put("eval_seconds", r.evalSeconds());
         n.put("device", r.device());
+        n.put("seed", r.seed());
         layersToJson(n.putArray("layers"), r.layers());
         return n;
     }
@@ -426,6 +466,11 @@ public final class Sweep {
     }
 
     static Result fromJson(JsonNode n) {
+        return fromJson(n, n.path("seed").asLong());
+    }
+
+    /** A result; one written before seeds were recorded gets {@code seed} (the seed it was run with). */
+    static Result fromJson(JsonNode n, long seed) {
         Map<String, String> opts = new LinkedHashMap<>();
         n.path("options").properties().forEach(e -> opts.put("--" + e.getKey(), e.getValue().asText()));
         List<String> args = new ArrayList<>();
@@ -436,7 +481,8 @@ public final class Sweep {
                 n.path("packed_bytes").asLong(), n.path("weights").asLong(), n.path("ppl").asDouble(),
                 n.path("reference_ppl").asDouble(), n.path("mean_kl").asDouble(), n.path("top1_agreement").asDouble(),
                 n.path("positions").asLong(), n.path("quantize_seconds").asDouble(),
-                n.path("eval_seconds").asDouble(), n.path("device").asText(), layers);
+                n.path("eval_seconds").asDouble(), n.path("device").asText(), layers,
+                n.has("seed") ? n.path("seed").asLong() : seed);
     }
 
     /** Jackson writes non-finite doubles as strings ("Infinity"); read them back as numbers. */
@@ -452,9 +498,9 @@ public final class Sweep {
         }
     }
 
-    private static Result readResult(Path file) {
+    private static Result readResult(Path file, long seed) {
         try {
-            return fromJson(JSON.readTree(file.toFile()));
+            return fromJson(JSON.readTree(file.toFile()), seed);
         } catch (IOException e) {
             throw InputException.at(file, "cannot read a finished configuration's result: " + e.getMessage()
                     + "; delete it to evaluate that configuration again");

@@ -34,7 +34,7 @@ class ResidualLeverTest {
 
     static Sweep.Result at(double bits, double ratio) {
         return new Sweep.Result("k", "k", "kmeans", Map.of(), List.of(), bits, bits, 0, 1, ratio, 1, 0, 0, 0, 0, 0,
-                "cpu", List.of());
+                "cpu", List.of(), 0);
     }
 
     @Test
