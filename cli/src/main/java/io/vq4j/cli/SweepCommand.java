@@ -133,10 +133,6 @@ final class SweepCommand implements Callable<Integer> {
 
     /** The sweep on a sentence encoder: stacked metric = cosine of sentence embeddings to the fp32 model's. */
     private int encoder(List<SweepSpec.Config> list, PrintWriter outw, PrintWriter err) {
-        if (seeds != 1) {
-            throw new InputException("--seeds: the sentence-encoder sweep runs one seed per configuration so far;"
-                    + " run it once per --seed");
-        }
         if (sweep.model.tokenizer != null || sweep.calibLen != 0 || sweep.ctx != 0) {
             throw new InputException("--tokenizer, --calib-len and --ctx are for causal models; a sentence encoder"
                     + " brings its tokenizer and embeds whole sentences");
@@ -144,8 +140,8 @@ final class SweepCommand implements Callable<Integer> {
         MiniLm fp = MiniLm.load(sweep.model.model);
         try (Backend backend = sweep.openBackend(err)) {
             var o = new EncoderSweep.Options(sweep.model.model, sweep.calib, sweep.text,
-                    sweep.limitBytes, sweep.calibSamples, sentences, sweep.seed, sweep.realSamples, sweep.randomRows,
-                    sweep.out);
+                    sweep.limitBytes, sweep.calibSamples, sentences, sweep.seed, seeds, sweep.realSamples,
+                    sweep.randomRows, sweep.out);
             long t0 = System.nanoTime();
             var rs = EncoderSweep.run(fp, list, o, backend,
                     new EncoderSweep.Listener() {
@@ -162,9 +158,16 @@ final class SweepCommand implements Callable<Integer> {
                         }
 
                         @Override
+                        public void seedStarted(int i, int s, int n, long seed) {
+                            err.printf(Locale.ROOT, "vq: seed %d (%d/%d)%n", seed, s + 1, n);
+                            err.flush();
+                        }
+
+                        @Override
                         public void finished(int i, int n, EncoderSweep.Result r, boolean resumed) {
-                            outw.printf(Locale.ROOT, "[%d/%d] %-40s %6.3f bpw  embedding cos %.6f (min %.6f)"
+                            outw.printf(Locale.ROOT, "[%d/%d] %-40s %s%6.3f bpw  embedding cos %.6f (min %.6f)"
                                             + "  cos rand %.5f real %.5f  %s%n", i + 1, n, r.name(),
+                                    seeds > 1 ? String.format(Locale.ROOT, "seed %d  ", r.seed()) : "",
                                     r.trueBitsPerWeight(), r.meanCosine(), r.minCosine(), r.meanCosineRandom(),
                                     r.meanCosineReal(), resumed ? "(done before)" : String.format(Locale.ROOT,
                                             "%.1fs + %.1fs", r.quantizeSeconds(), r.evalSeconds()));
@@ -176,7 +179,7 @@ final class SweepCommand implements Callable<Integer> {
             EncoderSweepReport.write(dir, settings, rs);
             outw.printf(Locale.ROOT, "wrote %s: %s, %s, %s, %s (%d configurations, %.1fs)%n", dir,
                     SweepReport.MD_FILE, SweepReport.JSON_FILE, EncoderSweepReport.PLOT_BITS,
-                    EncoderSweepReport.PLOT_COSINE, rs.size(), (System.nanoTime() - t0) / 1e9);
+                    EncoderSweepReport.PLOT_COSINE, list.size(), (System.nanoTime() - t0) / 1e9);
             outw.flush();
         }
         return 0;

@@ -113,4 +113,31 @@ class EncoderSweepCliTest {
             assertFalse(Files.exists(out), "nothing written");
         }
     }
+
+    @Test
+    void seedsGiveTheSpreadOverRealRuns(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("sw");
+        String configs = "kmeans:dim=2,centroids=16,iters=4";
+        CliEndToEndTest.Run r = CliEndToEndTest.vq(args(out, configs, "--seeds", "2").toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(out.resolve("sweep.json").toFile());
+        assertEquals(2, j.path("settings").path("seeds").asInt());
+        JsonNode c = j.path("configs").get(0);
+        assertEquals("[3,4]", c.path("seeds").toString());
+        double a = c.path("runs").get(0).path("embedding_cosine_mean").asDouble();
+        double b = c.path("runs").get(1).path("embedding_cosine_mean").asDouble();
+        assertTrue(a != b, "k-means follows the seed: " + a + " " + b);
+        for (int s = 3; s <= 4; s++) {
+            assertTrue(Files.isRegularFile(out.resolve("runs").resolve(c.path("slug").asText()).resolve("seed-" + s)
+                    .resolve(EncoderSweep.LAYERS)), "seed " + s);
+        }
+        JsonNode m = c.path("stats").path("embedding_cosine_mean");
+        assertEquals((a + b) / 2, m.path("mean").asDouble(), 1e-15);
+        assertEquals(Math.abs(a - b) / Math.sqrt(2), m.path("sd").asDouble(), 1e-12);
+        assertEquals(Math.min(a, b), m.path("min").asDouble(), 0.0);
+        assertTrue(Files.readString(out.resolve("sweep.md")).contains("2 seeds per configuration (3 to 4)"));
+        CliEndToEndTest.Run again = CliEndToEndTest.vq(args(out, configs, "--seeds", "2").toArray(String[]::new));
+        assertEquals(0, again.code(), again.err());
+        assertEquals(2, again.out().lines().filter(l -> l.contains("(done before)")).count(), again.out());
+    }
 }

@@ -66,14 +66,19 @@ public final class EncoderSweep {
      * @param realSamples    calibration sentences whose fp32 activations feed the per-tensor "real" metrics
      */
     public record Options(Path model, Path calib, Path text, long textBytes, int calibSentences, int evalSentences,
-                          long seed, int realSamples, int randomRows, Path out) {
+                          long seed, int seeds, int realSamples, int randomRows, Path out) {
+        /** One seed: runs/NAME and the fingerprint as before seeds were counted. */
+        public Options(Path model, Path calib, Path text, long textBytes, int calibSentences, int evalSentences,
+                       long seed, int realSamples, int randomRows, Path out) {
+            this(model, calib, text, textBytes, calibSentences, evalSentences, seed, 1, realSamples, randomRows, out);
+        }
     }
 
     /** One configuration, evaluated. */
     public record Result(String name, String slug, String method, Map<String, String> options,
                          double nominalBitsPerWeight, double trueBitsPerWeight, long packedBytes, long weights,
                          double meanCosine, double minCosine, double p05Cosine, int sentences,
-                         double quantizeSeconds, double evalSeconds, List<Sweep.LayerResult> layers) {
+                         double quantizeSeconds, double evalSeconds, List<Sweep.LayerResult> layers, long seed) {
         public double meanCosineRandom() {
             return layers.stream().mapToDouble(Sweep.LayerResult::cosineRandom).average().orElse(Double.NaN);
         }
@@ -141,6 +146,10 @@ public final class EncoderSweep {
         default void started(int i, int n, SweepSpec.Config c) {
         }
 
+        /** With --seeds N > 1: the run of configuration i with the s-th seed (0-based) starts. */
+        default void seedStarted(int i, int s, int seeds, long seed) {
+        }
+
         default void quantizeProgress(int layer, int layers) {
         }
 
@@ -180,6 +189,9 @@ public final class EncoderSweep {
         if (o.randomRows() < 1) {
             throw new InputException("--random-rows: must be at least 1, got " + o.randomRows());
         }
+        if (o.seeds() < 1 || o.seeds() > Sweep.MAX_SEEDS) {
+            throw new InputException("--seeds: must be 1.." + Sweep.MAX_SEEDS + ", got " + o.seeds());
+        }
         List<String> calib = sentences(TextInput.read(o.calib(), 0), o.calibSentences());
         if (calib.size() < o.calibSentences()) {
             throw InputException.at(o.calib(), "gives " + calib.size() + " sentences; --calib-samples needs "
@@ -212,91 +224,111 @@ public final class EncoderSweep {
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
-            Path dir = out.resolve("runs").resolve(cfg.slug());
-            Path resultFile = dir.resolve(RESULT);
-            if (Files.isRegularFile(resultFile)) {
-                Result r = readResult(resultFile);
+            for (int si = 0; si < o.seeds(); si++) {
+                long seed = o.seed() + si;
+                // one seed: runs/NAME as before; several: runs/NAME/seed-S
+                Path dir = out.resolve("runs").resolve(cfg.slug());
+                if (o.seeds() > 1) {
+                    dir = dir.resolve("seed-" + seed);
+                    listener.seedStarted(i, si, o.seeds(), seed);
+                }
+                Path resultFile = dir.resolve(RESULT);
+                Result r = Files.isRegularFile(resultFile) ? readResult(resultFile, seed) : null;
+                boolean resumed = r != null;
+                if (r == null) {
+                    r = runOne(fp, linears, cfg, o, seed, dir, calib, eval, reference, real, realRows, backend,
+                            listener);
+                    writeResult(resultFile, r);
+                }
                 results.add(r);
-                listener.finished(i, configs.size(), r, true);
-                continue;
+                listener.finished(i, configs.size(), r, resumed);
             }
-            long t0 = System.nanoTime();
-            QuantSpec spec = cfg.spec();
-            Map<String, PackedMatrix> packed = new LinkedHashMap<>();
-            Map<String, Double> relH = new LinkedHashMap<>();
-            EncoderTarget target = new EncoderTarget(fp, calib);
-            new Calibration(Methods.forName(spec.method()), spec, backend, o.seed()).run(target, 0,
-                    new Calibration.Listener() {
-                        @Override
-                        public void blockStarted(int block, int blocks) {
-                            listener.quantizeProgress(block, blocks);
-                        }
-
-                        @Override
-                        public void layer(int block, CalibratedLayer l) {
-                            packed.put(l.name(), l.packed());
-                            relH.put(l.name(), l.relativeError());
-                        }
-                    });
-            Map<String, float[]> replaced = target.replaced();
-            Files2.createDirectories(dir);
-            Path layersFile = dir.resolve(LAYERS);
-            SafeTensorsWriter w = new SafeTensorsWriter();
-            w.metadata("format", "pt");
-            packed.forEach((n, q) -> PackedLayers.write(n, q, w));
-            try {
-                w.write(layersFile);
-            } catch (IOException e) {
-                throw InputException.at(layersFile, "cannot write: " + e.getMessage());
-            }
-            double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
-
-            long t1 = System.nanoTime();
-            List<Sweep.LayerResult> perTensor = new ArrayList<>();
-            for (LinearLayer l : linears) {
-                float[] wq = replaced.get(l.name());
-                float[] gauss = LayerMetrics.gaussianInputs(o.randomRows(), l.cols(), o.seed() ^ l.name().hashCode());
-                LayerMetrics.Fidelity fr = LayerMetrics.outputFidelity(l.weight(), wq, l.rows(), l.cols(), gauss,
-                        o.randomRows());
-                LayerMetrics.Fidelity fx = LayerMetrics.outputFidelity(l.weight(), wq, l.rows(), l.cols(),
-                        real.get(l.name()), realRows.get(l.name()));
-                perTensor.add(new Sweep.LayerResult(l.name(), l.rows(), l.cols(), LayerMetrics.mse(l.weight(), wq),
-                        LayerMetrics.sqnrDb(l.weight(), wq), relH.get(l.name()), fr.cosine(), fr.relError(),
-                        fx.cosine(), fx.relError()));
-            }
-            float[][] quantized = fp.withWeights(replaced).embed(eval);
-            double[] cos = new double[eval.size()];
-            for (int s = 0; s < cos.length; s++) {
-                cos[s] = cosine(reference[s], quantized[s]);
-            }
-            double[] sorted = cos.clone();
-            Arrays.sort(sorted);
-            double mean = 0;
-            for (double c : cos) {
-                mean += c;
-            }
-            mean /= cos.length;
-            long weights = 0;
-            double nominal = 0;
-            for (Map.Entry<String, PackedMatrix> e : packed.entrySet()) {
-                weights += e.getValue().weights();
-                nominal += PackedLayers.nominalBitsPerWeight(e.getValue()) * e.getValue().weights();
-            }
-            long bytes;
-            try {
-                bytes = Files.size(layersFile);
-            } catch (IOException e) {
-                throw InputException.at(layersFile, "cannot read: " + e.getMessage());
-            }
-            Result r = new Result(cfg.name(), cfg.slug(), cfg.method(), cfg.options(), nominal / weights,
-                    bytes * 8.0 / weights, bytes, weights, mean, sorted[0],
-                    sorted[(int) Math.floor(0.05 * (sorted.length - 1))], cos.length, quantizeSeconds,
-                    (System.nanoTime() - t1) / 1e9, perTensor);
-            writeResult(resultFile, r);
-            results.add(r);
-            listener.finished(i, configs.size(), r, false);
         }
         return results;
+    }
+
+    /**
+     * One configuration with one seed: every linear quantized block-sequentially, the packed
+     * layers written to dir, and evaluated. The per-tensor metrics' Gaussian inputs keep the
+     * sweep's --seed, so every seed is measured on the same inputs.
+     */
+    private static Result runOne(MiniLm fp, List<LinearLayer> linears, SweepSpec.Config cfg, Options o, long seed,
+                                 Path dir, List<String> calib, List<String> eval, float[][] reference,
+                                 Map<String, float[]> real, Map<String, Integer> realRows, Backend backend,
+                                 Listener listener) {
+        long t0 = System.nanoTime();
+        QuantSpec spec = cfg.spec();
+        Map<String, PackedMatrix> packed = new LinkedHashMap<>();
+        Map<String, Double> relH = new LinkedHashMap<>();
+        EncoderTarget target = new EncoderTarget(fp, calib);
+        new Calibration(Methods.forName(spec.method()), spec, backend, seed).run(target, 0,
+                new Calibration.Listener() {
+                    @Override
+                    public void blockStarted(int block, int blocks) {
+                        listener.quantizeProgress(block, blocks);
+                    }
+
+                    @Override
+                    public void layer(int block, CalibratedLayer l) {
+                        packed.put(l.name(), l.packed());
+                        relH.put(l.name(), l.relativeError());
+                    }
+                });
+        Map<String, float[]> replaced = target.replaced();
+        Files2.createDirectories(dir);
+        Path layersFile = dir.resolve(LAYERS);
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        w.metadata("format", "pt");
+        packed.forEach((n, q) -> PackedLayers.write(n, q, w));
+        try {
+            w.write(layersFile);
+        } catch (IOException e) {
+            throw InputException.at(layersFile, "cannot write: " + e.getMessage());
+        }
+        double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
+
+        long t1 = System.nanoTime();
+        List<Sweep.LayerResult> perTensor = new ArrayList<>();
+        for (LinearLayer l : linears) {
+            float[] wq = replaced.get(l.name());
+            float[] gauss = LayerMetrics.gaussianInputs(o.randomRows(), l.cols(), o.seed() ^ l.name().hashCode());
+            LayerMetrics.Fidelity fr = LayerMetrics.outputFidelity(l.weight(), wq, l.rows(), l.cols(), gauss,
+                    o.randomRows());
+            LayerMetrics.Fidelity fx = LayerMetrics.outputFidelity(l.weight(), wq, l.rows(), l.cols(),
+                    real.get(l.name()), realRows.get(l.name()));
+            perTensor.add(new Sweep.LayerResult(l.name(), l.rows(), l.cols(), LayerMetrics.mse(l.weight(), wq),
+                    LayerMetrics.sqnrDb(l.weight(), wq), relH.get(l.name()), fr.cosine(), fr.relError(),
+                    fx.cosine(), fx.relError()));
+        }
+        float[][] quantized = fp.withWeights(replaced).embed(eval);
+        double[] cos = new double[eval.size()];
+        for (int s = 0; s < cos.length; s++) {
+            cos[s] = cosine(reference[s], quantized[s]);
+        }
+        double[] sorted = cos.clone();
+        Arrays.sort(sorted);
+        double mean = 0;
+        for (double c : cos) {
+            mean += c;
+        }
+        mean /= cos.length;
+        long weights = 0;
+        double nominal = 0;
+        for (Map.Entry<String, PackedMatrix> e : packed.entrySet()) {
+            weights += e.getValue().weights();
+            nominal += PackedLayers.nominalBitsPerWeight(e.getValue()) * e.getValue().weights();
+        }
+        long bytes;
+        try {
+            bytes = Files.size(layersFile);
+        } catch (IOException e) {
+            throw InputException.at(layersFile, "cannot read: " + e.getMessage());
+        }
+        Result r = new Result(cfg.name(), cfg.slug(), cfg.method(), cfg.options(), nominal / weights,
+                bytes * 8.0 / weights, bytes, weights, mean, sorted[0],
+                sorted[(int) Math.floor(0.05 * (sorted.length - 1))], cos.length, quantizeSeconds,
+                (System.nanoTime() - t1) / 1e9, perTensor, seed);
+        return r;
     }
 
     static double cosine(float[] a, float[] b) {
@@ -326,8 +358,9 @@ public final class EncoderSweep {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             md.update(("vq4j-encoder-sweep-1\n" + o.model().getFileName() + " " + Files.size(o.model()) + "\n"
-                    + calib.size() + " " + eval.size() + " seed " + o.seed() + " real " + o.realSamples() + " random "
-                    + o.randomRows() + "\n").getBytes(StandardCharsets.UTF_8));
+                    + calib.size() + " " + eval.size() + " seed " + o.seed() + (o.seeds() > 1 ? " seeds " + o.seeds()
+                    : "") + " real " + o.realSamples() + " random " + o.randomRows() + "\n")
+                    .getBytes(StandardCharsets.UTF_8));
             for (String s : calib) {
                 md.update((s + "\n").getBytes(StandardCharsets.UTF_8));
             }
@@ -352,6 +385,7 @@ public final class EncoderSweep {
             n.put("calib_sentences", o.calibSentences());
             n.put("eval_sentences", o.evalSentences());
             n.put("seed", o.seed());
+            n.put("seeds", o.seeds());
             n.put("real_samples", o.realSamples());
             n.put("random_rows", o.randomRows());
         });
@@ -379,6 +413,7 @@ public final class EncoderSweep {
         n.put("mean_rel_hessian_error", r.meanRelHessianError());
         n.put("quantize_seconds", r.quantizeSeconds());
         n.put("eval_seconds", r.evalSeconds());
+        n.put("seed", r.seed());
         Sweep.layersToJson(n.putArray("layers"), r.layers());
         return n;
     }
@@ -392,7 +427,8 @@ public final class EncoderSweep {
         }
     }
 
-    private static Result readResult(Path file) {
+    /** A result; one written before seeds were recorded gets {@code seed} (the seed it was run with). */
+    private static Result readResult(Path file, long seed) {
         try {
             JsonNode n = Sweep.JSON.readTree(file.toFile());
             Map<String, String> opts = new LinkedHashMap<>();
@@ -403,7 +439,7 @@ public final class EncoderSweep {
                     n.path("packed_bytes").asLong(), n.path("weights").asLong(), n.path("embedding_cosine_mean").asDouble(),
                     n.path("embedding_cosine_min").asDouble(), n.path("embedding_cosine_p05").asDouble(),
                     n.path("sentences").asInt(), n.path("quantize_seconds").asDouble(), n.path("eval_seconds").asDouble(),
-                    ls);
+                    ls, n.has("seed") ? n.path("seed").asLong() : seed);
         } catch (IOException e) {
             throw InputException.at(file, "cannot read: " + e.getMessage());
         }

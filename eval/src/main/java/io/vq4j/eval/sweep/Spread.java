@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
 
 /**
@@ -60,13 +61,26 @@ public record Spread(double mean, double sd, double min, double max, int n) {
 
     /** Results grouped by configuration (slug), in order of first appearance. */
     public static List<Group> groups(List<Sweep.Result> rs) {
-        Map<String, List<Sweep.Result>> by = new LinkedHashMap<>();
-        for (Sweep.Result r : rs) {
-            by.computeIfAbsent(r.slug(), k -> new ArrayList<>()).add(r);
-        }
         List<Group> out = new ArrayList<>();
-        by.forEach((slug, runs) -> out.add(new Group(runs.getFirst().name(), slug, runs.getFirst().method(),
-                List.copyOf(runs))));
+        for (List<Sweep.Result> runs : bySlug(rs, Sweep.Result::slug)) {
+            out.add(new Group(runs.getFirst().name(), runs.getFirst().slug(), runs.getFirst().method(), runs));
+        }
         return out;
+    }
+
+    /** Any kind of result grouped by its configuration's slug, in order of first appearance. */
+    static <T> List<List<T>> bySlug(List<T> rs, Function<T, String> slug) {
+        Map<String, List<T>> by = new LinkedHashMap<>();
+        for (T r : rs) {
+            by.computeIfAbsent(slug.apply(r), k -> new ArrayList<>()).add(r);
+        }
+        List<List<T>> out = new ArrayList<>();
+        by.values().forEach(v -> out.add(List.copyOf(v)));
+        return out;
+    }
+
+    /** The spread of one metric over runs of any kind. */
+    static <T> Spread of(List<T> runs, ToDoubleFunction<T> metric) {
+        return of(runs.stream().mapToDouble(metric).toArray());
     }
 }
