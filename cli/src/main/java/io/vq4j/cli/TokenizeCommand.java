@@ -3,6 +3,7 @@ package io.vq4j.cli;
 import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.TextInput;
+import io.vq4j.quant.calib.CalibrationTokens;
 import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
@@ -19,7 +20,8 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
-        description = "Tokenize a text (with BOS) as `vq eval ppl` does; write the ids as little-endian int32.")
+        description = {"Tokenize a text (with BOS) as `vq eval ppl` does; write the ids as little-endian int32.",
+                "With --calib-samples and --calib-len: the calibration tokens `vq quantize` would use."})
 final class TokenizeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -31,6 +33,12 @@ final class TokenizeCommand implements Callable<Integer> {
     long limitBytes;
     @Option(names = "--out", required = true, paramLabel = "FILE")
     Path out;
+    @Option(names = "--calib-samples", paramLabel = "N",
+            description = "with --calib-len: write the calibration tokens `vq quantize` takes from this text"
+                    + " (N sequences of L tokens, as its --calib-samples and --calib-len)")
+    int calibSamples;
+    @Option(names = "--calib-len", paramLabel = "L", description = "tokens per calibration sequence (with --calib-samples)")
+    int calibLen;
 
     @Override
     public Integer call() {
@@ -38,7 +46,17 @@ final class TokenizeCommand implements Callable<Integer> {
             throw InputException.at(model.model, "no such file or directory");
         }
         Tokenizer tok = Tokenizers.forModel(model.model, model.tokenizer);
-        int[] ids = TextInput.tokens(text, limitBytes, tok);
+        boolean calib = calibSamples != 0 || calibLen != 0;
+        if (calib && (calibSamples < 1 || calibLen < 1)) {
+            throw new InputException("--calib-samples and --calib-len: give both, each at least 1 (got "
+                    + calibSamples + " and " + calibLen + ")");
+        }
+        if (calib && limitBytes != 0) {
+            throw new InputException("--limit-bytes: not with --calib-samples (calibration reads the text as"
+                    + " `vq quantize` does)");
+        }
+        int[] ids = calib ? CalibrationTokens.read(text, tok, calibSamples, calibLen)
+                : TextInput.tokens(text, limitBytes, tok);
         ByteBuffer b = ByteBuffer.allocate(ids.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (int id : ids) {
             b.putInt(id);
