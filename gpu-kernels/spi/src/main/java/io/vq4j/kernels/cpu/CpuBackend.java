@@ -74,11 +74,18 @@ public final class CpuBackend implements Backend {
                 float bestDist = Float.POSITIVE_INFINITY;
                 for (int c0 = 0; c0 < k; c0 += L) {
                     FloatVector acc = FloatVector.zero(S);
-                    for (int j = 0; j < d; j++) {
-                        FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0)
-                                .sub(vectors[i * d + j]);
-                        FloatVector sq = diff.mul(diff);
-                        acc = weights == null ? acc.add(sq) : sq.fma(FloatVector.broadcast(S, weights[i * d + j]), acc);
+                    // the distance's definition on every backend (vq.cl's assign_block):
+                    // acc = fma(diff, diff, acc), weighted acc = fma(w * diff, diff, acc), j in order
+                    if (weights == null) {
+                        for (int j = 0; j < d; j++) {
+                            FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0).sub(vectors[i * d + j]);
+                            acc = diff.fma(diff, acc);
+                        }
+                    } else {
+                        for (int j = 0; j < d; j++) {
+                            FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0).sub(vectors[i * d + j]);
+                            acc = diff.mul(weights[i * d + j]).fma(diff, acc);
+                        }
                     }
                     VectorMask<Float> valid = S.indexInRange(c0, k);
                     float m = acc.reduceLanes(jdk.incubator.vector.VectorOperators.MIN, valid);
