@@ -23,6 +23,8 @@
 #endif
 
 #define MAX_D 16
+/* D is a constant in every assignment kernel: its loops unroll, x and w stay in registers */
+#define UNROLL _Pragma("unroll")
 
 /*
  * For every vector i < n (n x D), the centroid (of k, k x D) at the least distance
@@ -44,6 +46,7 @@ FORCE_INLINE void assign_block(const GLOBAL float* x, const GLOBAL float* w, con
     vfloat xv[MAX_D];
     vfloat wv[MAX_D];
     float tmp[VL];
+    UNROLL
     for (int j = 0; j < D; j++) {
         for (int l = 0; l < VL; l++) {
             const int i = first + l * lsz;
@@ -68,6 +71,7 @@ FORCE_INLINE void assign_block(const GLOBAL float* x, const GLOBAL float* w, con
         if (weighted) {
             for (int t = 0; t < tk; t++) {
                 vfloat acc = VSPLAT(0.0f);
+                UNROLL
                 for (int j = 0; j < D; j++) {
                     const vfloat diff = VSPLAT(tile[t * D + j]) - xv[j];
                     acc = VFMA(wv[j] * diff, diff, acc);
@@ -79,6 +83,7 @@ FORCE_INLINE void assign_block(const GLOBAL float* x, const GLOBAL float* w, con
         } else {
             for (int t = 0; t < tk; t++) {
                 vfloat acc = VSPLAT(0.0f);
+                UNROLL
                 for (int j = 0; j < D; j++) {
                     const vfloat diff = VSPLAT(tile[t * D + j]) - xv[j];
                     acc = VFMA(diff, diff, acc);
