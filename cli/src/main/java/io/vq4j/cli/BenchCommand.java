@@ -105,6 +105,9 @@ final class BenchCommand implements Runnable {
                     ro.put("vectors_timed", r.vectorsTimed());
                     ro.put("vectors_full", r.vectorsFull());
                     ro.put("seconds", r.seconds());
+                    if (!Double.isNaN(r.cpuSeconds())) {
+                        ro.put("process_cpu_seconds", r.cpuSeconds());
+                    }
                     if (r.gflops() > 0) {
                         ro.put("gflop_per_s", r.gflopsPerSecond());
                     } else {
@@ -128,21 +131,25 @@ final class BenchCommand implements Runnable {
                                 d, p[0], p[1]);
                     }
                 });
-                out.printf("%-10s %-16s %-24s %12s %10s %14s %7s %9s%n", "device", "kernel", "shape", "vectors", "ms",
-                        "throughput", "of peak", "vs cpu");
+                out.printf("%-10s %-16s %-24s %12s %10s %10s %14s %7s %9s%n", "device", "kernel", "shape", "vectors", "ms",
+                        "cpu ms", "throughput", "of peak", "vs cpu");
                 for (KernelBench.Row r : rows) {
                     Double c = cpu.get(r.kernel() + " " + r.shape());
                     String tp = r.gflops() > 0 ? String.format(Locale.ROOT, "%.1f GFLOP/s", r.gflopsPerSecond())
                             : String.format(Locale.ROOT, "%.2f GB/s", r.gbytesPerSecond());
                     double f = fractionOfPeak(r, peaks.get(r.device()));
-                    out.printf(Locale.ROOT, "%-10s %-16s %-24s %12s %10.2f %14s %7s %8.2fx%n", r.device(), r.kernel(),
-                            r.shape(), r.vectorsTimed() == r.vectorsFull() ? Long.toString(r.vectorsTimed())
-                                    : r.vectorsTimed() + "/" + r.vectorsFull(), r.seconds() * 1e3, tp,
+                    out.printf(Locale.ROOT, "%-10s %-16s %-24s %12s %10.2f %10.2f %14s %7s %8.2fx%n", r.device(),
+                            r.kernel(), r.shape(), r.vectorsTimed() == r.vectorsFull() ? Long.toString(r.vectorsTimed())
+                                    : r.vectorsTimed() + "/" + r.vectorsFull(), r.seconds() * 1e3, r.cpuSeconds() * 1e3, tp,
                             Double.isNaN(f) ? "-" : String.format(Locale.ROOT, "%.1f%%", 100 * f),
                             c == null ? Double.NaN : c / (r.seconds() / r.vectorsTimed()));
                 }
                 out.println("throughput counts 3·n·k·d flops for assign, 2·n·c² for the Hessian gemm, bytes read and"
-                        + " written for accumulate, the packed weights (indices and codebook) plus x and y for dequant-matvec;"
+                        + " written for accumulate, the packed weights (indices and codebook) plus x and y for dequant-matvec,"
+                        + " 2·n·rows·cols flops for dequant-matmul (n input rows at once);"
+                        + " 'cpu ms': the CPU time of the whole process over the same runs (median; every thread, the"
+                        + " OpenCL runtime's included), the steadier figure on a loaded machine for devices on the host's"
+                        + " cores;"
                         + " 'vectors' timed/full when a case was cut to --max-vectors; 'of peak' against the device's fp32"
                         + " or memory peak, where the backend knows it (CUDA: from SM count and clocks).");
             }

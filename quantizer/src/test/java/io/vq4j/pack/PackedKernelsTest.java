@@ -36,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * dequant and dequantMatmul on every packed layout: the CPU backend against the layout as
  * documented ({@link LayoutOracle}, then a plain sum over the stored column order), and the OpenCL
- * and CUDA backends against the CPU bit for bit. GPU parts run on the first OpenCL device (PoCL
+ * and CUDA backends against the CPU bit for bit (a one-row product within the bound that
+ * Backend#dequantMatmul states). GPU parts run on the first OpenCL device (PoCL
  * in CI; required when VQ_REQUIRE_OPENCL=1), the first CUDA device (where there is one;
  * required when VQ_REQUIRE_CUDA=1) and the default device of every backend provider on the
  * class path (the TornadoVM backend, when the tornado module runs this test; VQ_REQUIRE_TORNADO=1).
@@ -123,6 +124,18 @@ class PackedKernelsTest {
                 float[] gy = new float[n * q.rows()];
                 gpu.dequantMatmul(w, x, n, gy);
                 assertArrayEquals(y, gy, what + ": " + gpu.name() + " dequantMatmul, bit for bit");
+                // one row (a matrix-vector product): the tree of partial sums, within the bound
+                // Backend#dequantMatmul states, 2 cols 2^-24 sum_c |W[r, c] x[c]|
+                float[] gv = new float[q.rows()];
+                gpu.dequantMatvec(w, x, gv);
+                for (int o = 0; o < q.rows(); o++) {
+                    double magnitude = 0;
+                    for (int c = 0; c < q.cols(); c++) {
+                        magnitude += Math.abs((double) dense[o * q.cols() + c] * x[c]);
+                    }
+                    assertEquals(expected[o], gv[o], 2.0 * q.cols() * 0x1p-24 * magnitude,
+                            what + ": " + gpu.name() + " dequantMatvec row " + o);
+                }
             }
         }
     }

@@ -52,7 +52,8 @@ class DeviceCliTest {
             }
         }
         for (String d : new String[]{"cpu", "opencl"}) {
-            for (String k : new String[]{"assign", "assign-weighted", "accumulate", "dequant-matvec", "hessian-gemm"}) {
+            for (String k : new String[]{"assign", "assign-weighted", "accumulate", "dequant-matvec", "dequant-matmul",
+                    "hessian-gemm"}) {
                 assertTrue(seen.contains(d + " " + k), d + " " + k + " in " + seen);
             }
         }

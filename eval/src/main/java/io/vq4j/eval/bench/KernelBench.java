@@ -6,6 +6,10 @@ import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.kernels.packed.StageValues;
 
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -24,9 +28,14 @@ public final class KernelBench {
     private KernelBench() {
     }
 
-    /** One timed case. */
+    /**
+     * One timed case: the median wall time and the median CPU time of the whole process over the
+     * same runs (every thread, the OpenCL runtime's native ones included; NaN where the system
+     * cannot say). On a shared machine the CPU time is the steadier measure of the work a kernel
+     * costs on the host's cores (PoCL, the CPU backend); on a GPU only the wall time means speed.
+     */
     public record Row(String device, String kernel, String shape, long vectorsTimed, long vectorsFull, double seconds,
-                      double gflops, double gbytes) {
+                      double cpuSeconds, double gflops, double gbytes) {
         public double gflopsPerSecond() {
             return gflops / seconds;
         }
@@ -67,15 +76,49 @@ public final class KernelBench {
         void run();
     }
 
-    static double time(Run r, int repeats) {
+    /** Median wall and process CPU seconds of {@code repeats} runs after one warm-up. */
+    record Timing(double seconds, double cpuSeconds) {
+    }
+
+    static Timing time(Run r, int repeats) {
         r.run(); // warm-up (kernel builds, JIT)
         double[] t = new double[repeats];
+        double[] cpu = new double[repeats];
         for (int i = 0; i < repeats; i++) {
+            long c0 = processCpuNanos();
             long t0 = System.nanoTime();
             r.run();
             t[i] = (System.nanoTime() - t0) / 1e9;
+            cpu[i] = c0 < 0 ? Double.NaN : (processCpuNanos() - c0) / 1e9;
         }
-        return median(t);
+        return new Timing(median(t), median(cpu));
+    }
+
+    /**
+     * CPU nanoseconds run so far by every thread of this process (Linux: the sum over
+     * /proc/self/task/{@literal *}/schedstat, nanosecond counts); −1 where unavailable. Threads that
+     * ended are not counted, so a call is measured by the threads alive across it.
+     */
+    static long processCpuNanos() {
+        Path tasks = Path.of("/proc/self/task");
+        if (!Files.isDirectory(tasks)) {
+            return -1;
+        }
+        long sum = 0;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(tasks)) {
+            for (Path t : ds) {
+                try {
+                    String line = Files.readString(t.resolve("schedstat")).trim();
+                    int sp = line.indexOf(' ');
+                    sum += Long.parseLong(sp < 0 ? line : line.substring(0, sp));
+                } catch (IOException | NumberFormatException e) {
+                    // the thread ended while being read
+                }
+            }
+        } catch (IOException e) {
+            return -1;
+        }
+        return sum;
     }
 
     static float[] gaussian(SplittableRandom r, long n) {
@@ -106,15 +149,15 @@ public final class KernelBench {
             String shape = String.format(Locale.ROOT, "%dx%d d=%d k=%d", c.rows(), c.cols(), c.d(), c.k());
             double flops = 3.0 * n * c.k() * c.d() / 1e9;
             int fn = n;
-            double t = time(() -> b.assignNearest(x, null, fn, c.d(), cb, c.k(), idx, dist), repeats);
-            rows.add(new Row(device, "assign", shape, n, c.vectors(), t, flops, 0));
+            Timing t = time(() -> b.assignNearest(x, null, fn, c.d(), cb, c.k(), idx, dist), repeats);
+            rows.add(new Row(device, "assign", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(), flops, 0));
             t = time(() -> b.assignNearest(x, w, fn, c.d(), cb, c.k(), idx, dist), repeats);
-            rows.add(new Row(device, "assign-weighted", shape, n, c.vectors(), t, flops, 0));
+            rows.add(new Row(device, "assign-weighted", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(), flops, 0));
             double[] sums = new double[c.k() * c.d()];
             double[] ws = new double[c.k() * c.d()];
             t = time(() -> b.accumulateCentroids(x, w, fn, c.d(), idx, c.k(), sums, ws), repeats);
             double bytes = (2.0 * n * c.d() * 4 + 4.0 * n + 16.0 * c.k() * c.d()) / 1e9;
-            rows.add(new Row(device, "accumulate", shape, n, c.vectors(), t, 0, bytes));
+            rows.add(new Row(device, "accumulate", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(), 0, bytes));
         }
         // dequant-matvec: y = W x straight from packed VQ weights (one fp16 codebook per tensor,
         // indices of log2 k bits), bytes = the packed weights read once plus x and y
@@ -132,10 +175,20 @@ public final class KernelBench {
             float[] x = gaussian(r, c.cols());
             float[] y = new float[c.rows()];
             String shape = String.format(Locale.ROOT, "%dx%d d=%d k=%d", c.rows(), c.cols(), c.d(), c.k());
+            // the batched product of prefill and perplexity: n input rows at once (512, a stories260K
+            // window, on small shapes; fewer on big ones, ~1 GFLOP a call), 2·n·rows·cols flops
+            int tokens = Integer.highestOneBit((int) Math.max(16, Math.min(512, 1e9 / ((double) c.rows() * c.cols()))));
+            float[] xs = gaussian(r, (long) tokens * c.cols());
+            float[] ys = new float[tokens * c.rows()];
             try (PackedWeights pw = b.upload(m)) {
-                double t = time(() -> b.dequantMatvec(pw, x, y), repeats);
+                Timing t = time(() -> b.dequantMatvec(pw, x, y), repeats);
                 double bytes = (m.deviceBytes() + 4.0 * (c.rows() + c.cols())) / 1e9;
-                rows.add(new Row(device, "dequant-matvec", shape, c.vectors(), c.vectors(), t, 0, bytes));
+                rows.add(new Row(device, "dequant-matvec", shape, c.vectors(), c.vectors(), t.seconds(),
+                        t.cpuSeconds(), 0, bytes));
+                t = time(() -> b.dequantMatmul(pw, xs, tokens, ys), repeats);
+                rows.add(new Row(device, "dequant-matmul", shape + " n=" + tokens, c.vectors(), c.vectors(),
+                        t.seconds(), t.cpuSeconds(),
+                        2.0 * tokens * c.rows() * c.cols() / 1e9, 0));
             }
         }
         // the Hessian of a layer's inputs: XᵀX for 2048 calibration rows
@@ -144,8 +197,9 @@ public final class KernelBench {
             SplittableRandom r = new SplittableRandom(cols);
             float[] x = gaussian(r, (long) m * cols);
             float[] h = new float[cols * cols];
-            double t = time(() -> b.gemm(true, false, cols, cols, m, 1f, x, x, 0f, h), repeats);
-            rows.add(new Row(device, "hessian-gemm", "X 2048x" + cols, m, m, t, 2.0 * m * cols * cols / 1e9, 0));
+            Timing t = time(() -> b.gemm(true, false, cols, cols, m, 1f, x, x, 0f, h), repeats);
+            rows.add(new Row(device, "hessian-gemm", "X 2048x" + cols, m, m, t.seconds(), t.cpuSeconds(),
+                    2.0 * m * cols * cols / 1e9, 0));
         }
         return rows;
     }

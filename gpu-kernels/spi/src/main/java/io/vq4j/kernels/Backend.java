@@ -26,7 +26,10 @@ public interface Backend extends AutoCloseable {
     /**
      * For each of the n vectors (n×d), the centroid (of k, k×d) at the least distance
      * Σ_j w_ij (x_ij − c_j)², with per-dimension weights (n×d) or, when weights is null, w = 1.
-     * Writes index[i] and distance[i]. Ties go to the lowest centroid index.
+     * Writes index[i] and distance[i]. Ties go to the lowest centroid index. The distance is
+     * defined to the bit, the same on every backend: acc = 0, then for j = 0 … d−1 in order,
+     * diff = c_j − x_ij and acc = fma(diff, diff, acc), weighted acc = fma(w_ij · diff, diff, acc)
+     * (w_ij · diff rounded, then one fused multiply-add).
      */
     void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
                        float[] distance);
@@ -52,7 +55,10 @@ public interface Backend extends AutoCloseable {
     /**
      * Y = X · Wᵀ straight from packed weights, without a dense copy of W: x is n × cols and
      * y is n × rows. Each output sums over the stored column positions in order, as
-     * {@link io.vq4j.kernels.packed.PackedReference#matmul}.
+     * {@link io.vq4j.kernels.packed.PackedReference#matmul}; except that a GPU backend computes
+     * a call with n = 1 (a matrix-vector product) as a work-group per row with a tree of partial
+     * sums, which differs from that order by rounding only: within
+     * 2 · cols · 2⁻²⁴ · Σ_c |W[r, c] x[c]| of it, and the same bits on every run.
      */
     void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y);
 

@@ -13,6 +13,36 @@ import java.nio.charset.StandardCharsets;
  * table the Java side writes the packed tables with.
  */
 public final class KernelSource {
+    /**
+     * Vectors per work-item of the assignment and rows per work-item of the batched matmul (the
+     * width of the prelude's vfloat): 8, one AVX2 register on PoCL; 4 on CUDA, where each lane is
+     * a register and 16 dimensions of x and w for 4 vectors already take 128 of them.
+     */
+    public static final int OPENCL_LANES = 8;
+    public static final int CUDA_LANES = 4;
+    /**
+     * Work-items per work-group of the packed matmul and matvec kernels (fixed, a power of two:
+     * their tiles and the matvec's reduction tree depend on it).
+     */
+    public static final int MATMUL_GROUP = 64;
+    /** Row groups of a batched matmul work-group; each work-item of one holds VL rows. */
+    private static final int MATMUL_ROW_GROUPS = 4;
+    /** Input rows (tokens) per work-item of the batched matmul. */
+    private static final int MATMUL_TOKENS_PER_ITEM = 4;
+    /** Input rows (tokens) per work-group of the batched packed matmul: 16 token groups of 4. */
+    public static final int MATMUL_TOKENS = MATMUL_GROUP / MATMUL_ROW_GROUPS * MATMUL_TOKENS_PER_ITEM;
+
+    /** Output rows per work-group of the batched packed matmul, for a dialect of {@code lanes} lanes. */
+    public static int matmulRows(int lanes) {
+        return MATMUL_ROW_GROUPS * lanes;
+    }
+
+    /** The matmul geometry as #defines, the same in both dialects. */
+    private static String geometry() {
+        return "#define MM_GROUP " + MATMUL_GROUP + "\n#define MM_RG " + MATMUL_ROW_GROUPS + "\n#define MM_TM "
+                + MATMUL_TOKENS_PER_ITEM + "\n";
+    }
+
     private KernelSource() {
     }
 
@@ -29,12 +59,24 @@ public final class KernelSource {
                 #define GROUP_ID(i) ((int) get_group_id(i))
                 #define LOCAL_SIZE(i) ((int) get_local_size(i))
                 #define LOAD_HALF(p) vload_half(0, (const __global half*) (p))
+                #define FORCE_INLINE inline __attribute__((always_inline))
+                #define LPTR __local
+                #define VL %d
+                typedef float%d vfloat;
+                typedef int%d vint;
+                #define VSPLAT(a) ((vfloat) (a))
+                #define VISPLAT(a) ((vint) (a))
+                #define VLOAD(p) vload%d(0, p)
+                #define VSTORE(v, p) vstore%d(v, 0, p)
+                #define VLESS(a, b) isless(a, b)
+                #define VSELECT(a, b, m) select(a, b, m)
+                #define VFMA(a, b, c) fma(a, b, c)
                 #define TILE %d
-                """.formatted(tile);
+                """.formatted(OPENCL_LANES, OPENCL_LANES, OPENCL_LANES, OPENCL_LANES, OPENCL_LANES, tile);
         if (fp64) {
             prelude += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#define HAS_DOUBLE 1\n";
         }
-        return prelude + PackedLayout.defines() + body();
+        return prelude + geometry() + PackedLayout.defines() + body();
     }
 
     /**
@@ -64,9 +106,26 @@ public final class KernelSource {
                 }
                 #define LOAD_HALF(p) vq_half_to_float(p)
                 #define HAS_DOUBLE 1
+                #define FORCE_INLINE __device__ __forceinline__
+                #define LPTR
+                #define VL %d
+                struct vfloat { float s[VL]; };
+                struct vint { int s[VL]; };
+                FORCE_INLINE vfloat VSPLAT(float a) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a; return r; }
+                FORCE_INLINE vint VISPLAT(int a) { vint r; for (int l = 0; l < VL; l++) r.s[l] = a; return r; }
+                FORCE_INLINE vfloat VLOAD(const float* p) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = p[l]; return r; }
+                FORCE_INLINE void VSTORE(vfloat v, float* p) { for (int l = 0; l < VL; l++) p[l] = v.s[l]; }
+                FORCE_INLINE void VSTORE(vint v, int* p) { for (int l = 0; l < VL; l++) p[l] = v.s[l]; }
+                FORCE_INLINE vint VLESS(vfloat a, vfloat b) { vint r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] < b.s[l] ? -1 : 0; return r; }
+                FORCE_INLINE vfloat VSELECT(vfloat a, vfloat b, vint m) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = m.s[l] ? b.s[l] : a.s[l]; return r; }
+                FORCE_INLINE vint VSELECT(vint a, vint b, vint m) { vint r; for (int l = 0; l < VL; l++) r.s[l] = m.s[l] ? b.s[l] : a.s[l]; return r; }
+                FORCE_INLINE vfloat VFMA(vfloat a, vfloat b, vfloat c) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = fmaf(a.s[l], b.s[l], c.s[l]); return r; }
+                FORCE_INLINE vfloat operator+(vfloat a, vfloat b) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] + b.s[l]; return r; }
+                FORCE_INLINE vfloat operator-(vfloat a, vfloat b) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] - b.s[l]; return r; }
+                FORCE_INLINE vfloat operator*(vfloat a, vfloat b) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] * b.s[l]; return r; }
                 #define TILE %d
-                """.formatted(tile);
-        return prelude + PackedLayout.defines() + body();
+                """.formatted(CUDA_LANES, tile);
+        return prelude + geometry() + PackedLayout.defines() + body();
     }
 
     /** vq.cl as stored, without a prelude (its packed kernels use the names of {@link PackedLayout}). */

@@ -7,71 +7,130 @@
  *  CUDA: extern "C" __global__, __device__ inline, nothing, __shared__, __syncthreads(),
  *  blockIdx/threadIdx...) and TILE (centroids per local-memory tile) and HAS_DOUBLE.
  *
- * Floating-point contraction is off (OpenCL: the pragma below; CUDA: NVRTC's -fmad=false) so
- * that a*b + c is two roundings, as on the CPU backend; distances are summed over dimensions
- * in index order, exactly as the CPU does, so every backend computes the same bits.
+ * It also defines FORCE_INLINE, LPTR (the qualifier of a pointer to local memory) and a short
+ * vector type of VL lanes: vfloat, vint, VSPLAT, VISPLAT, VLOAD, VSTORE, VLESS, VSELECT, VFMA
+ * (OpenCL: float8/int8 and its built-ins; CUDA: a struct of VL floats with its operators), so
+ * that one work-item holds several vectors (assignment) or several rows (matmul) in registers.
+ *
+ * Floating-point contraction is off (OpenCL: the pragma below; CUDA: NVRTC's -fmad=false), so
+ * a*b + c is two roundings unless the source asks for fma(); every backend, the CPU's included,
+ * computes the same operations in the same order, so every backend computes the same bits.
+ * The assignment distance is defined with fused multiply-adds (see assign_block); the packed
+ * decode and the exact matmul are not fused, as PackedReference.
  */
 #ifdef __OPENCL_VERSION__
 #pragma OPENCL FP_CONTRACT OFF
 #endif
 
 #define MAX_D 16
+/* D is a constant in every assignment kernel: its loops unroll, x and w stay in registers */
+#define UNROLL _Pragma("unroll")
 
 /*
- * For every vector i < n (n x d), the centroid (of k, k x d) at the least distance
- * sum_j w_ij (c_j - x_ij)^2 (w = 1 when weighted == 0); ties go to the lowest index.
- * One work-item per vector; the codebook streams through local memory TILE centroids at a time.
+ * For every vector i < n (n x D), the centroid (of k, k x D) at the least distance
+ *   acc = 0; for j = 0 .. D-1: diff = c_j - x_ij; acc = fma(diff, diff, acc)
+ *   (weighted: acc = fma(w_ij * diff, diff, acc)),
+ * the definition of the CPU backend too; ties go to the lowest index (strict <, centroids in
+ * order). D is a compile-time constant (one kernel per D, below), so x and w sit in registers.
+ * Work-item lid of group g holds VL vectors, first + l * LOCAL_SIZE for lanes l (first =
+ * g * LOCAL_SIZE * VL + lid), as the lanes of vfloat: each centroid value read from local
+ * memory feeds VL distances. The codebook streams through local memory TILE centroids at a
+ * time; the running minimum and its index stay in registers.
  */
-KERNEL void assign_nearest(const GLOBAL float* x, const GLOBAL float* w, const int weighted, const int n,
-                           const int d, const GLOBAL float* cb, const int k, GLOBAL int* index,
-                           GLOBAL float* dist) {
-    LOCAL float tile[TILE * MAX_D];
-    const int i = GLOBAL_ID(0);
+FORCE_INLINE void assign_block(const GLOBAL float* x, const GLOBAL float* w, const int weighted, const int n,
+                               const GLOBAL float* cb, const int k, GLOBAL int* index, GLOBAL float* dist,
+                               LPTR float* tile, const int D) {
     const int lid = LOCAL_ID(0);
     const int lsz = LOCAL_SIZE(0);
-    float xv[MAX_D];
-    float wv[MAX_D];
-    for (int j = 0; j < d; j++) {
-        xv[j] = i < n ? x[(long) i * d + j] : 0.0f;
-        wv[j] = (i < n && weighted) ? w[(long) i * d + j] : 1.0f;
+    const int first = GROUP_ID(0) * lsz * VL + lid;
+    vfloat xv[MAX_D];
+    vfloat wv[MAX_D];
+    float tmp[VL];
+    UNROLL
+    for (int j = 0; j < D; j++) {
+        for (int l = 0; l < VL; l++) {
+            const int i = first + l * lsz;
+            tmp[l] = i < n ? x[(long) i * D + j] : 0.0f;
+        }
+        xv[j] = VLOAD(tmp);
+        for (int l = 0; l < VL; l++) {
+            const int i = first + l * lsz;
+            tmp[l] = (i < n && weighted) ? w[(long) i * D + j] : 1.0f;
+        }
+        wv[j] = VLOAD(tmp);
     }
-    int best = 0;
-    float bestDist = INFINITY;
+    vfloat best = VSPLAT(INFINITY);
+    vint bestIndex = VISPLAT(0);
     for (int c0 = 0; c0 < k; c0 += TILE) {
         const int tk = min(TILE, k - c0);
         BARRIER();
-        for (int e = lid; e < tk * d; e += lsz) {
-            tile[e] = cb[(long) c0 * d + e];
+        for (int e = lid; e < tk * D; e += lsz) {
+            tile[e] = cb[(long) c0 * D + e];
         }
         BARRIER();
-        if (i < n) {
+        if (weighted) {
             for (int t = 0; t < tk; t++) {
-                float acc = 0.0f;
-                if (weighted) {
-                    for (int j = 0; j < d; j++) {
-                        const float diff = tile[t * d + j] - xv[j];
-                        const float sq = diff * diff;
-                        acc = fma(sq, wv[j], acc);
-                    }
-                } else {
-                    for (int j = 0; j < d; j++) {
-                        const float diff = tile[t * d + j] - xv[j];
-                        const float sq = diff * diff;
-                        acc = acc + sq;
-                    }
+                vfloat acc = VSPLAT(0.0f);
+                UNROLL
+                for (int j = 0; j < D; j++) {
+                    const vfloat diff = VSPLAT(tile[t * D + j]) - xv[j];
+                    acc = VFMA(wv[j] * diff, diff, acc);
                 }
-                if (acc < bestDist) {
-                    bestDist = acc;
-                    best = c0 + t;
+                const vint less = VLESS(acc, best);
+                best = VSELECT(best, acc, less);
+                bestIndex = VSELECT(bestIndex, VISPLAT(c0 + t), less);
+            }
+        } else {
+            for (int t = 0; t < tk; t++) {
+                vfloat acc = VSPLAT(0.0f);
+                UNROLL
+                for (int j = 0; j < D; j++) {
+                    const vfloat diff = VSPLAT(tile[t * D + j]) - xv[j];
+                    acc = VFMA(diff, diff, acc);
                 }
+                const vint less = VLESS(acc, best);
+                best = VSELECT(best, acc, less);
+                bestIndex = VSELECT(bestIndex, VISPLAT(c0 + t), less);
             }
         }
     }
-    if (i < n) {
-        index[i] = best;
-        dist[i] = bestDist;
+    float bd[VL];
+    int bi[VL];
+    VSTORE(best, bd);
+    VSTORE(bestIndex, bi);
+    for (int l = 0; l < VL; l++) {
+        const int i = first + l * lsz;
+        if (i < n) {
+            index[i] = bi[l];
+            dist[i] = bd[l];
+        }
     }
 }
+
+/* One assignment kernel per dimension D = 1 .. MAX_D; d is the call's, equal to D. */
+#define ASSIGN_KERNEL(D) \
+KERNEL void assign_nearest_##D(const GLOBAL float* x, const GLOBAL float* w, const int weighted, const int n, \
+                               const int d, const GLOBAL float* cb, const int k, GLOBAL int* index, \
+                               GLOBAL float* dist) { \
+    LOCAL float tile[TILE * D]; \
+    assign_block(x, w, weighted, n, cb, k, index, dist, tile, D); \
+}
+ASSIGN_KERNEL(1)
+ASSIGN_KERNEL(2)
+ASSIGN_KERNEL(3)
+ASSIGN_KERNEL(4)
+ASSIGN_KERNEL(5)
+ASSIGN_KERNEL(6)
+ASSIGN_KERNEL(7)
+ASSIGN_KERNEL(8)
+ASSIGN_KERNEL(9)
+ASSIGN_KERNEL(10)
+ASSIGN_KERNEL(11)
+ASSIGN_KERNEL(12)
+ASSIGN_KERNEL(13)
+ASSIGN_KERNEL(14)
+ASSIGN_KERNEL(15)
+ASSIGN_KERNEL(16)
 
 #ifdef HAS_DOUBLE
 /*
@@ -211,25 +270,108 @@ KERNEL void packed_dequant(const GLOBAL int* seg, const int nseg, const GLOBAL i
 }
 
 /*
- * Y = X W^T for n input rows (x: n x cols, y: n x rows): one work-item per output (t, r),
- * summing over the stored column positions in order, as the CPU reference.
+ * The packed matmul kernels: work-groups of MM_GROUP work-items; MM_GROUP, MM_RG and MM_TM come
+ * from the prelude (KernelSource.MATMUL_GROUP and its neighbours).
+ * Batched (packed_matmul): a work-group computes a tile of MM_ROWS output rows x MM_TOKS input
+ * rows; work-item lid owns VL consecutive rows (row group lid % MM_RG, the lanes of a vfloat)
+ * of MM_TM input rows (token group lid / MM_RG). The columns go by in chunks of MM_COLS: the
+ * work-group decodes the tile's weights of the chunk once into local memory (stored transposed,
+ * so a work-item's VL rows at one column are one vector load) and stages the chunk of its input
+ * rows there (the permutation applied), then every work-item adds w * x for its outputs, column
+ * by column. Each output is thus summed over the stored column positions in order,
+ * acc = acc + W'[r, c] * x[perm[c]], no fused multiply-add: PackedReference.matmul's bits.
  */
+#define MM_ROWS (MM_RG * VL)
+#define MM_TOKS ((MM_GROUP / MM_RG) * MM_TM)
+#define MM_COLS 32
+
 KERNEL void packed_matmul(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
                           const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int cols,
                           const int perm, const int ns, const int nb, const GLOBAL float* x, const int n,
                           GLOBAL float* y) {
-    const long e = GLOBAL_ID(0);
-    if (e >= (long) n * rows) {
-        return;
+    LOCAL float wt[MM_COLS * MM_ROWS];
+    LOCAL float xt[MM_TOKS * MM_COLS];
+    const int lid = LOCAL_ID(0);
+    const int rowTiles = (rows + MM_ROWS - 1) / MM_ROWS;
+    const int row0 = (GROUP_ID(0) % rowTiles) * MM_ROWS;
+    const int tok0 = (GROUP_ID(0) / rowTiles) * MM_TOKS;
+    const int rg = lid % MM_RG;
+    const int tg = lid / MM_RG;
+    vfloat acc[MM_TM];
+    for (int m = 0; m < MM_TM; m++) {
+        acc[m] = VSPLAT(0.0f);
     }
-    const int t = (int) (e / rows);
-    const int r = (int) (e % rows);
-    const GLOBAL float* xt = x + (long) t * cols;
-    float acc = 0.0f;
-    for (int c = 0; c < cols; c++) {
-        const float w = packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c);
-        const float p = w * xt[perm >= 0 ? in[perm + c] : c];
-        acc = acc + p;
+    for (int c0 = 0; c0 < cols; c0 += MM_COLS) {
+        const int cc = min(MM_COLS, cols - c0);
+        BARRIER();
+        for (int e = lid; e < MM_ROWS * cc; e += MM_GROUP) {
+            const int rr = e / cc;
+            const int c = e - rr * cc;
+            const int r = row0 + rr;
+            wt[c * MM_ROWS + rr] = r < rows ? packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c0 + c) : 0.0f;
+        }
+        for (int e = lid; e < MM_TOKS * cc; e += MM_GROUP) {
+            const int tt = e / cc;
+            const int c = e - tt * cc;
+            const int t = tok0 + tt;
+            xt[tt * MM_COLS + c] = t < n ? x[(long) t * cols + (perm >= 0 ? in[perm + c0 + c] : c0 + c)] : 0.0f;
+        }
+        BARRIER();
+        for (int c = 0; c < cc; c++) {
+            const vfloat wv = VLOAD(wt + c * MM_ROWS + rg * VL);
+            for (int m = 0; m < MM_TM; m++) {
+                const vfloat p = wv * VSPLAT(xt[(tg * MM_TM + m) * MM_COLS + c]);
+                acc[m] = acc[m] + p;
+            }
+        }
     }
-    y[e] = acc;
+    float out[VL];
+    for (int m = 0; m < MM_TM; m++) {
+        const int t = tok0 + tg * MM_TM + m;
+        VSTORE(acc[m], out);
+        for (int l = 0; l < VL; l++) {
+            const int r = row0 + rg * VL + l;
+            if (t < n && r < rows) {
+                y[(long) t * rows + r] = out[l];
+            }
+        }
+    }
+}
+
+/*
+ * Y = X W^T for few input rows (the matrix-vector products of generation): a work-group per
+ * output row; work-item lid sums w * x over the stored columns lid, lid + MM_GROUP, ... in
+ * order, then the MM_GROUP partial sums are added in a fixed tree in local memory. Same bits on
+ * every run, but not PackedReference's order: the two differ by rounding only, within
+ * 2 * cols * 2^-24 * sum_c |W'[r, c] x[perm[c]]| (each side's sum is within cols * 2^-24 of
+ * that sum of magnitudes from the exact one; the bound GpuParityTest and PackedKernelsTest check).
+ */
+KERNEL void packed_matvec(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+                          const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int cols,
+                          const int perm, const int ns, const int nb, const GLOBAL float* x, const int n,
+                          GLOBAL float* y) {
+    LOCAL float part[MM_GROUP];
+    const int lid = LOCAL_ID(0);
+    const int r = GROUP_ID(0);
+    for (int t = 0; t < n; t++) {
+        const GLOBAL float* xt = x + (long) t * cols;
+        float acc = 0.0f;
+        for (int c = lid; c < cols; c += MM_GROUP) {
+            const float w = packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c);
+            const float p = w * xt[perm >= 0 ? in[perm + c] : c];
+            acc = acc + p;
+        }
+        part[lid] = acc;
+        BARRIER();
+        for (int h = MM_GROUP / 2; h > 0; h >>= 1) {
+            if (lid < h) {
+                part[lid] = part[lid] + part[lid + h];
+            }
+            BARRIER();
+        }
+        if (lid == 0) {
+            y[(long) t * rows + r] = part[0];
+        }
+        BARRIER();
+    }
 }

@@ -1,13 +1,17 @@
 package io.vq4j.kernels;
 
 import io.vq4j.kernels.device.CpuFallback;
+import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.kernels.cpu.CpuBackend;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -101,6 +105,87 @@ public abstract class GpuParityTest {
         assertEquals(5, idx[0]);
         assertEquals(17, idx[1]);
         assertEquals(0f, dist[0]);
+    }
+
+    /**
+     * A 70 x 100 layer of every kind of segment (3-bit scalar codes in groups of 16, a two-stage
+     * residual VQ segment of d = 4 along the input axis, fp16 outliers), permuted and normalised:
+     * rows and columns that are not multiples of the batched kernel's tiles.
+     */
+    static PackedMatrix mixedLayer(SplittableRandom r) {
+        int rows = 70;
+        int cols = 100;
+        int[] codes = new int[rows * 40];
+        for (int i = 0; i < codes.length; i++) {
+            codes[i] = r.nextInt(8);
+        }
+        float[] scales = new float[rows * 3];
+        int[] zeros = new int[rows * 3];
+        for (int i = 0; i < scales.length; i++) {
+            scales[i] = (float) r.nextDouble(0.01, 0.2);
+            zeros[i] = r.nextInt(8);
+        }
+        int vectors = rows * 56 / 4;
+        List<StageValues> stages = new ArrayList<>();
+        for (int k : new int[]{16, 4}) {
+            int[] idx = new int[vectors];
+            for (int i = 0; i < vectors; i++) {
+                idx[i] = r.nextInt(k);
+            }
+            stages.add(new StageValues(k, gaussian(r, k * 4), idx));
+        }
+        int[] perm = new int[cols];
+        for (int c = 0; c < cols; c++) {
+            perm[c] = (c * 37 + 11) % cols;
+        }
+        float[] scale = gaussian(r, cols);
+        float[] bias = gaussian(r, cols);
+        return PackedMatrix.builder(rows, cols)
+                .scalar("", 0, 40, 3, 16, false, codes, scales, zeros)
+                .vector("", 40, 96, Axis.IN, 4, rows, 56, stages, null)
+                .dense(96, 100, gaussian(r, rows * 4), true)
+                .permutation(perm)
+                .norm(scale, bias)
+                .build();
+    }
+
+    @Test
+    void packedMatmulIsTheCpuBitsInBatchesAndWithinTheBoundForOneRow() {
+        SplittableRandom r = new SplittableRandom(7);
+        PackedMatrix pm = mixedLayer(r);
+        int rows = pm.rows();
+        int cols = pm.cols();
+        float[] w = pm.dequantize();
+        try (PackedWeights hc = cpu.upload(pm); PackedWeights hg = gpu.upload(pm)) {
+            // n >= 2: the batched kernel, tiles of rows and tokens, partial ones included
+            for (int n : new int[]{2, 63, 64, 65, 130}) {
+                float[] x = gaussian(r, n * cols);
+                float[] y1 = new float[n * rows];
+                float[] y2 = new float[n * rows];
+                cpu.dequantMatmul(hc, x, n, y1);
+                gpu.dequantMatmul(hg, x, n, y2);
+                assertArrayEquals(y1, y2, "dequantMatmul n=" + n + ", bit for bit");
+            }
+            // n = 1: a work-group per row and a tree of partial sums, within the stated bound
+            for (int rep = 0; rep < 3; rep++) {
+                float[] x = gaussian(r, cols);
+                float[] y1 = new float[rows];
+                float[] y2 = new float[rows];
+                float[] y3 = new float[rows];
+                cpu.dequantMatvec(hc, x, y1);
+                gpu.dequantMatvec(hg, x, y2);
+                gpu.dequantMatvec(hg, x, y3);
+                assertArrayEquals(y2, y3, "the same bits on every run");
+                for (int o = 0; o < rows; o++) {
+                    double magnitude = 0;
+                    for (int c = 0; c < cols; c++) {
+                        magnitude += Math.abs((double) w[o * cols + c] * x[c]);
+                    }
+                    double bound = 2.0 * cols * 0x1p-24 * magnitude;
+                    assertEquals(y1[o], y2[o], bound, "row " + o + ": |gpu - cpu| within 2 cols 2^-24 sum |w x|");
+                }
+            }
+        }
     }
 
     @Test

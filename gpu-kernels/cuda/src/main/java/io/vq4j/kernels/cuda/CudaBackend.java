@@ -1,5 +1,6 @@
 package io.vq4j.kernels.cuda;
 
+import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
@@ -296,7 +297,9 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
                         long dw = weights == null ? dx : buf.in(weights, from * d, (long) m * d);
                         long di = buf.alloc((long) m * Integer.BYTES);
                         long dd = buf.alloc((long) m * Float.BYTES);
-                        launch("assign_nearest", m, group, new Ptr(dx), new Ptr(dw), weights == null ? 0 : 1, m, d,
+                        // VL vectors per thread: ceil(m / (group * VL)) blocks of group threads
+                        long perGroup = (long) group * KernelSource.CUDA_LANES;
+                        launch("assign_nearest_" + d, (m + perGroup - 1) / perGroup * group, group, new Ptr(dx), new Ptr(dw), weights == null ? 0 : 1, m, d,
                                 new Ptr(dcb), k, new Ptr(di), new Ptr(dd));
                         buf.out(di, index, from, m);
                         buf.out(dd, distance, from, m);
@@ -444,6 +447,10 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
         synchronized (device) {
             device.enter();
             Tiles tiles = matmulTiles(n, rows, cols);
+            // the batched kernel (PackedReference's bits) unless the call is one matrix-vector product
+            boolean matvec = n == 1;
+            int group = KernelSource.MATMUL_GROUP;
+            int rowsPer = KernelSource.matmulRows(KernelSource.CUDA_LANES);
             try {
                 for (Tile t : tiles) {
                     int from = t.from();
@@ -452,7 +459,10 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
                         long dx = buf.in(x, from * cols, (long) m * cols);
                         long count = (long) m * rows;
                         long dy = buf.alloc(count * Float.BYTES);
-                        launch("packed_matmul", count, device.tuning.packedGroup(),
+                        long groups = matvec ? rows
+                                : (long) ((rows + rowsPer - 1) / rowsPer)
+                                * ((m + KernelSource.MATMUL_TOKENS - 1) / KernelSource.MATMUL_TOKENS);
+                        launch(matvec ? "packed_matvec" : "packed_matmul", groups * group, group,
                                 p.args(new Ptr(dx), m, new Ptr(dy)));
                         buf.out(dy, y, from * rows, count);
                     }

@@ -50,12 +50,19 @@ class NvrtcTest {
             int arch = nvrtc.architectureFor(Math.max(cc, archs[0]));
             String ptx = new String(Cuda.compileKernels(nvrtc, Math.max(cc, archs[0]), 256), StandardCharsets.US_ASCII);
             assertTrue(ptx.contains(".target sm_" + arch), "target sm_" + arch);
-            for (String k : List.of("assign_nearest", "accumulate_partials", "reduce_partials", "packed_dequant",
-                    "packed_matmul")) {
+            for (String k : List.of("accumulate_partials", "reduce_partials", "packed_dequant", "packed_matmul",
+                    "packed_matvec")) {
                 entry(ptx, k);
             }
-            // the tile of centroids sits in shared memory: 256 centroids x 16 floats
-            assertTrue(ptx.contains(".shared .align 4 .b8") && ptx.contains("[16384]"), "shared tile");
+            for (int d = 1; d <= 16; d++) {
+                entry(ptx, "assign_nearest_" + d);
+            }
+            // the tile of centroids sits in shared memory: 256 centroids x 16 floats at d = 16
+            assertTrue(entry(ptx, "assign_nearest_16").contains("[16384]") && ptx.contains(".shared .align 4 .b8"),
+                    "shared tile");
+            // the batched matmul's tiles: 32 columns x 16 rows of W and 64 tokens x 32 columns of X
+            assertTrue(entry(ptx, "packed_matmul").contains("[2048]") && entry(ptx, "packed_matmul").contains("[8192]"),
+                    "shared W and X tiles");
         }
     }
 
@@ -79,13 +86,16 @@ class NvrtcTest {
         String ptx = new String(Cuda.compileKernels(nvrtc, 80, 256), StandardCharsets.US_ASCII);
         // the packed kernels and the unweighted distance have no fma of their own: with
         // -fmad=false every a*b + c stays a mul and an add, as on the CPU backend
-        for (String k : List.of("packed_dequant", "packed_matmul", "accumulate_partials")) {
+        for (String k : List.of("packed_dequant", "packed_matmul", "packed_matvec", "accumulate_partials")) {
             String body = entry(ptx, k);
             assertFalse(body.contains("fma.rn"), k + " has a fused multiply-add");
             assertTrue(body.contains("mul.") || body.contains("mul.f"), k);
         }
-        // the weighted distance asks for fma(sq, w, acc) explicitly, as the CPU backend does
-        assertTrue(entry(ptx, "assign_nearest").contains("fma.rn.f32"));
+        // the distance asks for fma(diff, diff, acc) explicitly (weighted: fma(w * diff, diff, acc)),
+        // as the CPU backend does: the weighted kernel has one mul and one fma per dimension and lane
+        for (int d : new int[]{1, 4, 16}) {
+            assertTrue(entry(ptx, "assign_nearest_" + d).contains("fma.rn.f32"), "assign_nearest_" + d);
+        }
         // and the same source without -fmad=false does contract, so the check above can fail
         String contracted = new String(nvrtc.compile(KernelSource.cuda(256), "vq.cu",
                 List.of("--gpu-architecture=compute_" + nvrtc.architectureFor(80))), StandardCharsets.US_ASCII);

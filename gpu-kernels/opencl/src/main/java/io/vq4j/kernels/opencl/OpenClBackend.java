@@ -1,5 +1,6 @@
 package io.vq4j.kernels.opencl;
 
+import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
@@ -186,7 +187,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                         cl_mem dw = weights == null ? dx : buf.in(weights, (long) from * d, (long) m * d);
                         cl_mem di = buf.out((long) m * Sizeof.cl_int);
                         cl_mem dd = buf.out((long) m * Sizeof.cl_float);
-                        cl_kernel kn = device.kernel("assign_nearest");
+                        cl_kernel kn = device.kernel("assign_nearest_" + d);
                         int a = 0;
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dw));
@@ -197,7 +198,8 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{k}));
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(di));
                         CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dd));
-                        long global = (m + group - 1L) / group * group;
+                        long perGroup = (long) group * KernelSource.OPENCL_LANES; // VL vectors per work-item
+                        long global = (m + perGroup - 1) / perGroup * group;
                         CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{group}, 0,
                                 null, null);
                         CL.clEnqueueReadBuffer(device.queue, di, true, 0, (long) m * Sizeof.cl_int,
@@ -378,7 +380,10 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
             return;
         }
         synchronized (device) {
-            int group = device.tuning.packedGroup();
+            // the batched kernel (PackedReference's bits) unless the call is one matrix-vector product
+            boolean matvec = n == 1;
+            int group = KernelSource.MATMUL_GROUP;
+            int rowsPer = KernelSource.matmulRows(KernelSource.OPENCL_LANES);
             Tiles tiles = matmulTiles(n, rows, cols);
             try {
                 for (Tile t : tiles) {
@@ -388,14 +393,16 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                         cl_mem dx = buf.in(x, (long) from * cols, (long) m * cols);
                         long count = (long) m * rows;
                         cl_mem dy = buf.out(count * Sizeof.cl_float);
-                        cl_kernel kn = device.kernel("packed_matmul");
+                        cl_kernel kn = device.kernel(matvec ? "packed_matvec" : "packed_matmul");
                         int a = p.setArgs(kn);
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_mem, Pointer.to(dx));
                         CL.clSetKernelArg(kn, a++, Sizeof.cl_int, Pointer.to(new int[]{m}));
                         CL.clSetKernelArg(kn, a, Sizeof.cl_mem, Pointer.to(dy));
-                        long global = (count + group - 1) / group * group;
-                        CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{global}, new long[]{group}, 0,
-                                null, null);
+                        long groups = matvec ? rows
+                                : (long) ((rows + rowsPer - 1) / rowsPer)
+                                * ((m + KernelSource.MATMUL_TOKENS - 1) / KernelSource.MATMUL_TOKENS);
+                        CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{groups * group},
+                                new long[]{group}, 0, null, null);
                         CL.clEnqueueReadBuffer(device.queue, dy, true, 0, count * Sizeof.cl_float,
                                 Pointer.to(y).withByteOffset((long) from * rows * Sizeof.cl_float), 0, null, null);
                     }

@@ -6,7 +6,9 @@ import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.kernels.packed.PackedReference;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -16,6 +18,7 @@ import java.util.Objects;
 public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
+    private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, S.vectorShape());
     /**
      * Vectors per M-step partial: fixed, so the reduction order does not depend on threads (the GPU
      * backends sum in the same partials, for the same bits).
@@ -68,27 +71,43 @@ public final class CpuBackend implements Backend {
                 ct[j * kp + c] = codebook[c * d + j];
             }
         }
+        int full = k / L * L; // centroids in whole vectors; the rest in one masked step
         Parallel.forChunks(0, n, 64, (lo, hi) -> {
+            IntVector lanes = IntVector.zero(IS).addIndex(1);
             for (int i = lo; i < hi; i++) {
-                int best = 0;
-                float bestDist = Float.POSITIVE_INFINITY;
+                // lane l keeps the least distance among centroids c = l (mod L) and its index (strict <,
+                // in centroid order); the least over lanes, lowest index on a tie, is the first least
+                FloatVector best = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+                IntVector bestIndex = IntVector.zero(IS);
                 for (int c0 = 0; c0 < k; c0 += L) {
                     FloatVector acc = FloatVector.zero(S);
-                    for (int j = 0; j < d; j++) {
-                        FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0)
-                                .sub(vectors[i * d + j]);
-                        FloatVector sq = diff.mul(diff);
-                        acc = weights == null ? acc.add(sq) : sq.fma(FloatVector.broadcast(S, weights[i * d + j]), acc);
+                    // the distance's definition on every backend (vq.cl's assign_block):
+                    // acc = fma(diff, diff, acc), weighted acc = fma(w * diff, diff, acc), j in order
+                    if (weights == null) {
+                        for (int j = 0; j < d; j++) {
+                            FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0).sub(vectors[i * d + j]);
+                            acc = diff.fma(diff, acc);
+                        }
+                    } else {
+                        for (int j = 0; j < d; j++) {
+                            FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0).sub(vectors[i * d + j]);
+                            acc = diff.mul(weights[i * d + j]).fma(diff, acc);
+                        }
                     }
-                    VectorMask<Float> valid = S.indexInRange(c0, k);
-                    float m = acc.reduceLanes(jdk.incubator.vector.VectorOperators.MIN, valid);
-                    if (m < bestDist) { // strict: an equal distance later never replaces an earlier one
-                        bestDist = m;
-                        best = c0 + acc.compare(jdk.incubator.vector.VectorOperators.EQ, m).and(valid).firstTrue();
+                    VectorMask<Float> less = acc.compare(VectorOperators.LT, best);
+                    if (c0 >= full) {
+                        less = less.and(S.indexInRange(c0, k));
                     }
+                    best = best.blend(acc, less);
+                    bestIndex = bestIndex.blend(lanes.add(c0), less.cast(IS));
                 }
-                index[i] = best;
-                distance[i] = bestDist;
+                float m = best.reduceLanes(VectorOperators.MIN);
+                int at = m < Float.POSITIVE_INFINITY
+                        ? bestIndex.blend(Integer.MAX_VALUE, best.compare(VectorOperators.EQ, m).not().cast(IS))
+                        .reduceLanes(VectorOperators.MIN)
+                        : 0; // nothing below infinity (all infinite or NaN): centroid 0, as a scan from 0 finds
+                index[i] = at;
+                distance[i] = m;
             }
         });
     }

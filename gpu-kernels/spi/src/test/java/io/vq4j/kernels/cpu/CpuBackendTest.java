@@ -104,6 +104,62 @@ class CpuBackendTest {
         }
     }
 
+    /** The distance as Backend#assignNearest defines it, scalar: fma(diff, diff, acc), weighted fma(w * diff, diff, acc). */
+    static float definedDistance(float[] x, float[] w, int i, int d, float[] cb, int c) {
+        float acc = 0f;
+        for (int j = 0; j < d; j++) {
+            float diff = cb[c * d + j] - x[i * d + j];
+            acc = w == null ? Math.fma(diff, diff, acc) : Math.fma(w[i * d + j] * diff, diff, acc);
+        }
+        return acc;
+    }
+
+    @Test
+    void theDistanceIsTheDefinedFusedSumBitForBit() {
+        SplittableRandom r = new SplittableRandom(12);
+        int unfusedDiffers = 0;
+        for (int d = 1; d <= 16; d++) {
+            int n = 37;
+            int k = 3 * CpuKernels.lanes() + d; // a partial last vector of centroids
+            float[] x = random(r, n * d);
+            float[] cb = random(r, k * d);
+            float[] w = new float[n * d];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) (0.1 + r.nextDouble() * 3);
+            }
+            for (float[] weights : new float[][]{null, w}) {
+                int[] idx = new int[n];
+                float[] dist = new float[n];
+                cpu.assignNearest(x, weights, n, d, cb, k, idx, dist);
+                for (int i = 0; i < n; i++) {
+                    int best = 0;
+                    float bestDist = Float.POSITIVE_INFINITY;
+                    for (int c = 0; c < k; c++) {
+                        float e = definedDistance(x, weights, i, d, cb, c);
+                        if (e < bestDist) {
+                            bestDist = e;
+                            best = c;
+                        }
+                    }
+                    assertEquals(best, idx[i], "index, d=" + d + " vector " + i);
+                    assertEquals(Float.floatToRawIntBits(bestDist), Float.floatToRawIntBits(dist[i]),
+                            "distance bits, d=" + d + " vector " + i);
+                    float unfused = 0f;
+                    for (int j = 0; j < d; j++) {
+                        float diff = cb[best * d + j] - x[i * d + j];
+                        float sq = diff * diff;
+                        unfused = weights == null ? unfused + sq : unfused + weights[i * d + j] * sq;
+                    }
+                    if (unfused != bestDist) {
+                        unfusedDiffers++;
+                    }
+                }
+            }
+        }
+        // the check above can tell the definitions apart: the unfused sum differs on many vectors
+        assertTrue(unfusedDiffers > 100, "the unfused distance differed on only " + unfusedDiffers + " vectors");
+    }
+
     @Test
     void exactTiesGoToTheLowestIndex() {
         float[] cb = {1, 1, -1, -1, 1, 1, -1, -1}; // centroids 0 and 2 equal, 1 and 3 equal (d = 2)

@@ -106,13 +106,13 @@ public final class TornadoKernels {
                     if (weighted == 1) {
                         for (int j = 0; j < d; j++) {
                             float diff = tile[t * d + j] - xv[j];
-                            float sq = mul(diff, diff);
-                            acc = sq * wv[j] + acc; // fma(sq, w, acc), as the CPU
+                            float wd = mul(wv[j], diff);
+                            acc = wd * diff + acc; // fma(w * diff, diff, acc), the defined distance
                         }
                     } else {
                         for (int j = 0; j < d; j++) {
                             float diff = tile[t * d + j] - xv[j];
-                            acc = acc + mul(diff, diff);
+                            acc = diff * diff + acc; // fma(diff, diff, acc)
                         }
                     }
                     if (acc < bestDist) {
