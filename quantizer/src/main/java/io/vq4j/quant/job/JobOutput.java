@@ -100,6 +100,20 @@ final class JobOutput {
         }
     }
 
+    private boolean isOurTemporary(String name) {
+        String target = AtomicFiles.temporaryTarget(name);
+        return target != null && ours(target);
+    }
+
+    /** Removes what a killed run of this job left: only temporaries of the names it writes, in a directory known to be its own. */
+    private void removeTemporaries(Listener listener) throws IOException {
+        int removed = AtomicFiles.removeTemporaries(out, this::ours);
+        if (removed > 0) {
+            listener.info("removed " + removed + " temporary file" + (removed == 1 ? "" : "s")
+                    + " an interrupted run left in " + out);
+        }
+    }
+
     /** Whether {@code name} is a file this job writes into the directory. */
     private boolean ours(String name) {
         for (int b = 0; b <= blocks; b++) {
@@ -125,17 +139,13 @@ final class JobOutput {
                 Files.createDirectories(out);
                 return start();
             }
-            int removed = AtomicFiles.removeTemporaries(out, this::ours);
-            if (removed > 0) {
-                listener.info("removed " + removed + " temporary file" + (removed == 1 ? "" : "s")
-                        + " an interrupted run left in " + out);
-            }
             Path state = out.resolve(QuantizeJob.STATE);
             Path report = out.resolve(QuantizeJob.REPORT_JSON);
             if (Files.isRegularFile(out.resolve("config.json")) && Files.isRegularFile(report)) {
                 JsonNode r = JSON.readTree(report.toFile());
                 if (fingerprint.equals(r.path("fingerprint").asText())) {
                     reports.addAll(JobReport.readLayers(r.path("layers")));
+                    removeTemporaries(listener);
                     Files.deleteIfExists(state); // a kill between config.json and the record's removal
                     return blocks + 1;
                 }
@@ -147,6 +157,7 @@ final class JobOutput {
                     throw InputException.at(out, "holds an unfinished run with other arguments (model, calibration,"
                             + " method options or seed); remove it or choose a new --out");
                 }
+                removeTemporaries(listener);
                 int done = s.path("blocks_done").asInt();
                 for (int b = 0; b < done; b++) {
                     if (!Files.isRegularFile(shard(b))) {
@@ -161,11 +172,12 @@ final class JobOutput {
                 reports.addAll(JobReport.readLayers(s.path("layers")));
                 return done;
             }
-            try (Stream<Path> s = Files.list(out)) {
-                if (s.findAny().isPresent()) {
+            try (Stream<Path> s = Files.list(out)) { // empty, or what a kill before the first record left
+                if (!s.allMatch(p -> isOurTemporary(p.getFileName().toString()))) {
                     throw InputException.at(out, "exists and is not empty; choose a new --out");
                 }
             }
+            removeTemporaries(listener);
             return start();
         } catch (IOException e) {
             throw InputException.at(out, "cannot prepare the output directory: " + e.getMessage());

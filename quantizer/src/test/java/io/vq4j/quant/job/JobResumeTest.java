@@ -127,6 +127,18 @@ class JobResumeTest {
         }
         QuantizeJobTest.assertSameFiles(whole, got);
 
+        // a directory that is not a run's: refused, and its files (temporary-like names too) left alone
+        Path notARun = Files.createDirectories(dir.resolve("not-a-run"));
+        Files.writeString(notARun.resolve("notes.txt"), "mine");
+        Path tmpLike = Files.write(notARun.resolve(".config.json.5.partial"), new byte[0]);
+        InputErrors.fails(notARun, "exists and is not empty", () -> run(model, notARun, new QuantizeJob.Listener() { }));
+        assertTrue(Files.exists(tmpLike));
+        // only a temporary of the first record (killed before it was renamed): a new run, not a refusal
+        Path early = Files.createDirectories(dir.resolve("early"));
+        Files.write(early.resolve("." + QuantizeJob.STATE + ".31.partial"), new byte[0]);
+        assertEquals(0, run(model, early, new QuantizeJob.Listener() { }).blocksResumed());
+        QuantizeJobTest.assertSameFiles(whole, QuantizeJobTest.files(early));
+
         // killed after config.json, before the record was removed: the next start finds it complete and removes it
         Files.writeString(dir.resolve("whole").resolve(QuantizeJob.STATE), "{}");
         Files.write(dir.resolve("whole").resolve(".quantize-report.md.99.partial"), new byte[0]);
