@@ -19,7 +19,9 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -168,7 +170,7 @@ class JobResumeTest {
                 + " method options or seed)", () -> run(bin, out, new QuantizeJob.Listener() { }));
         assertFalse(Files.exists(out.resolve("config.json")));
         // put back, it resumes
-        Files.copy(SharedData.stories260K(), bin, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(SharedData.stories260K(), bin, StandardCopyOption.REPLACE_EXISTING);
         assertEquals(2, run(bin, out, new QuantizeJob.Listener() { }).blocksResumed());
 
         // a Hugging Face directory: the same names and sizes, other bytes (the fingerprint was names and sizes)
@@ -206,7 +208,7 @@ class JobResumeTest {
     @Test
     void theEstimateCountsTheActivationsTheHessianAndTheBlock() {
         var c = ModelLoader.load(SharedData.stories260K(), null).checkpoint().config();
-        Map<String, Long> p = new java.util.HashMap<>();
+        Map<String, Long> p = new HashMap<>();
         for (MemoryEstimate.Part part : MemoryEstimate.parts(c, 128, 256)) {
             p.put(part.what(), part.bytes());
         }
