@@ -2,10 +2,13 @@ package io.vq4j.core;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.function.Predicate;
@@ -53,6 +56,49 @@ public final class AtomicFiles {
             }
         }
         return removed;
+    }
+
+    /**
+     * Deletes the temporary directories {@link #tempDirBeside} made for {@code target}
+     * ({@code .NAME.<digits>} beside it, left by a killed run), with what they hold; links are
+     * removed, never followed. Returns how many went.
+     */
+    public static int removeTemporaryDirs(Path target) throws IOException {
+        Path abs = target.toAbsolutePath();
+        Pattern mine = Pattern.compile(Pattern.quote("." + abs.getFileName() + ".") + "[0-9]+");
+        if (!Files.isDirectory(abs.getParent())) {
+            return 0;
+        }
+        int removed = 0;
+        try (Stream<Path> s = Files.list(abs.getParent())) {
+            for (Path p : s.sorted().toList()) {
+                if (mine.matcher(p.getFileName().toString()).matches()
+                        && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                    deleteTree(p);
+                    removed++;
+                }
+            }
+        }
+        return removed;
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        Files.walkFileTree(dir, new SimpleFileVisitor<>() { // does not follow links
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                Files.delete(file);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
+                if (e != null) {
+                    throw e;
+                }
+                Files.delete(d);
+                return FileVisitResult.CONTINUE;
+            }
+        });
     }
 
     /** {@link #removeTemporaries} for the one file {@code target}. */

@@ -218,7 +218,7 @@ class KillResumeCliTest {
     }
 
     @Test
-    void tokenizeRemovesTheTemporaryAKilledTokenizeLeft() throws IOException {
+    void tokenizeConvertAndExportRemoveTheTemporariesAKilledRunLeft() throws IOException {
         Path ids = work.resolve("ids.bin");
         Path stale = Files.write(work.resolve(".ids.bin.8812734.partial"), new byte[0]);
         Path other = Files.write(work.resolve(".other.bin.8812734.partial"), new byte[0]);
@@ -228,5 +228,20 @@ class KillResumeCliTest {
         assertTrue(Files.size(ids) > 0);
         assertFalse(Files.exists(stale), "its own temporary went");
         assertTrue(Files.exists(other), "another file's stays");
+        // convert (and dequantize, through the same writer) builds a directory beside its target
+        Path hf = work.resolve("hf");
+        Path staleDir = Files.createDirectories(work.resolve(".hf.5550123"));
+        Files.write(staleDir.resolve(".model.safetensors.42.partial"), new byte[100]);
+        r = CliEndToEndTest.vq("convert", "--model", SharedData.stories260K().toString(), "--out", hf.toString());
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(staleDir), "the killed convert's directory went");
+        assertTrue(Files.isRegularFile(hf.resolve("config.json")));
+        Path gguf = work.resolve("m.gguf");
+        Path staleGguf = Files.write(work.resolve(".m.gguf.31.partial"), new byte[0]);
+        r = CliEndToEndTest.vq("export", "--format", "gguf", "--type", "f32", "--model",
+                SharedData.stories260K().toString(), "--out", gguf.toString());
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(staleGguf));
+        assertTrue(Files.size(gguf) > 0);
     }
 }
