@@ -16,13 +16,13 @@ import java.util.zip.CRC32C;
 /**
  * The source model's part of a run's fingerprint: a CRC32C of every byte of the files the
  * model is read from (the file itself, or a Hugging Face directory's config.json, safetensors
- * shards, shard index and tokenizer files). Names and sizes alone let a model replaced between
+ * shards, shard index and tokenizer files, or a directory's ONNX files). Names and sizes alone let a model replaced between
  * a kill and the restart be resumed as if it were the first one, mixing the two. CRC32C is an
  * intrinsic; over a memory-mapped, page-cached 1 GiB file it ran at 0.7 GB/s (median of 5,
  * best 1.1) on this project's 2-core machine at load 19 (2026-12-02), so a 13 GB fp16 7B model
  * costs some 10–20 s at start, next to hours of quantizing.
  */
-final class SourceDigest {
+public final class SourceDigest {
     private static final Set<String> HF_FILES = Set.of("config.json", "tokenizer.json", "tokenizer_config.json",
             "tokenizer.model");
     /** Bytes mapped at a time. */
@@ -40,17 +40,24 @@ final class SourceDigest {
             return s.filter(p -> {
                 String n = p.getFileName().toString();
                 return Files.isRegularFile(p) && (HF_FILES.contains(n) || n.endsWith(".safetensors")
-                        || n.endsWith(".safetensors.index.json"));
+                        || n.endsWith(".safetensors.index.json") || n.endsWith(".onnx"));
             }).sorted().toList();
         }
     }
 
-    /** Adds "name size crc32c" of each of the model's files to {@code md}. */
-    static void update(MessageDigest md, Path model) throws IOException {
+    /** "name size crc32c" of each of the model's files, a line each (the sweeps' fingerprints use it too). */
+    public static String stamp(Path model) throws IOException {
+        StringBuilder b = new StringBuilder();
         for (Path p : files(model)) {
-            md.update((p.getFileName() + " " + Files.size(p) + " " + Long.toHexString(crc32c(p)) + "\n")
-                    .getBytes(StandardCharsets.UTF_8));
+            b.append(p.getFileName()).append(' ').append(Files.size(p)).append(' ')
+                    .append(Long.toHexString(crc32c(p))).append('\n');
         }
+        return b.toString();
+    }
+
+    /** Adds the model's {@link #stamp} to {@code md}. */
+    static void update(MessageDigest md, Path model) throws IOException {
+        md.update(stamp(model).getBytes(StandardCharsets.UTF_8));
     }
 
     static long crc32c(Path file) throws IOException {

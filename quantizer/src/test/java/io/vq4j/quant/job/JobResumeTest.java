@@ -187,6 +187,27 @@ class JobResumeTest {
     }
 
     @Test
+    void theStampIsTheContentOfTheFilesAModelIsReadFrom(@TempDir Path dir) throws IOException {
+        Path f = Files.write(dir.resolve("m.bin"), new byte[]{1, 2, 3, 4});
+        String before = SourceDigest.stamp(f);
+        flip(f, 2);
+        assertEquals(4, Files.size(f));
+        assertFalse(before.equals(SourceDigest.stamp(f)), "same name and size, other bytes: another stamp");
+        assertEquals("m.bin 4 " + Long.toHexString(SourceDigest.crc32c(f)) + "\n", SourceDigest.stamp(f));
+        Path hf = Files.createDirectories(dir.resolve("hf"));
+        for (String n : List.of("config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
+                "tokenizer.json", "encoder.onnx", "pytorch_model.bin", "README.md")) {
+            Files.writeString(hf.resolve(n), n);
+        }
+        assertEquals(List.of("config.json", "encoder.onnx", "model-00001-of-00002.safetensors",
+                        "model.safetensors.index.json", "tokenizer.json"),
+                SourceDigest.files(hf).stream().map(p -> p.getFileName().toString()).toList());
+        // a known CRC32C (RFC 3720's check value of "123456789")
+        Path check = Files.writeString(dir.resolve("check"), "123456789");
+        assertEquals(0xE3069283L, SourceDigest.crc32c(check));
+    }
+
+    @Test
     void aRunTooLargeForTheHeapIsRefusedBeforeItStarts(@TempDir Path dir) {
         Path out = dir.resolve("q");
         ModelLoader.LoadedModel m = ModelLoader.load(SharedData.stories260K(), null);
