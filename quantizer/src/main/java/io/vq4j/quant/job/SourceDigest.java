@@ -18,9 +18,9 @@ import java.util.zip.CRC32C;
  * model is read from (the file itself, or a Hugging Face directory's config.json, safetensors
  * shards, shard index and tokenizer files, or a directory's ONNX files). Names and sizes alone let a model replaced between
  * a kill and the restart be resumed as if it were the first one, mixing the two. CRC32C is an
- * intrinsic; over a memory-mapped, page-cached 1 GiB file it ran at 0.7 GB/s (median of 5,
- * best 1.1) on this project's 2-core machine at load 19 (2026-12-02), so a 13 GB fp16 7B model
- * costs some 10–20 s at start, next to hours of quantizing.
+ * intrinsic; over a memory-mapped, page-cached 1 GiB file it ran at 6.1 GB/s (median of 5) on
+ * this project's 2-core machine at load 3, 0.7 GB/s at load 19 (2026-12-02): a 13 GB fp16 7B
+ * model costs 2–20 s at start (more when it must come from disk), next to hours of quantizing.
  */
 public final class SourceDigest {
     private static final Set<String> HF_FILES = Set.of("config.json", "tokenizer.json", "tokenizer_config.json",
