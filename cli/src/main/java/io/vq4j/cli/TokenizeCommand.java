@@ -62,6 +62,7 @@ final class TokenizeCommand implements Callable<Integer> {
             b.putInt(id);
         }
         try {
+            AtomicFiles.removeTemporaries(out); // what a tokenize into the same file left when it was killed
             AtomicFiles.write(out, b.array());
         } catch (IOException e) {
             throw InputException.io(e);

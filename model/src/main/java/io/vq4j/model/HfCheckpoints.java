@@ -378,6 +378,7 @@ public final class HfCheckpoints {
                     }
                 }
             }
+            AtomicFiles.removeTemporaryDirs(target); // what a killed convert or dequantize into it left
             Path tmp = AtomicFiles.tempDirBeside(target);
             try {
                 Files.writeString(tmp.resolve("config.json"),

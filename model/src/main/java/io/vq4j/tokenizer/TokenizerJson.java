@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.core.AtomicFiles;
 import io.vq4j.core.InputException;
 
 import java.io.IOException;
@@ -11,9 +12,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -52,22 +51,12 @@ public final class TokenizerJson {
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         Path json = directory.resolve("tokenizer.json");
         try {
-            writeAtomically(directory.resolve("tokenizer_config.json"), mapper.writeValueAsBytes(config(tokenizer)));
-            writeAtomically(json, mapper.writeValueAsBytes(tokenizerJson(tokenizer)));
+            AtomicFiles.write(directory.resolve("tokenizer_config.json"), mapper.writeValueAsBytes(config(tokenizer)));
+            AtomicFiles.write(json, mapper.writeValueAsBytes(tokenizerJson(tokenizer)));
         } catch (IOException e) {
             throw InputException.at(directory, "cannot write tokenizer files: " + e.getMessage());
         }
         return json;
-    }
-
-    private static void writeAtomically(Path target, byte[] content) throws IOException {
-        Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".tmp");
-        try {
-            Files.write(tmp, content);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
     }
 
     static ObjectNode config(Llama2cTokenizer t) {

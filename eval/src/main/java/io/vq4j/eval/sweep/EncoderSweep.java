@@ -16,6 +16,7 @@ import io.vq4j.quant.Methods;
 import io.vq4j.quant.calib.CalibratedLayer;
 import io.vq4j.quant.calib.Calibration;
 import io.vq4j.quant.calib.EncoderTarget;
+import io.vq4j.quant.job.SourceDigest;
 import io.vq4j.quant.method.LayerQuantizer;
 import io.vq4j.quant.method.QuantSpec;
 
@@ -357,7 +358,7 @@ public final class EncoderSweep {
     private static String fingerprint(Options o, List<String> calib, List<String> eval) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
-            md.update(("vq4j-encoder-sweep-1\n" + o.model().getFileName() + " " + Files.size(o.model()) + "\n"
+            md.update(("vq4j-encoder-sweep-1\n" + SourceDigest.stamp(o.model()) // content, not name and size
                     + calib.size() + " " + eval.size() + " seed " + o.seed() + (o.seeds() > 1 ? " seeds " + o.seeds()
                     : "") + " real " + o.realSamples() + " random " + o.randomRows() + "\n")
                     .getBytes(StandardCharsets.UTF_8));

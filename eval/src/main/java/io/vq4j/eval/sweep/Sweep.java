@@ -25,6 +25,7 @@ import io.vq4j.model.LlamaModel;
 import io.vq4j.pack.PackedStats;
 import io.vq4j.quant.calib.CalibrationTokens;
 import io.vq4j.quant.job.QuantizeJob;
+import io.vq4j.quant.job.SourceDigest;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.tokenizer.Tokenizer;
 
@@ -335,21 +336,12 @@ public final class Sweep {
         }
     }
 
-    /** File names and sizes of the model (a file, or a directory's safetensors). */
+    /**
+     * The model's content (a CRC32C of its files, {@link SourceDigest}): names and sizes let a
+     * model replaced before a resumed sweep mix its results with the first one's (issue 21).
+     */
     private static String modelStamp(Path model) throws IOException {
-        StringBuilder b = new StringBuilder();
-        if (Files.isDirectory(model)) {
-            try (var s = Files.list(model)) {
-                for (Path p : s.sorted().toList()) {
-                    if (p.getFileName().toString().endsWith(".safetensors")) {
-                        b.append(p.getFileName()).append(' ').append(Files.size(p)).append('\n');
-                    }
-                }
-            }
-        } else {
-            b.append(model.getFileName()).append(' ').append(Files.size(model)).append('\n');
-        }
-        return b.toString();
+        return SourceDigest.stamp(model);
     }
 
     private static void prepare(Path out, String fingerprint, Options o, int len, int ctx, String device, int tokens) {

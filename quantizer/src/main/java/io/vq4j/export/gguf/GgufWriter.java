@@ -118,6 +118,7 @@ public final class GgufWriter {
     /** Writes the file (replacing {@code target} only once it is complete); returns its size. */
     public long write(Path target) {
         try {
+            AtomicFiles.removeTemporaries(target); // what a killed export into it left
             Path tmp = AtomicFiles.tempFileBeside(target);
             try {
                 long size;

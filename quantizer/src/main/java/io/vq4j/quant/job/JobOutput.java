@@ -17,17 +17,16 @@ import io.vq4j.quant.method.LayerProblem.SharedCodebook;
 import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.quant.SourceModel;
 import io.vq4j.quant.job.QuantizeJob.LayerReport;
+import io.vq4j.quant.job.QuantizeJob.Listener;
 import io.vq4j.quant.job.QuantizeJob.Options;
 import io.vq4j.tokenizer.Llama2cTokenizer;
 import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.TokenizerJson;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Collection;
@@ -35,18 +34,26 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 
 /**
- * The packed directory a quantize run writes, and what makes it resumable: block b is written
- * as its own shard (model-0000{b+1}-of-…), then the checkpoint record
- * ({@value QuantizeJob#STATE}: the run's fingerprint, the blocks done, their layer reports) is
- * replaced atomically. A run with the same fingerprint resumes after the last block recorded
- * and reads the blocks before back; {@code config.json}, written last, marks the directory
- * complete, and the record is removed after it.
+ * The packed directory a quantize run writes, and what makes it resumable. A new run first
+ * writes the checkpoint record ({@value QuantizeJob#STATE}: the run's fingerprint, the blocks
+ * done, their layer reports); block b is then written as its own shard (model-0000{b+1}-of-…),
+ * after which the record is replaced atomically. The record lists only shards that were
+ * complete when it was written: a shard a kill left unrecorded is not trusted but quantized
+ * again (the same bytes, over it). A run with the same fingerprint resumes after the last block
+ * recorded and reads the blocks before back; {@code config.json}, written last, marks the
+ * directory complete, and the record is removed after it. Temporaries a killed run left
+ * ({@code .NAME.<digits>.partial}, for the names written here only) are removed on every start.
  */
 final class JobOutput {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The files besides the shards that a run writes into the directory. */
+    private static final Set<String> OWN_FILES = Set.of(QuantizeJob.STATE, QuantizeJob.REPORT_JSON,
+            QuantizeJob.REPORT_MD, SafeTensorsDirectory.INDEX, "config.json", "tokenizer.json", "tokenizer_config.json",
+            "tokenizer.model");
     private final Path out;
     private final String fingerprint;
     private final int blocks;
@@ -69,23 +76,16 @@ final class JobOutput {
         return out.resolve(shardName(b, blocks));
     }
 
-    /** What identifies a run: the spec, the calibration (its tokens), the seed and the model's files. */
+    /**
+     * What identifies a run: the spec, the calibration (its tokens), the seed and the model's
+     * content ({@link SourceDigest}: a CRC32C of its files, not their names or paths).
+     */
     static String fingerprint(SourceModel source, Options o, int n, int len, int[] tokens) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
-            md.update(("vq4j-quantize-1\n" + o.spec() + "\n" + n + "x" + len + "\nseed " + o.seed() + "\n"
+            md.update(("vq4j-quantize-2\n" + o.spec() + "\n" + n + "x" + len + "\nseed " + o.seed() + "\n"
                     + source.configJson()).getBytes(StandardCharsets.UTF_8));
-            if (source instanceof SourceModel.Hf hf) {
-                try (Stream<Path> s = Files.list(hf.dir())) {
-                    for (Path p : s.sorted().toList()) {
-                        if (p.getFileName().toString().endsWith(".safetensors")) {
-                            md.update((p.getFileName() + " " + Files.size(p) + "\n").getBytes(StandardCharsets.UTF_8));
-                        }
-                    }
-                }
-            } else {
-                md.update(o.model().toAbsolutePath().toString().getBytes(StandardCharsets.UTF_8));
-            }
+            SourceDigest.update(md, source instanceof SourceModel.Hf hf ? hf.dir() : o.model());
             for (int t : tokens) {
                 md.update((byte) t);
                 md.update((byte) (t >>> 8));
@@ -96,24 +96,48 @@ final class JobOutput {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw InputException.at(o.model(), "cannot read: " + e.getMessage());
         }
+    }
+
+    private boolean isOurTemporary(String name) {
+        String target = AtomicFiles.temporaryTarget(name);
+        return target != null && ours(target);
+    }
+
+    /** Removes what a killed run of this job left: only temporaries of the names it writes, in a directory known to be its own. */
+    private void removeTemporaries(Listener listener) throws IOException {
+        int removed = AtomicFiles.removeTemporaries(out, this::ours);
+        if (removed > 0) {
+            listener.info("removed " + removed + " temporary file" + (removed == 1 ? "" : "s")
+                    + " an interrupted run left in " + out);
+        }
+    }
+
+    /** Whether {@code name} is a file this job writes into the directory. */
+    private boolean ours(String name) {
+        for (int b = 0; b <= blocks; b++) {
+            if (name.equals(shardName(b, blocks))) {
+                return true;
+            }
+        }
+        return OWN_FILES.contains(name);
     }
 
     /**
      * Makes the directory ready and says where to start: 0 for a new run, the number of blocks
      * done for a resumed one (their reports added to {@code reports}), blocks + 1 when the
-     * directory is already complete for these arguments. Refuses a directory that holds
-     * anything else.
+     * directory is already complete for these arguments. Removes the temporaries a killed run
+     * left. Refuses a directory that holds anything else.
      */
-    int prepare(List<LayerReport> reports) {
+    int prepare(List<LayerReport> reports, Listener listener) {
         try {
             if (Files.exists(out) && !Files.isDirectory(out)) {
                 throw InputException.at(out, "exists and is not a directory; choose a new --out");
             }
             if (!Files.exists(out)) {
                 Files.createDirectories(out);
-                return 0;
+                return start();
             }
             Path state = out.resolve(QuantizeJob.STATE);
             Path report = out.resolve(QuantizeJob.REPORT_JSON);
@@ -121,6 +145,8 @@ final class JobOutput {
                 JsonNode r = JSON.readTree(report.toFile());
                 if (fingerprint.equals(r.path("fingerprint").asText())) {
                     reports.addAll(JobReport.readLayers(r.path("layers")));
+                    removeTemporaries(listener);
+                    Files.deleteIfExists(state); // a kill between config.json and the record's removal
                     return blocks + 1;
                 }
                 throw InputException.at(out, "holds a finished model made with other arguments; choose a new --out");
@@ -131,6 +157,7 @@ final class JobOutput {
                     throw InputException.at(out, "holds an unfinished run with other arguments (model, calibration,"
                             + " method options or seed); remove it or choose a new --out");
                 }
+                removeTemporaries(listener);
                 int done = s.path("blocks_done").asInt();
                 for (int b = 0; b < done; b++) {
                     if (!Files.isRegularFile(shard(b))) {
@@ -138,18 +165,38 @@ final class JobOutput {
                                 + shardName(b, blocks) + " is missing; remove the directory and start again");
                     }
                 }
+                if (done < blocks && Files.exists(shard(done))) {
+                    listener.info(shardName(done, blocks) + " was written but not recorded before the run stopped;"
+                            + " block " + done + " is quantized again");
+                }
                 reports.addAll(JobReport.readLayers(s.path("layers")));
                 return done;
             }
-            try (Stream<Path> s = Files.list(out)) {
-                if (s.findAny().isPresent()) {
+            try (Stream<Path> s = Files.list(out)) { // empty, or what a kill before the first record left
+                if (!s.allMatch(p -> isOurTemporary(p.getFileName().toString()))) {
                     throw InputException.at(out, "exists and is not empty; choose a new --out");
                 }
             }
-            return 0;
+            removeTemporaries(listener);
+            return start();
         } catch (IOException e) {
             throw InputException.at(out, "cannot prepare the output directory: " + e.getMessage());
         }
+    }
+
+    /** The first checkpoint record, before anything else is written: every later file belongs to a recorded run. */
+    private int start() {
+        record(0, List.of());
+        HaltPoint.reached("start");
+        return 0;
+    }
+
+    private void record(int blocksDone, List<LayerReport> reports) {
+        ObjectNode s = JSON.createObjectNode();
+        s.put("fingerprint", fingerprint);
+        s.put("blocks_done", blocksDone);
+        s.set("layers", JobReport.layersJson(reports));
+        writeText(out.resolve(QuantizeJob.STATE), s.toPrettyString());
     }
 
     /**
@@ -168,11 +215,9 @@ final class JobOutput {
         }
         source.addBlockExtras(b, w);
         write(w, shard(b));
-        ObjectNode s = JSON.createObjectNode();
-        s.put("fingerprint", fingerprint);
-        s.put("blocks_done", b + 1);
-        s.set("layers", JobReport.layersJson(reports));
-        writeText(out.resolve(QuantizeJob.STATE), s.toPrettyString());
+        HaltPoint.reached("block-" + b + "-shard");
+        record(b + 1, reports);
+        HaltPoint.reached("block-" + b + "-record");
     }
 
     /** Block b as written, dequantized (the weights the uninterrupted run continued with). */
@@ -207,11 +252,13 @@ final class JobOutput {
         rest.metadata("format", "pt");
         source.addRest(rest);
         write(rest, shard(blocks));
+        HaltPoint.reached("finish-" + shardName(blocks, blocks));
         try {
             copyTokenizer(source, tokenizer);
         } catch (IOException e) {
             throw InputException.at(out, "cannot write the tokenizer: " + e.getMessage());
         }
+        HaltPoint.reached("finish-tokenizer");
         // the index: every tensor of every shard
         ObjectNode index = JSON.createObjectNode();
         ObjectNode map = index.putObject("weight_map");
@@ -250,7 +297,7 @@ final class JobOutput {
             for (String f : new String[]{"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
                 Path p = hf.dir().resolve(f);
                 if (Files.isRegularFile(p)) {
-                    Files.copy(p, out.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+                    AtomicFiles.write(out.resolve(f), Files.readAllBytes(p));
                 }
             }
         }
@@ -264,13 +311,20 @@ final class JobOutput {
         }
     }
 
+    /** A text file under a temporary name, then renamed onto {@code target}; on an error no temporary stays. */
     static void writeText(Path target, String text) {
         try {
             Path tmp = AtomicFiles.tempFileBeside(target);
-            Files.writeString(tmp, text);
-            AtomicFiles.commit(tmp, target);
+            try {
+                Files.writeString(tmp, text);
+                HaltPoint.reached("partial-" + target.getFileName());
+                AtomicFiles.commit(tmp, target);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
         } catch (IOException e) {
             throw InputException.at(target, "cannot write: " + e.getMessage());
         }
+        HaltPoint.reached("finish-" + target.getFileName());
     }
 }

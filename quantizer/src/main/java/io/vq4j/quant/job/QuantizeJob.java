@@ -17,6 +17,8 @@ import io.vq4j.quant.calib.CalibrationTokens;
 import io.vq4j.quant.calib.DecoderTarget;
 import io.vq4j.tokenizer.Tokenizer;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -32,7 +34,8 @@ import java.util.Map;
  * with the same arguments resumes after the last finished block and ends with the same bytes
  * ({@link JobOutput}); the report lists every layer ({@link JobReport}). config.json, written
  * last, marks the directory complete. Memory: the calibration activations (n × L × dim), one
- * block's weights and its Hessians; the source stays memory-mapped.
+ * block's weights and its Hessians; the source stays memory-mapped. A run that cannot fit the
+ * heap by {@link MemoryEstimate}'s count is refused before it starts.
  */
 public final class QuantizeJob {
     public static final String STATE = ".vq4j-quantize-state.json";
@@ -89,6 +92,7 @@ public final class QuantizeJob {
             throw new InputException("--calib-len: must be 2.." + c.maxSeqLen()
                     + " (the model's max sequence length), got " + len);
         }
+        MemoryEstimate.check(c, n, len, calibBytes(o.calib()), Runtime.getRuntime());
         int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
         source.checkFinite();
         String fingerprint = JobOutput.fingerprint(source, o, n, len, tokens);
@@ -108,7 +112,7 @@ public final class QuantizeJob {
         int blocks = source.config().nLayers();
         Path out = output.dir();
         List<LayerReport> reports = new ArrayList<>();
-        int done = output.prepare(reports);
+        int done = output.prepare(reports, listener);
         if (done > blocks) {
             listener.info(out + " is already complete");
             return new Result(out, reports, blocks, 0);
@@ -163,6 +167,14 @@ public final class QuantizeJob {
         output.finish(source, o.tokenizer(), spec, JobReport.json(o, fingerprint, reports, n, len, sharedBytes),
                 JobReport.markdown(o, reports, sharedBytes));
         return new Result(out, reports, done, (System.nanoTime() - t0) / 1e9);
+    }
+
+    private static long calibBytes(Path calib) {
+        try {
+            return Files.isRegularFile(calib) ? Files.size(calib) : 0; // a missing file is CalibrationTokens' to report
+        } catch (IOException e) {
+            return 0;
+        }
     }
 
     /**
