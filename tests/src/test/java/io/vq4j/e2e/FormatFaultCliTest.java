@@ -164,4 +164,49 @@ class FormatFaultCliTest {
                 "is format 1, which has no checksums");
         assertEquals(0, CliEndToEndTest.vq("inspect", old.toString()).code());
     }
+
+    @Test
+    void nonsenseQuantizeOptionsAreRefusedBeforeAnyWork() {
+        String[][] cases = {
+                {"rtn", "--calib-len", "-5", "--calib-len: must be 0 (the default: min(512, the model's max)) or at"
+                        + " least 2, got -5"},
+                {"kmeans", "--tol", "-1", "kmeans on q_proj (64x64): --tol must be a finite number >= 0, got -1.0"},
+                {"kmeans", "--tol", "NaN", "--tol must be a finite number >= 0, got NaN"},
+                {"gptvq", "--tol", "-1", "--tol must be a finite number >= 0, got -1.0"},
+                {"kmeans", "--group-size", "-1", "--group-size must be >= 0 (0 = whole rows), got -1"},
+                {"kmeans", "--group-rows", "-1", "--group-rows must be >= 0 (0 = all rows), got -1"},
+                {"rtn", "--group-size", "-1", "--group-size must be >= 0, got -1"},
+                {"gptq", "--percdamp", "-1", "--percdamp: must be a number in 0..100, got -1.0"},
+                {"gptq", "--percdamp", "1e308", "--percdamp: must be a number in 0..100, got 1.0E308"},
+                {"gptq", "--percdamp", "NaN", "--percdamp: must be a number in 0..100, got NaN"},
+                {"kmeans", "--iters", "0", "--iters must be at least 1 (k-means iterations), got 0"},
+                {"vptq", "--iters", "-2", "--iters must be at least 1 (k-means iterations), got -2"},
+        };
+        int i = 0;
+        for (String[] c : cases) {
+            Path out = work.resolve("option-" + i++);
+            refused(CliEndToEndTest.vq("quantize", "--model", MODEL, "--calib", TEXT, "--calib-samples", "2",
+                    "--method", c[0], c[1], c[2], "--out", out.toString()), c[3]);
+            assertFalse(Files.exists(out), "nothing left behind: " + out);
+        }
+    }
+
+    @Test
+    void aModelWithRoomForNoWindowIsAnInputErrorNamingItsLimit() throws IOException {
+        Path m = work.resolve("one-position");
+        assertEquals(0, CliEndToEndTest.vq("convert", "--model", MODEL, "--out", m.toString()).code());
+        String cfg = Files.readString(m.resolve("config.json"));
+        String one = cfg.replaceAll("\"max_position_embeddings\" : \\d+", "\"max_position_embeddings\" : 1");
+        assertNotEquals(cfg, one);
+        Files.writeString(m.resolve("config.json"), one);
+        String why = m + ": the model's maximum sequence length (max_position_embeddings) is 1: no room for a token"
+                + " and its prediction (at least 2 positions)";
+        // once: "--ctx: must be in 2..1 for this model, got 1" for a --ctx nobody gave
+        refused(CliEndToEndTest.vq("eval", "ppl", "--model", m.toString(), "--text", TEXT, "--limit-bytes", "2000"),
+                why);
+        refused(CliEndToEndTest.vq("generate", "--model", m.toString(), "--max-tokens", "4"), why);
+        refused(CliEndToEndTest.vq("sweep", "--model", m.toString(), "--calib", TEXT, "--text", TEXT, "--configs",
+                "rtn:bits=4", "--out", work.resolve("one-position-sweep").toString(), "--limit-bytes", "2000",
+                "--calib-samples", "2"), why);
+    }
 }
