@@ -19,6 +19,7 @@ import io.vq4j.pack.PackedLayers.Tensor;
 import io.vq4j.pack.PackedLayers.TensorSource;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -82,7 +83,21 @@ final class LayoutReader {
             throw new IllegalArgumentException("layout of '" + name + "' has unknown format " + o.path("format")
                     + " (this version reads 1.." + PackedLayers.FORMAT + ")");
         }
-        Map<String, Integer> crcs = f.asInt() >= 2 ? crcs(o, name) : null;
+        Map<String, Integer> crcs = null;
+        if (f.asInt() >= 2) {
+            crcs = crcs(o, name);
+            Integer own = crcs.remove(PackedLayers.LAYOUT_CRC);
+            int at = layout.lastIndexOf(PackedLayers.CRC_MEMBER);
+            if (own == null || at < 0) {
+                throw new IllegalArgumentException("layout of '" + name + "' (format 2) lacks its own checksum ('"
+                        + PackedLayers.LAYOUT_CRC + "' in a last member '" + PackedLayers.CRC_KEY + "')");
+            }
+            int got = PackedLayers.crc32c(layout.substring(0, at).getBytes(StandardCharsets.UTF_8));
+            if (verify && got != own) {
+                throw new IllegalArgumentException("layout of '" + name + "' fails its CRC32C check (recorded "
+                        + PackedLayers.hex(own) + ", computed " + PackedLayers.hex(got) + "): the file is corrupt");
+            }
+        }
         return new LayoutReader(name, src, verify, crcs).layer(o, f.asInt());
     }
 

@@ -15,6 +15,7 @@ import io.vq4j.kernels.packed.Segment;
 import io.vq4j.kernels.packed.Stage;
 
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -41,9 +42,10 @@ import java.util.zip.CRC32C;
  *       sharing it ({@link #sharedCodebook}).</li>
  * </ul>
  * Bit packing is {@link BitPacking}'s: little-endian bit order, no padding between values.
- * Format 2 (written since) adds {@code crc32c}: the CRC32C of every tensor the layout reads
- * (keyed by the name without the {@code <name>.} prefix; a shared codebook by its full name),
- * checked on read unless the caller says not to; format 1 (no checksums) is still read.
+ * Format 2 (written since) adds {@code crc32c}, the layout's last member: the CRC32C of every
+ * tensor the layout reads (keyed by the name without the {@code <name>.} prefix; a shared
+ * codebook by its full name) and, under "layout", of the layout's own text up to that member;
+ * checked on read unless the caller says not to. Format 1 (no checksums) is still read.
  * A layer is a {@link PackedMatrix} both ways: {@link #write} takes the one a method built,
  * {@link #read} builds one from the tensors; the model loader and the kernels use that same
  * object.
@@ -56,6 +58,10 @@ public final class PackedLayers {
     public static final int FORMAT = 2;
     /** The layout's field of tensor checksums (format 2). */
     static final String CRC_KEY = "crc32c";
+    /** How the checksums member starts: the layout's last member, as written. */
+    static final String CRC_MEMBER = ",\"" + CRC_KEY + "\":";
+    /** The key of the layout's own checksum (of its text up to {@link #CRC_MEMBER}) among the tensors'. */
+    static final String LAYOUT_CRC = "layout";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PackedLayers() {
@@ -178,9 +184,13 @@ public final class PackedLayers {
                 }
             }
         }
-        ObjectNode c = o.putObject(CRC_KEY);
+        // the checksums come last, and the layout's own is that of the text before them
+        String text = o.toString();
+        String before = text.substring(0, text.length() - 1);
+        crcs.put(LAYOUT_CRC, hex(crc32c(before.getBytes(StandardCharsets.UTF_8))));
+        ObjectNode c = JSON.createObjectNode();
         crcs.forEach(c::put);
-        return o.toString();
+        return before + CRC_MEMBER + c + "}";
     }
 
     /** CRC32C (Castagnoli) of the bytes, as the layout records it. */

@@ -64,7 +64,7 @@ class PackedChecksumTest {
         Map<String, PackedLayers.Part> m = partMap("m.x", q);
         var crcs = JSON.readTree(PackedLayers.layoutJson(q)).get(PackedLayers.CRC_KEY);
         assertEquals(2, JSON.readTree(PackedLayers.layoutJson(q)).get("format").asInt());
-        assertEquals(m.size(), crcs.size(), crcs.toString());
+        assertEquals(m.size() + 1, crcs.size(), crcs.toString()); // and the layout's own
         for (PackedLayers.Part p : m.values()) {
             CRC32C c = new CRC32C();
             c.update(p.bytes());
@@ -91,6 +91,30 @@ class PackedChecksumTest {
                 }
             }
             assertSameLayer(q, PackedLayers.read(name, layout, mapSource(m)));
+        }
+    }
+
+    @Test
+    void aChangedDigitInTheLayoutIsRefusedToo() {
+        PackedMatrix q = PackedLayersTest.layers().get(3); // block scales: offset -3, step 0.25
+        Map<String, PackedLayers.Part> m = partMap("x", q);
+        String layout = PackedLayers.layoutJson(q);
+        String text = layout.substring(0, layout.lastIndexOf(",\"crc32c\":"));
+        CRC32C c = new CRC32C();
+        c.update(text.getBytes(StandardCharsets.UTF_8));
+        assertTrue(layout.endsWith("\"layout\":\"" + String.format("%08x", c.getValue()) + "\"}}"), layout);
+        // -3 -> -2 doubles every block scale: the tensors are intact, so only the layout's own CRC can tell
+        String changed = layout.replace("\"offset\":-3.0", "\"offset\":-2.0");
+        assertTrue(!changed.equals(layout));
+        var e = assertThrows(IllegalArgumentException.class, () -> PackedLayers.read("x", changed, mapSource(m)));
+        assertTrue(e.getMessage().startsWith("layout of 'x' fails its CRC32C check (recorded "), e.getMessage());
+        PackedMatrix unchecked = PackedLayers.read("x", changed, mapSource(m), false);
+        assertFalse(Arrays.equals(q.dequantize(), unchecked.dequantize()));
+        String[] noOwn = {layout.replaceFirst(",\"layout\":\"[0-9a-f]{8}\"", ""),
+                layout.replace(",\"crc32c\":", ",\"crc32c\" :")};
+        for (String bad : noOwn) {
+            e = assertThrows(IllegalArgumentException.class, () -> PackedLayers.read("x", bad, mapSource(m), false));
+            assertTrue(e.getMessage().startsWith("layout of 'x' (format 2) lacks its own checksum"), e.getMessage());
         }
     }
 
