@@ -51,7 +51,7 @@ class PackedChecksumTest {
     }
 
     /** A layer whose only stage uses a shared codebook tensor. */
-    private static PackedMatrix sharedLayer() {
+    static PackedMatrix sharedLayer() {
         float[] book = {1, -2, 0.5f, 3, -1, 0.25f, 2, 4};
         List<StageValues> st = List.of(new StageValues(4, CodebookFormat.F16, book, null,
                 new int[]{0, 1, 2, 3, 3, 2, 1, 0}, "vq4j.shared.all.codebook"));
