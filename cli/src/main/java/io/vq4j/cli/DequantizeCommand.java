@@ -4,6 +4,7 @@ import io.vq4j.core.InputException;
 import io.vq4j.io.DType;
 import io.vq4j.model.HfCheckpoints;
 import io.vq4j.model.LlamaCheckpoint;
+import io.vq4j.pack.PackedDirectoryReader;
 import io.vq4j.pack.PackedStats;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -28,6 +29,8 @@ final class DequantizeCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--dtype", paramLabel = "D", defaultValue = "f32", description = "f32, f16 or bf16 (default: ${DEFAULT-VALUE})")
     String dtype;
+    @Option(names = "--no-verify", description = "skip the CRC32C check of the packed tensors (checked by default)")
+    boolean noVerify;
 
     @Override
     public Integer call() {
@@ -43,7 +46,8 @@ final class DequantizeCommand implements Callable<Integer> {
         if (!PackedStats.isPacked(packed)) {
             throw InputException.at(packed, "is not a packed vq4j model (config.json has no vq4j quantization_config)");
         }
-        LlamaCheckpoint ckpt = HfCheckpoints.read(packed);
+        LlamaCheckpoint ckpt = ScopedValue.where(PackedDirectoryReader.VERIFY, !noVerify)
+                .call(() -> HfCheckpoints.read(packed));
         HfCheckpoints.write(ckpt, out, d, dir -> {
             for (String f : new String[]{"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
                 Path p = packed.resolve(f);

@@ -67,7 +67,7 @@ final class DeviceOption {
     }
 
     ModelLoader.LoadedModel load(ModelOptions model, Backend backend, PrintWriter err) {
-        ModelLoader.LoadedModel loaded = ModelLoader.load(model.model, model.tokenizer, backend);
+        ModelLoader.LoadedModel loaded = model.loading(() -> ModelLoader.load(model.model, model.tokenizer, backend));
         if (backend != null && packedLayers(loaded.checkpoint()).isEmpty()) {
             err.println("vq: --device " + device + ": the model has no packed layers; everything runs on the CPU");
             err.flush();

@@ -81,6 +81,7 @@ final class EvalCommand implements Runnable {
             }
             ModelLoader.LoadedModel loaded = device.load(model, backend, err);
             LlamaModel m = loaded.model();
+            WindowLoop.checkModel(model.model, m.config().maxSeqLen());
             int window = ctx == null ? m.config().maxSeqLen() : ctx;
             WindowLoop.checkCtx(window, m.config().maxSeqLen());
             TextInput.Encoded input = TextInput.encode(text, limitBytes, loaded.tokenizer());

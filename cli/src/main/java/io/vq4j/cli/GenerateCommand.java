@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.Generator;
 import io.vq4j.eval.Sampler;
+import io.vq4j.eval.WindowLoop;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.ModelLoader;
 import picocli.CommandLine.Command;
@@ -58,6 +59,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     private Integer run(Backend backend, PrintWriter err) {
         ModelLoader.LoadedModel loaded = device.load(model, backend, err);
+        WindowLoop.checkModel(model.model, loaded.model().config().maxSeqLen());
         PrintWriter out = spec.commandLine().getOut();
         PrintStream raw = System.out;
         Generator.Result r = Generator.generate(loaded.model(), loaded.tokenizer(), prompt, maxTokens,

@@ -35,6 +35,9 @@ final class InspectCommand implements Callable<Integer> {
     Path path;
     @Option(names = "--json", description = "print one JSON object on stdout")
     boolean json;
+    @Option(names = "--verify", description = "check every tensor of a packed model's layers against the CRC32C"
+            + " its layout records (format 2); a mismatch or a layer without checksums (format 1) is an error")
+    boolean verify;
 
     private record Row(String name, String dtype, long[] shape, long elements, long bytes, String file) {
     }
@@ -75,7 +78,10 @@ final class InspectCommand implements Callable<Integer> {
         long bytes = rows.stream().mapToLong(Row::bytes).sum();
         PrintWriter out = spec.commandLine().getOut();
         PackedStats.Stats packed = Files.isDirectory(path) && PackedStats.isPacked(path)
-                ? PackedStats.of(path) : null;
+                ? PackedStats.of(path, verify) : null;
+        if (verify) {
+            checkVerified(packed);
+        }
         if (json) {
             ObjectNode o = Json.object();
             if (packed != null) {
@@ -84,6 +90,9 @@ final class InspectCommand implements Callable<Integer> {
                 o.put("model_bits_per_parameter", packed.modelBitsPerParameter());
                 o.put("quantized_weights", packed.quantizedWeights());
                 o.put("shared_codebook_bytes", packed.sharedCodebookBytes());
+                if (verify) {
+                    o.put("verified_layers", packed.layers().size());
+                }
                 ArrayNode ls = o.putArray("layers");
                 for (PackedStats.Layer l : packed.layers()) {
                     ObjectNode lo = ls.addObject();
@@ -139,10 +148,28 @@ final class InspectCommand implements Callable<Integer> {
                         packed.nominalBitsPerWeight(), packed.trueBitsPerWeight());
                 out.printf(Locale.ROOT, "whole model: %.4f bits/parameter (every byte of the files over all"
                         + " %,d parameters)%n", packed.modelBitsPerParameter(), packed.parameters());
+                if (verify) {
+                    out.printf("verified: every tensor of the %d packed layers matches its CRC32C%n",
+                            packed.layers().size());
+                }
             }
         }
         out.flush();
         return 0;
+    }
+
+    /** --verify: a packed model whose every layer carries checksums (they were compared while reading). */
+    private void checkVerified(PackedStats.Stats packed) {
+        if (packed == null) {
+            throw InputException.at(path, "--verify: not a packed vq4j model (config.json has no vq4j"
+                    + " quantization_config); only packed layers carry checksums");
+        }
+        for (PackedStats.Layer l : packed.layers()) {
+            if (l.format() < 2) {
+                throw InputException.at(path.resolve(l.file()), "--verify: packed layer '" + l.name() + "' is format "
+                        + l.format() + ", which has no checksums");
+            }
+        }
     }
 
     private static void add(List<Row> rows, SafeTensorsFile f) {

@@ -61,6 +61,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        SweepOptions.checkCalibLen(calibLen);
         QuantSpec s = buildSpec();
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();

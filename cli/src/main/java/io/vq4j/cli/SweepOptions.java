@@ -44,6 +44,7 @@ final class SweepOptions {
         if (limitBytes < 0) {
             throw new InputException("--limit-bytes: must be >= 0, got " + limitBytes);
         }
+        checkCalibLen(calibLen);
         return device.openBackend(err);
     }
 
@@ -55,6 +56,14 @@ final class SweepOptions {
     Sweep.Options options(Tokenizer tok, int seeds) {
         return new Sweep.Options(model.model, calib, text, limitBytes, tok, calibSamples, calibLen, ctx, seed, seeds,
                 realSamples, randomRows, out);
+    }
+
+    /** --calib-len of quantize and sweep: 0 picks the default; a negative length is no length (it read as 0). */
+    static void checkCalibLen(int calibLen) {
+        if (calibLen < 0) {
+            throw new InputException("--calib-len: must be 0 (the default: min(512, the model's max)) or at least 2,"
+                    + " got " + calibLen);
+        }
     }
 
     /** The model's tokenizer, refused when its vocabulary is not the model's. */

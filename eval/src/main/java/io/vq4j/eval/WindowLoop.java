@@ -3,6 +3,7 @@ package io.vq4j.eval;
 import io.vq4j.core.InputException;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
+import java.nio.file.Path;
 
 import java.util.List;
 
@@ -20,6 +21,18 @@ public final class WindowLoop {
     @FunctionalInterface
     public interface Visitor {
         void window(int index, int start, int length, float[][] logits);
+    }
+
+    /**
+     * The model must have room for a token and the one it predicts (a config may say
+     * max_position_embeddings 1, which left zero windows, or "--ctx: must be in 2..1"): the
+     * model's limit named as the cause, in eval ppl, sweep and generate.
+     */
+    public static void checkModel(Path model, int maxSeqLen) {
+        if (maxSeqLen < 2) {
+            throw InputException.at(model, "the model's maximum sequence length (max_position_embeddings) is "
+                    + maxSeqLen + ": no room for a token and its prediction (at least 2 positions)");
+        }
     }
 
     /** The window length a user asked for must hold a prediction and fit the model: 2..maxSeqLen. */

@@ -11,8 +11,12 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -108,9 +112,18 @@ public final class SafeTensorsFile implements AutoCloseable {
                     + size + " bytes): truncated");
         }
         byte[] header = seg.asSlice(8, headerLen).toArray(ValueLayout.JAVA_BYTE);
+        // strict: a malformed byte would otherwise become U+FFFD, and a name or a value another one
+        ByteBuffer in = ByteBuffer.wrap(header);
+        CharBuffer chars = CharBuffer.allocate(header.length);
+        CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        if (utf8.decode(in, chars, true).isError() || utf8.flush(chars).isError()) {
+            throw InputException.at(path, "header is not valid UTF-8 (byte " + (8 + in.position()) + " of the file)");
+        }
+        String text = chars.flip().toString();
         JsonNode root;
         try {
-            root = JSON.readTree(new String(header, StandardCharsets.UTF_8));
+            root = JSON.readTree(text);
         } catch (JsonProcessingException e) {
             throw InputException.at(path, "header is not valid JSON: " + oneLine(e.getOriginalMessage()));
         }

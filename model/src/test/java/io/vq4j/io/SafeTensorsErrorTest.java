@@ -42,6 +42,25 @@ class SafeTensorsErrorTest {
     }
 
     @Test
+    void invalidUtf8InTheHeaderIsRefusedNotReplaced() throws IOException {
+        // a tensor name with a lone continuation byte 0x80: once read as "w\uFFFD", a name nobody wrote
+        byte[] h = "{\"w?\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}"
+                .getBytes(StandardCharsets.UTF_8);
+        h[3] = (byte) 0x80;
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + 16).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(h.length).put(h);
+        Path p = dir.resolve("model.safetensors");
+        Files.write(p, b.array());
+        opening(p, "header is not valid UTF-8 (byte 11 of the file)");
+        // an overlong encoding of '"' (0xC0 0xA2) is malformed too
+        h[3] = (byte) 0xC0;
+        h[4] = (byte) 0xA2;
+        Files.write(p, ByteBuffer.allocate(8 + h.length + 16).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h)
+                .array());
+        opening(p, "header is not valid UTF-8");
+    }
+
+    @Test
     void missingFileIsReported() {
         Path p = dir.resolve("absent.safetensors");
         opening(p, "no such file");

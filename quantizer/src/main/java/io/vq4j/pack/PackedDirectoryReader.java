@@ -11,8 +11,14 @@ import io.vq4j.model.PackedLayerReader;
  * shard's metadata ({@link PackedLayers#META_PREFIX}) is read, checked against the shape the
  * config implies, and handed over: the {@link PackedMatrix} the format reads is the one the
  * kernels take. Registered for {@link java.util.ServiceLoader} in META-INF/services.
+ *
+ * <p>Each tensor's CRC32C (format 2) is checked on load unless the load runs where
+ * {@link #VERIFY} is bound to false ({@code --no-verify} in the CLI).
  */
 public final class PackedDirectoryReader implements PackedLayerReader {
+    /** Whether loads compare each packed tensor with its recorded CRC32C; true where unbound. */
+    public static final ScopedValue<Boolean> VERIFY = ScopedValue.newInstance();
+
     @Override
     public PackedMatrix read(SafeTensorsDirectory st, String name, int rows, int cols) {
         for (SafeTensorsFile f : st.files()) {
@@ -22,7 +28,7 @@ public final class PackedDirectoryReader implements PackedLayerReader {
             }
             PackedMatrix q;
             try {
-                q = PackedLayers.read(name, layout, PackedLayers.TensorSource.of(st));
+                q = PackedLayers.read(name, layout, PackedLayers.TensorSource.of(st), VERIFY.orElse(true));
             } catch (IllegalArgumentException e) {
                 throw InputException.at(f.path(), e.getMessage());
             }

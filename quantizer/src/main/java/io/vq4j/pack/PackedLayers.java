@@ -15,8 +15,13 @@ import io.vq4j.kernels.packed.Segment;
 import io.vq4j.kernels.packed.Stage;
 
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.zip.CRC32C;
 
 /**
  * The packed format of one quantized linear layer {@code <name>} (e.g.
@@ -37,6 +42,10 @@ import java.util.List;
  *       sharing it ({@link #sharedCodebook}).</li>
  * </ul>
  * Bit packing is {@link BitPacking}'s: little-endian bit order, no padding between values.
+ * Format 2 (written since) adds {@code crc32c}, the layout's last member: the CRC32C of every
+ * tensor the layout reads (keyed by the name without the {@code <name>.} prefix; a shared
+ * codebook by its full name) and, under "layout", of the layout's own text up to that member;
+ * checked on read unless the caller says not to. Format 1 (no checksums) is still read.
  * A layer is a {@link PackedMatrix} both ways: {@link #write} takes the one a method built,
  * {@link #read} builds one from the tensors; the model loader and the kernels use that same
  * object.
@@ -45,6 +54,14 @@ public final class PackedLayers {
     public static final String META_PREFIX = "vq4j.layer.";
     /** Names of codebook tensors shared by several layers start with this. */
     public static final String SHARED_PREFIX = "vq4j.shared.";
+    /** The layout format this version writes; it reads 1 too. */
+    public static final int FORMAT = 2;
+    /** The layout's field of tensor checksums (format 2). */
+    static final String CRC_KEY = "crc32c";
+    /** How the checksums member starts: the layout's last member, as written. */
+    static final String CRC_MEMBER = ",\"" + CRC_KEY + "\":";
+    /** The key of the layout's own checksum (of its text up to {@link #CRC_MEMBER}) among the tensors'. */
+    static final String LAYOUT_CRC = "layout";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PackedLayers() {
@@ -99,10 +116,15 @@ public final class PackedLayers {
     public record Part(String name, DType dtype, long[] shape, byte[] bytes) {
     }
 
-    /** The layout JSON stored under {@code META_PREFIX + name}. */
+    /** The layout JSON stored under {@code META_PREFIX + name} (the same for any name). */
     public static String layoutJson(PackedMatrix q) {
+        return layoutJson(q, "", parts("", q));
+    }
+
+    /** The layout of q whose tensors are {@code parts}, named {@code name.…}. */
+    private static String layoutJson(PackedMatrix q, String name, List<Part> parts) {
         ObjectNode o = JSON.createObjectNode();
-        o.put("format", 1);
+        o.put("format", FORMAT);
         o.put("method", q.method());
         o.put("rows", q.rows());
         o.put("cols", q.cols());
@@ -149,7 +171,37 @@ public final class PackedLayers {
                 case Segment.Dense d -> throw denseRefused();
             }
         }
-        return o.toString();
+        Map<String, String> crcs = new TreeMap<>();
+        for (Part p : parts) {
+            crcs.put(p.name().substring(name.length() + 1), hex(crc32c(p.bytes())));
+        }
+        for (Segment s : q.segments()) {
+            if (s instanceof Segment.Vector v) {
+                for (Stage st : q.stages(v)) {
+                    if (st.sharedTensor() != null) {
+                        crcs.put(st.sharedTensor(), hex(crc32c(f16(q.codebooks(v, st)))));
+                    }
+                }
+            }
+        }
+        // the checksums come last, and the layout's own is that of the text before them
+        String text = o.toString();
+        String before = text.substring(0, text.length() - 1);
+        crcs.put(LAYOUT_CRC, hex(crc32c(before.getBytes(StandardCharsets.UTF_8))));
+        ObjectNode c = JSON.createObjectNode();
+        crcs.forEach(c::put);
+        return before + CRC_MEMBER + c + "}";
+    }
+
+    /** CRC32C (Castagnoli) of the bytes, as the layout records it. */
+    static int crc32c(byte[] bytes) {
+        CRC32C c = new CRC32C();
+        c.update(bytes);
+        return (int) c.getValue();
+    }
+
+    static String hex(int crc) {
+        return String.format(Locale.ROOT, "%08x", crc);
     }
 
     /** The tensors of a layer, in a fixed order. */
@@ -235,8 +287,9 @@ public final class PackedLayers {
 
     /** Adds the layer's tensors and its layout metadata to a file being written. */
     public static void write(String name, PackedMatrix q, SafeTensorsWriter w) {
-        w.metadata(META_PREFIX + name, layoutJson(q));
-        for (Part p : parts(name, q)) {
+        List<Part> parts = parts(name, q);
+        w.metadata(META_PREFIX + name, layoutJson(q, name, parts));
+        for (Part p : parts) {
             w.addBytes(p.name(), p.dtype(), p.shape(), p.bytes());
         }
     }
@@ -246,11 +299,22 @@ public final class PackedLayers {
     }
 
     /**
-     * Reads a layer back from its layout JSON and tensors. Every tensor's dtype and size is
-     * checked against the layout; a mismatch is an IllegalArgumentException naming the tensor.
+     * Reads a layer back from its layout JSON and tensors. Every field's range and every
+     * tensor's dtype, size and (format 2) CRC32C is checked against the layout; a mismatch is an
+     * IllegalArgumentException, one line naming the layer's field or the tensor.
      */
     public static PackedMatrix read(String name, String layout, TensorSource src) {
-        return LayoutReader.read(name, layout, src);
+        return read(name, layout, src, true);
+    }
+
+    /** {@link #read(String, String, TensorSource)}, comparing the checksums only with {@code verify}. */
+    public static PackedMatrix read(String name, String layout, TensorSource src, boolean verify) {
+        return LayoutReader.read(name, layout, src, verify);
+    }
+
+    /** The format number a layout declares (1: no checksums, 2: CRC32C per tensor), 0 if unreadable. */
+    public static int format(String layout) {
+        return LayoutReader.format(layout);
     }
 
     /** Bits per weight the layout promises, without any overhead: Σ segments' index bits / weights. */

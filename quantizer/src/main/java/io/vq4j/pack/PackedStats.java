@@ -31,8 +31,9 @@ public final class PackedStats {
     private PackedStats() {
     }
 
+    /** @param format the layout's format: 2 records a CRC32C per tensor, 1 none */
     public record Layer(String name, String method, int rows, int cols, double nominalBitsPerWeight, long bytes,
-                        String file) {
+                        String file, int format) {
         public double trueBitsPerWeight() {
             return bytes * 8.0 / ((long) rows * cols);
         }
@@ -65,7 +66,16 @@ public final class PackedStats {
         }
     }
 
+    /** The stats of a packed directory, reading each layer without comparing its checksums. */
     public static Stats of(Path dir) {
+        return of(dir, false);
+    }
+
+    /**
+     * The stats of a packed directory; with {@code verify}, every tensor of a format-2 layer must
+     * match its CRC32C (a mismatch is an InputException naming the file and the tensor).
+     */
+    public static Stats of(Path dir, boolean verify) {
         List<Layer> layers = new ArrayList<>();
         Set<String> quantizedTensors = new HashSet<>();
         long fileBytes = 0;
@@ -93,7 +103,7 @@ public final class PackedStats {
                     String name = e.getKey().substring(PackedLayers.META_PREFIX.length());
                     PackedMatrix q;
                     try {
-                        q = PackedLayers.read(name, e.getValue(), all);
+                        q = PackedLayers.read(name, e.getValue(), all, verify);
                     } catch (IllegalArgumentException ex) {
                         throw InputException.at(f.path(), ex.getMessage());
                     }
@@ -106,7 +116,7 @@ public final class PackedStats {
                     }
                     double nominal = PackedLayers.nominalBitsPerWeight(q);
                     layers.add(new Layer(name, q.method(), q.rows(), q.cols(), nominal, bytes,
-                            f.path().getFileName().toString()));
+                            f.path().getFileName().toString(), PackedLayers.format(e.getValue())));
                     quantizedWeights += q.weights();
                     nominalBits += nominal * q.weights();
                 }

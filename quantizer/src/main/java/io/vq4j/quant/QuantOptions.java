@@ -3,6 +3,7 @@ package io.vq4j.quant;
 import io.vq4j.core.InputException;
 import io.vq4j.quant.method.Method;
 import io.vq4j.quant.method.MethodOption;
+import io.vq4j.quant.method.MethodOptions;
 import io.vq4j.quant.method.QuantSpec;
 
 import java.util.Collections;
@@ -133,7 +134,12 @@ public final class QuantOptions {
             throw new InputException(QuantSpec.SHARE_CODEBOOKS.name() + ": must be none, kind or all, got '" + share
                     + "'");
         }
-        return new QuantSpec(m.options(given), percdamp, share);
+        MethodOptions options = m.options(given);
+        try {
+            return new QuantSpec(options, percdamp, share);
+        } catch (IllegalArgumentException e) {
+            throw new InputException(e.getMessage());
+        }
     }
 
     private static <T> T value(Map<String, ?> given, MethodOption<T> o) {

@@ -90,7 +90,7 @@ class PackedLayersTest {
                         .permutation(perm).norm(halfs(cols), halfs(cols)).build());
     }
 
-    private static PackedLayers.TensorSource mapSource(Map<String, PackedLayers.Part> parts) {
+    static PackedLayers.TensorSource mapSource(Map<String, PackedLayers.Part> parts) {
         return new PackedLayers.TensorSource() {
             @Override
             public boolean contains(String name) {
@@ -105,7 +105,7 @@ class PackedLayersTest {
         };
     }
 
-    private static Map<String, PackedLayers.Part> partMap(String name, PackedMatrix q) {
+    static Map<String, PackedLayers.Part> partMap(String name, PackedMatrix q) {
         Map<String, PackedLayers.Part> m = new HashMap<>();
         for (PackedLayers.Part p : PackedLayers.parts(name, q)) {
             m.put(p.name(), p);
@@ -113,7 +113,7 @@ class PackedLayersTest {
         return m;
     }
 
-    private static void assertSameLayer(PackedMatrix a, PackedMatrix b) {
+    static void assertSameLayer(PackedMatrix a, PackedMatrix b) {
         assertEquals(a.method(), b.method());
         assertArrayEquals(a.perm(), b.perm());
         assertArrayEquals(a.normScale(), b.normScale());
@@ -216,13 +216,13 @@ class PackedLayersTest {
         e = assertThrows(IllegalArgumentException.class, () -> PackedLayers.read("x", layout, mapSource(shortIdx)));
         assertTrue(e.getMessage().startsWith("tensor 'x.indices' is U8 with 22 bytes; 60 values of 3 bits need U8 x 23"),
                 e.getMessage());
-        // an index past k (5 centroids, 3 bits can say 7)
+        // an index past k (5 centroids, 3 bits can say 7), its checksum not compared (it would fail first)
         Segment.Vector v = (Segment.Vector) q.segments().get(0);
         int[] idx = q.indices(v, q.stages(v).get(0));
         idx[10] = 7;
         Map<String, PackedLayers.Part> bad = new HashMap<>(m);
         bad.put("x.indices", new PackedLayers.Part("x.indices", DType.U8, p.shape(), BitPacking.pack(idx, 3)));
-        e = assertThrows(IllegalArgumentException.class, () -> PackedLayers.read("x", layout, mapSource(bad)));
+        e = assertThrows(IllegalArgumentException.class, () -> PackedLayers.read("x", layout, mapSource(bad), false));
         assertEquals("tensor 'x.indices' holds index 7 of a 5-centroid codebook", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> PackedLayers.read("x", "{", mapSource(m)));
         assertTrue(e.getMessage().startsWith("layout of 'x' is not JSON"), e.getMessage());

@@ -150,6 +150,7 @@ public final class Sweep {
         }
         int len = calibLen(o, c);
         int ctx = ctx(o, c);
+        WindowLoop.checkModel(o.model(), c.maxSeqLen());
         WindowLoop.checkCtx(ctx, c.maxSeqLen());
         if (o.realSamples() < 1 || o.realSamples() > o.calibSamples()) {
             throw new InputException("--real-samples: must be 1..--calib-samples (" + o.calibSamples() + "), got "

@@ -25,6 +25,19 @@ public final class Checks {
     }
 
     /**
+     * The k-means settings of every vector method: at least one iteration after the seeding (0
+     * would keep the seeds as the codebook), a relative tolerance that is a finite number >= 0.
+     */
+    public static void checkKMeans(int iters, double tol) {
+        if (iters < 1) {
+            throw new IllegalArgumentException("--iters must be at least 1 (k-means iterations), got " + iters);
+        }
+        if (!(tol >= 0) || Double.isInfinite(tol)) {
+            throw new IllegalArgumentException("--tol must be a finite number >= 0, got " + tol);
+        }
+    }
+
+    /**
      * What gives a layer its own codebook space, so that it cannot use a codebook shared with
      * other layers: the first of these the options have, as the --share-codebooks error names
      * it, or null. A method passes 0 / empty / false for what it does not have.
@@ -61,6 +74,12 @@ public final class Checks {
      */
     public static void checkVector(QuantSpec spec, int d, int k, int groupRows, int groupSize, String ownCodebookSpace,
                                    int rows, int cols, Axis axis) {
+        if (groupSize < 0) {
+            throw new IllegalArgumentException("--group-size must be >= 0 (0 = whole rows), got " + groupSize);
+        }
+        if (groupRows < 0) {
+            throw new IllegalArgumentException("--group-rows must be >= 0 (0 = all rows), got " + groupRows);
+        }
         if (d < 1 || d > 16) {
             throw new IllegalArgumentException("--dim must be 1..16, got " + d);
         }

@@ -70,9 +70,7 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
             throw new IllegalArgumentException("--block-norm " + s.blockNorm() + " must be a multiple of --dim "
                     + s.dim());
         }
-        if (s.iters() < 0) {
-            throw new IllegalArgumentException("--iters must be >= 0, got " + s.iters());
-        }
+        Checks.checkKMeans(s.iters(), s.tol());
     }
 
     @Override

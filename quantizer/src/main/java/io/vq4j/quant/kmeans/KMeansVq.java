@@ -37,6 +37,7 @@ public final class KMeansVq implements Method.Algorithm<KMeansOptions> {
         Checks.checkVector(spec, s.dim(), s.centroids(), s.groupRows(), s.groupSize(),
                 Checks.ownCodebookSpace(s.groupRows(), s.groupSize(), List.of(), 0, false, 0, s.int8Codebooks()),
                 rows, cols, Axis.IN);
+        Checks.checkKMeans(s.iters(), s.tol());
         if (!s.init().equals("kmeans++") && !s.init().equals("mahalanobis")) {
             throw new IllegalArgumentException("--init must be kmeans++ or mahalanobis, got '" + s.init() + "'");
         }

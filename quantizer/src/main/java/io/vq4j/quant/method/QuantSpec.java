@@ -67,8 +67,18 @@ public record QuantSpec(MethodOptions options, double percdamp, String shareCode
         }
     }
 
+    /**
+     * The largest --percdamp: at λ = 100 the damping adds 100 times H's mean diagonal, so H is as
+     * good as a multiple of I and error feedback has nothing left to use; past it lies overflow.
+     */
+    public static final double MAX_PERCDAMP = 100;
+
     public QuantSpec {
         Objects.requireNonNull(options, "options");
+        if (!(percdamp >= 0 && percdamp <= MAX_PERCDAMP)) {
+            throw new IllegalArgumentException(PERCDAMP.name() + ": must be a number in 0.." + (int) MAX_PERCDAMP
+                    + ", got " + percdamp);
+        }
         if (!SHARING.contains(shareCodebooks)) {
             throw new IllegalArgumentException("--share-codebooks must be none, kind or all, got '" + shareCodebooks
                     + "'");

@@ -86,12 +86,7 @@ public final class Vptq implements Method.Algorithm<VptqOptions> {
         if (s.blockSize() < 1) {
             throw new IllegalArgumentException("--block-size must be >= 1, got " + s.blockSize());
         }
-        if (s.iters() < 0) {
-            throw new IllegalArgumentException("--iters must be >= 0, got " + s.iters());
-        }
-        if (!(s.tol() >= 0) || Double.isInfinite(s.tol())) {
-            throw new IllegalArgumentException("--tol must be a finite number >= 0, got " + s.tol());
-        }
+        Checks.checkKMeans(s.iters(), s.tol());
         int outliers = outlierColumns(s.outlierPercent(), cols);
         if (outliers >= cols) {
             throw new IllegalArgumentException("--outlier-percent " + s.outlierPercent() + " takes all " + cols

@@ -273,7 +273,10 @@ class VptqTest {
         refuses("--outlier-percent 10.0 takes all 1 columns, leaving none for the main codebook",
                 () -> v.validate(withOutliers(withVq(BASE, 1, 2), 10, 0), 64, 1));
         refuses("--block-size must be >= 1, got 0", () -> v.validate(Specs.with(BASE, "--block-size", 0), 64, 128));
-        refuses("--iters must be >= 0, got -1", () -> v.validate(Specs.with(BASE, "--iters", -1), 64, 128));
+        refuses("--iters must be at least 1 (k-means iterations), got -1",
+                () -> v.validate(Specs.with(BASE, "--iters", -1), 64, 128));
+        refuses("--iters must be at least 1 (k-means iterations), got 0",
+                () -> v.validate(Specs.with(BASE, "--iters", 0), 64, 128));
         refuses("--tol must be a finite number >= 0, got NaN",
                 () -> v.validate(Specs.with(BASE, "--iters", 5, "--tol", Double.NaN), 64, 128));
         // the options of other methods are not in vptq's table: refused when the spec is made
