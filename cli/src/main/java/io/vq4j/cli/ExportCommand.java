@@ -13,7 +13,10 @@ import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
@@ -29,8 +32,9 @@ final class ExportCommand implements Callable<Integer> {
             description = "gguf (default: ${DEFAULT-VALUE})")
     String format;
     @Option(names = "--type", paramLabel = "T", required = true,
-            description = "f32, f16, q8_0, q4_0 or q4_1: how the 2-D weights are stored (llama.cpp's reference"
-                    + " rounding; rows that are not whole 32-value blocks fall back to f16; norms stay f32)")
+            description = "f32, f16, q8_0, q5_0, q4_0, q4_1 or q4_K: how the 2-D weights are stored (llama.cpp's"
+                    + " reference rounding; rows that are not whole blocks fall back as llama.cpp's quantizer does:"
+                    + " q4_K to q5_0, 32-value types to f16; norms stay f32)")
     String type;
     @Option(names = "--out", required = true, paramLabel = "FILE.gguf", description = "the file to write (replaced)")
     Path out;
@@ -42,7 +46,7 @@ final class ExportCommand implements Callable<Integer> {
         }
         GgmlType t = GgmlType.byName(type);
         if (t == null) {
-            throw new InputException("--type: must be f32, f16, q8_0, q4_0 or q4_1, got " + type);
+            throw new InputException("--type: must be f32, f16, q8_0, q5_0, q4_0, q4_1 or q4_K, got " + type);
         }
         ModelLoader.LoadedModel loaded = model.load();
         GgufVocab vocab = GgufVocab.forModel(loaded.tokenizer(), model.model, model.tokenizer);
@@ -50,10 +54,10 @@ final class ExportCommand implements Callable<Integer> {
         PrintWriter o = spec.commandLine().getOut();
         o.printf(Locale.ROOT, "wrote %s: GGUF v3, llama, %d tensors, %,d bytes; 2-D weights %s, %.3f bits/value%n",
                 r.file(), r.tensors().size(), r.bytes(), t.ggmlName(), r.weightBitsPerValue());
-        if (!r.fallbacks().isEmpty()) {
-            o.printf(Locale.ROOT, "  stored as f16 (rows not whole 32-value blocks): %s%n",
-                    r.fallbacks().stream().map(GgufExport.Stored::name).collect(Collectors.joining(", ")));
-        }
+        Map<GgmlType, List<String>> fallbacks = r.fallbacks().stream().collect(Collectors.groupingBy(
+                GgufExport.Stored::type, TreeMap::new, Collectors.mapping(GgufExport.Stored::name, Collectors.toList())));
+        fallbacks.forEach((stored, names) -> o.printf(Locale.ROOT, "  stored as %s (rows not whole %s blocks): %s%n",
+                stored.ggmlName(), t.ggmlName(), String.join(", ", names)));
         o.flush();
         return 0;
     }

@@ -24,7 +24,8 @@ import java.util.function.Supplier;
  * hyper-parameters, the sentencepiece-style vocabulary ({@link GgufVocab}), and the tensors
  * under llama.cpp's names with the q/k rows in llama.cpp's interleaved RoPE order. Every 2-D
  * weight (token_embd included) is stored as the chosen type; a weight whose rows are not whole
- * 32-value blocks falls back to f16, as llama.cpp's own quantizer does; norms stay f32.
+ * blocks of it falls back as llama.cpp's own quantizer does ({@link GgmlType#fallback}: q4_K to
+ * q5_0, a 32-value type to f16); norms stay f32.
  * {@code output.weight} is left out when the head is tied to the embedding.
  */
 public final class GgufExport {
@@ -63,6 +64,8 @@ public final class GgufExport {
             case Q4_0 -> 2;
             case Q4_1 -> 3;
             case Q8_0 -> 7;
+            case Q5_0 -> 8;
+            case Q4_K -> 14; // LLAMA_FTYPE_MOSTLY_Q4_K_S: every quantized tensor q4_K (or its fallback)
         };
     }
 
@@ -188,8 +191,10 @@ public final class GgufExport {
 
     private static GgufWriter.Tensor matrix(String name, int rows, int cols, Function<String, GgmlType> typeOf,
                                             Supplier<float[]> values) {
-        GgmlType type = typeOf.apply(name);
-        GgmlType stored = cols % type.blockSize() == 0 ? type : GgmlType.F16;
+        GgmlType stored = typeOf.apply(name);
+        while (cols % stored.blockSize() != 0) {
+            stored = stored.fallback();
+        }
         return new GgufWriter.Tensor(name, new long[] {cols, rows}, stored, values);
     }
 
