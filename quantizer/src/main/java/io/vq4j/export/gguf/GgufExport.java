@@ -15,7 +15,9 @@ import io.vq4j.tokenizer.GgufVocab;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -73,13 +75,20 @@ public final class GgufExport {
         return write(ckpt, vocab, type, name -> type, out);
     }
 
+    public static Result write(LlamaCheckpoint ckpt, GgufVocab vocab, GgmlType type, Function<String, GgmlType> typeOf,
+                               Path out) {
+        return write(ckpt, vocab, type, typeOf, Map.of(), out);
+    }
+
     /**
      * As {@link #write(LlamaCheckpoint, GgufVocab, GgmlType, Path)}, with the type of each 2-D
      * weight chosen by name ({@code typeOf}, e.g. only "token_embd.weight" quantized, as
      * llama.cpp's --token-embedding-type does); {@code type} is the file's general.file_type.
+     * Weights named in {@code encoded} (GGUF names, rows in the checkpoint's order) are written
+     * as those bytes (GPTQ onto the grid, {@link GridGptq}), q/k rows reordered as for the others.
      */
     public static Result write(LlamaCheckpoint ckpt, GgufVocab vocab, GgmlType type, Function<String, GgmlType> typeOf,
-                               Path out) {
+                               Map<String, GridGptq.Encoded> encoded, Path out) {
         if (!GgufFile.isGguf(out)) {
             throw InputException.at(out, "--out must end with .gguf (vq reads GGUF models by that extension)");
         }
@@ -100,7 +109,7 @@ public final class GgufExport {
         }
         GgufWriter w = new GgufWriter();
         metadata(w, c, vocab, type, out);
-        tensors(w, ckpt, typeOf);
+        tensors(w, ckpt, typeOf, encoded);
         long bytes = w.write(out);
         List<Stored> stored = new ArrayList<>();
         long weights = 0;
@@ -151,8 +160,13 @@ public final class GgufExport {
         w.bool("tokenizer.ggml.add_bos_token", true).bool("tokenizer.ggml.add_eos_token", false);
     }
 
-    private static void tensors(GgufWriter w, LlamaCheckpoint ckpt, Function<String, GgmlType> type) {
+    private static void tensors(GgufWriter w, LlamaCheckpoint ckpt, Function<String, GgmlType> typeOf,
+                                Map<String, GridGptq.Encoded> encoded) {
         LlamaConfig c = ckpt.config();
+        Function<String, GgmlType> type = name -> {
+            GridGptq.Encoded e = encoded.get(name);
+            return e != null ? e.type() : typeOf.apply(name);
+        };
         int d = c.dim();
         float[] embedding = ckpt.weights().tokenEmbedding();
         w.tensor(matrix("token_embd.weight", c.vocabSize(), d, type, () -> embedding));
@@ -160,20 +174,20 @@ public final class GgufExport {
             LayerWeights l = ckpt.weights().layers().get(i);
             String b = "blk." + i + ".";
             w.tensor(vector(b + "attn_norm.weight", l.attnNorm()));
-            w.tensor(matrix(b + "attn_q.weight", type, l.wq(),
-                    x -> RopeLayout.toInterleaved(x, c.nHeads(), c.headDim(), d)));
-            w.tensor(matrix(b + "attn_k.weight", type, l.wk(),
-                    x -> RopeLayout.toInterleaved(x, c.nKvHeads(), c.headDim(), d)));
-            w.tensor(matrix(b + "attn_v.weight", type, l.wv(), x -> x));
-            w.tensor(matrix(b + "attn_output.weight", type, l.wo(), x -> x));
+            RowOrder q = x -> RopeLayout.toInterleaved(x, c.nHeads(), c.headDim(), d);
+            RowOrder k = x -> RopeLayout.toInterleaved(x, c.nKvHeads(), c.headDim(), d);
+            w.tensor(matrix(b + "attn_q.weight", type, l.wq(), q, encoded));
+            w.tensor(matrix(b + "attn_k.weight", type, l.wk(), k, encoded));
+            w.tensor(matrix(b + "attn_v.weight", type, l.wv(), x -> x, encoded));
+            w.tensor(matrix(b + "attn_output.weight", type, l.wo(), x -> x, encoded));
             w.tensor(vector(b + "ffn_norm.weight", l.ffnNorm()));
-            w.tensor(matrix(b + "ffn_gate.weight", type, l.w1(), x -> x));
-            w.tensor(matrix(b + "ffn_down.weight", type, l.w2(), x -> x));
-            w.tensor(matrix(b + "ffn_up.weight", type, l.w3(), x -> x));
+            w.tensor(matrix(b + "ffn_gate.weight", type, l.w1(), x -> x, encoded));
+            w.tensor(matrix(b + "ffn_down.weight", type, l.w2(), x -> x, encoded));
+            w.tensor(matrix(b + "ffn_up.weight", type, l.w3(), x -> x, encoded));
         }
         w.tensor(vector("output_norm.weight", ckpt.weights().finalNorm()));
         if (!c.tieWordEmbeddings()) {
-            w.tensor(matrix("output.weight", type, ckpt.weights().lmHead(), x -> x));
+            w.tensor(matrix("output.weight", type, ckpt.weights().lmHead(), x -> x, encoded));
         }
     }
 
@@ -181,7 +195,17 @@ public final class GgufExport {
         return new GgufWriter.Tensor(name, new long[] {v.length}, GgmlType.F32, () -> v);
     }
 
-    private static GgufWriter.Tensor matrix(String name, Function<String, GgmlType> type, Linear l, RowOrder order) {
+    private static GgufWriter.Tensor matrix(String name, Function<String, GgmlType> type, Linear l, RowOrder order,
+                                            Map<String, GridGptq.Encoded> encoded) {
+        GridGptq.Encoded e = encoded.get(name);
+        if (e != null) {
+            if (e.rows() != l.outFeatures() || e.cols() != l.inFeatures()) {
+                throw new IllegalArgumentException(name + ": encoded as " + e.rows() + "x" + e.cols() + ", the model has "
+                        + l.outFeatures() + "x" + l.inFeatures());
+            }
+            return new GgufWriter.Tensor(name, new long[] {e.cols(), e.rows()}, e.type(), null,
+                    () -> reorderRows(e, order));
+        }
         if (!(l instanceof DenseLinear dl)) {
             throw new IllegalArgumentException(name + " is a " + l.getClass().getSimpleName() + ", not dense weights");
         }
@@ -196,6 +220,32 @@ public final class GgufExport {
             stored = stored.fallback();
         }
         return new GgufWriter.Tensor(name, new long[] {cols, rows}, stored, values);
+    }
+
+    /**
+     * The encoded rows in the order {@code order} puts rows in: found by reordering a matrix
+     * whose every value is its row's index (exact in a float for any real row count).
+     */
+    private static byte[] reorderRows(GridGptq.Encoded e, RowOrder order) {
+        float[] index = new float[e.rows()];
+        for (int r = 0; r < index.length; r++) {
+            index[r] = r;
+        }
+        float[] moved = order.apply(tile(index, e.cols()));
+        int rowBytes = (int) e.type().bytes(e.cols());
+        byte[] out = new byte[e.data().length];
+        for (int r = 0; r < e.rows(); r++) {
+            System.arraycopy(e.data(), (int) moved[r * e.cols()] * rowBytes, out, r * rowBytes, rowBytes);
+        }
+        return out;
+    }
+
+    private static float[] tile(float[] rowIndex, int cols) {
+        float[] m = new float[rowIndex.length * cols];
+        for (int r = 0; r < rowIndex.length; r++) {
+            Arrays.fill(m, r * cols, (r + 1) * cols, rowIndex[r]);
+        }
+        return m;
     }
 
     @FunctionalInterface
