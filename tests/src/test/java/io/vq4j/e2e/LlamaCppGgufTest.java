@@ -41,8 +41,8 @@ import picocli.CommandLine;
  * vq4j's GGUF export checked by llama.cpp itself (node-llama-cpp, see {@link LlamaCpp}):
  * stories260K exported as f32, q8_0, q4_0, q4_1 and q4_K (which for its rows of 64 and 172 is
  * q5_0 and f16, llama.cpp's fallback), and a synthetic model of whole q4_K super-blocks, are run
- * by llama.cpp and by vq4j reading the same file back, and the two must agree on the tokenization, the greedy tokens and the
- * per-token log-likelihood of TinyStories text.
+ * by llama.cpp and by vq4j reading the same file back, and the two must agree on the tokenization,
+ * the greedy tokens and the per-token log-likelihood of TinyStories text.
  *
  * <p>Tolerances, from what llama.cpp does. Its contexts here keep K/V in f32 without flash
  * attention, so for f32 weights both compute the same fp32 arithmetic in another order: the
