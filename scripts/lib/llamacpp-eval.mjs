@@ -1,6 +1,6 @@
 // Runs GGUF models in llama.cpp (node-llama-cpp's prebuilt CPU binaries) and prints one JSON
 // object on stdout: for each model, llama.cpp's own tokenization (BOS + text) and greedy
-// continuation of each prompt, and the negative log-likelihood of every scored token of the
+// continuation of each prompt (token ids and llama.cpp's detokenized text), and the negative log-likelihood of every scored token of the
 // given ids, window by window as vq4j's `eval ppl` cuts them (each window from position 0,
 // predictions of tokens 1..len-1).
 //
@@ -78,8 +78,9 @@ for (const entry of request.models) {
     const sequence = context.getSequence();
     const result = {model: path, prompts: []};
     for (const p of prompts) {
+        const generated = await continuation(sequence, p.ids, p.maxTokens);
         result.prompts.push({text: p.text, tokenized: [model.tokens.bos, ...model.tokenize(p.text)],
-            greedy: await continuation(sequence, p.ids, p.maxTokens)});
+            greedy: generated, greedyText: model.detokenize(generated)});
     }
     if (request.ppl) {
         const nll = await tokenNll(sequence, request.ppl.ids, request.ppl.ctx, windows);

@@ -63,7 +63,8 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--percdamp", defaultValue = "0.01", paramLabel = "X",
             description = "gptq: Hessian damping (default: ${DEFAULT-VALUE})")
     double percdamp;
-    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "gptq: seed (default: ${DEFAULT-VALUE})")
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "S",
+            description = "gptq: seed (default: ${DEFAULT-VALUE})")
     long seed;
     @Mixin
     DeviceOption device = new DeviceOption();
@@ -118,12 +119,13 @@ final class ExportCommand implements Callable<Integer> {
             }
         }
         GgufExport.Result r = GgufExport.write(loaded.checkpoint(), vocab, t, name -> t, encoded, out);
-        o.printf(Locale.ROOT, "wrote %s: GGUF v3, llama, %d tensors, %,d bytes; 2-D weights %s (%s), %.3f bits/value%s%n",
-                r.file(), r.tensors().size(), r.bytes(), t.ggmlName(), gptq ? "gptq onto the grid" : "rtn",
-                r.weightBitsPerValue(), gptq ? String.format(Locale.ROOT, ", %.1fs", (System.nanoTime() - t0) / 1e9)
-                        : "");
+        String time = gptq ? String.format(Locale.ROOT, ", %.1fs", (System.nanoTime() - t0) / 1e9) : "";
+        o.printf(Locale.ROOT, "wrote %s: GGUF v3, llama, %d tensors, %,d bytes; 2-D weights %s (%s), %.3f"
+                        + " bits/value%s%n", r.file(), r.tensors().size(), r.bytes(), t.ggmlName(),
+                gptq ? "gptq onto the grid" : "rtn", r.weightBitsPerValue(), time);
         Map<GgmlType, List<String>> fallbacks = r.fallbacks().stream().collect(Collectors.groupingBy(
-                GgufExport.Stored::type, TreeMap::new, Collectors.mapping(GgufExport.Stored::name, Collectors.toList())));
+                GgufExport.Stored::type, TreeMap::new,
+                Collectors.mapping(GgufExport.Stored::name, Collectors.toList())));
         fallbacks.forEach((stored, names) -> o.printf(Locale.ROOT, "  stored as %s (rows not whole %s blocks): %s%n",
                 stored.ggmlName(), t.ggmlName(), String.join(", ", names)));
         o.flush();

@@ -200,8 +200,8 @@ public final class GgufExport {
         GridGptq.Encoded e = encoded.get(name);
         if (e != null) {
             if (e.rows() != l.outFeatures() || e.cols() != l.inFeatures()) {
-                throw new IllegalArgumentException(name + ": encoded as " + e.rows() + "x" + e.cols() + ", the model has "
-                        + l.outFeatures() + "x" + l.inFeatures());
+                throw new IllegalArgumentException(name + ": encoded as " + e.rows() + "x" + e.cols()
+                        + ", the model has " + l.outFeatures() + "x" + l.inFeatures());
             }
             return new GgufWriter.Tensor(name, new long[] {e.cols(), e.rows()}, e.type(), null,
                     () -> reorderRows(e, order));
