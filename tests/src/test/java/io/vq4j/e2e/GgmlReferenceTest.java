@@ -36,7 +36,7 @@ import org.junit.jupiter.api.Test;
  */
 class GgmlReferenceTest {
     private static final List<GgmlType> TYPES = List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0,
-            GgmlType.Q4_K);
+            GgmlType.Q4_K, GgmlType.Q6_K);
     private static final int N = 1024;
     static Arena arena;
     static SymbolLookup ggml;

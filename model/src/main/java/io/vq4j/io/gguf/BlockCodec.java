@@ -10,7 +10,7 @@ import java.nio.ByteBuffer;
  * the same grid and write them with the same layout; {@link #quantize} chains them as the
  * reference does. Byte buffers and segments are little-endian, as GGUF files are.
  */
-public sealed interface BlockCodec permits Q80, Q40, Q41, Q50, Q4K {
+public sealed interface BlockCodec permits Q80, Q40, Q41, Q50, Q4K, Q6K {
     GgmlType type();
 
     default int blockSize() {

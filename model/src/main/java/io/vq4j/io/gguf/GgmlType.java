@@ -18,7 +18,8 @@ public enum GgmlType {
     Q4_1(3, 32, 20, new Q41()),
     Q5_0(6, 32, 22, new Q50()),
     Q8_0(8, 32, 34, new Q80()),
-    Q4_K(12, 256, 144, new Q4K());
+    Q4_K(12, 256, 144, new Q4K()),
+    Q6_K(14, 256, 210, new Q6K());
 
     /** ggml's names by type id, for messages about types vq4j does not handle (null: no such id). */
     private static final String[] GGML_NAMES = {"f32", "f16", "q4_0", "q4_1", null, null, "q5_0", "q5_1", "q8_0",
@@ -127,13 +128,14 @@ public enum GgmlType {
 
     /**
      * The type llama.cpp's quantizer stores a tensor in when its rows are not whole blocks of
-     * this type (llama-quant.cpp, tensor_type_fallback): q4_K → q5_0; a 32-value type whose
+     * this type (llama-quant.cpp, tensor_type_fallback): q4_K → q5_0, q6_K → q8_0; a 32-value type whose
      * blocks do not fit either → f16. Null for F32 and F16.
      */
     public GgmlType fallback() {
         return switch (this) {
             case F32, F16 -> null;
             case Q4_K -> Q5_0;
+            case Q6_K -> Q8_0;
             default -> F16;
         };
     }

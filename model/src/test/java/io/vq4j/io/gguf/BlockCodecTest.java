@@ -52,6 +52,8 @@ class BlockCodecTest {
         assertEquals("q4_K", GgmlType.nameOf(12));
         assertEquals("unknown type 99", GgmlType.nameOf(99));
         assertNull(GgmlType.byId(13));
+        assertEquals(210, GgmlType.Q6_K.bytes(256));
+        assertEquals(GgmlType.Q8_0, GgmlType.Q6_K.fallback());
         assertEquals(GgmlType.Q4_1, GgmlType.byName("Q4_1"));
         assertEquals(6, GgmlType.Q5_0.id());
         assertEquals(22, GgmlType.Q5_0.bytes(32));
@@ -309,7 +311,7 @@ class BlockCodecTest {
     @Test
     void q5_0AndQ4_KRoundTripOnTheirOwnGrid() {
         SplittableRandom rnd = new SplittableRandom(11);
-        for (GgmlType t : new GgmlType[] {GgmlType.Q5_0, GgmlType.Q4_K}) {
+        for (GgmlType t : new GgmlType[] {GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K}) {
             BlockCodec c = t.codec();
             int n = t.blockSize();
             for (int trial = 0; trial < 300; trial++) {

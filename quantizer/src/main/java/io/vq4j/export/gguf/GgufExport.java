@@ -68,6 +68,7 @@ public final class GgufExport {
             case Q8_0 -> 7;
             case Q5_0 -> 8;
             case Q4_K -> 14; // LLAMA_FTYPE_MOSTLY_Q4_K_S: every quantized tensor q4_K (or its fallback)
+            case Q6_K -> 18;
         };
     }
 

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
  */
 class GridGptqTest {
     private static final List<GgmlType> TYPES = List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0,
-            GgmlType.Q4_K);
+            GgmlType.Q4_K, GgmlType.Q6_K);
     private static final QuantSpec SPEC = new QuantSpec(new GptqOptions(4, 32, false, false, 128), 0.01, "none");
 
     static float[] weights(int rows, int cols, long seed) {
