@@ -39,9 +39,9 @@ final class ExportCommand implements Callable<Integer> {
             description = "gguf (default: ${DEFAULT-VALUE})")
     String format;
     @Option(names = "--type", paramLabel = "T", required = true,
-            description = "f32, f16, q8_0, q5_0, q4_0, q4_1 or q4_K: how the 2-D weights are stored (rows that are"
-                    + " not whole blocks fall back as llama.cpp's quantizer does: q4_K to q5_0, 32-value types to"
-                    + " f16; norms stay f32)")
+            description = "f32, f16, q8_0, q5_0, q4_0, q4_1, q4_K or q6_K: how the 2-D weights are stored (rows"
+                    + " that are not whole blocks fall back as llama.cpp's quantizer does: q4_K to q5_0, q6_K to"
+                    + " q8_0, 32-value types to f16; norms stay f32)")
     String type;
     @Option(names = "--out", required = true, paramLabel = "FILE.gguf", description = "the file to write (replaced)")
     Path out;
@@ -76,7 +76,7 @@ final class ExportCommand implements Callable<Integer> {
         }
         GgmlType t = GgmlType.byName(type);
         if (t == null) {
-            throw new InputException("--type: must be f32, f16, q8_0, q5_0, q4_0, q4_1 or q4_K, got " + type);
+            throw new InputException("--type: must be f32, f16, q8_0, q5_0, q4_0, q4_1, q4_K or q6_K, got " + type);
         }
         boolean gptq = switch (method) {
             case "rtn" -> false;
@@ -87,7 +87,7 @@ final class ExportCommand implements Callable<Integer> {
             throw new InputException("--method gptq needs --calib FILE (calibration text)");
         }
         if (gptq && !t.isQuantized()) {
-            throw new InputException("--method gptq needs a quantized --type (q8_0, q5_0, q4_0, q4_1, q4_K), got "
+            throw new InputException("--method gptq needs a quantized --type (q8_0, q5_0, q4_0, q4_1, q4_K, q6_K), got "
                     + t.ggmlName());
         }
         if (!gptq && calib != null) {
