@@ -28,8 +28,9 @@ import org.junit.jupiter.api.Test;
  * {@code dequantize_row_T}, called through the FFM API in libggml-base.so of the pinned
  * node-llama-cpp package (the same build that runs the exported files in {@link LlamaCppGgufTest};
  * no code of it is in the repository). The reference quantizer is what llama.cpp's own
- * quantizer runs for these types without an importance matrix (quantize_q4_K etc. call it), so
- * vq4j's rtn export must give the same bytes, and vq4j's decoder the same floats, bit for bit.
+ * quantizer runs for these types without an importance matrix (llama-quantize calls
+ * {@code ggml_quantize_chunk}, which for these types calls it; both are checked), so vq4j's rtn
+ * export must give the same bytes, and vq4j's decoder the same floats, bit for bit.
  * Rows: Gaussian of scales 1e-4..1e3, with offsets, sparse, constant, all-zero, a lone outlier,
  * ties in magnitude, and sub-blocks far smaller than their neighbours (whose 6-bit q4_K scale
  * rounds to 0). Skipped, like the other llama.cpp tests, without the package.
@@ -103,6 +104,10 @@ class GgmlReferenceTest {
     @Test
     void rtnGivesTheBytesOfGgmlsReferenceQuantizerAndDecodesAsGgmlDoes() throws Throwable {
         List<float[]> rows = rows();
+        MethodHandle quantizeChunk = Linker.nativeLinker().downcallHandle(
+                ggml.find("ggml_quantize_chunk").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
         for (GgmlType t : TYPES) {
             MethodHandle quantize = row("quantize_row_" + t.ggmlName() + "_ref");
             MethodHandle dequantize = row("dequantize_row_" + t.ggmlName());
@@ -117,6 +122,12 @@ class GgmlReferenceTest {
                     ByteBuffer mine = ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
                     t.encode(x, 0, N, mine);
                     assertArrayEquals(theirs, mine.array(), t.ggmlName() + ", row " + r);
+                    MemorySegment chunk = a.allocate(bytes, 16);
+                    long written = (long) quantizeChunk.invokeExact(t.id(), src, chunk, 0L, 1L, (long) N,
+                            MemorySegment.NULL);
+                    assertEquals(bytes, written);
+                    assertArrayEquals(theirs, chunk.toArray(ValueLayout.JAVA_BYTE), t.ggmlName() + ", row " + r
+                            + ": ggml_quantize_chunk, llama-quantize's entry, without an importance matrix");
 
                     MemorySegment out = a.allocate(ValueLayout.JAVA_FLOAT, N);
                     dequantize.invokeExact(dst, out, (long) N);
