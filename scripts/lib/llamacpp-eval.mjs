@@ -1,6 +1,6 @@
 // Runs GGUF models in llama.cpp (node-llama-cpp's prebuilt CPU binaries) and prints one JSON
 // object on stdout: for each model, llama.cpp's own tokenization (BOS + text) and greedy
-// continuation of each prompt, and the negative log-likelihood of every scored token of the
+// continuation of each prompt (token ids and llama.cpp's detokenized text), and the negative log-likelihood of every scored token of the
 // given ids, window by window as vq4j's `eval ppl` cuts them (each window from position 0,
 // predictions of tokens 1..len-1).
 //
@@ -9,6 +9,7 @@
 // REQUEST: {"models": ["a.gguf", {"path": "b.gguf", "pplWindows": 4}, ...], "threads": 1,
 //           "prompts": [{"text": "...", "ids": [1, ...], "maxTokens": 24}],
 //           "ppl": {"ids": [...], "ctx": 512},
+//           (without "ids", a prompt or "ppl": {"text": "...", "ctx": 512} is tokenized by llama.cpp: BOS + text)
 //           "tokenize": ["text", ...]}        (tokenized by the first model: BOS + ids)
 //
 // Contexts keep K and V in f32 and do not use flash attention, so the only rounding llama.cpp
@@ -71,18 +72,22 @@ for (const entry of request.models) {
     const windows = typeof entry === "string" || entry.pplWindows == null ? Infinity : entry.pplWindows;
     const model = await llama.loadModel({modelPath: path, gpuLayers: 0});
     const prompts = request.prompts || [];
-    const ctxSize = Math.max(request.ppl ? request.ppl.ctx : 0, ...prompts.map(p => p.ids.length + p.maxTokens), 16);
+    const promptLength = p => p.ids ? p.ids.length : 1 + model.tokenize(p.text).length;
+    const ctxSize = Math.max(request.ppl ? request.ppl.ctx : 0, ...prompts.map(p => promptLength(p) + p.maxTokens), 16);
     const context = await model.createContext({contextSize: ctxSize, batchSize: ctxSize, sequences: 1,
         threads: request.threads || 1, flashAttention: false,
         experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32"});
     const sequence = context.getSequence();
     const result = {model: path, prompts: []};
     for (const p of prompts) {
+        const ids = p.ids || [model.tokens.bos, ...model.tokenize(p.text)];
+        const generated = await continuation(sequence, ids, p.maxTokens);
         result.prompts.push({text: p.text, tokenized: [model.tokens.bos, ...model.tokenize(p.text)],
-            greedy: await continuation(sequence, p.ids, p.maxTokens)});
+            greedy: generated, greedyText: model.detokenize(generated)});
     }
     if (request.ppl) {
-        const nll = await tokenNll(sequence, request.ppl.ids, request.ppl.ctx, windows);
+        const ids = request.ppl.ids || [model.tokens.bos, ...model.tokenize(request.ppl.text)];
+        const nll = await tokenNll(sequence, ids, request.ppl.ctx, windows);
         const sum = nll.reduce((a, b) => a + b, 0);
         result.ppl = {ctx: request.ppl.ctx, predictions: nll.length, nllSum: sum,
             ppl: Math.exp(sum / nll.length), nll};

@@ -54,7 +54,7 @@ class GgufCliTest {
         CliEndToEndTest.Run e = CliEndToEndTest.vq("export", "--type", "q4_0", "--model",
                 SharedData.stories260K().toString(), "--out", q4.toString());
         assertEquals(0, e.code(), e.err());
-        assertTrue(e.out().contains("stored as f16 (rows not whole 32-value blocks): blk.0.ffn_down.weight"), e.out());
+        assertTrue(e.out().contains("stored as f16 (rows not whole q4_0 blocks): blk.0.ffn_down.weight"), e.out());
         CliEndToEndTest.Run r = CliEndToEndTest.vq("inspect", q4.toString(), "--json");
         assertEquals(0, r.code(), r.err());
         assertEquals(260_032, r.json().get("parameters").asLong());
@@ -83,6 +83,31 @@ class GgufCliTest {
         assertTrue(p.json().get("ppl").asDouble() < 6, p.out());
     }
 
+    /**
+     * --method gptq on stories260K: every decoder linear reported, the file the same size as the
+     * rounded one (the same types), and it evaluates as a model.
+     */
+    @Test
+    void gptqOntoTheGridWritesAGgufOfTheSameTypes() throws IOException {
+        String model = SharedData.stories260K().toString();
+        Path rtn = work.resolve("rtn-q4_1.gguf");
+        Path gptq = work.resolve("gptq-q4_1.gguf");
+        assertEquals(0, CliEndToEndTest.vq("export", "--type", "q4_1", "--model", model, "--out", rtn.toString())
+                .code());
+        CliEndToEndTest.Run e = CliEndToEndTest.vq("export", "--type", "q4_1", "--method", "gptq", "--calib",
+                SharedData.tinyStoriesVal().toString(), "--calib-samples", "4", "--calib-len", "64", "--model", model,
+                "--out", gptq.toString());
+        assertEquals(0, e.code(), e.err());
+        assertEquals(35, e.out().lines().filter(l -> l.contains(" gptq onto ")).count(), e.out());
+        assertTrue(e.out().contains("blk.4.ffn_down.weight") && e.out().contains("gptq onto f16"), e.out());
+        assertTrue(e.out().contains("2-D weights q4_1 (gptq onto the grid)"), e.out());
+        assertEquals(Files.size(rtn), Files.size(gptq));
+        CliEndToEndTest.Run p = CliEndToEndTest.vq("eval", "ppl", "--model", gptq.toString(), "--text",
+                SharedData.tinyStoriesVal().toString(), "--limit-bytes", "8000", "--json");
+        assertEquals(0, p.code(), p.err());
+        assertTrue(p.json().get("ppl").asDouble() < 6, p.out());
+    }
+
     @Test
     void badInputGivesOneLineAndExitCode2() throws IOException {
         byte[] good = Files.readAllBytes(f32);
@@ -102,7 +127,17 @@ class GgufCliTest {
                 new String[] {"export", "--type", "q5_k", "--model", model, "--out", work.resolve("x.gguf").toString()},
                 new String[] {"export", "--format", "onnx", "--type", "f32", "--model", model, "--out",
                         work.resolve("x.gguf").toString()},
-                new String[] {"export", "--type", "f32", "--model", model, "--out", work.resolve("x.bin").toString()});
+                new String[] {"export", "--type", "f32", "--model", model, "--out", work.resolve("x.bin").toString()},
+                new String[] {"export", "--type", "q4_0", "--method", "gptq", "--model", model, "--out",
+                        work.resolve("x.gguf").toString()},
+                new String[] {"export", "--type", "f16", "--method", "gptq", "--calib", text, "--model", model,
+                        "--out", work.resolve("x.gguf").toString()},
+                new String[] {"export", "--type", "q4_0", "--method", "awq", "--model", model, "--out",
+                        work.resolve("x.gguf").toString()},
+                new String[] {"export", "--type", "q4_0", "--calib", text, "--model", model, "--out",
+                        work.resolve("x.gguf").toString()},
+                new String[] {"export", "--type", "q4_0", "--method", "gptq", "--calib", text, "--calib-samples", "0",
+                        "--model", model, "--out", work.resolve("x.gguf").toString()});
         for (String[] c : cases) {
             CliEndToEndTest.Run r = CliEndToEndTest.vq(c);
             String what = String.join(" ", c);

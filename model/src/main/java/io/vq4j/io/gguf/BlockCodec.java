@@ -10,7 +10,7 @@ import java.nio.ByteBuffer;
  * the same grid and write them with the same layout; {@link #quantize} chains them as the
  * reference does. Byte buffers and segments are little-endian, as GGUF files are.
  */
-public sealed interface BlockCodec permits Q80, Q40, Q41 {
+public sealed interface BlockCodec permits Q80, Q40, Q41, Q50, Q4K, Q6K {
     GgmlType type();
 
     default int blockSize() {
@@ -20,11 +20,14 @@ public sealed interface BlockCodec permits Q80, Q40, Q41 {
     /** The grid the reference quantizer picks for the block {@code x[off, off + blockSize)}. */
     BlockGrid fit(float[] x, int off);
 
-    /** The code the reference rounding gives {@code v} on grid {@code g}. */
-    int code(BlockGrid g, float v);
+    /**
+     * The code the reference rounding gives {@code v} at position {@code j} of the block on grid
+     * {@code g} (the position matters for k-quants, whose sub-blocks have their own scale and min).
+     */
+    int code(BlockGrid g, int j, float v);
 
-    /** The value code {@code q} decodes to on grid {@code g}. */
-    float value(BlockGrid g, int q);
+    /** The value code {@code q} at position {@code j} of the block decodes to on grid {@code g}. */
+    float value(BlockGrid g, int j, int q);
 
     /** Writes one block (grid and {@link #blockSize()} codes) at the buffer's position. */
     void write(BlockGrid g, int[] codes, ByteBuffer out);
@@ -40,7 +43,7 @@ public sealed interface BlockCodec permits Q80, Q40, Q41 {
         BlockGrid g = fit(x, off);
         int[] codes = new int[blockSize()];
         for (int j = 0; j < codes.length; j++) {
-            codes[j] = code(g, x[off + j]);
+            codes[j] = code(g, j, x[off + j]);
         }
         write(g, codes, out);
     }
@@ -49,7 +52,7 @@ public sealed interface BlockCodec permits Q80, Q40, Q41 {
     default void decode(MemorySegment in, long offset, float[] out, int outOff) {
         BlockGrid g = grid(in, offset);
         for (int j = 0; j < blockSize(); j++) {
-            out[outOff + j] = value(g, code(in, offset, j));
+            out[outOff + j] = value(g, j, code(in, offset, j));
         }
     }
 }

@@ -16,7 +16,10 @@ public enum GgmlType {
     F16(1, 1, 2, null),
     Q4_0(2, 32, 18, new Q40()),
     Q4_1(3, 32, 20, new Q41()),
-    Q8_0(8, 32, 34, new Q80());
+    Q5_0(6, 32, 22, new Q50()),
+    Q8_0(8, 32, 34, new Q80()),
+    Q4_K(12, 256, 144, new Q4K()),
+    Q6_K(14, 256, 210, new Q6K());
 
     /** ggml's names by type id, for messages about types vq4j does not handle (null: no such id). */
     private static final String[] GGML_NAMES = {"f32", "f16", "q4_0", "q4_1", null, null, "q5_0", "q5_1", "q8_0",
@@ -117,9 +120,24 @@ public enum GgmlType {
         }
     }
 
-    /** The lower-case name ggml and llama.cpp use ("q4_0"). */
+    /** The name ggml and llama.cpp use ("q4_0", "q4_K"). */
     public String ggmlName() {
-        return name().toLowerCase(Locale.ROOT);
+        String n = name().toLowerCase(Locale.ROOT);
+        return n.endsWith("_k") ? n.substring(0, n.length() - 1) + "K" : n;
+    }
+
+    /**
+     * The type llama.cpp's quantizer stores a tensor in when its rows are not whole blocks of
+     * this type (llama-quant.cpp, tensor_type_fallback): q4_K → q5_0, q6_K → q8_0; a 32-value type whose
+     * blocks do not fit either → f16. Null for F32 and F16.
+     */
+    public GgmlType fallback() {
+        return switch (this) {
+            case F32, F16 -> null;
+            case Q4_K -> Q5_0;
+            case Q6_K -> Q8_0;
+            default -> F16;
+        };
     }
 
     /** The type with ggml id {@code id}, or null when vq4j does not handle it. */

@@ -28,17 +28,17 @@ final class Q40 implements BlockCodec {
             }
         }
         float d = max / -8;
-        return new BlockGrid(Float.floatToFloat16(d), (short) 0, d != 0 ? 1.0f / d : 0.0f, 0f);
+        return new BlockGrid(Float.floatToFloat16(d), (short) 0, d != 0 ? 1.0f / d : 0.0f, 0f, null);
     }
 
     @Override
-    public int code(BlockGrid g, float v) {
+    public int code(BlockGrid g, int j, float v) {
         // the reference's (int8_t)(x + 8.5f) truncates toward zero; the sum is ≥ 0 on its own grid
         return Math.clamp((int) (v * g.inverse() + 8.5f), 0, 15);
     }
 
     @Override
-    public float value(BlockGrid g, int q) {
+    public float value(BlockGrid g, int j, int q) {
         return (q - 8) * g.scale();
     }
 
@@ -50,7 +50,7 @@ final class Q40 implements BlockCodec {
 
     @Override
     public BlockGrid grid(MemorySegment in, long offset) {
-        return new BlockGrid(in.get(Q80.HALF, offset), (short) 0, Float.NaN, 0f);
+        return new BlockGrid(in.get(Q80.HALF, offset), (short) 0, Float.NaN, 0f, null);
     }
 
     @Override

@@ -28,16 +28,17 @@ final class Q41 implements BlockCodec {
             }
         }
         float d = (max - min) / 15;
-        return new BlockGrid(Float.floatToFloat16(d), Float.floatToFloat16(min), d != 0 ? 1.0f / d : 0.0f, min);
+        return new BlockGrid(Float.floatToFloat16(d), Float.floatToFloat16(min), d != 0 ? 1.0f / d : 0.0f, min,
+                null);
     }
 
     @Override
-    public int code(BlockGrid g, float v) {
+    public int code(BlockGrid g, int j, float v) {
         return Math.clamp((int) ((v - g.min()) * g.inverse() + 0.5f), 0, 15);
     }
 
     @Override
-    public float value(BlockGrid g, int q) {
+    public float value(BlockGrid g, int j, int q) {
         return q * g.scale() + g.offset();
     }
 
@@ -50,7 +51,7 @@ final class Q41 implements BlockCodec {
 
     @Override
     public BlockGrid grid(MemorySegment in, long offset) {
-        return new BlockGrid(in.get(Q80.HALF, offset), in.get(Q80.HALF, offset + 2), Float.NaN, Float.NaN);
+        return new BlockGrid(in.get(Q80.HALF, offset), in.get(Q80.HALF, offset + 2), Float.NaN, Float.NaN, null);
     }
 
     @Override

@@ -24,11 +24,11 @@ final class Q80 implements BlockCodec {
             amax = Math.max(amax, Math.abs(x[off + j]));
         }
         float d = amax / 127;
-        return new BlockGrid(Float.floatToFloat16(d), (short) 0, d != 0 ? 1.0f / d : 0.0f, 0f);
+        return new BlockGrid(Float.floatToFloat16(d), (short) 0, d != 0 ? 1.0f / d : 0.0f, 0f, null);
     }
 
     @Override
-    public int code(BlockGrid g, float v) {
+    public int code(BlockGrid g, int j, float v) {
         return Math.clamp(roundHalfAway(v * g.inverse()), -128, 127);
     }
 
@@ -39,7 +39,7 @@ final class Q80 implements BlockCodec {
     }
 
     @Override
-    public float value(BlockGrid g, int q) {
+    public float value(BlockGrid g, int j, int q) {
         return q * g.scale();
     }
 
@@ -53,7 +53,7 @@ final class Q80 implements BlockCodec {
 
     @Override
     public BlockGrid grid(MemorySegment in, long offset) {
-        return new BlockGrid(in.get(HALF, offset), (short) 0, Float.NaN, 0f);
+        return new BlockGrid(in.get(HALF, offset), (short) 0, Float.NaN, 0f, null);
     }
 
     @Override

@@ -51,8 +51,18 @@ class BlockCodecTest {
         assertEquals(6, GgmlType.F16.bytes(3));
         assertEquals("q4_K", GgmlType.nameOf(12));
         assertEquals("unknown type 99", GgmlType.nameOf(99));
-        assertNull(GgmlType.byId(12));
+        assertNull(GgmlType.byId(13));
+        assertEquals(210, GgmlType.Q6_K.bytes(256));
+        assertEquals(GgmlType.Q8_0, GgmlType.Q6_K.fallback());
         assertEquals(GgmlType.Q4_1, GgmlType.byName("Q4_1"));
+        assertEquals(6, GgmlType.Q5_0.id());
+        assertEquals(22, GgmlType.Q5_0.bytes(32));
+        assertEquals(12, GgmlType.Q4_K.id());
+        assertEquals(GgmlType.Q4_K, GgmlType.byName("q4_k"));
+        assertEquals("q4_K", GgmlType.Q4_K.ggmlName());
+        assertEquals(2 * 144, GgmlType.Q4_K.bytes(512));
+        assertEquals(GgmlType.Q5_0, GgmlType.Q4_K.fallback());
+        assertEquals(GgmlType.F16, GgmlType.Q5_0.fallback());
     }
 
     /** max|x| = 127 gives d = 1 exactly, so codes are C's roundf(x): halves away from zero. */
@@ -216,7 +226,7 @@ class BlockCodecTest {
                 double bound = capped * Math.abs(d32) + (levels + 1) * Math.abs(d32 - g.scale())
                         + (t == GgmlType.Q4_1 ? Math.abs(g.min() - g.offset()) : 0) + max * 1e-6;
                 for (int j = 0; j < 32; j++) {
-                    assertEquals(c.value(g, c.code(g, x[j])), y[j], t + " value " + j);
+                    assertEquals(c.value(g, j, c.code(g, j, x[j])), y[j], t + " value " + j);
                     assertTrue(Math.abs(x[j] - y[j]) <= bound, t + ": " + x[j] + " -> " + y[j] + ", d " + d32);
                 }
             }
@@ -233,9 +243,98 @@ class BlockCodecTest {
             BlockGrid g = c.fit(x, 0);
             int hi = t == GgmlType.Q8_0 ? 127 : 15;
             int lo = t == GgmlType.Q8_0 ? -128 : 0;
-            assertTrue(c.code(g, 1e6f) == hi || c.code(g, 1e6f) == lo, t.toString());
-            assertTrue(c.code(g, -1e6f) == hi || c.code(g, -1e6f) == lo, t.toString());
-            assertTrue(c.code(g, 1e6f) != c.code(g, -1e6f), t.toString());
+            assertTrue(c.code(g, 0, 1e6f) == hi || c.code(g, 0, 1e6f) == lo, t.toString());
+            assertTrue(c.code(g, 0, -1e6f) == hi || c.code(g, 0, -1e6f) == lo, t.toString());
+            assertTrue(c.code(g, 0, 1e6f) != c.code(g, 0, -1e6f), t.toString());
+        }
+    }
+
+    /** q5_0: the fifth bits in the uint32 after d (bit j for code j), the low nibbles as q4_0's. */
+    @Test
+    void q5_0LaysOutTheFifthBitsThenTheNibbles() {
+        float[] x = new float[32];
+        for (int j = 0; j < 32; j++) {
+            x[j] = j - 16; // max |x| = 16 at j = 0 (value -16): d = 1, code = x + 16 = j
+        }
+        byte[] b = encode(GgmlType.Q5_0, x);
+        assertEquals(Float.floatToFloat16(1f), half(b, 0));
+        int qh = u8(b[2]) | u8(b[3]) << 8 | u8(b[4]) << 16 | u8(b[5]) << 24;
+        assertEquals(0xFFFF0000, qh, "codes 16..31 have the fifth bit");
+        for (int j = 0; j < 16; j++) {
+            assertEquals(j | (j & 15) << 4, u8(b[6 + j]), "byte " + j);
+        }
+        assertArrayEquals(x, decode(GgmlType.Q5_0, b, 32));
+    }
+
+    /**
+     * q4_K: the 6-bit scales and mins survive the 12-byte packing for every sub-block (the high
+     * bits of sub-blocks 4..7 in the top bits of bytes 0..7), and code j sits in byte j mod 32 of
+     * its run of 64, low nibble for the first 32.
+     */
+    @Test
+    void q4_KPacksSixBitScalesAndMinsAndInterleavesRunsOf64() {
+        BlockCodec c = GgmlType.Q4_K.codec();
+        int[] sub = {63, 1, 32, 17, 48, 5, 62, 33, 0, 63, 31, 16, 47, 60, 2, 41};
+        BlockGrid g = new BlockGrid(Float.floatToFloat16(0.5f), Float.floatToFloat16(0.25f), Float.NaN, Float.NaN,
+                sub);
+        int[] codes = new int[256];
+        for (int j = 0; j < 256; j++) {
+            codes[j] = (j * 7) % 16;
+        }
+        ByteBuffer b = ByteBuffer.allocate(144).order(ByteOrder.LITTLE_ENDIAN);
+        c.write(g, codes, b);
+        assertEquals(144, b.position());
+        MemorySegment m = MemorySegment.ofArray(b.array());
+        BlockGrid read = c.grid(m, 0);
+        assertArrayEquals(sub, read.sub());
+        assertEquals(g.d(), read.d());
+        assertEquals(g.m(), read.m());
+        assertEquals(63, u8(b.array()[4]) & 63, "sc_0 in byte 0 of the scales");
+        assertEquals(0, u8(b.array()[4 + 4]) & 63, "m_0 in byte 4");
+        assertEquals((48 & 15) | (47 & 15) << 4, u8(b.array()[4 + 8]), "sc_4, m_4 low bits in byte 8");
+        assertEquals(codes[1] | codes[33] << 4, u8(b.array()[16 + 1]));
+        assertEquals(codes[64 + 5] | codes[96 + 5] << 4, u8(b.array()[16 + 32 + 5]));
+        float[] y = decode(GgmlType.Q4_K, b.array(), 256);
+        for (int j = 0; j < 256; j++) {
+            assertEquals(codes[j], c.code(m, 0, j));
+            float d = 0.5f * sub[j / 32];
+            float min = 0.25f * sub[8 + j / 32];
+            assertEquals(d * codes[j] - min, y[j], "value " + j);
+        }
+    }
+
+    /**
+     * q5_0 and q4_K on random blocks: the bytes decode to value(fit, code) of the codec's own
+     * steps, the grid reads back as fitted, and every value lies within a grid step (plus the
+     * 6-bit rounding of q4_K's scale and min) of the input.
+     */
+    @Test
+    void q5_0AndQ4_KRoundTripOnTheirOwnGrid() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        for (GgmlType t : new GgmlType[] {GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q6_K}) {
+            BlockCodec c = t.codec();
+            int n = t.blockSize();
+            for (int trial = 0; trial < 300; trial++) {
+                float scale = (float) Math.pow(10, rnd.nextDouble(-3, 2));
+                float[] x = new float[n];
+                double max = 0;
+                for (int j = 0; j < n; j++) {
+                    x[j] = (float) rnd.nextGaussian() * scale + (t == GgmlType.Q4_K ? scale : 0f);
+                    max = Math.max(max, Math.abs(x[j]));
+                }
+                byte[] b = encode(t, x);
+                float[] y = decode(t, b, n);
+                BlockGrid g = c.fit(x, 0);
+                BlockGrid read = c.grid(MemorySegment.ofArray(b), 0);
+                assertEquals(g.d(), read.d());
+                assertEquals(g.m(), read.m());
+                assertArrayEquals(g.sub(), read.sub());
+                double range = t == GgmlType.Q4_K ? max * 2 / 15 : max / 16;
+                for (int j = 0; j < n; j++) {
+                    assertEquals(c.value(g, j, c.code(g, j, x[j])), y[j], t + " value " + j);
+                    assertTrue(Math.abs(x[j] - y[j]) <= range, t + ": " + x[j] + " -> " + y[j]);
+                }
+            }
         }
     }
 }

@@ -140,7 +140,7 @@ class GgufFileTest {
         refuses("dimension 0 of tensor 't' is 18446744073709551615",
                 header(b -> b.header(3, 1, 0).tensor("t", 0, 0, -1)));
         refuses("more than 2^63 values", header(b -> b.header(3, 1, 0).tensor("t", 0, 0, 1L << 32, 1L << 32)));
-        refuses("ggml type q4_K, which vq4j does not read", header(b -> b.header(3, 1, 0).tensor("t", 12, 0, 256)));
+        refuses("ggml type q5_K, which vq4j does not read", header(b -> b.header(3, 1, 0).tensor("t", 13, 0, 256)));
         refuses("ggml type unknown type 99", header(b -> b.header(3, 1, 0).tensor("t", 99, 0, 32)));
         refuses("rows of 31 values, not a multiple of the block size 32",
                 header(b -> b.header(3, 1, 0).tensor("t", 8, 0, 31)));

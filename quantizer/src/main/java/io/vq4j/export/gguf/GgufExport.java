@@ -15,7 +15,9 @@ import io.vq4j.tokenizer.GgufVocab;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -24,7 +26,8 @@ import java.util.function.Supplier;
  * hyper-parameters, the sentencepiece-style vocabulary ({@link GgufVocab}), and the tensors
  * under llama.cpp's names with the q/k rows in llama.cpp's interleaved RoPE order. Every 2-D
  * weight (token_embd included) is stored as the chosen type; a weight whose rows are not whole
- * 32-value blocks falls back to f16, as llama.cpp's own quantizer does; norms stay f32.
+ * blocks of it falls back as llama.cpp's own quantizer does ({@link GgmlType#fallback}: q4_K to
+ * q5_0, a 32-value type to f16); norms stay f32.
  * {@code output.weight} is left out when the head is tied to the embedding.
  */
 public final class GgufExport {
@@ -63,6 +66,9 @@ public final class GgufExport {
             case Q4_0 -> 2;
             case Q4_1 -> 3;
             case Q8_0 -> 7;
+            case Q5_0 -> 8;
+            case Q4_K -> 14; // LLAMA_FTYPE_MOSTLY_Q4_K_S: every quantized tensor q4_K (or its fallback)
+            case Q6_K -> 18;
         };
     }
 
@@ -70,13 +76,20 @@ public final class GgufExport {
         return write(ckpt, vocab, type, name -> type, out);
     }
 
+    public static Result write(LlamaCheckpoint ckpt, GgufVocab vocab, GgmlType type, Function<String, GgmlType> typeOf,
+                               Path out) {
+        return write(ckpt, vocab, type, typeOf, Map.of(), out);
+    }
+
     /**
      * As {@link #write(LlamaCheckpoint, GgufVocab, GgmlType, Path)}, with the type of each 2-D
      * weight chosen by name ({@code typeOf}, e.g. only "token_embd.weight" quantized, as
      * llama.cpp's --token-embedding-type does); {@code type} is the file's general.file_type.
+     * Weights named in {@code encoded} (GGUF names, rows in the checkpoint's order) are written
+     * as those bytes (GPTQ onto the grid, {@link GridGptq}), q/k rows reordered as for the others.
      */
     public static Result write(LlamaCheckpoint ckpt, GgufVocab vocab, GgmlType type, Function<String, GgmlType> typeOf,
-                               Path out) {
+                               Map<String, GridGptq.Encoded> encoded, Path out) {
         if (!GgufFile.isGguf(out)) {
             throw InputException.at(out, "--out must end with .gguf (vq reads GGUF models by that extension)");
         }
@@ -97,7 +110,7 @@ public final class GgufExport {
         }
         GgufWriter w = new GgufWriter();
         metadata(w, c, vocab, type, out);
-        tensors(w, ckpt, typeOf);
+        tensors(w, ckpt, typeOf, encoded);
         long bytes = w.write(out);
         List<Stored> stored = new ArrayList<>();
         long weights = 0;
@@ -148,8 +161,13 @@ public final class GgufExport {
         w.bool("tokenizer.ggml.add_bos_token", true).bool("tokenizer.ggml.add_eos_token", false);
     }
 
-    private static void tensors(GgufWriter w, LlamaCheckpoint ckpt, Function<String, GgmlType> type) {
+    private static void tensors(GgufWriter w, LlamaCheckpoint ckpt, Function<String, GgmlType> typeOf,
+                                Map<String, GridGptq.Encoded> encoded) {
         LlamaConfig c = ckpt.config();
+        Function<String, GgmlType> type = name -> {
+            GridGptq.Encoded e = encoded.get(name);
+            return e != null ? e.type() : typeOf.apply(name);
+        };
         int d = c.dim();
         float[] embedding = ckpt.weights().tokenEmbedding();
         w.tensor(matrix("token_embd.weight", c.vocabSize(), d, type, () -> embedding));
@@ -157,20 +175,20 @@ public final class GgufExport {
             LayerWeights l = ckpt.weights().layers().get(i);
             String b = "blk." + i + ".";
             w.tensor(vector(b + "attn_norm.weight", l.attnNorm()));
-            w.tensor(matrix(b + "attn_q.weight", type, l.wq(),
-                    x -> RopeLayout.toInterleaved(x, c.nHeads(), c.headDim(), d)));
-            w.tensor(matrix(b + "attn_k.weight", type, l.wk(),
-                    x -> RopeLayout.toInterleaved(x, c.nKvHeads(), c.headDim(), d)));
-            w.tensor(matrix(b + "attn_v.weight", type, l.wv(), x -> x));
-            w.tensor(matrix(b + "attn_output.weight", type, l.wo(), x -> x));
+            RowOrder q = x -> RopeLayout.toInterleaved(x, c.nHeads(), c.headDim(), d);
+            RowOrder k = x -> RopeLayout.toInterleaved(x, c.nKvHeads(), c.headDim(), d);
+            w.tensor(matrix(b + "attn_q.weight", type, l.wq(), q, encoded));
+            w.tensor(matrix(b + "attn_k.weight", type, l.wk(), k, encoded));
+            w.tensor(matrix(b + "attn_v.weight", type, l.wv(), x -> x, encoded));
+            w.tensor(matrix(b + "attn_output.weight", type, l.wo(), x -> x, encoded));
             w.tensor(vector(b + "ffn_norm.weight", l.ffnNorm()));
-            w.tensor(matrix(b + "ffn_gate.weight", type, l.w1(), x -> x));
-            w.tensor(matrix(b + "ffn_down.weight", type, l.w2(), x -> x));
-            w.tensor(matrix(b + "ffn_up.weight", type, l.w3(), x -> x));
+            w.tensor(matrix(b + "ffn_gate.weight", type, l.w1(), x -> x, encoded));
+            w.tensor(matrix(b + "ffn_down.weight", type, l.w2(), x -> x, encoded));
+            w.tensor(matrix(b + "ffn_up.weight", type, l.w3(), x -> x, encoded));
         }
         w.tensor(vector("output_norm.weight", ckpt.weights().finalNorm()));
         if (!c.tieWordEmbeddings()) {
-            w.tensor(matrix("output.weight", type, ckpt.weights().lmHead(), x -> x));
+            w.tensor(matrix("output.weight", type, ckpt.weights().lmHead(), x -> x, encoded));
         }
     }
 
@@ -178,7 +196,17 @@ public final class GgufExport {
         return new GgufWriter.Tensor(name, new long[] {v.length}, GgmlType.F32, () -> v);
     }
 
-    private static GgufWriter.Tensor matrix(String name, Function<String, GgmlType> type, Linear l, RowOrder order) {
+    private static GgufWriter.Tensor matrix(String name, Function<String, GgmlType> type, Linear l, RowOrder order,
+                                            Map<String, GridGptq.Encoded> encoded) {
+        GridGptq.Encoded e = encoded.get(name);
+        if (e != null) {
+            if (e.rows() != l.outFeatures() || e.cols() != l.inFeatures()) {
+                throw new IllegalArgumentException(name + ": encoded as " + e.rows() + "x" + e.cols()
+                        + ", the model has " + l.outFeatures() + "x" + l.inFeatures());
+            }
+            return new GgufWriter.Tensor(name, new long[] {e.cols(), e.rows()}, e.type(), null,
+                    () -> reorderRows(e, order));
+        }
         if (!(l instanceof DenseLinear dl)) {
             throw new IllegalArgumentException(name + " is a " + l.getClass().getSimpleName() + ", not dense weights");
         }
@@ -188,9 +216,37 @@ public final class GgufExport {
 
     private static GgufWriter.Tensor matrix(String name, int rows, int cols, Function<String, GgmlType> typeOf,
                                             Supplier<float[]> values) {
-        GgmlType type = typeOf.apply(name);
-        GgmlType stored = cols % type.blockSize() == 0 ? type : GgmlType.F16;
+        GgmlType stored = typeOf.apply(name);
+        while (cols % stored.blockSize() != 0) {
+            stored = stored.fallback();
+        }
         return new GgufWriter.Tensor(name, new long[] {cols, rows}, stored, values);
+    }
+
+    /**
+     * The encoded rows in the order {@code order} puts rows in: found by reordering a matrix
+     * whose every value is its row's index (exact in a float for any real row count).
+     */
+    private static byte[] reorderRows(GridGptq.Encoded e, RowOrder order) {
+        float[] index = new float[e.rows()];
+        for (int r = 0; r < index.length; r++) {
+            index[r] = r;
+        }
+        float[] moved = order.apply(tile(index, e.cols()));
+        int rowBytes = (int) e.type().bytes(e.cols());
+        byte[] out = new byte[e.data().length];
+        for (int r = 0; r < e.rows(); r++) {
+            System.arraycopy(e.data(), (int) moved[r * e.cols()] * rowBytes, out, r * rowBytes, rowBytes);
+        }
+        return out;
+    }
+
+    private static float[] tile(float[] rowIndex, int cols) {
+        float[] m = new float[rowIndex.length * cols];
+        for (int r = 0; r < rowIndex.length; r++) {
+            Arrays.fill(m, r * cols, (r + 1) * cols, rowIndex[r]);
+        }
+        return m;
     }
 
     @FunctionalInterface

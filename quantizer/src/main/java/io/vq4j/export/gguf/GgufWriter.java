@@ -33,9 +33,15 @@ public final class GgufWriter {
 
     /**
      * A tensor to write: {@code dims} in ggml order (values per row first), stored as
-     * {@code type}; {@code values} gives all its values, row-major, when it is written.
+     * {@code type}; {@code values} gives all its values, row-major, when it is written, or
+     * {@code data} (when not null) its bytes already encoded as {@code type}, e.g. by a quantizer
+     * that chose the codes itself.
      */
-    public record Tensor(String name, long[] dims, GgmlType type, Supplier<float[]> values) {
+    public record Tensor(String name, long[] dims, GgmlType type, Supplier<float[]> values, Supplier<byte[]> data) {
+        public Tensor(String name, long[] dims, GgmlType type, Supplier<float[]> values) {
+            this(name, dims, type, values, null);
+        }
+
         public long elements() {
             long n = 1;
             for (long d : dims) {
@@ -172,6 +178,15 @@ public final class GgufWriter {
 
     /** Encodes a tensor's rows in chunks (rows encoded in parallel, each into its own slice). */
     private void writeData(FileChannel ch, Tensor t) throws IOException {
+        if (t.data() != null) {
+            byte[] d = t.data().get();
+            if (d.length != t.bytes()) {
+                throw new IllegalStateException("tensor " + t.name() + " gave " + d.length + " bytes for "
+                        + t.bytes());
+            }
+            writeFully(ch, ByteBuffer.wrap(d));
+            return;
+        }
         float[] v = t.values().get();
         if (v.length != t.elements()) {
             throw new IllegalStateException("tensor " + t.name() + " gave " + v.length + " values for "

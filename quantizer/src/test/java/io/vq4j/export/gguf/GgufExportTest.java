@@ -18,6 +18,7 @@ import io.vq4j.model.Llama2cCheckpoint;
 import io.vq4j.model.LlamaCheckpoint;
 import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.RopeLayout;
+import io.vq4j.model.SyntheticModel;
 import io.vq4j.testing.InputErrors;
 import io.vq4j.testing.SharedData;
 import io.vq4j.testing.SyntheticCheckpoints;
@@ -27,11 +28,14 @@ import io.vq4j.tokenizer.Tokenizer;
 import io.vq4j.tokenizer.Tokenizers;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -249,5 +253,44 @@ class GgufExportTest {
         InputErrors.fails(missing, "tensor 'output_norm.weight' is missing", () -> GgufCheckpoint.read(missing));
         Path noVocab = edited("novocab", w -> llama(w, "llama", true, null), false, false);
         InputErrors.fails(noVocab, "tokenizer.ggml.model is \"(none)\"", () -> Tokenizers.forModel(noVocab, null));
+    }
+
+    /**
+     * Weights handed over already encoded (as GPTQ onto the grid hands them, rows in the
+     * checkpoint's order) are written as those bytes with the q/k rows reordered like the rest:
+     * encoding every decoder linear with the reference rounding that way gives the very file
+     * of the plain export, for a 32-value type (stories260K) and for q4_K (a synthetic model).
+     */
+    @Test
+    void preEncodedWeightsGiveTheBytesOfThePlainExport() throws IOException {
+        LlamaCheckpoint synth = SyntheticModel.create(SyntheticModel.config(256, 512, 1, 4, 2, 512, 64), 3);
+        for (var c : List.of(new Object[] {stories, GgmlType.Q4_1}, new Object[] {synth, GgmlType.Q4_K})) {
+            LlamaCheckpoint m = (LlamaCheckpoint) c[0];
+            GgmlType t = (GgmlType) c[1];
+            Map<String, GridGptq.Encoded> enc = new HashMap<>();
+            String[] linears = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                    "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+            for (int b = 0; b < m.config().nLayers(); b++) {
+                for (String l : linears) {
+                    DenseLinear d = (DenseLinear) m.weights().layers().get(b).linear(l);
+                    enc.put(GridCalibration.ggufName(b, l), GridGptq.round(d.weight(), d.outFeatures(),
+                            d.inFeatures(), t));
+                }
+            }
+            Path plain = tmp.resolve("plain-" + t.ggmlName() + ".gguf");
+            Path pre = tmp.resolve("pre-" + t.ggmlName() + ".gguf");
+            GgufExport.write(m, vocab, t, plain);
+            GgufExport.write(m, vocab, t, name -> t, enc, pre);
+            // the files differ only in general.name (from the file name): compare the tensor data
+            try (GgufFile a = GgufFile.open(plain); GgufFile b = GgufFile.open(pre)) {
+                assertEquals(a.tensors().keySet(), b.tensors().keySet());
+                for (GgufFile.Tensor x : a.tensors().values()) {
+                    GgufFile.Tensor y = b.tensors().get(x.name());
+                    assertEquals(x.type(), y.type(), x.name());
+                    assertArrayEquals(a.data(x).toArray(ValueLayout.JAVA_BYTE),
+                            b.data(y).toArray(ValueLayout.JAVA_BYTE), x.name());
+                }
+            }
+        }
     }
 }
