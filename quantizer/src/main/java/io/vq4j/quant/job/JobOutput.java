@@ -278,7 +278,7 @@ final class JobOutput {
         ObjectNode config = source.configJson();
         ObjectNode qc = config.putObject("quantization_config");
         qc.put("quant_method", "vq4j");
-        qc.put("format", 1);
+        qc.put("format", PackedLayers.FORMAT); // the layouts' format, as each layout records it
         qc.put("method", spec.method());
         qc.set("spec", JSON.valueToTree(spec));
         writeText(out.resolve(QuantizeJob.REPORT_JSON), report.toPrettyString());
