@@ -44,6 +44,45 @@ public final class ErrorFeedback {
         }
     }
 
+    /**
+     * GPTVQ's in-block feedback of d columns' errors along a row: for i &lt; n,
+     * w[wo + i] −= (float) Σ_t e[t] · u[uo + t·ldu + i], the sum in double over t = 0..d−1 in
+     * order from 0 (a multiply, then an add: no fused multiply-add), lane by lane, so the bits are
+     * those of {@link #subtractCombinationScalar}.
+     */
+    public static void subtractCombination(float[] w, int wo, double[] e, int d, double[] u, int uo, int ldu, int n) {
+        int i = 0;
+        int step = DS.length();
+        int bound = DS.loopBound(Math.max(0, n));
+        for (; i < bound; i += step) {
+            DoubleVector acc = DoubleVector.zero(DS);
+            for (int t = 0; t < d; t++) {
+                acc = acc.add(DoubleVector.fromArray(DS, u, uo + t * ldu + i).mul(e[t]));
+            }
+            FloatVector upd = (FloatVector) acc.convertShape(VectorOperators.D2F, FS, 0);
+            FloatVector.fromArray(FS, w, wo + i).sub(upd).intoArray(w, wo + i);
+        }
+        for (; i < n; i++) {
+            double upd = 0;
+            for (int t = 0; t < d; t++) {
+                upd += e[t] * u[uo + t * ldu + i];
+            }
+            w[wo + i] -= (float) upd;
+        }
+    }
+
+    /** The scalar reference of {@link #subtractCombination} (gptvq's loop as it was). */
+    public static void subtractCombinationScalar(float[] w, int wo, double[] e, int d, double[] u, int uo, int ldu,
+                                                 int n) {
+        for (int i = 0; i < n; i++) {
+            double upd = 0;
+            for (int t = 0; t < d; t++) {
+                upd += e[t] * u[uo + t * ldu + i];
+            }
+            w[wo + i] -= (float) upd;
+        }
+    }
+
     /** The scalar reference of {@link #subtractScaled}. */
     public static void subtractScaledScalar(float[] w, int wo, float e, double[] u, int uo, int n) {
         for (int i = 0; i < n; i++) {

@@ -48,6 +48,33 @@ class GptqLoopTest {
     }
 
     @Test
+    void gptvqsVectorRowUpdateHasTheScalarBits() {
+        SplittableRandom r = new SplittableRandom(6);
+        for (int d = 1; d <= 8; d++) {
+            for (int n = 0; n < 40; n += 3) {
+                int ldu = n + 5;
+                double[] u = new double[d * ldu + 3];
+                for (int i = 0; i < u.length; i++) {
+                    u[i] = r.nextGaussian() * Math.pow(10, r.nextInt(-5, 3));
+                }
+                double[] e = new double[d];
+                for (int t = 0; t < d; t++) {
+                    e[t] = r.nextGaussian() * 1e-2;
+                }
+                float[] w = new float[n + 4];
+                for (int i = 0; i < w.length; i++) {
+                    w[i] = (float) r.nextGaussian();
+                }
+                float[] a = w.clone();
+                float[] b = w.clone();
+                ErrorFeedback.subtractCombination(a, 3, e, d, u, 2, ldu, n);
+                ErrorFeedback.subtractCombinationScalar(b, 3, e, d, u, 2, ldu, n);
+                assertArrayEquals(b, a, "d=" + d + " n=" + n);
+            }
+        }
+    }
+
+    @Test
     void theNewLoopHasTheBitsOfTheScalarLoop() {
         // rows, cols, bits, group, block, symmetric, act-order
         int[][] cases = {
