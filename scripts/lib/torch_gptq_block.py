@@ -65,9 +65,10 @@ def gptq(w, h, bits, group, bs, percdamp, acc):
         for i in range(i2 - i1):
             col = w1[:, i]
             if (i1 + i) % group == 0:
-                g = w[:, i1 + i:i1 + i + group] if i1 + i + group > i2 else w1[:, i:i + group]
-                if i1 + i + group > i2:  # the part inside this block has its in-block updates
+                if i1 + i + group > i2:  # past the block: W's later columns as the lazy updates left them
                     g = torch.cat([w1[:, i:], w[:, i2:i1 + i + group]], dim=1)
+                else:
+                    g = w1[:, i:i + group]
                 xmin = torch.clamp(g.min(1).values, max=0)
                 xmax = torch.clamp(g.max(1).values, min=0)
                 scale = (xmax - xmin) / maxq
