@@ -6,7 +6,7 @@ import io.vq4j.kernels.packed.PackedMatrix;
  * The compute SPI: the heavy operations of the quantizers, behind one interface so the
  * algorithms never know which device runs them. The CPU backend is the reference every other
  * backend is tested against. Arrays are row-major host arrays; a backend that keeps data on a
- * device copies in and out (device-resident handles come with the GPU backends).
+ * device copies in and out, except what it holds as a {@link ResidentMatrix} between calls.
  *
  * <p>Every operation is deterministic: the same inputs give the same bits, whatever the
  * thread count.
@@ -65,6 +65,51 @@ public interface Backend extends AutoCloseable {
     /** y = W x (x of cols, y of rows). */
     default void dequantMatvec(PackedWeights weights, float[] x, float[] y) {
         dequantMatmul(weights, x, 1, y);
+    }
+
+    // ---- device-resident matrices (issue 16): upload once, operate in place, read back once ----
+
+    /**
+     * rows × cols values (row-major) as a matrix this backend holds until it is closed. The CPU
+     * backend keeps the array itself, so its operations write into {@code values}; a GPU backend
+     * copies it to its device once. The default (a backend without device buffers) is the host
+     * array, as on the CPU.
+     */
+    default ResidentMatrix resident(float[] values, int rows, int cols) {
+        return new HostMatrix(values, rows, cols, this);
+    }
+
+    /** Copies the sub-matrix at (row, col), rows × cols, of m to dst at offset, row stride ld. */
+    default void read(ResidentMatrix m, int row, int col, int rows, int cols, float[] dst, int offset, int ld) {
+        HostMatrix.of(m, this).read(row, col, rows, cols, dst, offset, ld);
+    }
+
+    /** Copies src (at offset, row stride ld) into the sub-matrix at (row, col), rows × cols, of m. */
+    default void write(ResidentMatrix m, int row, int col, int rows, int cols, float[] src, int offset, int ld) {
+        HostMatrix.of(m, this).write(row, col, rows, cols, src, offset, ld);
+    }
+
+    /**
+     * {@link #gemm(boolean, boolean, int, int, int, float, float[], float[], float, float[]) gemm}
+     * on sub-matrices of resident matrices, in place: C' = alpha · op(A') · op(B') + beta · C',
+     * where A' is the sub-matrix of a at (aRow, aCol) of m × k (k × m when transA), B' that of b at
+     * (bRow, bCol) of k × n (n × k when transB) and C' that of c at (cRow, cCol) of m × n; each
+     * matrix's leading dimension is its own column count. Every element is computed as the array
+     * gemm computes it. C' must not overlap A' or B'.
+     */
+    default void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, ResidentMatrix a, int aRow,
+                      int aCol, ResidentMatrix b, int bRow, int bCol, float beta, ResidentMatrix c, int cRow, int cCol) {
+        int ar = transA ? k : m, ac = transA ? m : k, br = transB ? n : k, bc = transB ? k : n;
+        float[] av = new float[ar * ac];
+        float[] bv = new float[br * bc];
+        float[] cv = new float[m * n];
+        read(a, aRow, aCol, ar, ac, av, 0, ac);
+        read(b, bRow, bCol, br, bc, bv, 0, bc);
+        if (beta != 0f) {
+            read(c, cRow, cCol, m, n, cv, 0, n);
+        }
+        gemm(transA, transB, m, n, k, alpha, av, bv, beta, cv);
+        write(c, cRow, cCol, m, n, cv, 0, n);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.vq4j.quant.calib;
 
+import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.quant.core.HessianAccumulator;
@@ -67,7 +68,9 @@ public final class Calibration {
         for (int b = from; b < blocks; b++) {
             listener.blockStarted(b, blocks);
             BlockPass pass = new BlockPass(target, b, blocks, steps, layers, listener);
-            target.calibrate(b, pass);
+            long t = Phases.start();
+            target.calibrate(b, pass); // phase "calib.block": everything below, the block's forward included
+            Phases.stop("calib.block", t);
             if (pass.step != steps.size()) {
                 throw new IllegalStateException("block " + b + ": " + pass.step + " of " + steps.size()
                         + " steps were quantized");
@@ -113,7 +116,9 @@ public final class Calibration {
 
         @Override
         public void input(int group, float[] x, int rows) {
+            long t = Phases.start();
             accumulators()[group].add(x, rows);
+            Phases.stop("calib.hessian", t);
         }
 
         @Override
@@ -122,12 +127,14 @@ public final class Calibration {
             List<Group> groups = steps.get(step).groups();
             Map<String, float[]> out = new LinkedHashMap<>();
             for (int i = 0; i < groups.size(); i++) {
+                long t = Phases.start();
                 double[] h = a[i].hessian(spec.percdamp());
                 a[i] = null; // its double sums are the largest thing a block holds
                 float[] hf = new float[h.length];
                 for (int j = 0; j < h.length; j++) {
                     hf[j] = (float) h[j];
                 }
+                Phases.stop("calib.hessian", t);
                 for (String linear : groups.get(i).linears()) {
                     listener.progress(block, blocks, layer++, layers, linear);
                     CalibratedLayer l = quantizeLayer(target, block, linear, h, hf);
@@ -150,6 +157,8 @@ public final class Calibration {
                 quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(seed, name),
                 target.sharedCodebook(linear)));
         double seconds = (System.nanoTime() - t0) / 1e9;
+        Phases.stop("calib.quantize", t0);
+        long t1 = Phases.start();
         float[] wq = q.dequantize();
         float[] delta = new float[wq.length];
         for (int i = 0; i < delta.length; i++) {
@@ -157,6 +166,7 @@ public final class Calibration {
         }
         double err = quadratic(delta, hf, w.rows(), w.cols(), backend);
         double ref = quadratic(w.values(), hf, w.rows(), w.cols(), backend);
+        Phases.stop("calib.report-error", t1);
         return new CalibratedLayer(name, linear, q, wq, w.rows(), w.cols(), err, ref == 0 ? 0 : err / ref, seconds);
     }
 

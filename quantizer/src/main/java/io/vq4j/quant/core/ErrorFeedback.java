@@ -1,6 +1,11 @@
 package io.vq4j.quant.core;
 
 import io.vq4j.quant.method.LayerProblem;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 import java.util.Comparator;
@@ -11,7 +16,78 @@ import java.util.Comparator;
  * column order by decreasing diag H (gptq's act-order, vptq's permutation and outliers).
  */
 public final class ErrorFeedback {
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    /** As many float lanes as DS has double lanes, for the D2F conversion. */
+    private static final VectorSpecies<Float> FS = VectorSpecies.of(float.class,
+            VectorShape.forBitSize(DS.vectorBitSize() / 2));
+
     private ErrorFeedback() {
+    }
+
+    /**
+     * The in-block feedback of one column's error along a row: w[wo + i] −= (float) (e · u[uo + i])
+     * for i &lt; n — the product in double, rounded to float, then a float subtraction, lane by
+     * lane (element-wise, so the bits are those of {@link #subtractScaledScalar}).
+     */
+    public static void subtractScaled(float[] w, int wo, float e, double[] u, int uo, int n) {
+        int i = 0;
+        int step = DS.length();
+        int bound = DS.loopBound(n);
+        DoubleVector ev = DoubleVector.broadcast(DS, e);
+        for (; i < bound; i += step) {
+            FloatVector upd = (FloatVector) DoubleVector.fromArray(DS, u, uo + i).mul(ev)
+                    .convertShape(VectorOperators.D2F, FS, 0);
+            FloatVector.fromArray(FS, w, wo + i).sub(upd).intoArray(w, wo + i);
+        }
+        for (; i < n; i++) {
+            w[wo + i] -= (float) (e * u[uo + i]);
+        }
+    }
+
+    /**
+     * GPTVQ's in-block feedback of d columns' errors along a row: for i &lt; n,
+     * w[wo + i] −= (float) Σ_t e[t] · u[uo + t·ldu + i], the sum in double over t = 0..d−1 in
+     * order from 0 (a multiply, then an add: no fused multiply-add), lane by lane, so the bits are
+     * those of {@link #subtractCombinationScalar}.
+     */
+    public static void subtractCombination(float[] w, int wo, double[] e, int d, double[] u, int uo, int ldu, int n) {
+        int i = 0;
+        int step = DS.length();
+        int bound = DS.loopBound(Math.max(0, n));
+        for (; i < bound; i += step) {
+            DoubleVector acc = DoubleVector.zero(DS);
+            for (int t = 0; t < d; t++) {
+                acc = acc.add(DoubleVector.fromArray(DS, u, uo + t * ldu + i).mul(e[t]));
+            }
+            FloatVector upd = (FloatVector) acc.convertShape(VectorOperators.D2F, FS, 0);
+            FloatVector.fromArray(FS, w, wo + i).sub(upd).intoArray(w, wo + i);
+        }
+        for (; i < n; i++) {
+            double upd = 0;
+            for (int t = 0; t < d; t++) {
+                upd += e[t] * u[uo + t * ldu + i];
+            }
+            w[wo + i] -= (float) upd;
+        }
+    }
+
+    /** The scalar reference of {@link #subtractCombination} (gptvq's loop as it was). */
+    public static void subtractCombinationScalar(float[] w, int wo, double[] e, int d, double[] u, int uo, int ldu,
+                                                 int n) {
+        for (int i = 0; i < n; i++) {
+            double upd = 0;
+            for (int t = 0; t < d; t++) {
+                upd += e[t] * u[uo + t * ldu + i];
+            }
+            w[wo + i] -= (float) upd;
+        }
+    }
+
+    /** The scalar reference of {@link #subtractScaled}. */
+    public static void subtractScaledScalar(float[] w, int wo, float e, double[] u, int uo, int n) {
+        for (int i = 0; i < n; i++) {
+            w[wo + i] -= (float) (e * u[uo + i]);
+        }
     }
 
     /** W[:, i2:] −= Err · U[i1:i2, i2:], one gemm on the backend. */

@@ -1,5 +1,6 @@
 package io.vq4j.quant.gptvq;
 
+import io.vq4j.core.Parallel;
 import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.BlockScaleValues;
 import io.vq4j.kernels.packed.CodebookFormat;
@@ -295,33 +296,30 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
             p.backend().assignNearest(xs, ws, gRows, d, book, k, is, ds);
             System.arraycopy(is, 0, idx, rb * gRows, gRows);
         }
-        double[] delta = new double[d];
-        double[] e = new double[d];
-        for (int r = 0; r < rows; r++) {
-            int g = (r / gRows) * colBlocks + cb;
-            indices[r * perRow + j / d] = idx[r];
-            for (int t = 0; t < d; t++) {
-                int at = r * cols + j + t;
-                float q = codebooks[(g * k + idx[r]) * d + t] * scaleOf[at];
-                delta[t] = w[at] - q;
-                w[at] = q;
-            }
-            // e U_PP = delta, U_PP upper triangular: forward substitution
-            for (int t = 0; t < d; t++) {
-                double v = delta[t];
-                for (int a = 0; a < t; a++) {
-                    v -= e[a] * u[(j + a) * cols + j + t];
-                }
-                e[t] = v / u[(j + t) * cols + j + t];
-                err[r * width + (j - i1) + t] = (float) e[t];
-            }
-            for (int l = j + d; l < i2; l++) {
-                double upd = 0;
+        // rows are independent given U: fixed row chunks in parallel, each row as the scalar loop did it
+        Parallel.forChunks(0, rows, 16, (lo, hi) -> {
+            double[] delta = new double[d];
+            double[] e = new double[d];
+            for (int r = lo; r < hi; r++) {
+                int g = (r / gRows) * colBlocks + cb;
+                indices[r * perRow + j / d] = idx[r];
                 for (int t = 0; t < d; t++) {
-                    upd += e[t] * u[(j + t) * cols + l];
+                    int at = r * cols + j + t;
+                    float q = codebooks[(g * k + idx[r]) * d + t] * scaleOf[at];
+                    delta[t] = w[at] - q;
+                    w[at] = q;
                 }
-                w[r * cols + l] -= (float) upd;
+                // e U_PP = delta, U_PP upper triangular: forward substitution
+                for (int t = 0; t < d; t++) {
+                    double v = delta[t];
+                    for (int a = 0; a < t; a++) {
+                        v -= e[a] * u[(j + a) * cols + j + t];
+                    }
+                    e[t] = v / u[(j + t) * cols + j + t];
+                    err[r * width + (j - i1) + t] = (float) e[t];
+                }
+                ErrorFeedback.subtractCombination(w, r * cols + j + d, e, d, u, j * cols + j + d, cols, i2 - j - d);
             }
-        }
+        });
     }
 }

@@ -24,11 +24,17 @@ final class Cublas {
     final String path;
     private final MemorySegment handle;
     private final MethodHandle sgemm;
+    /** cublasSetMatrix / cublasGetMatrix: strided host ↔ device copies (resident matrices' regions). */
+    private final MethodHandle setMatrix;
+    private final MethodHandle getMatrix;
 
-    private Cublas(NativeLibrary lib, MemorySegment handle, MethodHandle sgemm) {
+    private Cublas(NativeLibrary lib, MemorySegment handle, MethodHandle sgemm, MethodHandle setMatrix,
+                   MethodHandle getMatrix) {
         this.path = lib.path;
         this.handle = handle;
         this.sgemm = sgemm;
+        this.setMatrix = setMatrix;
+        this.getMatrix = getMatrix;
     }
 
     /** cuBLAS on the device (whose context is current); throws with the reason when it is not there. */
@@ -44,6 +50,12 @@ final class Cublas {
             MethodHandle sgemm = lib.get().function("cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS,
                     JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT,
                     ADDRESS, JAVA_LONG, JAVA_INT));
+            // cublasStatus_t cublasSetMatrix(int rows, int cols, int elemSize, const void *A, int lda, void *B, int ldb)
+            MethodHandle set = lib.get().function("cublasSetMatrix", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT,
+                    JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT));
+            // cublasStatus_t cublasGetMatrix(int rows, int cols, int elemSize, const void *A, int lda, void *B, int ldb)
+            MethodHandle get = lib.get().function("cublasGetMatrix", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT,
+                    JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
             device.enter();
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment h = a.allocate(ADDRESS);
@@ -51,7 +63,7 @@ final class Cublas {
                 if (status != 0) {
                     throw new IllegalStateException("cublasCreate failed: status " + status);
                 }
-                return new Cublas(lib.get(), h.get(ADDRESS, 0), sgemm);
+                return new Cublas(lib.get(), h.get(ADDRESS, 0), sgemm, set, get);
             }
         } catch (IllegalStateException e) {
             throw new IllegalStateException("cuBLAS at " + lib.get().path + ": " + e.getMessage());
@@ -67,13 +79,33 @@ final class Cublas {
      */
     int sgemmRowMajor(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, long b, float beta,
                       long c) {
+        return sgemmRowMajor(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n);
+    }
+
+    /** The same on sub-matrices: row-major leading dimensions lda, ldb, ldc (pointers at the views' first elements). */
+    int sgemmRowMajor(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b, int ldb,
+                      float beta, long c, int ldc) {
         try (Arena ar = Arena.ofConfined()) {
             MemorySegment al = ar.allocateFrom(JAVA_FLOAT, alpha);
             MemorySegment be = ar.allocateFrom(JAVA_FLOAT, beta);
             return (int) sgemm.invokeExact(handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                    transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, al, b, transB ? k : n, a, transA ? m : k, be, c, n);
+                    transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, al, b, ldb, a, lda, be, c, ldc);
         } catch (Throwable e) {
             throw new IllegalStateException("cublasSgemm call failed: " + e, e);
+        }
+    }
+
+    /**
+     * Copies a row-major rows × cols region between host memory (contiguous, row stride cols) and
+     * device memory at {@code device} with row stride {@code ld} floats: in cuBLAS's column-major
+     * terms a cols × rows matrix with leading dimensions cols and ld.
+     */
+    int copyRegion(boolean toDevice, int rows, int cols, MemorySegment host, long device, int ld) {
+        try {
+            return toDevice ? (int) setMatrix.invokeExact(cols, rows, Float.BYTES, host, cols, device, ld)
+                    : (int) getMatrix.invokeExact(cols, rows, Float.BYTES, device, ld, host, cols);
+        } catch (Throwable e) {
+            throw new IllegalStateException("cublas" + (toDevice ? "Set" : "Get") + "Matrix call failed: " + e, e);
         }
     }
 }

@@ -1,9 +1,12 @@
 package io.vq4j.kernels.cuda;
 
+import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.device.DeviceMatrix;
 import io.vq4j.kernels.device.DeviceWeights;
 import io.vq4j.kernels.device.GpuArguments;
 import io.vq4j.kernels.device.GpuBackend;
@@ -469,6 +472,158 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
                 }
             } catch (Cuda.CudaException e) {
                 throw failure(matmulCall(rows, cols, n), e);
+            }
+        }
+    }
+
+    // ---- resident matrices (issue 16): one device allocation each; regions by cublasSet/GetMatrix,
+    // gemm by cuBLAS on pointers and leading dimensions, in place. Without cuBLAS (whose gemm then
+    // runs on the CPU anyway) they are host arrays (the SPI's defaults). ----------------------
+
+    /** A resident matrix in one device allocation. */
+    final class CuMatrix extends DeviceMatrix {
+        final long ptr;
+
+        CuMatrix(long ptr, int rows, int cols) {
+            super(CudaBackend.this, rows, cols);
+            this.ptr = ptr;
+        }
+
+        /** The device address of element (row, col). */
+        long at(int row, int col) {
+            return ptr + ((long) row * cols() + col) * Float.BYTES;
+        }
+
+        @Override
+        protected void free() {
+            CudaBackend.this.free(ptr);
+        }
+    }
+
+    @Override
+    public ResidentMatrix resident(float[] values, int rows, int cols) {
+        if (device.cublas == null) {
+            return hostResident(values, rows, cols);
+        }
+        if (rows < 0 || cols < 0 || values.length < (long) rows * cols) {
+            throw new IllegalArgumentException("resident: " + values.length + " floats for " + rows + "x" + cols);
+        }
+        synchronized (device) {
+            device.enter();
+            long p = 0;
+            try (Arena a = Arena.ofConfined()) {
+                long count = (long) rows * cols;
+                p = malloc(Math.max(1, count * Float.BYTES));
+                if (count > 0) {
+                    MemorySegment s = a.allocate(JAVA_FLOAT, count);
+                    MemorySegment.copy(values, 0, s, JAVA_FLOAT, 0, (int) count);
+                    toDevice(p, s);
+                }
+                return track(new CuMatrix(p, rows, cols));
+            } catch (Cuda.CudaException e) {
+                if (p != 0) {
+                    free(p);
+                }
+                throw failure(residentCall("upload", rows, cols), e);
+            }
+        }
+    }
+
+    @Override
+    public void read(ResidentMatrix m, int row, int col, int rows, int cols, float[] dst, int offset, int ld) {
+        if (device.cublas == null) {
+            hostRead(m, row, col, rows, cols, dst, offset, ld);
+            return;
+        }
+        synchronized (device) {
+            device.enter();
+            CuMatrix c = own(m, CuMatrix.class);
+            c.checkRegion("read", row, col, rows, cols);
+            HostMatrix.checkHost("read", dst, offset, ld, rows, cols);
+            region(false, c, row, col, rows, cols, dst, offset, ld);
+        }
+    }
+
+    @Override
+    public void write(ResidentMatrix m, int row, int col, int rows, int cols, float[] src, int offset, int ld) {
+        if (device.cublas == null) {
+            hostWrite(m, row, col, rows, cols, src, offset, ld);
+            return;
+        }
+        synchronized (device) {
+            device.enter();
+            CuMatrix c = own(m, CuMatrix.class);
+            c.checkRegion("write", row, col, rows, cols);
+            HostMatrix.checkHost("write", src, offset, ld, rows, cols);
+            region(true, c, row, col, rows, cols, src, offset, ld);
+        }
+    }
+
+    /** A copy between the region (row, col, rows × cols) of c and host (offset, row stride ld), through a staging segment. */
+    private void region(boolean toDevice, CuMatrix c, int row, int col, int rows, int cols, float[] host, int offset,
+                        int ld) {
+        if (rows == 0 || cols == 0) {
+            return;
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(JAVA_FLOAT, (long) rows * cols);
+            if (toDevice) {
+                for (int r = 0; r < rows; r++) {
+                    MemorySegment.copy(host, offset + r * ld, s, JAVA_FLOAT, (long) r * cols * Float.BYTES, cols);
+                }
+            }
+            int status = device.cublas.copyRegion(toDevice, rows, cols, s, c.at(row, col), c.cols());
+            if (status != 0) {
+                throw failed(residentCall(toDevice ? "write" : "read", rows, cols), "cuBLAS status " + status);
+            }
+            if (!toDevice) {
+                for (int r = 0; r < rows; r++) {
+                    MemorySegment.copy(s, JAVA_FLOAT, (long) r * cols * Float.BYTES, host, offset + r * ld, cols);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, ResidentMatrix a, int aRow,
+                     int aCol, ResidentMatrix b, int bRow, int bCol, float beta, ResidentMatrix c, int cRow, int cCol) {
+        if (device.cublas == null) {
+            hostGemm(transA, transB, m, n, k, alpha, a, aRow, aCol, b, bRow, bCol, beta, c, cRow, cCol);
+            return;
+        }
+        synchronized (device) {
+            device.enter();
+            CuMatrix da = own(a, CuMatrix.class), db = own(b, CuMatrix.class), dc = own(c, CuMatrix.class);
+            da.checkRegion("gemm A", aRow, aCol, transA ? k : m, transA ? m : k);
+            db.checkRegion("gemm B", bRow, bCol, transB ? n : k, transB ? k : n);
+            dc.checkRegion("gemm C", cRow, cCol, m, n);
+            if (m == 0 || n == 0) {
+                return;
+            }
+            try {
+                if (k == 0 || beta == 0f) { // C's old contents (NaN included) ignored when beta = 0; k = 0 on the host
+                    float[] cv = new float[m * n];
+                    if (beta != 0f) {
+                        region(false, dc, cRow, cCol, m, n, cv, 0, n);
+                    }
+                    if (k == 0) {
+                        for (int i = 0; i < cv.length; i++) {
+                            cv[i] = beta == 0f ? alpha * 0f : alpha * 0f + beta * cv[i];
+                        }
+                    }
+                    region(true, dc, cRow, cCol, m, n, cv, 0, n);
+                    if (k == 0) {
+                        return;
+                    }
+                }
+                int status = device.cublas.sgemmRowMajor(transA, transB, m, n, k, alpha, da.at(aRow, aCol), da.cols(),
+                        db.at(bRow, bCol), db.cols(), beta == 0f ? 0f : beta, dc.at(cRow, cCol), dc.cols());
+                if (status != 0) {
+                    throw new IllegalStateException(name() + ": gemm on resident matrices failed: cuBLAS status " + status
+                            + (status == 3 ? " (CUBLAS_STATUS_ALLOC_FAILED: out of device memory)" : ""));
+                }
+            } catch (Cuda.CudaException e) {
+                throw failure(gemmCall(m, n, k), e);
             }
         }
     }

@@ -1,9 +1,12 @@
 package io.vq4j.kernels.opencl;
 
+import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.device.DeviceMatrix;
 import io.vq4j.kernels.device.DeviceWeights;
 import io.vq4j.kernels.device.GpuArguments;
 import io.vq4j.kernels.device.GpuBackend;
@@ -409,6 +412,135 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                 }
             } catch (CLException e) {
                 throw failure(matmulCall(rows, cols, n), e);
+            }
+        }
+    }
+
+    // ---- resident matrices (issue 16): one cl_mem each; regions by clEnqueue{Read,Write}BufferRect;
+    // gemm by CLBlast on offsets and leading dimensions, in place ---------------------------
+
+    /** A resident matrix in one device buffer. */
+    static final class ClMatrix extends DeviceMatrix {
+        final cl_mem mem;
+
+        ClMatrix(OpenClBackend owner, cl_mem mem, int rows, int cols) {
+            super(owner, rows, cols);
+            this.mem = mem;
+        }
+
+        @Override
+        protected void free() {
+            CL.clReleaseMemObject(mem);
+        }
+    }
+
+    @Override
+    public ResidentMatrix resident(float[] values, int rows, int cols) {
+        if (rows < 0 || cols < 0 || values.length < (long) rows * cols) {
+            throw new IllegalArgumentException("resident: " + values.length + " floats for " + rows + "x" + cols);
+        }
+        long bytes = Math.max(1, (long) rows * cols * Sizeof.cl_float);
+        synchronized (device) {
+            try {
+                cl_mem m = (long) rows * cols == 0
+                        ? CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, bytes, null, null)
+                        : CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE | CL.CL_MEM_COPY_HOST_PTR, bytes,
+                        Pointer.to(values), null);
+                return track(new ClMatrix(this, m, rows, cols));
+            } catch (CLException e) {
+                throw failure(residentCall("upload", rows, cols), e);
+            }
+        }
+    }
+
+    @Override
+    public void read(ResidentMatrix m, int row, int col, int rows, int cols, float[] dst, int offset, int ld) {
+        synchronized (device) {
+            ClMatrix c = own(m, ClMatrix.class);
+            c.checkRegion("read", row, col, rows, cols);
+            HostMatrix.checkHost("read", dst, offset, ld, rows, cols);
+            try {
+                rect(false, c, row, col, rows, cols, dst, offset, ld);
+            } catch (CLException e) {
+                throw failure(residentCall("read", rows, cols), e);
+            }
+        }
+    }
+
+    @Override
+    public void write(ResidentMatrix m, int row, int col, int rows, int cols, float[] src, int offset, int ld) {
+        synchronized (device) {
+            ClMatrix c = own(m, ClMatrix.class);
+            c.checkRegion("write", row, col, rows, cols);
+            HostMatrix.checkHost("write", src, offset, ld, rows, cols);
+            try {
+                rect(true, c, row, col, rows, cols, src, offset, ld);
+            } catch (CLException e) {
+                throw failure(residentCall("write", rows, cols), e);
+            }
+        }
+    }
+
+    /** A blocking copy between the region (row, col, rows × cols) of c and host (offset, row stride ld). */
+    private void rect(boolean toDevice, ClMatrix c, int row, int col, int rows, int cols, float[] host, int offset,
+                      int ld) {
+        if (rows == 0 || cols == 0) {
+            return;
+        }
+        long f = Sizeof.cl_float;
+        long[] origin = {col * f, row, 0};
+        long[] hostOrigin = {0, 0, 0};
+        long[] region = {cols * f, rows, 1};
+        Pointer p = Pointer.to(host).withByteOffset(offset * f);
+        if (toDevice) {
+            CL.clEnqueueWriteBufferRect(device.queue, c.mem, true, origin, hostOrigin, region, c.cols() * f, 0, ld * f,
+                    0, p, 0, null, null);
+        } else {
+            CL.clEnqueueReadBufferRect(device.queue, c.mem, true, origin, hostOrigin, region, c.cols() * f, 0, ld * f,
+                    0, p, 0, null, null);
+        }
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, ResidentMatrix a, int aRow,
+                     int aCol, ResidentMatrix b, int bRow, int bCol, float beta, ResidentMatrix c, int cRow, int cCol) {
+        synchronized (device) {
+            ClMatrix da = own(a, ClMatrix.class), db = own(b, ClMatrix.class), dc = own(c, ClMatrix.class);
+            da.checkRegion("gemm A", aRow, aCol, transA ? k : m, transA ? m : k);
+            db.checkRegion("gemm B", bRow, bCol, transB ? n : k, transB ? k : n);
+            dc.checkRegion("gemm C", cRow, cCol, m, n);
+            if (m == 0 || n == 0) {
+                return;
+            }
+            try {
+                if (k == 0 || beta == 0f) { // C's old contents (NaN included) ignored when beta = 0; CLBlast may refuse k = 0
+                    float[] cv = new float[m * n];
+                    if (beta != 0f) {
+                        rect(false, dc, cRow, cCol, m, n, cv, 0, n);
+                    }
+                    if (k == 0) {
+                        for (int i = 0; i < cv.length; i++) {
+                            cv[i] = beta == 0f ? alpha * 0f : alpha * 0f + beta * cv[i];
+                        }
+                    }
+                    rect(true, dc, cRow, cCol, m, n, cv, 0, n);
+                    if (k == 0) {
+                        return;
+                    }
+                }
+                int status = CLBlast.CLBlastSgemm(CLBlastLayout.CLBlastLayoutRowMajor,
+                        transA ? CLBlastTranspose.CLBlastTransposeYes : CLBlastTranspose.CLBlastTransposeNo,
+                        transB ? CLBlastTranspose.CLBlastTransposeYes : CLBlastTranspose.CLBlastTransposeNo,
+                        m, n, k, alpha, da.mem, (long) aRow * da.cols() + aCol, da.cols(),
+                        db.mem, (long) bRow * db.cols() + bCol, db.cols(),
+                        beta == 0f ? 0f : beta, dc.mem, (long) cRow * dc.cols() + cCol, dc.cols(), device.queue, null);
+                if (status != CLBlastStatusCode.CLBlastSuccess) {
+                    throw new IllegalStateException(name() + ": gemm on resident matrices failed: CLBlast status "
+                            + CLBlastStatusCode.stringFor(status));
+                }
+                CL.clFinish(device.queue);
+            } catch (CLException e) {
+                throw failure(gemmCall(m, n, k), e);
             }
         }
     }

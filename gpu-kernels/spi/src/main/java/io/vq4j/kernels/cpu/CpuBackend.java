@@ -2,7 +2,9 @@ package io.vq4j.kernels.cpu;
 
 import io.vq4j.core.Parallel;
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.kernels.packed.PackedReference;
 import jdk.incubator.vector.FloatVector;
@@ -45,6 +47,46 @@ public final class CpuBackend implements Backend {
                 c[i] = beta == 0f ? alpha * y[i] : alpha * y[i] + beta * c[i];
             }
         });
+    }
+
+    // ---- resident matrices: the host arrays themselves, operated on in place ----------------
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, ResidentMatrix a, int aRow,
+                     int aCol, ResidentMatrix b, int bRow, int bCol, float beta, ResidentMatrix c, int cRow, int cCol) {
+        HostMatrix ha = HostMatrix.of(a, this), hb = HostMatrix.of(b, this), hc = HostMatrix.of(c, this);
+        ha.checkRegion("gemm A", aRow, aCol, transA ? k : m, transA ? m : k);
+        hb.checkRegion("gemm B", bRow, bCol, transB ? n : k, transB ? k : n);
+        hc.checkRegion("gemm C", cRow, cCol, m, n);
+        float[] cv = hc.values();
+        int co = cRow * hc.cols() + cCol;
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (k == 0) { // as the array gemm: alpha · 0 (+ beta · C)
+            for (int r = 0; r < m; r++) {
+                for (int j = co + r * hc.cols(), e = j + n; j < e; j++) {
+                    cv[j] = beta == 0f ? alpha * 0f : alpha * 0f + beta * cv[j];
+                }
+            }
+            return;
+        }
+        // op(A) row by row: A's own rows in place, or a transposed copy
+        float[] x = ha.values();
+        int xo = aRow * ha.cols() + aCol;
+        int ldx = ha.cols();
+        if (transA) {
+            x = new float[m * k];
+            for (int kk = 0; kk < k; kk++) {
+                for (int r = 0; r < m; r++) {
+                    x[r * k + kk] = ha.values()[xo + kk * ldx + r];
+                }
+            }
+            xo = 0;
+            ldx = k;
+        }
+        PackedMatmul.packView(hb.values(), bRow * hb.cols() + bCol, hb.cols(), k, n, transB)
+                .multiplyInto(x, xo, ldx, m, alpha, beta, cv, co, hc.cols());
     }
 
     private static float[] transpose(float[] a, int rows, int cols) {

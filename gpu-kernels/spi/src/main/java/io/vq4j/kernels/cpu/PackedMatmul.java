@@ -68,8 +68,48 @@ public final class PackedMatmul {
         return in;
     }
 
+    /**
+     * Packs op(B)ᵀ for C = op(A) · op(B) with op(B) k×n: B is the sub-matrix of {@code b} at
+     * {@code offset} with row stride {@code ld}, k×n (n×k when {@code transposed}).
+     */
+    public static PackedMatmul packView(float[] b, int offset, int ld, int k, int n, boolean transposed) {
+        int panels = (n + L - 1) / L;
+        float[] p = new float[Math.multiplyExact(Math.multiplyExact(panels, k), L)];
+        Parallel.forChunks(0, panels, 8, (lo, hi) -> {
+            for (int panel = lo; panel < hi; panel++) {
+                int lanes = Math.min(L, n - panel * L);
+                int base = panel * k * L;
+                for (int kk = 0; kk < k; kk++) {
+                    for (int lane = 0; lane < lanes; lane++) {
+                        int o = panel * L + lane;
+                        p[base + kk * L + lane] = transposed ? b[offset + o * ld + kk] : b[offset + kk * ld + o];
+                    }
+                }
+            }
+        });
+        return new PackedMatmul(p, n, k);
+    }
+
     /** {@code y[r*out + o] = sum_k x[r*in + k] * W[o][k] + bias[o]}; bias may be null. */
     public void multiply(float[] x, int rows, float[] bias, float[] y) {
+        run(x, 0, in, rows, new Out(y, 0, out, bias, false, 1f, 0f));
+    }
+
+    /**
+     * In place, as {@code CpuBackend.gemm} finishes a product: with s_ro = Σ_k x[xOffset + r·ldx + k]·W[o][k]
+     * (the same FMA order as {@link #multiply}), y[yOffset + r·ldy + o] = alpha·s_ro, plus beta times
+     * its old value when beta ≠ 0. x's rows and y's rows must not overlap.
+     */
+    public void multiplyInto(float[] x, int xOffset, int ldx, int rows, float alpha, float beta, float[] y,
+                             int yOffset, int ldy) {
+        run(x, xOffset, ldx, rows, new Out(y, yOffset, ldy, null, true, alpha, beta));
+    }
+
+    /** Where products land and how they are finished. */
+    private record Out(float[] y, int offset, int ld, float[] bias, boolean scaled, float alpha, float beta) {
+    }
+
+    private void run(float[] x, int xo, int ldx, int rows, Out y) {
         long work = (long) rows * in * out;
         int minChunk = work < (1 << 20) ? panels : 2; // small products are not worth a fork
         Parallel.forChunks(0, (panels + 1) / 2, minChunk, (lo, hi) -> {
@@ -81,15 +121,15 @@ public final class PackedMatmul {
                     int r = r0;
                     for (; r + 4 <= r1; r += 4) {
                         if (two) {
-                            kernel4x2(x, r, p, bias, y);
+                            kernel4x2(x, xo, ldx, r, p, y);
                         } else {
-                            kernel4x1(x, r, p, bias, y);
+                            kernel4x1(x, xo, ldx, r, p, y);
                         }
                     }
                     for (; r < r1; r++) {
-                        kernel1(x, r, p, bias, y);
+                        kernel1(x, xo, ldx, r, p, y);
                         if (two) {
-                            kernel1(x, r, p + 1, bias, y);
+                            kernel1(x, xo, ldx, r, p + 1, y);
                         }
                     }
                 }
@@ -97,8 +137,8 @@ public final class PackedMatmul {
         });
     }
 
-    private void kernel4x2(float[] x, int r, int p, float[] bias, float[] y) {
-        int xa = r * in, xb = xa + in, xc = xb + in, xd = xc + in;
+    private void kernel4x2(float[] x, int xo, int ldx, int r, int p, Out y) {
+        int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
         int w0 = p * in * L, w1 = w0 + in * L;
         FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
         for (int k = 0; k < in; k++) {
@@ -117,18 +157,18 @@ public final class PackedMatmul {
             d0 = s.fma(u, d0);
             d1 = s.fma(v, d1);
         }
-        store(a0, r, p, bias, y);
-        store(a1, r, p + 1, bias, y);
-        store(b0, r + 1, p, bias, y);
-        store(b1, r + 1, p + 1, bias, y);
-        store(c0, r + 2, p, bias, y);
-        store(c1, r + 2, p + 1, bias, y);
-        store(d0, r + 3, p, bias, y);
-        store(d1, r + 3, p + 1, bias, y);
+        store(a0, r, p, y);
+        store(a1, r, p + 1, y);
+        store(b0, r + 1, p, y);
+        store(b1, r + 1, p + 1, y);
+        store(c0, r + 2, p, y);
+        store(c1, r + 2, p + 1, y);
+        store(d0, r + 3, p, y);
+        store(d1, r + 3, p + 1, y);
     }
 
-    private void kernel4x1(float[] x, int r, int p, float[] bias, float[] y) {
-        int xa = r * in, xb = xa + in, xc = xb + in, xd = xc + in;
+    private void kernel4x1(float[] x, int xo, int ldx, int r, int p, Out y) {
+        int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
         int w0 = p * in * L;
         FloatVector a0 = FloatVector.zero(S), b0 = a0, c0 = a0, d0 = a0;
         for (int k = 0; k < in; k++) {
@@ -138,36 +178,49 @@ public final class PackedMatmul {
             c0 = FloatVector.broadcast(S, x[xc + k]).fma(u, c0);
             d0 = FloatVector.broadcast(S, x[xd + k]).fma(u, d0);
         }
-        store(a0, r, p, bias, y);
-        store(b0, r + 1, p, bias, y);
-        store(c0, r + 2, p, bias, y);
-        store(d0, r + 3, p, bias, y);
+        store(a0, r, p, y);
+        store(b0, r + 1, p, y);
+        store(c0, r + 2, p, y);
+        store(d0, r + 3, p, y);
     }
 
-    private void kernel1(float[] x, int r, int p, float[] bias, float[] y) {
-        int xa = r * in;
+    private void kernel1(float[] x, int xo, int ldx, int r, int p, Out y) {
+        int xa = xo + r * ldx;
         int w0 = p * in * L;
         FloatVector a0 = FloatVector.zero(S);
         for (int k = 0; k < in; k++) {
             a0 = FloatVector.broadcast(S, x[xa + k]).fma(FloatVector.fromArray(S, packed, w0 + k * L), a0);
         }
-        store(a0, r, p, bias, y);
+        store(a0, r, p, y);
     }
 
-    private void store(FloatVector acc, int r, int p, float[] bias, float[] y) {
+    private void store(FloatVector acc, int r, int p, Out y) {
         int o = p * L;
-        int yo = r * out + o;
+        int yo = y.offset + r * y.ld + o;
+        float[] bias = y.bias;
         if (o + L <= out) {
             if (bias != null) {
                 acc = acc.add(FloatVector.fromArray(S, bias, o));
             }
-            acc.intoArray(y, yo);
+            if (y.scaled) { // alpha·s (+ beta·old), rounded as the scalar expression: no contraction
+                acc = acc.mul(y.alpha);
+                if (y.beta != 0f) {
+                    acc = acc.add(FloatVector.fromArray(S, y.y, yo).mul(y.beta));
+                }
+            }
+            acc.intoArray(y.y, yo);
         } else {
             VectorMask<Float> m = S.indexInRange(o, out);
             if (bias != null) {
                 acc = acc.add(FloatVector.fromArray(S, bias, o, m));
             }
-            acc.intoArray(y, yo, m);
+            if (y.scaled) {
+                acc = acc.mul(y.alpha);
+                if (y.beta != 0f) {
+                    acc = acc.add(FloatVector.fromArray(S, y.y, yo, m).mul(y.beta));
+                }
+            }
+            acc.intoArray(y.y, yo, m);
         }
     }
 

@@ -2,6 +2,7 @@ package io.vq4j.kernels.device;
 
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.packed.PackedMatrix;
 
@@ -142,14 +143,78 @@ public abstract class GpuBackend<H extends DeviceWeights> implements Backend {
         }
     }
 
-    /** Releases the device memory of every packed upload still open. The device itself stays shared. */
+    /** Releases the device memory of every packed upload and resident matrix still open. The device itself stays shared. */
     @Override
     public void close() {
         synchronized (lock) {
             for (H h : List.copyOf(uploads)) {
                 h.close();
             }
+            for (DeviceMatrix m : List.copyOf(matrices)) {
+                m.close();
+            }
         }
+    }
+
+    // ---- resident matrices ------------------------------------------------------------------
+
+    /** Resident matrices made by this backend and not yet closed (guarded by lock). */
+    private final Set<DeviceMatrix> matrices = Collections.newSetFromMap(new IdentityHashMap<>());
+
+    /** Counts and keeps a resident matrix the subclass just made (call under the lock). */
+    protected final <M extends DeviceMatrix> M track(M m) {
+        allocated(m.deviceBytes());
+        matrices.add(m);
+        return m;
+    }
+
+    /** The resident matrix behind {@code m}: refused when another backend made it, or it is closed. */
+    @SuppressWarnings("unchecked")
+    protected final <M extends DeviceMatrix> M own(ResidentMatrix m, Class<M> type) {
+        if (!(m instanceof DeviceMatrix d) || d.owner() != this || !type.isInstance(m)) {
+            throw new IllegalArgumentException("resident matrix from another backend: " + m);
+        }
+        if (d.closed) {
+            throw new IllegalStateException("resident matrix used after close()");
+        }
+        return (M) m;
+    }
+
+    final void release(DeviceMatrix m) {
+        synchronized (lock) {
+            if (!m.closed) {
+                m.closed = true;
+                matrices.remove(m);
+                allocated(-m.deviceBytes());
+                m.free();
+            }
+        }
+    }
+
+    /** Resident matrices as host arrays (the SPI's defaults), for a backend whose device cannot hold them. */
+    protected final ResidentMatrix hostResident(float[] values, int rows, int cols) {
+        return Backend.super.resident(values, rows, cols);
+    }
+
+    protected final void hostRead(ResidentMatrix m, int row, int col, int rows, int cols, float[] dst, int offset,
+                                  int ld) {
+        Backend.super.read(m, row, col, rows, cols, dst, offset, ld);
+    }
+
+    protected final void hostWrite(ResidentMatrix m, int row, int col, int rows, int cols, float[] src, int offset,
+                                   int ld) {
+        Backend.super.write(m, row, col, rows, cols, src, offset, ld);
+    }
+
+    /** The SPI's default gemm on resident matrices: copies of the views through the array gemm. */
+    protected final void hostGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, ResidentMatrix a,
+                                  int aRow, int aCol, ResidentMatrix b, int bRow, int bCol, float beta, ResidentMatrix c,
+                                  int cRow, int cCol) {
+        Backend.super.gemm(transA, transB, m, n, k, alpha, a, aRow, aCol, b, bRow, bCol, beta, c, cRow, cCol);
+    }
+
+    protected static String residentCall(String op, int rows, int cols) {
+        return op + " of resident " + rows + "x" + cols;
     }
 
     // ---- tiles under the budget (call these under the lock) --------------------------------

@@ -1,0 +1,46 @@
+package io.vq4j.kernels.opencl;
+
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.ResidentMatrix;
+import io.vq4j.kernels.ResidentParityTest;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Resident matrices on the first OpenCL device (PoCL in CI) against the CPU backend. CLBlast sums
+ * in its own order, so gemm results agree within the array gemm's parity tolerance (1e-4
+ * relative), not bit for bit. Without an OpenCL runtime they skip, unless VQ_REQUIRE_OPENCL=1.
+ */
+class OpenClResidentTest extends ResidentParityTest {
+    @Override
+    protected Backend open() {
+        boolean required = "1".equals(System.getenv("VQ_REQUIRE_OPENCL"));
+        if (OpenCl.devices().isEmpty()) {
+            if (required) {
+                fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
+            }
+            assumeTrue(false, "no OpenCL device: " + OpenCl.unavailableReason());
+        }
+        return new OpenClBackend(0);
+    }
+
+    @Override
+    protected float tolerance(float ref) {
+        return 1e-4f * (1 + Math.abs(ref));
+    }
+
+    @Test
+    void residentMatricesAreCountedUntilClosed() {
+        dev.resetPeakDeviceBytes();
+        long before = ((OpenClBackend) dev).peakDeviceBytes();
+        ResidentMatrix m = dev.resident(new float[100 * 30], 100, 30);
+        assertEquals(before + 100 * 30 * 4L, dev.peakDeviceBytes());
+        m.close();
+        m.close(); // once
+        assertThrows(IllegalStateException.class, () -> dev.read(m, 0, 0, 1, 1, new float[1], 0, 1));
+    }
+}

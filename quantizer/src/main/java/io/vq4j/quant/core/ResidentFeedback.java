@@ -1,0 +1,101 @@
+package io.vq4j.quant.core;
+
+import io.vq4j.core.Phases;
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.ResidentMatrix;
+
+/**
+ * The lazy batch update of GPTQ's error feedback on matrices the backend holds for the whole
+ * layer (issue 16): W goes to the backend once, and each block of B columns costs the host
+ * only the block's own columns (read), its errors and the block's rows of U (written) —
+ * O(rows·cols + cols²) floats per layer in all, instead of W's whole tail twice per block.
+ * W[:, i2:] −= Err · U[i1:i2, i2:] is one gemm on sub-matrices of the resident W, in place. On
+ * the CPU backend the resident W is the caller's array, so nothing of W is copied at all; the
+ * product is the array gemm's kernel on views, so every element has the bits of
+ * {@link ErrorFeedback#lazyUpdate}'s result.
+ */
+public final class ResidentFeedback implements AutoCloseable {
+    private final Backend backend;
+    private final int rows;
+    private final int cols;
+    private final int bs;
+    private final ResidentMatrix w;
+    private final ResidentMatrix err;
+    private final ResidentMatrix panel;
+    private final float[] panelHost;
+
+    /**
+     * @param w  rows × cols, taken over: the CPU backend updates this array in place, a GPU backend
+     *           its own copy (read the columns back with {@link #readColumns})
+     * @param bs the block width B
+     */
+    public ResidentFeedback(Backend backend, float[] w, int rows, int cols, int bs) {
+        this.backend = backend;
+        this.rows = rows;
+        this.cols = cols;
+        this.bs = bs;
+        ResidentMatrix rw = null, re = null;
+        try {
+            rw = backend.resident(w, rows, cols);
+            re = backend.resident(new float[rows * bs], rows, bs);
+            this.panelHost = new float[bs * cols];
+            this.panel = backend.resident(new float[bs * cols], bs, cols);
+        } catch (RuntimeException e) {
+            if (re != null) {
+                re.close();
+            }
+            if (rw != null) {
+                rw.close();
+            }
+            throw e;
+        }
+        this.w = rw;
+        this.err = re;
+    }
+
+    /** W's columns [c0, c1) as they are now, into dst (rows × (c1 − c0), row-major). */
+    public void readColumns(int c0, int c1, float[] dst) {
+        long t = Phases.start();
+        backend.read(w, 0, c0, rows, c1 - c0, dst, 0, c1 - c0);
+        Phases.stop("feedback.copies", t);
+    }
+
+    /**
+     * W[:, i2:] −= Err · U[i1:i2, i2:] with err rows × (i2 − i1) row-major (the block's scaled
+     * errors) and u the cols × cols factor (its rows i1..i2 are rounded to float, as the
+     * array update rounds them).
+     */
+    public void update(double[] u, float[] err, int i1, int i2) {
+        int rest = cols - i2;
+        int width = i2 - i1;
+        if (rest == 0 || width == 0) {
+            return;
+        }
+        long t = Phases.start();
+        for (int a = 0; a < width; a++) {
+            int from = (i1 + a) * cols + i2;
+            int to = a * cols + i2;
+            for (int b = 0; b < rest; b++) {
+                panelHost[to + b] = (float) u[from + b];
+            }
+        }
+        backend.write(panel, 0, i2, width, rest, panelHost, i2, cols);
+        backend.write(this.err, 0, 0, rows, width, err, 0, width);
+        Phases.stop("feedback.copies", t);
+        t = Phases.start();
+        backend.gemm(false, false, rows, rest, width, -1f, this.err, 0, 0, panel, 0, i2, 1f, w, 0, i2);
+        Phases.stop("feedback.gemm", t);
+    }
+
+    /** The block width this was made for. */
+    public int blockSize() {
+        return bs;
+    }
+
+    @Override
+    public void close() {
+        panel.close();
+        err.close();
+        w.close();
+    }
+}
