@@ -51,7 +51,7 @@ public final class Gptq implements Method.Algorithm<GptqOptions> {
         int[] perm = s.actOrder() ? ErrorFeedback.orderByDiagonal(p.hessian(), cols) : null;
         float[] w = permuteColumns(p.weight(), rows, cols, perm);
         double[] h = perm == null ? p.hessian() : permuteSymmetric(p.hessian(), cols, perm);
-        double[] u = Linalg.inverseCholeskyUpperDamped(h, cols, p.name());
+        double[] u = Linalg.inverseCholeskyUpperDamped(p.backend(), h, cols, p.name());
         int g = s.groupSize() <= 0 ? cols : s.groupSize();
         int groups = (cols + g - 1) / g;
         int[] codes = new int[rows * cols];
