@@ -13,7 +13,8 @@ import java.util.SplittableRandom;
  * <pre>
  * FactorBench factor --n N [--repeats 3] [--scalar]
  *     U with UᵀU = H⁻¹ on H = 3·I + S/√n (S symmetric, N(0,1) entries: eigenvalues in about [1, 5]);
- *     prints n, repeats, median seconds, min seconds (the scalar reference with --scalar)
+ *     prints n, repeats, median seconds, min seconds, a hash of U's bits (the same for every thread
+ *     count: -Dvq.threads=N); the scalar reference with --scalar
  * FactorBench gram --dim D --rows R [--repeats 3]
  *     H += XᵀX for R rows of Gaussian X; prints dim, rows, median seconds of the backend's
  *     accumulateGram, median seconds of the old path (float gemm XᵀX, both triangles, added in double)
@@ -54,20 +55,42 @@ public final class FactorBench {
             case "factor" -> {
                 int n = Integer.parseInt(QuantizeBench.opt(args, "--n", "4096"));
                 boolean scalar = Arrays.asList(args).contains("--scalar");
+                int w = Math.min(n, 768); // JIT warm-up, not timed
+                for (int r = 0; r < 3; r++) {
+                    double[] hw = matrix(w, 3);
+                    if (scalar) {
+                        ScalarInverseCholesky.inverseCholeskyUpper(hw, w);
+                    } else {
+                        cpu.inverseCholeskyUpper(hw, w);
+                    }
+                }
                 double[] h = matrix(n, 1);
                 double[] u = new double[n * n];
                 double[] t = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
                     System.arraycopy(h, 0, u, 0, u.length);
                     long t0 = System.nanoTime();
-                    boolean ok = scalar ? ScalarInverseCholesky.inverseCholeskyUpper(u, n) != null
-                            : cpu.inverseCholeskyUpper(u, n);
+                    boolean ok;
+                    if (scalar) {
+                        double[] ref = ScalarInverseCholesky.inverseCholeskyUpper(u, n);
+                        ok = ref != null;
+                        if (ok) {
+                            System.arraycopy(ref, 0, u, 0, u.length);
+                        }
+                    } else {
+                        ok = cpu.inverseCholeskyUpper(u, n);
+                    }
                     t[r] = (System.nanoTime() - t0) / 1e9;
                     if (!ok) {
                         throw new IllegalStateException("benchmark matrix not positive definite");
                     }
                 }
-                System.out.printf("%d\t%d\t%.3f\t%.3f%n", n, repeats, median(t), Arrays.stream(t).min().orElse(0));
+                long hash = 17;
+                for (double v : u) {
+                    hash = hash * 31 + Double.doubleToLongBits(v);
+                }
+                System.out.printf("%d\t%d\t%.3f\t%.3f\t%016x%n", n, repeats, median(t), Arrays.stream(t).min().orElse(0),
+                        hash);
             }
             case "gram" -> {
                 int dim = Integer.parseInt(QuantizeBench.opt(args, "--dim", "4096"));
@@ -78,6 +101,7 @@ public final class FactorBench {
                     x[i] = (float) g.nextGaussian();
                 }
                 double[] h = new double[dim * dim];
+                cpu.accumulateGram(x, Math.min(rows, 512), dim, h); // JIT warm-up, not timed
                 double[] tNew = new double[repeats];
                 double[] tOld = new double[repeats];
                 for (int r = 0; r < repeats; r++) { // interleaved
