@@ -1,5 +1,7 @@
 package io.vq4j.kernels;
 
+import io.vq4j.kernels.linalg.Gram;
+import io.vq4j.kernels.linalg.InverseCholesky;
 import io.vq4j.kernels.packed.PackedMatrix;
 
 /**
@@ -110,6 +112,31 @@ public interface Backend extends AutoCloseable {
         }
         gemm(transA, transB, m, n, k, alpha, av, bv, beta, cv);
         write(c, cRow, cCol, m, n, cv, 0, n);
+    }
+
+    // ---- the Hessian and its factor, for the error-feedback methods (gptq, gptvq, vptq) --------
+    // A backend without a device version runs the CPU's blocked, multi-threaded code (io.vq4j.kernels.linalg).
+
+    /**
+     * h[i·dim + j] += Σ_r x[r·dim + i]·x[r·dim + j] for j ≤ i: the lower triangle of XᵀX added to a
+     * double sum (x rows×dim row-major, h dim×dim). Each float product is exact in double and
+     * summed in double, per element in a fixed order: rows in chunks of 256 (summed from 0 in row
+     * order, then added to h), whatever the thread count or device. The strict upper triangle of h
+     * is not touched.
+     */
+    default void accumulateGram(float[] x, int rows, int dim, double[] h) {
+        Gram.accumulate(x, rows, dim, h);
+    }
+
+    /**
+     * Overwrites {@code a} (n×n row-major, symmetric; its upper triangle is read) with U, upper
+     * triangular with a positive diagonal and zeros below, UᵀU = A⁻¹. Returns false, leaving
+     * {@code a} unspecified, when A is not numerically positive definite (a pivot ≤ 0 or not
+     * finite); the caller then dampens and retries. Deterministic; within 1e-10 (relative
+     * Frobenius, on a well-conditioned H) of the scalar reference on every backend.
+     */
+    default boolean inverseCholeskyUpper(double[] a, int n) {
+        return InverseCholesky.inPlace(a, n);
     }
 
     /**

@@ -4,8 +4,9 @@ import io.vq4j.kernels.Backend;
 
 /**
  * The proxy Hessian of a linear layer, H = 2/n Σ x xᵀ over its n calibration inputs x
- * (GPTQ §2; GPTVQ §3). Each batch's XᵀX is a gemm on the backend; batches are summed on the
- * host in double, in arrival order, so long runs neither lose precision nor depend on timing.
+ * (GPTQ §2; GPTVQ §3). Each batch goes to the backend's {@link Backend#accumulateGram} (the lower
+ * triangle of XᵀX added to the double sums: exact float products, double sums in a fixed order),
+ * so long runs neither lose precision nor depend on timing, and no dim×dim temporary is made.
  */
 public final class HessianAccumulator {
     private final Backend backend;
@@ -32,11 +33,7 @@ public final class HessianAccumulator {
         if (rows == 0) {
             return;
         }
-        float[] xtx = new float[dim * dim];
-        backend.gemm(true, false, dim, dim, rows, 1f, x, x, 0f, xtx);
-        for (int i = 0; i < xtx.length; i++) {
-            sum[i] += xtx[i];
-        }
+        backend.accumulateGram(x, rows, dim, sum);
         count += rows;
     }
 
@@ -52,8 +49,12 @@ public final class HessianAccumulator {
         double[] h = new double[dim * dim];
         double scale = 2.0 / count;
         double diagMean = 0;
-        for (int i = 0; i < h.length; i++) {
-            h[i] = sum[i] * scale;
+        for (int i = 0; i < dim; i++) { // the sums are the lower triangle: mirrored
+            for (int j = 0; j <= i; j++) {
+                double v = sum[i * dim + j] * scale;
+                h[i * dim + j] = v;
+                h[j * dim + i] = v;
+            }
         }
         for (int i = 0; i < dim; i++) {
             if (h[i * dim + i] == 0) {

@@ -1,55 +1,33 @@
 package io.vq4j.quant.core;
 
-import java.util.Arrays;
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.linalg.InverseCholesky;
 
 /**
  * The one factorisation the GPTQ loop needs (gptq, gptvq and VPTQ's passes): the upper
- * Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), in double on the host.
- *
- * <p>It is computed without forming H⁻¹. With J the order-reversing permutation, factor the
- * reversed matrix J H J = L Lᵀ (lower Cholesky). Then H⁻¹ = J L⁻ᵀ L⁻¹ J = (J L⁻¹ J)ᵀ (J L⁻¹ J),
- * and J L⁻¹ J is upper triangular with a positive diagonal, so by uniqueness it is U. One
- * Cholesky and one triangular inverse (≈ n³/3 multiply-adds) instead of Cholesky, inverse and a
- * second Cholesky (≈ 5n³/3 as GPTQ's reference does it). A side effect worth knowing:
+ * Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), in double, by the backend
+ * ({@link Backend#inverseCholeskyUpper}: blocked, in place; the scalar reference is
+ * io.vq4j.kernels.linalg.ScalarInverseCholesky). A side effect worth knowing:
  * U[n−1][n−1] = 1/√H[n−1][n−1].
  */
 public final class Linalg {
     private Linalg() {
     }
 
-    /**
-     * U with UᵀU = H⁻¹, n×n row-major (zeros below the diagonal), or null when H is not
-     * positive definite (a pivot ≤ 0 or not finite).
-     */
+    /** U with UᵀU = H⁻¹ (H left as it was) by the CPU's blocked code, or null when H is not positive definite. */
     public static double[] inverseCholeskyUpper(double[] h, int n) {
-        double[] rev = new double[n * n];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < n; j++) {
-                rev[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];
-            }
-        }
-        double[] l = choleskyLower(rev, n);
-        if (l == null) {
-            return null;
-        }
-        double[] x = inverseLower(l, n);
-        double[] u = new double[n * n];
-        for (int i = 0; i < n; i++) {
-            for (int j = i; j < n; j++) {
-                u[i * n + j] = x[(n - 1 - i) * n + (n - 1 - j)];
-            }
-        }
-        return u;
+        double[] u = h.clone();
+        return InverseCholesky.inPlace(u, n) ? u : null;
     }
 
     /**
-     * U for H, adding damping λ·mean(diag H)·I with λ = 0.01, 0.02, 0.04, … (up to ten tries)
-     * while H is not numerically positive definite — the caller's Hessian is already dampened, so
-     * this only triggers on degenerate input.
+     * U for H (left as it was), adding damping λ·mean(diag H)·I with λ = 0.01, 0.02, 0.04, …
+     * (up to ten tries) while H is not numerically positive definite — the caller's Hessian is
+     * already dampened, so this only triggers on degenerate input. Holds one n×n array beside H.
      */
-    public static double[] inverseCholeskyUpperDamped(double[] h, int n, String layer) {
-        double[] u = inverseCholeskyUpper(h, n);
-        if (u != null) {
+    public static double[] inverseCholeskyUpperDamped(Backend backend, double[] h, int n, String layer) {
+        double[] u = h.clone();
+        if (backend.inverseCholeskyUpper(u, n)) {
             return u;
         }
         double mean = 0;
@@ -62,65 +40,15 @@ public final class Linalg {
         }
         double lambda = 0.01;
         for (int attempt = 0; attempt < 10; attempt++, lambda *= 2) {
-            double[] damped = h.clone();
+            System.arraycopy(h, 0, u, 0, n * n);
             for (int i = 0; i < n; i++) {
-                damped[i * n + i] += lambda * mean;
+                u[i * n + i] += lambda * mean;
             }
-            u = inverseCholeskyUpper(damped, n);
-            if (u != null) {
+            if (backend.inverseCholeskyUpper(u, n)) {
                 return u;
             }
         }
         throw new IllegalStateException("the Hessian of " + layer + " is not positive definite even with damping "
                 + lambda / 2 + " x mean(diag H)");
-    }
-
-    /** L with L Lᵀ = A (lower, row-major), or null if A is not positive definite. */
-    static double[] choleskyLower(double[] a, int n) {
-        double[] l = new double[n * n];
-        for (int i = 0; i < n; i++) {
-            int ri = i * n;
-            for (int j = 0; j <= i; j++) {
-                int rj = j * n;
-                double s = a[ri + j];
-                for (int k = 0; k < j; k++) { // both rows contiguous
-                    s -= l[ri + k] * l[rj + k];
-                }
-                if (i == j) {
-                    if (!(s > 0) || !Double.isFinite(s)) {
-                        return null;
-                    }
-                    l[ri + i] = Math.sqrt(s);
-                } else {
-                    l[ri + j] = s / l[rj + j];
-                }
-            }
-        }
-        return l;
-    }
-
-    /** L⁻¹ of a lower-triangular L with a non-zero diagonal, row by row (row i uses rows < i). */
-    static double[] inverseLower(double[] l, int n) {
-        double[] x = new double[n * n];
-        double[] acc = new double[n];
-        for (int i = 0; i < n; i++) {
-            int ri = i * n;
-            Arrays.fill(acc, 0, i, 0.0);
-            for (int k = 0; k < i; k++) { // acc[j] = Σ_{j ≤ k < i} L[i][k] X[k][j]
-                double lik = l[ri + k];
-                if (lik != 0) {
-                    int rk = k * n;
-                    for (int j = 0; j <= k; j++) {
-                        acc[j] += lik * x[rk + j];
-                    }
-                }
-            }
-            double inv = 1.0 / l[ri + i];
-            for (int j = 0; j < i; j++) {
-                x[ri + j] = -acc[j] * inv;
-            }
-            x[ri + i] = inv;
-        }
-        return x;
     }
 }

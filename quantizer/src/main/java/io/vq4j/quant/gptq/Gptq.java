@@ -55,7 +55,7 @@ public final class Gptq implements Method.Algorithm<GptqOptions> {
         float[] w = permuteColumns(p.weight(), rows, cols, perm);
         double[] h = perm == null ? p.hessian() : permuteSymmetric(p.hessian(), cols, perm);
         long t = Phases.start();
-        double[] u = Linalg.inverseCholeskyUpperDamped(h, cols, p.name());
+        double[] u = Linalg.inverseCholeskyUpperDamped(p.backend(), h, cols, p.name());
         Phases.stop("gptq.factor", t);
         int g = s.groupSize() <= 0 ? cols : s.groupSize();
         int groups = (cols + g - 1) / g;

@@ -90,7 +90,7 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
         int perRow = cols / d;
         CodebookFormat format = s.int8Codebooks() ? CodebookFormat.INT8 : CodebookFormat.F16;
 
-        double[] u = Linalg.inverseCholeskyUpperDamped(p.hessian(), cols, p.name());
+        double[] u = Linalg.inverseCholeskyUpperDamped(p.backend(), p.hessian(), cols, p.name());
         double[] dw = new double[cols]; // D_j = 1 / [H⁻¹]_jj, [H⁻¹]_jj = Σ_i U_ij²
         for (int j = 0; j < cols; j++) {
             double hinv = 0;

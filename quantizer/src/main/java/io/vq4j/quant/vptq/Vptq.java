@@ -171,7 +171,7 @@ public final class Vptq implements Method.Algorithm<VptqOptions> {
             bias = new float[cols];
             normalise(wt, h, rows, cols, scale, bias);
         }
-        double[] u = Linalg.inverseCholeskyUpperDamped(h, cols, p.name());
+        double[] u = Linalg.inverseCholeskyUpperDamped(p.backend(), h, cols, p.name());
         float[] importance = new float[cols];
         for (int c = 0; c < cols; c++) {
             importance[c] = (float) h[c * cols + c];

@@ -4,10 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.cpu.CpuBackend;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 class LinalgTest {
+    private static final Backend CPU = new CpuBackend();
+
     @Test
     void twoByTwoByHand() {
         // H = [[4, 2], [2, 3]], det 8, H⁻¹ = [[3, −2], [−2, 4]] / 8.
@@ -53,11 +57,11 @@ class LinalgTest {
         double[] h = {1, 2, 2, 1};
         assertNull(Linalg.inverseCholeskyUpper(h, 2));
         // mean diag 1; damping 0.01·2^t reaches > 1 (PD) at t = 7 (1.28) — within the ten tries
-        double[] u = Linalg.inverseCholeskyUpperDamped(h, 2, "layer");
+        double[] u = Linalg.inverseCholeskyUpperDamped(CPU, h, 2, "layer");
         assertEquals(1 / Math.sqrt(1 + 1.28), u[3], 1e-12);
         // a hopeless matrix names the layer
         IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> Linalg.inverseCholeskyUpperDamped(new double[] {1, 100, 100, 1}, 2, "model.x"));
+                () -> Linalg.inverseCholeskyUpperDamped(CPU, new double[] {1, 100, 100, 1}, 2, "model.x"));
         assertEquals(true, e.getMessage().startsWith("the Hessian of model.x"));
     }
 

@@ -1,0 +1,65 @@
+package io.vq4j.kernels.linalg;
+
+import io.vq4j.core.Parallel;
+
+/**
+ * H += XᵀX on the lower triangle, for the Hessians of the error-feedback methods, without a
+ * dim×dim float temporary. A float times a float is exact in double, so each product is exact
+ * and only the sums round: per element, the rows of a chunk of {@value #ROWS} are summed from
+ * 0.0 by fused multiply-adds in row order ({@link DoubleKernel}) and the chunk's sum is added to
+ * H, chunk after chunk. The order depends on the calls' row counts, never on threads.
+ */
+public final class Gram {
+    /** Rows per chunk: part of the summation order. */
+    static final int ROWS = 256;
+    private static final int MC = 96;
+    private static final int NC = 256;
+
+    private Gram() {
+    }
+
+    /**
+     * h[i·dim + j] += Σ_r x[r·dim + i]·x[r·dim + j] for j ≤ i (x is rows×dim, row-major); the
+     * strict upper triangle of h is not touched.
+     */
+    public static void accumulate(float[] x, int rows, int dim, double[] h) {
+        if (rows < 0 || dim < 0 || x.length < (long) rows * dim || h.length < (long) dim * dim) {
+            throw new IllegalArgumentException("accumulateGram: " + x.length + " inputs for " + rows + "x" + dim
+                    + ", " + h.length + " sums for " + dim + "x" + dim);
+        }
+        if (rows == 0 || dim == 0) {
+            return;
+        }
+        int rcMax = Math.min(rows, ROWS);
+        double[] xd = new double[rcMax * dim];
+        double[] bp = new double[DoubleKernel.packedB(rcMax, dim)];
+        int blocks = (dim + MC - 1) / MC;
+        for (int r0 = 0; r0 < rows; r0 += ROWS) {
+            int rc = Math.min(ROWS, rows - r0);
+            int from = r0 * dim;
+            Parallel.forChunks(0, rc * dim, 1 << 14, (lo, hi) -> {
+                for (int e = lo; e < hi; e++) {
+                    xd[e] = x[from + e];
+                }
+            });
+            InverseCholesky.packB(xd, 0, dim, 1, rc, dim, bp, 0); // B(r, j) = x[r][j]
+            Parallel.forEach(0, (blocks + 1) / 2, t -> { // block t with block (blocks − 1 − t): equal work
+                double[] ap = new double[DoubleKernel.packedA(MC, rc)];
+                block(xd, bp, rc, dim, h, ap, t);
+                if (blocks - 1 - t != t) {
+                    block(xd, bp, rc, dim, h, ap, blocks - 1 - t);
+                }
+            });
+        }
+    }
+
+    private static void block(double[] xd, double[] bp, int rc, int dim, double[] h, double[] ap, int block) {
+        int i0 = block * MC;
+        int i1 = Math.min(dim, i0 + MC);
+        DoubleKernel.packA(xd, i0, 1, dim, i1 - i0, rc, ap, 0); // A(i, r) = x[r][i]
+        for (int j0 = 0; j0 < i1; j0 += NC) {
+            DoubleKernel.product(ap, 0, bp, j0 * rc, rc, h, i0 * dim + j0, dim, i1 - i0, Math.min(NC, i1 - j0), i0 - j0,
+                    false);
+        }
+    }
+}
