@@ -66,7 +66,7 @@ public final class GridGptq {
         int bs = t.blockSize();
         long rowBytes = t.bytes(cols);
         ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(rowBytes * rows)).order(ByteOrder.LITTLE_ENDIAN);
-        double[] u = Linalg.inverseCholeskyUpperDamped(p.hessian(), cols, p.name());
+        double[] u = Linalg.inverseCholeskyUpperDamped(p.backend(), p.hessian(), cols, p.name());
         float[] w = p.weight().clone();
         BlockGrid[] grid = new BlockGrid[rows];
         int[][] codes = new int[rows][bs];

@@ -22,7 +22,7 @@ final class GptqScalarReference {
     static Result quantize(Backend backend, float[] weight, double[] h, int rows, int cols, int bits, int groupSize,
                            boolean symmetric, int bs) {
         float[] w = weight.clone();
-        double[] u = Linalg.inverseCholeskyUpperDamped(h, cols, "ref");
+        double[] u = Linalg.inverseCholeskyUpperDamped(backend, h, cols, "ref");
         int g = groupSize <= 0 ? cols : groupSize;
         int groups = (cols + g - 1) / g;
         int[] codes = new int[rows * cols];
