@@ -18,6 +18,14 @@ final class Q40 implements BlockCodec {
 
     @Override
     public BlockGrid fit(float[] x, int off) {
+        return signedMaxFit(x, off, 8);
+    }
+
+    /**
+     * The grid of q4_0 and q5_0 (levels −half … half − 1): the value of largest magnitude in the
+     * 32, the first on ties, maps to −half, so d = max / −half.
+     */
+    static BlockGrid signedMaxFit(float[] x, int off, int half) {
         float amax = 0f;
         float max = 0f;
         for (int j = 0; j < 32; j++) {
@@ -27,7 +35,7 @@ final class Q40 implements BlockCodec {
                 max = v;
             }
         }
-        float d = max / -8;
+        float d = max / -half;
         return new BlockGrid(Float.floatToFloat16(d), (short) 0, d != 0 ? 1.0f / d : 0.0f, 0f, null);
     }
 

@@ -24,17 +24,7 @@ final class Q50 implements BlockCodec {
 
     @Override
     public BlockGrid fit(float[] x, int off) {
-        float amax = 0f;
-        float max = 0f;
-        for (int j = 0; j < 32; j++) {
-            float v = x[off + j];
-            if (amax < Math.abs(v)) {
-                amax = Math.abs(v);
-                max = v;
-            }
-        }
-        float d = max / -16;
-        return new BlockGrid(Float.floatToFloat16(d), (short) 0, d != 0 ? 1.0f / d : 0.0f, 0f, null);
+        return Q40.signedMaxFit(x, off, 16);
     }
 
     @Override
