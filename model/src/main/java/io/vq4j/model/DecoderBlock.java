@@ -1,10 +1,6 @@
 package io.vq4j.model;
 
-import io.vq4j.core.Parallel;
-import io.vq4j.kernels.cpu.CpuKernels;
-import io.vq4j.kernels.cpu.PackedMatmul;
-
-import java.util.Arrays;
+import io.vq4j.kernels.cpu.ForwardKernels;
 
 /**
  * The Llama-family decoder block on the CPU, written once: RMSNorm, RoPE (Hugging Face
@@ -18,6 +14,11 @@ public final class DecoderBlock {
     private final LlamaConfig config;
     /** RoPE inverse frequencies, one per rotated pair. */
     private final double[] invFreq;
+
+    /** The RoPE inverse frequencies of a config, one per rotated pair (theta^(-2i/headDim), Llama-3 scaled). */
+    public static double[] inverseFrequencies(LlamaConfig config) {
+        return ropeInverseFrequencies(config);
+    }
 
     public DecoderBlock(LlamaConfig config) {
         this.config = config;
@@ -112,7 +113,7 @@ public final class DecoderBlock {
             return b.att;
         }
         lw.wo().forward(b.att, b.proj, length);
-        addInPlace(x, b.proj, length * dim);
+        ForwardKernels.addInPlace(x, b.proj, length * dim);
 
         rmsnormRows(x, lw.ffnNorm(), eps, b.xb, length, dim);
         if (until == LinearGroup.GATE_UP) {
@@ -120,116 +121,29 @@ public final class DecoderBlock {
         }
         lw.w1().forward(b.xb, b.gate, length);
         lw.w3().forward(b.xb, b.up, length);
-        swiglu(b.gate, b.up, length * config.hiddenDim());
+        ForwardKernels.swiglu(b.gate, b.up, length * config.hiddenDim());
         if (until == LinearGroup.DOWN) {
             return b.gate;
         }
         lw.w2().forward(b.gate, b.proj, length);
-        addInPlace(x, b.proj, length * dim);
+        ForwardKernels.addInPlace(x, b.proj, length * dim);
         return x;
     }
 
     static void rmsnormRows(float[] x, float[] g, float eps, float[] out, int rows, int dim) {
-        for (int r = 0; r < rows; r++) {
-            CpuKernels.rmsnorm(x, r * dim, g, eps, out, r * dim, dim);
-        }
-    }
-
-    static void addInPlace(float[] x, float[] d, int n) {
-        for (int i = 0; i < n; i++) {
-            x[i] += d[i];
-        }
-    }
-
-    /** gate <- silu(gate) * up. */
-    static void swiglu(float[] gate, float[] up, int n) {
-        for (int i = 0; i < n; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
-        }
+        ForwardKernels.rmsnormRows(x, 0, g, eps, out, 0, rows, dim);
     }
 
     /** Rotates pairs (i, i + headDim/2) of every head by angle pos * invFreq[i] (HF rotate_half). */
     void rope(float[] a, int length, int heads, int start) {
-        int hd = config.headDim();
-        int half = hd / 2;
-        int width = heads * hd;
-        float[] cos = new float[half];
-        float[] sin = new float[half];
-        for (int t = 0; t < length; t++) {
-            int pos = start + t;
-            for (int i = 0; i < half; i++) {
-                double angle = pos * invFreq[i];
-                cos[i] = (float) Math.cos(angle);
-                sin[i] = (float) Math.sin(angle);
-            }
-            for (int h = 0; h < heads; h++) {
-                int base = t * width + h * hd;
-                for (int i = 0; i < half; i++) {
-                    float x0 = a[base + i];
-                    float x1 = a[base + i + half];
-                    a[base + i] = x0 * cos[i] - x1 * sin[i];
-                    a[base + i + half] = x1 * cos[i] + x0 * sin[i];
-                }
-            }
-        }
+        ForwardKernels.rope(a, length, heads, config.headDim(), ForwardKernels.ropeTable(invFreq, start, length), 0,
+                false);
     }
 
-    /**
-     * Causal attention of the new queries over every cached position up to their own, as two
-     * matmuls per head through the packed kernel: scores S = Q·Kᵀ (T x P), a masked softmax per
-     * row, then O = softmax(S)·V. Heads run in parallel; each one's matmuls run inline.
-     */
+    /** Causal grouped-query attention of the new queries over every cached position up to their own. */
     void attention(float[] q, float[] keys, float[] values, float[] out, int length, int start) {
-        int heads = config.nHeads();
-        int hd = config.headDim();
-        int kvDim = config.kvDim();
-        int qDim = config.qDim();
-        int group = heads / config.nKvHeads();
-        int positions = start + length;
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        Parallel.forEach(0, heads, h -> {
-            int kv = (h / group) * hd;
-            float[] qh = new float[length * hd];
-            for (int t = 0; t < length; t++) {
-                System.arraycopy(q, t * qDim + h * hd, qh, t * hd, hd);
-            }
-            float[] kh = new float[positions * hd];
-            float[] vt = new float[hd * positions]; // V transposed: [hd][positions]
-            for (int j = 0; j < positions; j++) {
-                System.arraycopy(keys, j * kvDim + kv, kh, j * hd, hd);
-                for (int i = 0; i < hd; i++) {
-                    vt[i * positions + j] = values[j * kvDim + kv + i];
-                }
-            }
-            float[] scores = new float[length * positions];
-            PackedMatmul.pack(kh, positions, hd).multiply(qh, length, null, scores);
-            for (int t = 0; t < length; t++) {
-                int row = t * positions;
-                int visible = start + t + 1;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < visible; j++) {
-                    scores[row + j] *= scale;
-                    max = Math.max(max, scores[row + j]);
-                }
-                float sum = 0f;
-                for (int j = 0; j < visible; j++) {
-                    float e = (float) Math.exp(scores[row + j] - max);
-                    scores[row + j] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
-                for (int j = 0; j < visible; j++) {
-                    scores[row + j] *= inv;
-                }
-                Arrays.fill(scores, row + visible, row + positions, 0f); // causal mask
-            }
-            float[] oh = new float[length * hd];
-            PackedMatmul.pack(vt, hd, positions).multiply(scores, length, null, oh);
-            for (int t = 0; t < length; t++) {
-                System.arraycopy(oh, t * hd, out, t * qDim + h * hd, hd);
-            }
-        });
+        ForwardKernels.attention(q, keys, values, out, length, start, config.nHeads(), config.nKvHeads(),
+                config.headDim());
     }
 
     /** inv_freq_i = theta^(-2i/headDim), with Llama-3 scaling when configured. */

@@ -114,6 +114,17 @@ public interface Backend extends AutoCloseable {
         write(c, cRow, cCol, m, n, cv, 0, n);
     }
 
+    // ---- the decoder forward on resident activations (issue 17) --------------------------------
+
+    /**
+     * This backend's forward ops on its resident matrices ({@link ForwardOps}), or null where it has
+     * none of its own: the caller then runs the model's host forward. The CPU backend's are the
+     * reference (io.vq4j.kernels.cpu.HostForwardOps).
+     */
+    default ForwardOps forwardOps() {
+        return null;
+    }
+
     // ---- the Hessian and its factor, for the error-feedback methods (gptq, gptvq, vptq) --------
     // A backend without a device version runs the CPU's blocked, multi-threaded code (io.vq4j.kernels.linalg).
 

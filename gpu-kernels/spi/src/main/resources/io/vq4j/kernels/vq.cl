@@ -375,3 +375,197 @@ KERNEL void packed_matvec(const GLOBAL int* seg, const int nseg, const GLOBAL in
         BARRIER();
     }
 }
+
+/* ---- the decoder forward on resident activations (issue 17; io.vq4j.kernels.ForwardOps) --------
+ * Element-wise kernels run one work-item per element; the row kernels (rmsnorm, attention, nll)
+ * a work-group of FW_GROUP work-items per row, each summing the elements lid, lid + FW_GROUP, ...
+ * in order, then a fixed tree in local memory: the same bits on every run. The bounds against
+ * the CPU reference are on ForwardOps' methods; ForwardOpsParityTest (OpenCL) checks them. */
+#define FW_GROUP 64
+#define FW_MAX_HD 256
+#define FW_CHUNK 16
+
+/* tree sum (or max) of part[0..FW_GROUP) into part[0]; every work-item of the group calls it */
+FUNC void fw_tree_sum(LPTR float* part, const int lid) {
+    for (int h = FW_GROUP / 2; h > 0; h >>= 1) {
+        BARRIER();
+        if (lid < h) {
+            part[lid] = part[lid] + part[lid + h];
+        }
+    }
+    BARRIER();
+}
+
+FUNC void fw_tree_max(LPTR float* part, const int lid) {
+    for (int h = FW_GROUP / 2; h > 0; h >>= 1) {
+        BARRIER();
+        if (lid < h) {
+            part[lid] = fmax(part[lid], part[lid + h]);
+        }
+    }
+    BARRIER();
+}
+
+KERNEL void fw_embed(const GLOBAL float* table, const GLOBAL int* ids, const int dim, const int n, GLOBAL float* out) {
+    const long i = GLOBAL_ID(0);
+    if (i < (long) n * dim) {
+        const int t = (int) (i / dim);
+        out[i] = table[(long) ids[t] * dim + (i - (long) t * dim)];
+    }
+}
+
+KERNEL void fw_rmsnorm(const GLOBAL float* x, const int xRow, const GLOBAL float* g, const float eps, const int dim,
+                       GLOBAL float* out, const int outRow) {
+    LOCAL float part[FW_GROUP];
+    const int lid = LOCAL_ID(0);
+    const GLOBAL float* xr = x + (long) (xRow + GROUP_ID(0)) * dim;
+    GLOBAL float* o = out + (long) (outRow + GROUP_ID(0)) * dim;
+    float ss = 0.0f;
+    for (int k = lid; k < dim; k += FW_GROUP) {
+        const float v = xr[k];
+        ss = ss + v * v;
+    }
+    part[lid] = ss;
+    fw_tree_sum(part, lid);
+    const float inv = 1.0f / sqrt(part[0] / (float) dim + eps);
+    for (int k = lid; k < dim; k += FW_GROUP) {
+        o[k] = xr[k] * inv * g[k];
+    }
+}
+
+KERNEL void fw_rope(GLOBAL float* a, const int rows, const int heads, const int hd, const GLOBAL float* table,
+                    const int tableRow, const int interleaved) {
+    const int hf = hd / 2;
+    const long i = GLOBAL_ID(0);
+    if (i >= (long) rows * heads * hf) {
+        return;
+    }
+    const int p = (int) (i % hf);
+    const int th = (int) (i / hf);
+    const int t = th / heads;
+    const long base = (long) th * hd;
+    const float c = table[(long) (tableRow + t) * hd + p];
+    const float s = table[(long) (tableRow + t) * hd + hf + p];
+    const long i0 = interleaved ? base + 2 * p : base + p;
+    const long i1 = interleaved ? i0 + 1 : i0 + hf;
+    const float x0 = a[i0];
+    const float x1 = a[i1];
+    a[i0] = x0 * c - x1 * s;
+    a[i1] = x1 * c + x0 * s;
+}
+
+/* one work-group per (query t, head h): pass 1 the row maximum of the scaled scores, pass 2
+ * e_j = exp(s_j - max), their sum and sum_j e_j v_j in registers (scores recomputed, the same
+ * bits), then trees over the work-items; out = (sum e v) * (1 / sum e). No score matrix. */
+KERNEL void fw_attention(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values,
+                         GLOBAL float* out, const int start, const int heads, const int kvHeads, const int hd,
+                         const float scale) {
+    LOCAL float part[FW_GROUP * FW_CHUNK];
+    const int lid = LOCAL_ID(0);
+    const int t = GROUP_ID(0) / heads;
+    const int h = GROUP_ID(0) - t * heads;
+    const int kvDim = kvHeads * hd;
+    const int kv = (h / (heads / kvHeads)) * hd;
+    const int visible = start + t + 1;
+    const GLOBAL float* qh = q + (long) t * heads * hd + (long) h * hd;
+    float m = -INFINITY;
+    for (int j = lid; j < visible; j += FW_GROUP) {
+        const GLOBAL float* kj = keys + (long) j * kvDim + kv;
+        float s = 0.0f;
+        for (int i = 0; i < hd; i++) {
+            s = s + qh[i] * kj[i];
+        }
+        m = fmax(m, s * scale);
+    }
+    part[lid] = m;
+    fw_tree_max(part, lid);
+    const float mx = part[0];
+    BARRIER();
+    float o[FW_MAX_HD];
+    for (int i = 0; i < hd; i++) {
+        o[i] = 0.0f;
+    }
+    float sum = 0.0f;
+    for (int j = lid; j < visible; j += FW_GROUP) {
+        const GLOBAL float* kj = keys + (long) j * kvDim + kv;
+        const GLOBAL float* vj = values + (long) j * kvDim + kv;
+        float s = 0.0f;
+        for (int i = 0; i < hd; i++) {
+            s = s + qh[i] * kj[i];
+        }
+        const float e = exp(s * scale - mx);
+        sum = sum + e;
+        for (int i = 0; i < hd; i++) {
+            o[i] = o[i] + e * vj[i];
+        }
+    }
+    part[lid] = sum;
+    fw_tree_sum(part, lid);
+    const float inv = 1.0f / part[0];
+    BARRIER();
+    GLOBAL float* oh = out + (long) t * heads * hd + (long) h * hd;
+    for (int c0 = 0; c0 < hd; c0 += FW_CHUNK) {
+        const int cc = min(FW_CHUNK, hd - c0);
+        for (int c = 0; c < cc; c++) {
+            part[c * FW_GROUP + lid] = o[c0 + c];
+        }
+        for (int w = FW_GROUP / 2; w > 0; w >>= 1) {
+            BARRIER();
+            if (lid < w) {
+                for (int c = 0; c < cc; c++) {
+                    part[c * FW_GROUP + lid] = part[c * FW_GROUP + lid] + part[c * FW_GROUP + lid + w];
+                }
+            }
+        }
+        BARRIER();
+        if (lid < cc) {
+            oh[c0 + lid] = part[lid * FW_GROUP] * inv;
+        }
+        BARRIER();
+    }
+}
+
+KERNEL void fw_silu_mul(GLOBAL float* gate, const GLOBAL float* up, const int n) {
+    const int i = GLOBAL_ID(0);
+    if (i < n) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + exp(-g)) * up[i];
+    }
+}
+
+KERNEL void fw_add(GLOBAL float* x, const GLOBAL float* d, const int n) {
+    const int i = GLOBAL_ID(0);
+    if (i < n) {
+        x[i] = x[i] + d[i];
+    }
+}
+
+KERNEL void fw_add_bias(GLOBAL float* y, const GLOBAL float* b, const int cols, const int n) {
+    const int i = GLOBAL_ID(0);
+    if (i < n) {
+        y[i] = y[i] + b[i % cols];
+    }
+}
+
+KERNEL void fw_nll(const GLOBAL float* logits, const int vocab, const GLOBAL int* targets, GLOBAL float* nll) {
+    LOCAL float part[FW_GROUP];
+    const int lid = LOCAL_ID(0);
+    const GLOBAL float* l = logits + (long) GROUP_ID(0) * vocab;
+    float m = -INFINITY;
+    for (int k = lid; k < vocab; k += FW_GROUP) {
+        m = fmax(m, l[k]);
+    }
+    part[lid] = m;
+    fw_tree_max(part, lid);
+    const float mx = part[0];
+    BARRIER();
+    float s = 0.0f;
+    for (int k = lid; k < vocab; k += FW_GROUP) {
+        s = s + exp(l[k] - mx);
+    }
+    part[lid] = s;
+    fw_tree_sum(part, lid);
+    if (lid == 0) {
+        nll[GROUP_ID(0)] = (log(part[0]) + mx) - l[targets[GROUP_ID(0)]];
+    }
+}

@@ -51,7 +51,8 @@ class NvrtcTest {
             String ptx = new String(Cuda.compileKernels(nvrtc, Math.max(cc, archs[0]), 256), StandardCharsets.US_ASCII);
             assertTrue(ptx.contains(".target sm_" + arch), "target sm_" + arch);
             for (String k : List.of("accumulate_partials", "reduce_partials", "packed_dequant", "packed_matmul",
-                    "packed_matvec")) {
+                    "packed_matvec", "fw_embed", "fw_rmsnorm", "fw_rope", "fw_attention", "fw_silu_mul", "fw_add",
+                    "fw_add_bias", "fw_nll")) {
                 entry(ptx, k);
             }
             for (int d = 1; d <= 16; d++) {
@@ -86,7 +87,7 @@ class NvrtcTest {
         String ptx = new String(Cuda.compileKernels(nvrtc, 80, 256), StandardCharsets.US_ASCII);
         // the packed kernels and the unweighted distance have no fma of their own: with
         // -fmad=false every a*b + c stays a mul and an add, as on the CPU backend
-        for (String k : List.of("packed_dequant", "packed_matmul", "packed_matvec", "accumulate_partials")) {
+        for (String k : List.of("packed_dequant", "packed_matmul", "packed_matvec", "accumulate_partials", "fw_rope")) {
             String body = entry(ptx, k);
             assertFalse(body.contains("fma.rn"), k + " has a fused multiply-add");
             assertTrue(body.contains("mul.") || body.contains("mul.f"), k);

@@ -1,5 +1,6 @@
 package io.vq4j.kernels.opencl;
 
+import io.vq4j.kernels.ForwardOps;
 import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
@@ -543,5 +544,63 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                 throw failure(gemmCall(m, n, k), e);
             }
         }
+    }
+
+    // ---- the decoder forward on resident activations (issue 17): ClForwardOps, and what it needs here
+
+    @Override
+    public ForwardOps forwardOps() {
+        return new ClForwardOps(this, device);
+    }
+
+    ClMatrix clMatrix(ResidentMatrix m) {
+        return own(m, ClMatrix.class);
+    }
+
+    ClPacked clPacked(PackedWeights w) {
+        return own(w);
+    }
+
+    RuntimeException clFailure(String op, CLException e) {
+        return failure(op, e);
+    }
+
+    /** A rows × cols resident matrix of zeros, filled on the device. */
+    ResidentMatrix zeros(int rows, int cols) {
+        long bytes = Math.max(1, (long) rows * cols * Sizeof.cl_float);
+        synchronized (device) {
+            try {
+                cl_mem m = CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, bytes, null, null);
+                CL.clEnqueueFillBuffer(device.queue, m, Pointer.to(new float[]{0f}), Sizeof.cl_float, 0, bytes, 0,
+                        null, null);
+                return track(new ClMatrix(this, m, rows, cols));
+            } catch (CLException e) {
+                throw failure(residentCall("zeros", rows, cols), e);
+            }
+        }
+    }
+
+    /** A temporary device copy of a[offset, offset + n) (at least one int), counted until {@link #releaseTemp}. */
+    cl_mem tempInts(int[] a, int offset, int n) {
+        cl_mem m = CL.clCreateBuffer(device.context, CL.CL_MEM_READ_ONLY | CL.CL_MEM_COPY_HOST_PTR,
+                (long) Math.max(1, n) * Sizeof.cl_int, Pointer.to(n == 0 ? new int[1] : a).withByteOffset(n == 0 ? 0
+                        : (long) offset * Sizeof.cl_int), null);
+        allocated((long) Math.max(1, n) * Sizeof.cl_int);
+        return m;
+    }
+
+    /** A temporary device buffer of n floats (at least one), counted until {@link #releaseTemp}. */
+    cl_mem tempFloats(int n) {
+        cl_mem m = CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, (long) Math.max(1, n) * Sizeof.cl_float,
+                null, null);
+        allocated((long) Math.max(1, n) * Sizeof.cl_float);
+        return m;
+    }
+
+    /** Releases a temporary of n ints or floats after the queue has used it. */
+    void releaseTemp(cl_mem m, int n) {
+        CL.clFinish(device.queue);
+        CL.clReleaseMemObject(m);
+        allocated(-(long) Math.max(1, n) * Sizeof.cl_int);
     }
 }

@@ -2,6 +2,7 @@ package io.vq4j.kernels.cpu;
 
 import io.vq4j.core.Parallel;
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.ForwardOps;
 import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.ResidentMatrix;
@@ -233,5 +234,11 @@ public final class CpuBackend implements Backend {
     @Override
     public void dequantMatmul(PackedWeights weights, float[] x, int n, float[] y) {
         PackedReference.matmul(own(weights), x, n, y);
+    }
+
+    /** The reference forward ops, on this backend's host matrices. */
+    @Override
+    public ForwardOps forwardOps() {
+        return new HostForwardOps(this);
     }
 }
