@@ -4,8 +4,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.kernels.select.Backends;
+import io.vq4j.model.DeviceForward;
 import io.vq4j.model.DeviceModels;
 import io.vq4j.model.LlamaCheckpoint;
+import io.vq4j.model.LlamaModel;
 import io.vq4j.model.ModelLoader;
 import io.vq4j.model.PackedLinear;
 import picocli.CommandLine.Option;
@@ -31,8 +33,10 @@ final class DeviceOption {
 
     @Option(names = "--device", defaultValue = CPU, paramLabel = "D",
             description = "cpu, cuda[:i], opencl[:i] or auto (default: ${DEFAULT-VALUE}). On a GPU backend the packed layers"
-                    + " of a vq4j directory are uploaded packed and run by its dequant-matmul kernel; on cpu they are"
-                    + " dequantized on load.")
+                    + " of a vq4j directory are uploaded packed and run by its dequant-matmul kernel, dense ones as fp32,"
+                    + " and every other operation of the forward (embedding, norms, RoPE, attention over a KV cache on"
+                    + " the device, SiLU, the head, the NLL) runs there too; on cpu packed layers are dequantized on"
+                    + " load.")
     String device;
 
     /** bench kernels' --device: the devices to time, comma-separated. */
@@ -68,11 +72,26 @@ final class DeviceOption {
 
     ModelLoader.LoadedModel load(ModelOptions model, Backend backend, PrintWriter err) {
         ModelLoader.LoadedModel loaded = model.loading(() -> ModelLoader.load(model.model, model.tokenizer, backend));
-        if (backend != null && packedLayers(loaded.checkpoint()).isEmpty()) {
+        if (backend != null && backend.forwardOps() == null && packedLayers(loaded.checkpoint()).isEmpty()) {
             err.println("vq: --device " + device + ": the model has no packed layers; everything runs on the CPU");
             err.flush();
         }
         return loaded;
+    }
+
+    // ---- the whole forward on the device (issue 17) -------------------------------------------
+
+    /** The model of eval ppl and generate: its whole forward on the backend where it has forward ops. */
+    static LlamaModel model(LlamaCheckpoint c, Backend backend) {
+        return LlamaModel.of(c).onDevice(backend);
+    }
+
+    /** "operations": where each operation of the forward ran ("device" or "host"), in forward order. */
+    static void operations(ObjectNode o, LlamaModel m) {
+        ObjectNode ops = o.putObject("operations");
+        for (String op : DeviceForward.OPERATIONS) {
+            ops.put(op, m.runsOnDevice() ? "device" : "host");
+        }
     }
 
     static List<PackedLinear> packedLayers(LlamaCheckpoint c) {

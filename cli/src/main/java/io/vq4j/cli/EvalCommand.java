@@ -80,7 +80,7 @@ final class EvalCommand implements Runnable {
                 backend.resetPeakDeviceBytes();
             }
             ModelLoader.LoadedModel loaded = device.load(model, backend, err);
-            LlamaModel m = loaded.model();
+            LlamaModel m = DeviceOption.model(loaded.checkpoint(), backend);
             WindowLoop.checkModel(model.model, m.config().maxSeqLen());
             int window = ctx == null ? m.config().maxSeqLen() : ctx;
             WindowLoop.checkCtx(window, m.config().maxSeqLen());
@@ -96,7 +96,8 @@ final class EvalCommand implements Runnable {
                         half);
                 DeviceModels.release(loaded.checkpoint());
                 backend.resetPeakDeviceBytes();
-                Perplexity.Result rb = evaluate(LlamaModel.of(dense), ids, window, err, denseBaseline + " baseline ");
+                LlamaModel dm = DeviceOption.model(dense, backend);
+                Perplexity.Result rb = evaluate(dm, ids, window, err, denseBaseline + " baseline ");
                 base = Json.object();
                 base.put("precision", denseBaseline);
                 base.put("ppl", rb.ppl());
@@ -107,6 +108,7 @@ final class EvalCommand implements Runnable {
                 base.put("device_weight_bytes", DeviceOption.packedLayers(dense).stream()
                         .mapToLong(x -> x.weights().deviceBytes()).sum());
                 base.put("peak_device_bytes", backend.peakDeviceBytes());
+                DeviceOption.operations(base, dm);
             }
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
@@ -121,6 +123,7 @@ final class EvalCommand implements Runnable {
                 o.put("tokens_per_second", r.tokensPerSecond());
                 DeviceOption.describe(o, backend, loaded.checkpoint());
                 o.put("peak_device_bytes", peak);
+                DeviceOption.operations(o, m);
                 if (base != null) {
                     o.set("dense_baseline", base);
                 }

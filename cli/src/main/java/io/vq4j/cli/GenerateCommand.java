@@ -7,6 +7,7 @@ import io.vq4j.eval.Generator;
 import io.vq4j.eval.Sampler;
 import io.vq4j.eval.WindowLoop;
 import io.vq4j.kernels.Backend;
+import io.vq4j.model.LlamaModel;
 import io.vq4j.model.ModelLoader;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -58,11 +59,15 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private Integer run(Backend backend, PrintWriter err) {
+        if (backend != null) {
+            backend.resetPeakDeviceBytes();
+        }
         ModelLoader.LoadedModel loaded = device.load(model, backend, err);
+        LlamaModel m = DeviceOption.model(loaded.checkpoint(), backend);
         WindowLoop.checkModel(model.model, loaded.model().config().maxSeqLen());
         PrintWriter out = spec.commandLine().getOut();
         PrintStream raw = System.out;
-        Generator.Result r = Generator.generate(loaded.model(), loaded.tokenizer(), prompt, maxTokens,
+        Generator.Result r = Generator.generate(m, loaded.tokenizer(), prompt, maxTokens,
                 new Sampler(temperature, topP, seed), json ? null : bytes -> {
                     out.flush();
                     raw.write(bytes, 0, bytes.length);
@@ -84,6 +89,8 @@ final class GenerateCommand implements Callable<Integer> {
             o.put("top_p", topP);
             o.put("seed", seed);
             DeviceOption.describe(o, backend, loaded.checkpoint());
+            o.put("peak_device_bytes", backend == null ? -1 : backend.peakDeviceBytes());
+            DeviceOption.operations(o, m);
             out.println(Json.pretty(o));
         } else {
             out.println();

@@ -37,29 +37,30 @@ public final class Generator {
         int vocab = model.config().vocabSize();
         int[] out = new int[Math.max(0, Math.min(maxTokens, capacity - promptIds.length))];
         // the cache holds what this run can reach, not the whole context a config.json may claim
-        KvCache cache = model.newCache(promptIds.length + out.length);
         ByteArrayOutputStream text = new ByteArrayOutputStream();
         int n = 0;
         long t0 = System.nanoTime();
-        if (out.length > 0) {
-            float[] logits = model.forward(promptIds, 0, promptIds.length, cache, false);
-            int prev = promptIds[promptIds.length - 1];
-            while (true) {
-                int next = sampler.next(logits, 0, vocab);
-                if (next == tokenizer.eosId() || next == tokenizer.bosId()) {
-                    break;
+        try (KvCache cache = model.newCache(promptIds.length + out.length)) { // on the device when the model runs there
+            if (out.length > 0) {
+                float[] logits = model.forward(promptIds, 0, promptIds.length, cache, false);
+                int prev = promptIds[promptIds.length - 1];
+                while (true) {
+                    int next = sampler.next(logits, 0, vocab);
+                    if (next == tokenizer.eosId() || next == tokenizer.bosId()) {
+                        break;
+                    }
+                    out[n++] = next;
+                    byte[] piece = tokenizer.pieceBytes(prev, next);
+                    text.writeBytes(piece);
+                    if (onBytes != null) {
+                        onBytes.accept(piece);
+                    }
+                    prev = next;
+                    if (n == out.length) {
+                        break;
+                    }
+                    logits = model.forward(out, n - 1, 1, cache, false);
                 }
-                out[n++] = next;
-                byte[] piece = tokenizer.pieceBytes(prev, next);
-                text.writeBytes(piece);
-                if (onBytes != null) {
-                    onBytes.accept(piece);
-                }
-                prev = next;
-                if (n == out.length) {
-                    break;
-                }
-                logits = model.forward(out, n - 1, 1, cache, false);
             }
         }
         double seconds = (System.nanoTime() - t0) / 1e9;

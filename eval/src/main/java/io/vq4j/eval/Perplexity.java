@@ -1,6 +1,7 @@
 package io.vq4j.eval;
 
 import io.vq4j.core.InputException;
+import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
 
 import java.util.ArrayList;
@@ -49,6 +50,9 @@ public final class Perplexity {
         List<Window> out = new ArrayList<>(windows);
         double[] nll = {0};
         int[] predictions = {0};
+        if (model.runsOnDevice()) {
+            return onDevice(model, ids, ctx, progress);
+        }
         long nanos = WindowLoop.run(List.of(model), ids, ctx, 1, (w, start, len, logits) -> {
             double sum = WindowLoop.nllSum(logits[0], ids, start, len, vocab);
             out.add(new Window(start, len, len - 1, sum));
@@ -61,6 +65,40 @@ public final class Perplexity {
         double mean = nll[0] / predictions[0];
         return new Result(Math.exp(mean), mean, ids.length, predictions[0], ctx, List.copyOf(out),
                 nanos / 1e9);
+    }
+
+    /**
+     * The same windows on a device forward ({@link LlamaModel#runsOnDevice}): each window's
+     * per-token NLLs (floats, computed on the device) are all that comes back, summed here in
+     * double in order.
+     */
+    private static Result onDevice(LlamaModel model, int[] ids, int ctx, IntBinaryOperator progress) {
+        int windows = WindowLoop.count(ids.length, ctx);
+        List<Window> out = new ArrayList<>(windows);
+        double nll = 0;
+        int predictions = 0;
+        long nanos = 0;
+        try (KvCache cache = model.newCache(Math.min(ctx, ids.length))) {
+            for (int w = 0; w < windows; w++) {
+                int start = w * ctx;
+                int len = Math.min(ctx, ids.length - start);
+                long t0 = System.nanoTime();
+                float[] window = model.windowNll(ids, start, len, cache);
+                nanos += System.nanoTime() - t0;
+                double sum = 0;
+                for (float x : window) {
+                    sum += x;
+                }
+                out.add(new Window(start, len, len - 1, sum));
+                nll += sum;
+                predictions += len - 1;
+                if (progress != null) {
+                    progress.applyAsInt(w + 1, windows);
+                }
+            }
+        }
+        double mean = nll / predictions;
+        return new Result(Math.exp(mean), mean, ids.length, predictions, ctx, List.copyOf(out), nanos / 1e9);
     }
 
     /** -log softmax(logits[from .. from+n))[target], in double. */

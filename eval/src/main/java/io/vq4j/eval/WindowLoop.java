@@ -76,6 +76,9 @@ public final class WindowLoop {
             }
             visitor.window(w, start, len, logits);
         }
+        for (KvCache c : caches) {
+            c.close(); // a device cache's memory
+        }
         return nanos;
     }
 

@@ -8,13 +8,24 @@ import java.util.Locale;
  * Keys and values of every layer for positions [0, length), for incremental decoding.
  * Layout and growth are owned by {@link LlamaModel}.
  */
-public final class KvCache {
+public final class KvCache implements AutoCloseable {
     final int capacity;
+    /** The cache on a device (issue 17): the keys and values live there, the host arrays are empty. */
+    final DeviceForward device;
     final float[][] keys;   // [layer][pos * kvDim + j]
     final float[][] values; // [layer][pos * kvDim + j]
     int length;
 
+    /** A cache on the device of {@code device}, whose forward it belongs to. */
+    KvCache(LlamaConfig config, DeviceForward device) {
+        this.capacity = device.capacity();
+        this.device = device;
+        this.keys = new float[config.nLayers()][0];
+        this.values = new float[config.nLayers()][0];
+    }
+
     KvCache(LlamaConfig config, int capacity) {
+        this.device = null;
         double bytes = 2.0 * config.nLayers() * capacity * config.kvDim() * Float.BYTES;
         Runtime rt = Runtime.getRuntime();
         long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
@@ -40,5 +51,21 @@ public final class KvCache {
     /** Forgets every position, keeping the memory. */
     public void clear() {
         length = 0;
+        if (device != null) {
+            device.clear();
+        }
+    }
+
+    /** Whether the keys and values live on a device. */
+    public boolean onDevice() {
+        return device != null;
+    }
+
+    /** Releases the device memory of a device cache (and its forward's buffers); nothing for a host cache. */
+    @Override
+    public void close() {
+        if (device != null) {
+            device.close();
+        }
     }
 }
