@@ -87,9 +87,12 @@ final class DeviceOption {
     }
 
     /** "operations": where each operation of the forward ran ("device" or "host"), in forward order. */
-    static void operations(ObjectNode o, LlamaModel m) {
+    static void operations(ObjectNode o, LlamaModel m, boolean nll) {
         ObjectNode ops = o.putObject("operations");
         for (String op : DeviceForward.OPERATIONS) {
+            if (op.equals("nll") && !nll) {
+                continue; // generate samples from the logits on the host
+            }
             ops.put(op, m.runsOnDevice() ? "device" : "host");
         }
     }

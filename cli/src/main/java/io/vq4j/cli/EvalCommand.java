@@ -108,7 +108,7 @@ final class EvalCommand implements Runnable {
                 base.put("device_weight_bytes", DeviceOption.packedLayers(dense).stream()
                         .mapToLong(x -> x.weights().deviceBytes()).sum());
                 base.put("peak_device_bytes", backend.peakDeviceBytes());
-                DeviceOption.operations(base, dm);
+                DeviceOption.operations(base, dm, true);
             }
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
@@ -123,7 +123,7 @@ final class EvalCommand implements Runnable {
                 o.put("tokens_per_second", r.tokensPerSecond());
                 DeviceOption.describe(o, backend, loaded.checkpoint());
                 o.put("peak_device_bytes", peak);
-                DeviceOption.operations(o, m);
+                DeviceOption.operations(o, m, true);
                 if (base != null) {
                     o.set("dense_baseline", base);
                 }

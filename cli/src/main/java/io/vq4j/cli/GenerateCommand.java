@@ -90,7 +90,7 @@ final class GenerateCommand implements Callable<Integer> {
             o.put("seed", seed);
             DeviceOption.describe(o, backend, loaded.checkpoint());
             o.put("peak_device_bytes", backend == null ? -1 : backend.peakDeviceBytes());
-            DeviceOption.operations(o, m);
+            DeviceOption.operations(o, m, false);
             out.println(Json.pretty(o));
         } else {
             out.println();
