@@ -123,7 +123,30 @@ class DeviceCliTest {
             assertTrue(onGpu.path("device_weight_bytes").asLong() > 0, onGpu.toString());
             assertTrue(onGpu.path("device").asText().startsWith("opencl:0"), onGpu.toString());
             assertEquals(0, onCpu.path("packed_layers_on_device").asInt());
+            assertEveryOperation(onGpu, "device");
+            assertEveryOperation(onCpu, "host");
         }
+    }
+
+    /** Every operation of the forward (issue 17) ran where the JSON says: embedding to nll. */
+    static void assertEveryOperation(JsonNode j, String where) {
+        JsonNode ops = j.path("operations");
+        assertTrue(ops.size() >= 10, j.toString());
+        ops.fields().forEachRemaining(e -> assertEquals(where, e.getValue().asText(), e.getKey() + " in " + ops));
+    }
+
+    /** generate --device opencl: the whole forward and the KV cache on the device, tokens/s and peak device memory. */
+    @Test
+    void generateRunsEveryOperationOnTheDevice(@TempDir Path dir) throws java.io.IOException {
+        Path m = quantize(dir.resolve("kmeans"), "cpu", "--method", "kmeans", "--dim", "2", "--centroids", "16");
+        CliEndToEndTest.Run r = CliEndToEndTest.vq("generate", "--model", m.toString(), "--prompt", "Once upon a time",
+                "--max-tokens", "24", "--temperature", "0", "--device", "opencl", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = r.json();
+        assertTrue(j.path("tokens").size() > 0 && j.path("tokens_per_second").asDouble() > 0, j.toString());
+        assertTrue(j.path("peak_device_bytes").asLong() > j.path("device_weight_bytes").asLong(), j.toString());
+        assertEveryOperation(j, "device");
+        assertTrue(j.path("operations").has("attention") && j.path("operations").has("kv_cache"), j.toString());
     }
 
     /**
@@ -158,6 +181,8 @@ class DeviceCliTest {
             assertTrue(b.path("tokens_per_second").asDouble() > 0);
             double rel = Math.abs(b.path("ppl").asDouble() / packedPpl - 1);
             assertTrue(rel < (p.equals("fp32") ? 1e-4 : 1e-2), p + " baseline " + b.path("ppl") + " vs packed " + packedPpl);
+            assertEveryOperation(j, "device");
+            assertEveryOperation(b, "device"); // the baseline runs through the same device forward
         }
         assertEquals(ppl(m, "cpu").path("ppl").asDouble(), packedPpl, packedPpl * 1e-3);
         CliEndToEndTest.Run r = CliEndToEndTest.vq("eval", "ppl", "--model", m.toString(), "--text",
