@@ -569,3 +569,11 @@ KERNEL void fw_nll(const GLOBAL float* logits, const int vocab, const GLOBAL int
         nll[GROUP_ID(0)] = (log(part[0]) + mx) - l[targets[GROUP_ID(0)]];
     }
 }
+
+/* dst[i] = src[i], i < n: copyRows on CUDA, whose host passes pointers already offset (OpenCL copies buffers) */
+KERNEL void fw_copy(const GLOBAL float* src, GLOBAL float* dst, const int n) {
+    const int i = GLOBAL_ID(0);
+    if (i < n) {
+        dst[i] = src[i];
+    }
+}

@@ -1,5 +1,6 @@
 package io.vq4j.kernels.cuda;
 
+import io.vq4j.kernels.ForwardOps;
 import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
@@ -228,6 +229,8 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
                     v = a.allocateFrom(JAVA_LONG, p.value());
                 } else if (args[i] instanceof Integer x) {
                     v = a.allocateFrom(JAVA_INT, x);
+                } else if (args[i] instanceof Float x) {
+                    v = a.allocateFrom(JAVA_FLOAT, x);
                 } else {
                     throw new IllegalArgumentException("kernel argument " + args[i]);
                 }
@@ -625,6 +628,105 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
             } catch (Cuda.CudaException e) {
                 throw failure(gemmCall(m, n, k), e);
             }
+        }
+    }
+
+    // ---- the decoder forward on resident activations (issue 17): CudaForwardOps, and what it needs here.
+    // Without cuBLAS resident matrices are host arrays, and the host reference runs the forward.
+
+    @Override
+    public ForwardOps forwardOps() {
+        return device.cublas == null ? null : new CudaForwardOps(this);
+    }
+
+    /** The device address of row {@code row} of a resident matrix of this backend. */
+    long rowPointer(ResidentMatrix m, int row) {
+        return own(m, CuMatrix.class).at(row, 0);
+    }
+
+    CuPacked cuPacked(PackedWeights w) {
+        return own(w);
+    }
+
+    /** Runs body under the device's lock with its context current; a CUDA failure becomes one line naming {@code what}. */
+    void call(String what, Runnable body) {
+        synchronized (device) {
+            device.enter();
+            try {
+                body.run();
+            } catch (Cuda.CudaException e) {
+                throw failure(what, e);
+            }
+        }
+    }
+
+    /** {@link #launch} where a Long argument is a device pointer (call inside {@link #call}). */
+    void launchKernel(String name, long threads, int block, Object... args) {
+        Object[] a = args.clone();
+        for (int i = 0; i < a.length; i++) {
+            if (a[i] instanceof Long p) {
+                a[i] = new Ptr(p);
+            }
+        }
+        launch(name, threads, block, a);
+    }
+
+    /** The packed kernel's arguments with device pointers x and y (call inside {@link #call}). */
+    void launchPacked(CuPacked p, String name, long threads, int block, long x, int n, long y) {
+        launch(name, threads, block, p.args(new Ptr(x), n, new Ptr(y)));
+    }
+
+    /** A rows × cols resident matrix of zeros. */
+    ResidentMatrix zeros(int rows, int cols) {
+        synchronized (device) {
+            device.enter();
+            long p = 0;
+            try {
+                long bytes = Math.max(1, (long) rows * cols * Float.BYTES);
+                p = malloc(bytes);
+                zero(p, bytes);
+                return track(new CuMatrix(p, rows, cols));
+            } catch (Cuda.CudaException e) {
+                if (p != 0) {
+                    free(p);
+                }
+                throw failure(residentCall("zeros", rows, cols), e);
+            }
+        }
+    }
+
+    /** A temporary device copy of a[offset, offset + n) (at least one int), counted until {@link #freeTemp}. */
+    long tempInts(int[] a, int offset, int n) {
+        long p = malloc((long) Math.max(1, n) * Integer.BYTES);
+        allocated((long) Math.max(1, n) * Integer.BYTES);
+        if (n > 0) {
+            try (Arena ar = Arena.ofConfined()) {
+                MemorySegment s = ar.allocate(JAVA_INT, n);
+                MemorySegment.copy(a, offset, s, JAVA_INT, 0, n);
+                toDevice(p, s);
+            }
+        }
+        return p;
+    }
+
+    /** A temporary device buffer of n floats (at least one), counted until {@link #freeTemp}. */
+    long tempFloats(int n) {
+        long p = malloc((long) Math.max(1, n) * Float.BYTES);
+        allocated((long) Math.max(1, n) * Float.BYTES);
+        return p;
+    }
+
+    void freeTemp(long p, int n) {
+        free(p);
+        allocated(-(long) Math.max(1, n) * Float.BYTES);
+    }
+
+    /** n floats from device address p into dst. */
+    void copyOut(long p, float[] dst, int n) {
+        try (Arena ar = Arena.ofConfined()) {
+            MemorySegment s = ar.allocate(JAVA_FLOAT, Math.max(1, n));
+            toHost(s.asSlice(0, (long) n * Float.BYTES), p);
+            MemorySegment.copy(s, JAVA_FLOAT, 0, dst, 0, n);
         }
     }
 }
