@@ -25,7 +25,7 @@ public interface ForwardOps {
     /**
      * RMSNorm of rows [xRow, xRow + rows) of x into rows [outRow, ...) of out:
      * out = x · (1/√(Σx²/dim + eps)) · g, g a 1 × dim matrix. The reference sums the squares in
-     * double; a device in float over a fixed tree, within (dim/64 + 8)·u relative of it.
+     * double; a device in float (a fixed tree, or in order), within (dim + 8)·u relative of it.
      */
     void rmsnorm(ResidentMatrix x, int xRow, int rows, ResidentMatrix gain, float eps, ResidentMatrix out, int outRow);
 
@@ -66,8 +66,8 @@ public interface ForwardOps {
     /**
      * Per-row negative log-likelihood: out[i] = −log softmax(row i of logits)[targets[offset + i]]
      * for i in [0, rows), one float per row copied back. The reference computes in double; a device
-     * in float (max, then a fixed tree of exp sums): within 2e-6·(1 + |nll|) of it (measured on PoCL: 0.1 of that) for vocabularies
-     * up to 2¹⁷.
+     * in float (max, then a fixed tree of exp sums): within 2e-6·(1 + |nll|) of it for vocabularies
+     * up to 2¹⁷ (measured on PoCL at 32,000: a tenth of that).
      */
     float[] nll(ResidentMatrix logits, int rows, int[] targets, int offset);
 

@@ -550,7 +550,12 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
 
     @Override
     public ForwardOps forwardOps() {
-        return new ClForwardOps(this, device);
+        return forwardOps(device.info.type().contains("CPU"));
+    }
+
+    /** The forward ops with a work-item (true) or a work-group (false) per row of RMSNorm. */
+    ForwardOps forwardOps(boolean rowPerItem) {
+        return new ClForwardOps(this, device, rowPerItem);
     }
 
     ClMatrix clMatrix(ResidentMatrix m) {
