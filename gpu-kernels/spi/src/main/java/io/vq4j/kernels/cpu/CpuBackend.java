@@ -106,53 +106,125 @@ public final class CpuBackend implements Backend {
         check(k > 0 && d > 0 && vectors.length >= (long) n * d && codebook.length >= (long) k * d
                 && index.length >= n && distance.length >= n && (weights == null || weights.length >= (long) n * d),
                 "assignNearest sizes");
-        // codebook transposed to [d][k]: one vector op scores L centroids against one input vector
+        // codebook transposed to [d][k]: one vector op scores L centroids against one input vector;
+        // the padding centroids are NaN, so no distance to them is ever less than another
         int kp = (k + L - 1) / L * L;
         float[] ct = new float[d * kp];
+        Arrays.fill(ct, Float.NaN);
         for (int c = 0; c < k; c++) {
             for (int j = 0; j < d; j++) {
                 ct[j * kp + c] = codebook[c * d + j];
             }
         }
-        int full = k / L * L; // centroids in whole vectors; the rest in one masked step
         Parallel.forChunks(0, n, 64, (lo, hi) -> {
-            IntVector lanes = IntVector.zero(IS).addIndex(1);
-            for (int i = lo; i < hi; i++) {
-                // lane l keeps the least distance among centroids c = l (mod L) and its index (strict <,
-                // in centroid order); the least over lanes, lowest index on a tie, is the first least
-                FloatVector best = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
-                IntVector bestIndex = IntVector.zero(IS);
-                for (int c0 = 0; c0 < k; c0 += L) {
-                    FloatVector acc = FloatVector.zero(S);
-                    // the distance's definition on every backend (vq.cl's assign_block):
-                    // acc = fma(diff, diff, acc), weighted acc = fma(w * diff, diff, acc), j in order
-                    if (weights == null) {
-                        for (int j = 0; j < d; j++) {
-                            FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0).sub(vectors[i * d + j]);
-                            acc = diff.fma(diff, acc);
-                        }
-                    } else {
-                        for (int j = 0; j < d; j++) {
-                            FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0).sub(vectors[i * d + j]);
-                            acc = diff.mul(weights[i * d + j]).fma(diff, acc);
-                        }
-                    }
-                    VectorMask<Float> less = acc.compare(VectorOperators.LT, best);
-                    if (c0 >= full) {
-                        less = less.and(S.indexInRange(c0, k));
-                    }
-                    best = best.blend(acc, less);
-                    bestIndex = bestIndex.blend(lanes.add(c0), less.cast(IS));
-                }
-                float m = best.reduceLanes(VectorOperators.MIN);
-                int at = m < Float.POSITIVE_INFINITY
-                        ? bestIndex.blend(Integer.MAX_VALUE, best.compare(VectorOperators.EQ, m).not().cast(IS))
-                        .reduceLanes(VectorOperators.MIN)
-                        : 0; // nothing below infinity (all infinite or NaN): centroid 0, as a scan from 0 finds
-                index[i] = at;
-                distance[i] = m;
+            int i = lo;
+            for (; i + 4 <= hi; i += 4) {
+                assignFour(vectors, weights, i, d, ct, kp, index, distance);
+            }
+            for (; i < hi; i++) {
+                assignOne(vectors, weights, i, d, ct, kp, index, distance);
             }
         });
+    }
+
+    private static final IntVector LANES = IntVector.zero(IS).addIndex(1);
+
+    /*
+     * The distance's definition on every backend (vq.cl's assign_block): diff = c - x,
+     * acc = fma(diff, diff, acc), weighted acc = fma(w * diff, diff, acc), j in order. Lane l keeps
+     * the least distance among centroids c = l (mod L) and its index (strict <, in centroid order);
+     * the least over lanes, lowest index on a tie, is the first least of a scan from 0.
+     */
+
+    /** Four vectors at once: each centroid load feeds four distances (the same arithmetic as one). */
+    private static void assignFour(float[] v, float[] w, int i, int d, float[] ct, int kp, int[] index,
+                                   float[] distance) {
+        FloatVector b0 = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+        FloatVector b1 = b0;
+        FloatVector b2 = b0;
+        FloatVector b3 = b0;
+        IntVector i0 = IntVector.zero(IS);
+        IntVector i1 = i0;
+        IntVector i2 = i0;
+        IntVector i3 = i0;
+        int o0 = i * d;
+        int o1 = o0 + d;
+        int o2 = o1 + d;
+        int o3 = o2 + d;
+        for (int c0 = 0; c0 < kp; c0 += L) {
+            FloatVector a0 = FloatVector.zero(S);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            if (w == null) {
+                for (int j = 0; j < d; j++) {
+                    FloatVector c = FloatVector.fromArray(S, ct, j * kp + c0);
+                    FloatVector e0 = c.sub(v[o0 + j]);
+                    FloatVector e1 = c.sub(v[o1 + j]);
+                    FloatVector e2 = c.sub(v[o2 + j]);
+                    FloatVector e3 = c.sub(v[o3 + j]);
+                    a0 = e0.fma(e0, a0);
+                    a1 = e1.fma(e1, a1);
+                    a2 = e2.fma(e2, a2);
+                    a3 = e3.fma(e3, a3);
+                }
+            } else {
+                for (int j = 0; j < d; j++) {
+                    FloatVector c = FloatVector.fromArray(S, ct, j * kp + c0);
+                    FloatVector e0 = c.sub(v[o0 + j]);
+                    FloatVector e1 = c.sub(v[o1 + j]);
+                    FloatVector e2 = c.sub(v[o2 + j]);
+                    FloatVector e3 = c.sub(v[o3 + j]);
+                    a0 = e0.mul(w[o0 + j]).fma(e0, a0);
+                    a1 = e1.mul(w[o1 + j]).fma(e1, a1);
+                    a2 = e2.mul(w[o2 + j]).fma(e2, a2);
+                    a3 = e3.mul(w[o3 + j]).fma(e3, a3);
+                }
+            }
+            IntVector at = LANES.add(c0);
+            VectorMask<Float> m0 = a0.compare(VectorOperators.LT, b0);
+            VectorMask<Float> m1 = a1.compare(VectorOperators.LT, b1);
+            VectorMask<Float> m2 = a2.compare(VectorOperators.LT, b2);
+            VectorMask<Float> m3 = a3.compare(VectorOperators.LT, b3);
+            b0 = b0.blend(a0, m0);
+            b1 = b1.blend(a1, m1);
+            b2 = b2.blend(a2, m2);
+            b3 = b3.blend(a3, m3);
+            i0 = i0.blend(at, m0.cast(IS));
+            i1 = i1.blend(at, m1.cast(IS));
+            i2 = i2.blend(at, m2.cast(IS));
+            i3 = i3.blend(at, m3.cast(IS));
+        }
+        firstLeast(b0, i0, i, index, distance);
+        firstLeast(b1, i1, i + 1, index, distance);
+        firstLeast(b2, i2, i + 2, index, distance);
+        firstLeast(b3, i3, i + 3, index, distance);
+    }
+
+    private static void assignOne(float[] v, float[] w, int i, int d, float[] ct, int kp, int[] index,
+                                  float[] distance) {
+        FloatVector best = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+        IntVector bestIndex = IntVector.zero(IS);
+        for (int c0 = 0; c0 < kp; c0 += L) {
+            FloatVector acc = FloatVector.zero(S);
+            for (int j = 0; j < d; j++) {
+                FloatVector diff = FloatVector.fromArray(S, ct, j * kp + c0).sub(v[i * d + j]);
+                acc = w == null ? diff.fma(diff, acc) : diff.mul(w[i * d + j]).fma(diff, acc);
+            }
+            VectorMask<Float> less = acc.compare(VectorOperators.LT, best);
+            best = best.blend(acc, less);
+            bestIndex = bestIndex.blend(LANES.add(c0), less.cast(IS));
+        }
+        firstLeast(best, bestIndex, i, index, distance);
+    }
+
+    private static void firstLeast(FloatVector best, IntVector bestIndex, int i, int[] index, float[] distance) {
+        float m = best.reduceLanes(VectorOperators.MIN);
+        index[i] = m < Float.POSITIVE_INFINITY
+                ? bestIndex.blend(Integer.MAX_VALUE, best.compare(VectorOperators.EQ, m).not().cast(IS))
+                .reduceLanes(VectorOperators.MIN)
+                : 0; // nothing below infinity (all infinite or NaN): centroid 0, as a scan from 0 finds
+        distance[i] = m;
     }
 
     @Override

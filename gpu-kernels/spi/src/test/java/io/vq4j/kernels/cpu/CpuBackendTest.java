@@ -160,6 +160,64 @@ class CpuBackendTest {
         assertTrue(unfusedDiffers > 100, "the unfused distance differed on only " + unfusedDiffers + " vectors");
     }
 
+    /**
+     * The kernel scores four vectors at a time (and the rest of a chunk one at a time): on data with
+     * many exact ties (small integers, duplicated centroids) and with NaN and infinite vectors inside
+     * a block of four, every vector still gets the scalar scan's answer, bit for bit.
+     */
+    @Test
+    void blocksOfVectorsGiveTheScalarScansAnswerOnTiesNanAndInfinity() {
+        SplittableRandom r = new SplittableRandom(31);
+        for (int d : new int[] {1, 2, 3, 4, 8, 13, 16}) {
+            int n = 64 * 2 + 7;
+            int k = 2 * CpuKernels.lanes() + 5;
+            float[] cb = new float[k * d];
+            for (int i = 0; i < cb.length; i++) {
+                cb[i] = r.nextInt(-2, 3);
+            }
+            System.arraycopy(cb, 0, cb, (k - 1) * d, d); // the last centroid repeats the first
+            float[] x = new float[n * d];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = r.nextInt(-3, 4) * 0.5f;
+            }
+            x[5 * d] = Float.NaN;                      // vector 5: second of its block
+            x[66 * d + d - 1] = Float.POSITIVE_INFINITY; // vector 66: third of its block
+            x[n * d - 1] = Float.NEGATIVE_INFINITY;     // the last vector, in the tail
+            float[] w = new float[n * d];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = r.nextInt(0, 3); // zero weights too
+            }
+            for (float[] weights : new float[][]{null, w}) {
+                int[] idx = new int[n];
+                float[] dist = new float[n];
+                cpu.assignNearest(x, weights, n, d, cb, k, idx, dist);
+                int ties = 0;
+                for (int i = 0; i < n; i++) {
+                    int best = 0;
+                    float bestDist = Float.POSITIVE_INFINITY;
+                    int equal = 0;
+                    for (int c = 0; c < k; c++) {
+                        float e = definedDistance(x, weights, i, d, cb, c);
+                        if (e < bestDist) {
+                            bestDist = e;
+                            best = c;
+                            equal = 0;
+                        } else if (e == bestDist) {
+                            equal++;
+                        }
+                    }
+                    ties += equal > 0 ? 1 : 0;
+                    assertEquals(best, idx[i], "index, d=" + d + " vector " + i);
+                    assertEquals(Float.floatToRawIntBits(bestDist), Float.floatToRawIntBits(dist[i]),
+                            "distance bits, d=" + d + " vector " + i);
+                }
+                assertEquals(0, idx[5], "a NaN vector gets centroid 0");
+                assertEquals(Float.POSITIVE_INFINITY, dist[5]);
+                assertTrue(ties >= 5, "only " + ties + " vectors had a tie at d=" + d);
+            }
+        }
+    }
+
     @Test
     void exactTiesGoToTheLowestIndex() {
         float[] cb = {1, 1, -1, -1, 1, 1, -1, -1}; // centroids 0 and 2 equal, 1 and 3 equal (d = 2)
