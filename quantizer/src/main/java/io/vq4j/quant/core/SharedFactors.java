@@ -1,5 +1,6 @@
 package io.vq4j.quant.core;
 
+import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
 
 import java.util.ArrayList;
@@ -61,7 +62,7 @@ public final class SharedFactors implements AutoCloseable {
     static double[] factor(Backend backend, double[] h, int n, Supplier<double[]> compute) {
         SharedFactors s = CURRENT.get();
         if (s == null) {
-            return compute.get();
+            return computed(compute);
         }
         long hash = hash(h, n);
         for (Entry e : s.entries) {
@@ -70,8 +71,16 @@ public final class SharedFactors implements AutoCloseable {
                 return e.u;
             }
         }
-        double[] u = compute.get();
+        double[] u = computed(compute);
         s.entries.add(new Entry(backend, n, h, hash, u));
+        return u;
+    }
+
+    /** Phase "linalg.factor-computed": its call count is the number of factorisations actually done. */
+    private static double[] computed(Supplier<double[]> compute) {
+        long t = Phases.start();
+        double[] u = compute.get();
+        Phases.stop("linalg.factor-computed", t);
         return u;
     }
 
