@@ -4,6 +4,7 @@ import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.quant.core.HessianAccumulator;
+import io.vq4j.quant.core.SharedFactors;
 import io.vq4j.quant.method.LayerProblem;
 import io.vq4j.quant.method.LayerQuantizer;
 import io.vq4j.quant.method.QuantSpec;
@@ -135,11 +136,13 @@ public final class Calibration {
                     hf[j] = (float) h[j];
                 }
                 Phases.stop("calib.hessian", t);
-                for (String linear : groups.get(i).linears()) {
-                    listener.progress(block, blocks, layer++, layers, linear);
-                    CalibratedLayer l = quantizeLayer(target, block, linear, h, hf);
-                    listener.layer(block, l);
-                    out.put(linear, l.dequantized());
+                try (SharedFactors f = SharedFactors.open()) { // one factor U for the group's shared H
+                    for (String linear : groups.get(i).linears()) {
+                        listener.progress(block, blocks, layer++, layers, linear);
+                        CalibratedLayer l = quantizeLayer(target, block, linear, h, hf);
+                        listener.layer(block, l);
+                        out.put(linear, l.dequantized());
+                    }
                 }
             }
             acc = null;

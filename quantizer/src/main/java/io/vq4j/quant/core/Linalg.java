@@ -24,8 +24,14 @@ public final class Linalg {
      * U for H (left as it was), adding damping λ·mean(diag H)·I with λ = 0.01, 0.02, 0.04, …
      * (up to ten tries) while H is not numerically positive definite — the caller's Hessian is
      * already dampened, so this only triggers on degenerate input. Holds one n×n array beside H.
+     * Inside a {@link SharedFactors} scope an H equal to one already factored there gets that
+     * factor back (shared: read it, do not write it).
      */
     public static double[] inverseCholeskyUpperDamped(Backend backend, double[] h, int n, String layer) {
+        return SharedFactors.factor(backend, h, n, () -> damped(backend, h, n, layer));
+    }
+
+    private static double[] damped(Backend backend, double[] h, int n, String layer) {
         double[] u = h.clone();
         if (backend.inverseCholeskyUpper(u, n)) {
             return u;
