@@ -39,6 +39,7 @@ import java.util.List;
  */
 public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private final OpenCl.Device device;
+    private final OpenClLinalg linalg;
 
     public OpenClBackend(int index) {
         this(OpenCl.open(index));
@@ -47,6 +48,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private OpenClBackend(OpenCl.Device device) {
         super(device, device.info.globalMemory(), device.info.maxAlloc());
         this.device = device;
+        this.linalg = new OpenClLinalg(device, name(), this::allocated);
     }
 
     @Override
@@ -542,6 +544,22 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
             } catch (CLException e) {
                 throw failure(gemmCall(m, n, k), e);
             }
+        }
+    }
+
+    // ---- the Hessian and its factor (issue 16): linalg.cl in the CPU's order (OpenClLinalg) ------
+
+    @Override
+    public void accumulateGram(float[] x, int rows, int dim, double[] h) {
+        synchronized (device) {
+            linalg.accumulateGram(x, rows, dim, h);
+        }
+    }
+
+    @Override
+    public boolean inverseCholeskyUpper(double[] a, int n) {
+        synchronized (device) {
+            return linalg.inverseCholeskyUpper(a, n);
         }
     }
 }
