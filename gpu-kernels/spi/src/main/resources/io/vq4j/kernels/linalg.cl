@@ -31,51 +31,77 @@
  * The sum over q < kq runs in chunks of kc: each chunk sums from 0.0 by fma in ascending q and
  * is then added to (subtracted from) the element, chunk by chunk (DoubleKernel.product called
  * per chunk). triA: A(i, q) = 0 for q > i, so a group stops at its last row (the terms it
- * skips are exact zeros: fma(0, b, s) = s). One 16×16 group per 16×16 tile of C; the operand
- * tiles pass through local memory. Floats are widened to double, exactly.
+ * skips are exact zeros: fma(0, b, s) = s). One TS×TS group per BT×BT tile of C (BT = RB·TS),
+ * each work-item holding RB×RB elements of it, rows ly + TS·r and columns lx + TS·c; the operand
+ * tiles pass through local memory, TS steps of q at a time. Floats are widened to double, exactly.
  */
+#define RB 4
+#define BT (RB * TS)
 #define PRODUCT(NAME, TA)                                                                                 \
 KERNEL void NAME(const GLOBAL TA* a, const long ao, const int ais, const int aqs,                          \
                  const GLOBAL TA* b, const long bo, const int bqs, const int bjs,                          \
                  GLOBAL double* c, const long co, const int ldc,                                           \
                  const int mi, const int nj, const int kq, const int kc, const int mode, const int lower,  \
                  const int triA) {                                                                         \
-    LOCAL double as[TS][TS + 1];                                                                          \
-    LOCAL double bs[TS][TS + 1];                                                                          \
+    LOCAL double as[BT][TS + 1];                                                                          \
+    LOCAL double bs[TS][BT + 1];                                                                          \
     const int lx = LX, ly = LY;                                                                           \
-    const int j0 = GX * TS, i0 = GY * TS;                                                                 \
-    if (lower && j0 > i0 + TS - 1) {                                                                      \
+    const int j0 = GX * BT, i0 = GY * BT;                                                                 \
+    if (lower && j0 > i0 + BT - 1) {                                                                      \
         return; /* the whole tile is above the diagonal: the group leaves together */                     \
     }                                                                                                     \
-    const int i = i0 + ly, j = j0 + lx;                                                                   \
-    const int inside = i < mi && j < nj && (!lower || j <= i);                                            \
-    const long at = co + (long) i * ldc + j;                                                              \
-    double v = 0.0;                                                                                       \
-    if (inside && mode < MODE_SET_ADD) {                                                                  \
-        v = c[at];                                                                                        \
+    const int add = mode == MODE_ADD || mode == MODE_SET_ADD;                                             \
+    double v[RB][RB];                                                                                     \
+    double s[RB][RB];                                                                                     \
+    for (int r = 0; r < RB; r++) {                                                                        \
+        for (int e = 0; e < RB; e++) {                                                                    \
+            const int i = i0 + ly + TS * r, j = j0 + lx + TS * e;                                         \
+            v[r][e] = mode < MODE_SET_ADD && i < mi && j < nj && (!lower || j <= i)                       \
+                    ? c[co + (long) i * ldc + j] : 0.0;                                                   \
+            s[r][e] = 0.0;                                                                                \
+        }                                                                                                 \
     }                                                                                                     \
-    const int qEnd = triA ? min(kq, i0 + TS) : kq;                                                        \
-    double s = 0.0;                                                                                       \
+    const int qEnd = triA ? min(kq, i0 + BT) : kq;                                                        \
     int inChunk = 0;                                                                                      \
     for (int q0 = 0; q0 < qEnd; q0 += TS) {                                                               \
-        const int ar = i0 + ly, aq = q0 + lx;                                                             \
-        as[ly][lx] = ar < mi && aq < qEnd ? (double) a[ao + (long) ar * ais + (long) aq * aqs] : 0.0;      \
-        const int bq = q0 + ly, bj = j0 + lx;                                                             \
-        bs[ly][lx] = bq < qEnd && bj < nj ? (double) b[bo + (long) bq * bqs + (long) bj * bjs] : 0.0;      \
+        for (int r = 0; r < RB; r++) {                                                                    \
+            const int ar = i0 + ly + TS * r, aq = q0 + lx;                                                \
+            as[ly + TS * r][lx] = ar < mi && aq < qEnd ? (double) a[ao + (long) ar * ais + (long) aq * aqs] : 0.0; \
+            const int bq = q0 + ly, bj = j0 + lx + TS * r;                                                \
+            bs[ly][lx + TS * r] = bq < qEnd && bj < nj ? (double) b[bo + (long) bq * bqs + (long) bj * bjs] : 0.0; \
+        }                                                                                                 \
         BARRIER();                                                                                        \
         const int tEnd = min(TS, qEnd - q0);                                                              \
         for (int t = 0; t < tEnd; t++) {                                                                  \
-            s = fma(as[ly][t], bs[t][lx], s);                                                             \
+            double av[RB], bv[RB];                                                                        \
+            for (int r = 0; r < RB; r++) {                                                                \
+                av[r] = as[ly + TS * r][t];                                                               \
+                bv[r] = bs[t][lx + TS * r];                                                               \
+            }                                                                                             \
+            for (int r = 0; r < RB; r++) {                                                                \
+                for (int e = 0; e < RB; e++) {                                                            \
+                    s[r][e] = fma(av[r], bv[e], s[r][e]);                                                 \
+                }                                                                                         \
+            }                                                                                             \
             if (++inChunk == kc || q0 + t + 1 == qEnd) {                                                  \
-                v = (mode == MODE_ADD || mode == MODE_SET_ADD) ? v + s : v - s;                           \
-                s = 0.0;                                                                                  \
+                for (int r = 0; r < RB; r++) {                                                            \
+                    for (int e = 0; e < RB; e++) {                                                        \
+                        v[r][e] = add ? v[r][e] + s[r][e] : v[r][e] - s[r][e];                            \
+                        s[r][e] = 0.0;                                                                    \
+                    }                                                                                     \
+                }                                                                                         \
                 inChunk = 0;                                                                              \
             }                                                                                             \
         }                                                                                                 \
         BARRIER();                                                                                        \
     }                                                                                                     \
-    if (inside) {                                                                                         \
-        c[at] = v;                                                                                        \
+    for (int r = 0; r < RB; r++) {                                                                        \
+        for (int e = 0; e < RB; e++) {                                                                    \
+            const int i = i0 + ly + TS * r, j = j0 + lx + TS * e;                                         \
+            if (i < mi && j < nj && (!lower || j <= i)) {                                                 \
+                c[co + (long) i * ldc + j] = v[r][e];                                                     \
+            }                                                                                             \
+        }                                                                                                 \
     }                                                                                                     \
 }
 

@@ -164,8 +164,14 @@ final class OpenClLinalg {
                     null);
         }
 
+        /** Work-items covering v in groups of TS, each item one element. */
         private static long up(long v) {
             return (v + LinalgKernels.TS - 1) / LinalgKernels.TS * LinalgKernels.TS;
+        }
+
+        /** Work-items covering v in groups of TS, each group PRODUCT_TILE elements. */
+        private static long tiles(long v) {
+            return (v + LinalgKernels.PRODUCT_TILE - 1) / LinalgKernels.PRODUCT_TILE * LinalgKernels.TS;
         }
 
         @Override
@@ -175,7 +181,7 @@ final class OpenClLinalg {
             if (mi == 0 || nj == 0) {
                 return;
             }
-            run(floats ? LinalgKernels.PRODUCT_F : LinalgKernels.PRODUCT_D, up(nj), up(mi), LinalgKernels.TS,
+            run(floats ? LinalgKernels.PRODUCT_F : LinalgKernels.PRODUCT_D, tiles(nj), tiles(mi), LinalgKernels.TS,
                     LinalgKernels.TS, a, ao, ais, aqs, b, bo, bqs, bjs, c, co, ldc, mi, nj, kq, kc, mode,
                     lower ? 1 : 0, triA ? 1 : 0);
         }

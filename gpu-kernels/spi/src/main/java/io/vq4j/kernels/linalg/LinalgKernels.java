@@ -18,8 +18,10 @@ import java.nio.charset.StandardCharsets;
  * <p>A backend supplies {@link Ops}: its buffers and how it launches each kernel.
  */
 public final class LinalgKernels {
-    /** Tile edge of the product kernels (work-groups are TS × TS). */
+    /** Edge of the work-groups of the 2-D kernels (TS × TS work-items). */
     public static final int TS = 16;
+    /** Edge of the tile of C one product work-group computes (each work-item 4 × 4 elements). */
+    public static final int PRODUCT_TILE = 4 * TS;
     /** Work-items of the one-group kernels (potf2, trtri): a whole panel. */
     public static final int NB = InverseCholesky.NB;
     /** Kernel names. */
@@ -33,8 +35,8 @@ public final class LinalgKernels {
     /** How a backend runs the kernels on its buffers B. Calls are in order (an in-order queue or stream). */
     public interface Ops<B> {
         /**
-         * la_product_d (la_product_f when floats) on a (mi/TS) × (nj/TS) grid of TS × TS groups,
-         * rounded up: the arguments as linalg.cl names them.
+         * la_product_d (la_product_f when floats) on a (nj/PRODUCT_TILE) × (mi/PRODUCT_TILE) grid of
+         * TS × TS groups, rounded up: the arguments as linalg.cl names them.
          */
         void product(boolean floats, B a, long ao, int ais, int aqs, B b, long bo, int bqs, int bjs, B c, long co,
                      int ldc, int mi, int nj, int kq, int kc, int mode, boolean lower, boolean triA);
