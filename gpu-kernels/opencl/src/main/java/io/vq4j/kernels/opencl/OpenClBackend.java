@@ -40,6 +40,7 @@ import java.util.List;
  */
 public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private final OpenCl.Device device;
+    private final OpenClLinalg linalg;
 
     public OpenClBackend(int index) {
         this(OpenCl.open(index));
@@ -48,6 +49,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private OpenClBackend(OpenCl.Device device) {
         super(device, device.info.globalMemory(), device.info.maxAlloc());
         this.device = device;
+        this.linalg = new OpenClLinalg(device, name(), this::allocated);
     }
 
     @Override
@@ -607,5 +609,21 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
         CL.clFinish(device.queue);
         CL.clReleaseMemObject(m);
         allocated(-(long) Math.max(1, n) * Sizeof.cl_int);
+    }
+
+    // ---- the Hessian and its factor (issue 16): linalg.cl in the CPU's order (OpenClLinalg) ------
+
+    @Override
+    public void accumulateGram(float[] x, int rows, int dim, double[] h) {
+        synchronized (device) {
+            linalg.accumulateGram(x, rows, dim, h);
+        }
+    }
+
+    @Override
+    public boolean inverseCholeskyUpper(double[] a, int n) {
+        synchronized (device) {
+            return linalg.inverseCholeskyUpper(a, n);
+        }
     }
 }

@@ -1,0 +1,223 @@
+package io.vq4j.kernels.opencl;
+
+import io.vq4j.kernels.linalg.Gram;
+import io.vq4j.kernels.linalg.InverseCholesky;
+import io.vq4j.kernels.linalg.LinalgKernels;
+import org.jocl.CL;
+import org.jocl.CLException;
+import org.jocl.Pointer;
+import org.jocl.Sizeof;
+import org.jocl.cl_kernel;
+import org.jocl.cl_mem;
+import org.jocl.cl_program;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongConsumer;
+
+/**
+ * accumulateGram and inverseCholeskyUpper of the OpenCL backend: linalg.cl's kernels, launched
+ * in {@link LinalgKernels}' sequence, so H and U are the CPU's bits. The program is built once
+ * per device, on first use. A device without fp64, or a matrix larger than one buffer may be,
+ * runs the CPU's code (the same bits).
+ */
+final class OpenClLinalg {
+    private static final Map<OpenCl.Device, cl_program> PROGRAMS = new ConcurrentHashMap<>();
+    private static final Map<String, cl_kernel> KERNELS = new ConcurrentHashMap<>();
+
+    private final OpenCl.Device device;
+    private final String name;
+    private final LongConsumer allocated;
+
+    /** @param allocated counts device bytes made (positive) and released (negative) in the backend's peak */
+    OpenClLinalg(OpenCl.Device device, String name, LongConsumer allocated) {
+        this.device = device;
+        this.name = name;
+        this.allocated = allocated;
+    }
+
+    /** Whether a buffer of {@code doubles} doubles may be made on this device. */
+    private boolean fits(long doubles) {
+        return device.info.fp64() && doubles * Sizeof.cl_double <= device.info.maxAlloc();
+    }
+
+    /** {@link io.vq4j.kernels.Backend#accumulateGram}; call under the device's lock. */
+    void accumulateGram(float[] x, int rows, int dim, double[] h) {
+        if (rows < 0 || dim < 0 || x.length < (long) rows * dim || h.length < (long) dim * dim) {
+            throw new IllegalArgumentException("accumulateGram: " + x.length + " inputs for " + rows + "x" + dim
+                    + ", " + h.length + " sums for " + dim + "x" + dim);
+        }
+        if (rows == 0 || dim == 0) {
+            return;
+        }
+        if (!fits((long) dim * dim) || (long) rows * dim * Sizeof.cl_float > device.info.maxAlloc()) {
+            Gram.accumulate(x, rows, dim, h);
+            return;
+        }
+        try (Launcher l = new Launcher()) {
+            cl_mem dx = l.in(Pointer.to(x), (long) rows * dim * Sizeof.cl_float);
+            long hb = (long) dim * dim * Sizeof.cl_double;
+            cl_mem dh = l.in(Pointer.to(h), hb);
+            LinalgKernels.gram(l, dx, rows, dim, dh);
+            CL.clEnqueueReadBuffer(device.queue, dh, true, 0, hb, Pointer.to(h), 0, null, null);
+        } catch (CLException e) {
+            throw new IllegalStateException(name + ": accumulateGram " + rows + "x" + dim + " failed: "
+                    + CL.stringFor_errorCode(e.getStatus()));
+        }
+    }
+
+    /** {@link io.vq4j.kernels.Backend#inverseCholeskyUpper}; call under the device's lock. */
+    boolean inverseCholeskyUpper(double[] a, int n) {
+        if (n < 0 || (long) n * n > Integer.MAX_VALUE || a.length < (long) n * n) {
+            throw new IllegalArgumentException("inverseCholeskyUpper: " + a.length + " values for n = " + n);
+        }
+        if (n == 0) {
+            return true;
+        }
+        if (!fits((long) n * n)) {
+            return InverseCholesky.inPlace(a, n);
+        }
+        long bytes = (long) n * n * Sizeof.cl_double;
+        LinalgKernels.reverse(a, n * n);
+        try (Launcher l = new Launcher()) {
+            cl_mem da = l.in(Pointer.to(a), bytes);
+            cl_mem inv = l.out((long) LinalgKernels.NB * LinalgKernels.NB * Sizeof.cl_double);
+            long scratch = LinalgKernels.scratchDoubles(n) * Sizeof.cl_double;
+            cl_mem panel = l.out(scratch);
+            cl_mem t = l.out(scratch);
+            int[] flag = {0};
+            cl_mem fail = l.in(Pointer.to(flag), Sizeof.cl_int);
+            LinalgKernels.factor(l, da, inv, panel, t, fail, n);
+            CL.clEnqueueReadBuffer(device.queue, fail, true, 0, Sizeof.cl_int, Pointer.to(flag), 0, null, null);
+            if (flag[0] != 0) {
+                return false;
+            }
+            CL.clEnqueueReadBuffer(device.queue, da, true, 0, bytes, Pointer.to(a), 0, null, null);
+        } catch (CLException e) {
+            throw new IllegalStateException(name + ": inverseCholeskyUpper n=" + n + " failed: "
+                    + CL.stringFor_errorCode(e.getStatus()));
+        }
+        LinalgKernels.reverse(a, n * n);
+        return true;
+    }
+
+    private cl_kernel kernel(String k) {
+        cl_program p = PROGRAMS.computeIfAbsent(device, d -> build());
+        return KERNELS.computeIfAbsent(device.info.index() + "/" + k, x -> CL.clCreateKernel(p, k, null));
+    }
+
+    private cl_program build() {
+        cl_program p = CL.clCreateProgramWithSource(device.context, 1, new String[]{LinalgKernels.opencl()}, null,
+                null);
+        try {
+            CL.clBuildProgram(p, 0, null, "-cl-std=CL1.2", null, null);
+        } catch (CLException e) {
+            long[] size = new long[1];
+            CL.clGetProgramBuildInfo(p, device.id, CL.CL_PROGRAM_BUILD_LOG, 0, null, size);
+            byte[] log = new byte[(int) size[0]];
+            CL.clGetProgramBuildInfo(p, device.id, CL.CL_PROGRAM_BUILD_LOG, size[0], Pointer.to(log), null);
+            String first = new String(log, StandardCharsets.UTF_8).lines().filter(s -> s.contains("error"))
+                    .findFirst().orElse(e.getMessage());
+            throw new IllegalStateException(name + ": building the linear-algebra kernels failed: " + first.trim());
+        }
+        return p;
+    }
+
+    /** The buffers of one call (released together) and the launches of {@link LinalgKernels.Ops}. */
+    private final class Launcher implements LinalgKernels.Ops<cl_mem>, AutoCloseable {
+        private final List<cl_mem> mems = new ArrayList<>();
+        private long bytes;
+
+        cl_mem in(Pointer p, long size) {
+            return keep(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE | CL.CL_MEM_COPY_HOST_PTR, size, p,
+                    null), size);
+        }
+
+        cl_mem out(long size) {
+            return keep(CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, Math.max(8, size), null, null),
+                    Math.max(8, size));
+        }
+
+        private cl_mem keep(cl_mem m, long size) {
+            mems.add(m);
+            bytes += size;
+            allocated.accept(size);
+            return m;
+        }
+
+        private void run(String k, long gx, long gy, long lx, long ly, Object... args) {
+            cl_kernel kn = kernel(k);
+            for (int i = 0; i < args.length; i++) {
+                Object v = args[i];
+                if (v instanceof cl_mem m) {
+                    CL.clSetKernelArg(kn, i, Sizeof.cl_mem, Pointer.to(m));
+                } else if (v instanceof Long x) {
+                    CL.clSetKernelArg(kn, i, Sizeof.cl_long, Pointer.to(new long[]{x}));
+                } else {
+                    CL.clSetKernelArg(kn, i, Sizeof.cl_int, Pointer.to(new int[]{(Integer) v}));
+                }
+            }
+            CL.clEnqueueNDRangeKernel(device.queue, kn, 2, null, new long[]{gx, gy}, new long[]{lx, ly}, 0, null,
+                    null);
+        }
+
+        /** Work-items covering v in groups of TS, each item one element. */
+        private static long up(long v) {
+            return (v + LinalgKernels.TS - 1) / LinalgKernels.TS * LinalgKernels.TS;
+        }
+
+        /** Work-items covering v in groups of TS, each group PRODUCT_TILE elements. */
+        private static long tiles(long v) {
+            return (v + LinalgKernels.PRODUCT_TILE - 1) / LinalgKernels.PRODUCT_TILE * LinalgKernels.TS;
+        }
+
+        @Override
+        public void product(boolean floats, cl_mem a, long ao, int ais, int aqs, cl_mem b, long bo, int bqs, int bjs,
+                            cl_mem c, long co, int ldc, int mi, int nj, int kq, int kc, int mode, boolean lower,
+                            boolean triA) {
+            if (mi == 0 || nj == 0) {
+                return;
+            }
+            run(floats ? LinalgKernels.PRODUCT_F : LinalgKernels.PRODUCT_D, tiles(nj), tiles(mi), LinalgKernels.TS,
+                    LinalgKernels.TS, a, ao, ais, aqs, b, bo, bqs, bjs, c, co, ldc, mi, nj, kq, kc, mode,
+                    lower ? 1 : 0, triA ? 1 : 0);
+        }
+
+        @Override
+        public void potf2(cl_mem a, int n, int k0, int kb, cl_mem fail) {
+            run(LinalgKernels.POTF2, LinalgKernels.NB, 1, LinalgKernels.NB, 1, a, n, k0, kb, fail);
+        }
+
+        @Override
+        public void trtri(cl_mem l, long lo, int ldl, cl_mem x, long xo, int ldx, int kb) {
+            run(LinalgKernels.TRTRI, LinalgKernels.NB, 1, LinalgKernels.NB, 1, l, lo, ldl, x, xo, ldx, kb);
+        }
+
+        @Override
+        public void copy(cl_mem a, long ao, int n, int rows, int cols, cl_mem dst) {
+            run(LinalgKernels.COPY, up(cols), up(rows), LinalgKernels.TS, LinalgKernels.TS, a, ao, n, rows, cols, dst);
+        }
+
+        @Override
+        public void zeroUpper(cl_mem a, int n) {
+            run(LinalgKernels.ZERO_UPPER, up(n), up(n), LinalgKernels.TS, LinalgKernels.TS, a, n);
+        }
+
+        @Override
+        public void zero(cl_mem buf, long doubles) {
+            CL.clEnqueueFillBuffer(device.queue, buf, Pointer.to(new double[]{0.0}), Sizeof.cl_double, 0,
+                    doubles * Sizeof.cl_double, 0, null, null);
+        }
+
+        @Override
+        public void close() {
+            for (cl_mem m : mems) {
+                CL.clReleaseMemObject(m);
+            }
+            allocated.accept(-bytes);
+        }
+    }
+}
