@@ -30,7 +30,7 @@ public final class VptqLayerReader implements PackedLayerReader {
         if (!st.contains(cn) || !st.contains(name + ".indices")) {
             return null;
         }
-        Tensors t = new Tensors(st);
+        Tensors t = new Tensors(st, st.fileOf(name + ".indices"));
         long[] ish = t.shape(name + ".indices", DType.I32, 3);
         long[] csh = t.shape(cn, null, 2);
         int groups = (int) csh[0];
@@ -187,11 +187,11 @@ public final class VptqLayerReader implements PackedLayerReader {
     }
 
     /** Tensor access with errors that name the file and the tensor. */
-    private record Tensors(SafeTensorsDirectory st) {
+    private record Tensors(SafeTensorsDirectory st, SafeTensorsFile layerFile) {
         SafeTensorsFile file(String name) {
             SafeTensorsFile f = st.fileOf(name);
             if (f == null) {
-                throw new InputException("VPTQ tensor '" + name + "' is missing");
+                throw InputException.at(layerFile.path(), "VPTQ tensor '" + name + "' is missing");
             }
             return f;
         }
@@ -221,7 +221,7 @@ public final class VptqLayerReader implements PackedLayerReader {
 
         InputException bad(String name, String why) {
             SafeTensorsFile f = st.fileOf(name);
-            return f == null ? new InputException("VPTQ tensor '" + name + "' " + why)
+            return f == null ? InputException.at(layerFile.path(), "VPTQ tensor '" + name + "' " + why)
                     : InputException.at(f.path(), "tensor '" + name + "' " + why);
         }
     }
