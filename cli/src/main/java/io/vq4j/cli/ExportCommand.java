@@ -16,6 +16,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -36,9 +37,10 @@ final class ExportCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
     @Option(names = "--format", paramLabel = "F", defaultValue = "gguf",
-            description = "gguf (default: ${DEFAULT-VALUE})")
+            description = "gguf, or vptq: a VPTQ checkpoint directory (transformers' quant_method \"vptq\") from a"
+                    + " --method vptq packed model, written to --out DIR (default: ${DEFAULT-VALUE})")
     String format;
-    @Option(names = "--type", paramLabel = "T", required = true,
+    @Option(names = "--type", paramLabel = "T",
             description = "f32, f16, q8_0, q5_0, q4_0, q4_1, q4_K or q6_K: how the 2-D weights are stored (rows"
                     + " that are not whole blocks fall back as llama.cpp's quantizer does: q4_K to q5_0, q6_K to"
                     + " q8_0, 32-value types to f16; norms stay f32)")
@@ -70,9 +72,15 @@ final class ExportCommand implements Callable<Integer> {
     DeviceOption device = new DeviceOption();
 
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
+        if (format.equalsIgnoreCase("vptq")) {
+            return VptqExportCommand.run(this);
+        }
         if (!format.equalsIgnoreCase("gguf")) {
-            throw new InputException("--format: must be gguf, got " + format);
+            throw new InputException("--format: must be gguf or vptq, got " + format);
+        }
+        if (type == null) {
+            throw new InputException("--type: required with --format gguf");
         }
         GgmlType t = GgmlType.byName(type);
         if (t == null) {
