@@ -36,9 +36,13 @@ final class ExportCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
     @Option(names = "--format", paramLabel = "F", defaultValue = "gguf",
-            description = "gguf (default: ${DEFAULT-VALUE})")
+            description = "gguf or gptq (a GPTQ checkpoint directory from a packed --method gptq/rtn model;"
+                    + " --out DIR) (default: ${DEFAULT-VALUE})")
     String format;
-    @Option(names = "--type", paramLabel = "T", required = true,
+    @Option(names = "--checkpoint-format", paramLabel = "F", defaultValue = "gptq",
+            description = "gptq: gptq (v1, qzeros hold zero - 1) or gptq_v2 (GPTQModel's) (default: ${DEFAULT-VALUE})")
+    String checkpointFormat;
+    @Option(names = "--type", paramLabel = "T",
             description = "f32, f16, q8_0, q5_0, q4_0, q4_1, q4_K or q6_K: how the 2-D weights are stored (rows"
                     + " that are not whole blocks fall back as llama.cpp's quantizer does: q4_K to q5_0, q6_K to"
                     + " q8_0, 32-value types to f16; norms stay f32)")
@@ -71,8 +75,14 @@ final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (format.equalsIgnoreCase("gptq")) {
+            return GptqExportRun.run(this, spec.commandLine().getOut());
+        }
         if (!format.equalsIgnoreCase("gguf")) {
-            throw new InputException("--format: must be gguf, got " + format);
+            throw new InputException("--format: must be gguf or gptq, got " + format);
+        }
+        if (type == null) {
+            throw new InputException("--format gguf needs --type T");
         }
         GgmlType t = GgmlType.byName(type);
         if (t == null) {
