@@ -37,9 +37,13 @@ final class ExportCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
     @Option(names = "--format", paramLabel = "F", defaultValue = "gguf",
-            description = "gguf, or vptq: a VPTQ checkpoint directory (transformers' quant_method \"vptq\") from a"
-                    + " --method vptq packed model, written to --out DIR (default: ${DEFAULT-VALUE})")
+            description = "gguf; vptq: a VPTQ checkpoint directory (transformers' quant_method \"vptq\") from a"
+                    + " --method vptq packed model; gptq: a GPTQ checkpoint directory from a packed --method gptq/rtn"
+                    + " model; both written to --out DIR (default: ${DEFAULT-VALUE})")
     String format;
+    @Option(names = "--checkpoint-format", paramLabel = "F", defaultValue = "gptq",
+            description = "gptq: gptq (v1, qzeros hold zero - 1) or gptq_v2 (GPTQModel's) (default: ${DEFAULT-VALUE})")
+    String checkpointFormat;
     @Option(names = "--type", paramLabel = "T",
             description = "f32, f16, q8_0, q5_0, q4_0, q4_1, q4_K or q6_K: how the 2-D weights are stored (rows"
                     + " that are not whole blocks fall back as llama.cpp's quantizer does: q4_K to q5_0, q6_K to"
@@ -76,8 +80,11 @@ final class ExportCommand implements Callable<Integer> {
         if (format.equalsIgnoreCase("vptq")) {
             return VptqExportCommand.run(this);
         }
+        if (format.equalsIgnoreCase("gptq")) {
+            return GptqExportRun.run(this, spec.commandLine().getOut());
+        }
         if (!format.equalsIgnoreCase("gguf")) {
-            throw new InputException("--format: must be gguf or vptq, got " + format);
+            throw new InputException("--format: must be gguf, gptq or vptq, got " + format);
         }
         if (type == null) {
             throw new InputException("--type: required with --format gguf");
