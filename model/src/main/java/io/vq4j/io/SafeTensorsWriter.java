@@ -164,6 +164,24 @@ public final class SafeTensorsWriter {
         return out;
     }
 
+    /** The size {@link #write} will give the file: 8 + the padded header + every tensor's bytes (for exact size budgets). */
+    public long fileBytes() {
+        long n = 8 + header().length;
+        for (Entry e : entries) {
+            n += e.bytes;
+        }
+        return n;
+    }
+
+    /** The tensors' bytes alone, without the header. */
+    public long dataBytes() {
+        long n = 0;
+        for (Entry e : entries) {
+            n += e.bytes;
+        }
+        return n;
+    }
+
     public void write(Path target) throws IOException {
         Path tmp = AtomicFiles.tempFileBeside(target);
         try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {

@@ -57,11 +57,40 @@ final class JobOutput {
     private final Path out;
     private final String fingerprint;
     private final int blocks;
+    /** The --target-bpw plan's record (null for one spec), kept in the checkpoint record. */
+    private final ObjectNode plan;
 
     JobOutput(Path out, String fingerprint, int blocks) {
+        this(out, fingerprint, blocks, null);
+    }
+
+    JobOutput(Path out, String fingerprint, int blocks, ObjectNode plan) {
         this.out = out;
         this.fingerprint = fingerprint;
         this.blocks = blocks;
+        this.plan = plan;
+    }
+
+    ObjectNode plan() {
+        return plan;
+    }
+
+    /** The plan recorded in a directory (checkpoint record first, then a finished report), or null. */
+    static ObjectNode recordedPlan(Path out) {
+        for (String f : new String[]{QuantizeJob.STATE, QuantizeJob.REPORT_JSON}) {
+            Path p = out.resolve(f);
+            if (Files.isRegularFile(p)) {
+                try {
+                    JsonNode n = JSON.readTree(p.toFile()).path(QuantizeJob.PLAN);
+                    if (n instanceof ObjectNode o) {
+                        return o;
+                    }
+                } catch (IOException e) {
+                    throw InputException.at(p, "cannot read: " + e.getMessage());
+                }
+            }
+        }
+        return null;
     }
 
     Path dir() {
@@ -80,11 +109,14 @@ final class JobOutput {
      * What identifies a run: the spec, the calibration (its tokens), the seed and the model's
      * content ({@link SourceDigest}: a CRC32C of its files, not their names or paths).
      */
-    static String fingerprint(SourceModel source, Options o, int n, int len, int[] tokens) {
+    static String fingerprint(SourceModel source, Options o, int n, int len, int[] tokens, LayerPlan plan) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             md.update(("vq4j-quantize-2\n" + o.spec() + "\n" + n + "x" + len + "\nseed " + o.seed() + "\n"
                     + source.configJson()).getBytes(StandardCharsets.UTF_8));
+            if (plan != null) {
+                md.update(("\nplan " + plan.record()).getBytes(StandardCharsets.UTF_8));
+            }
             SourceDigest.update(md, source instanceof SourceModel.Hf hf ? hf.dir() : o.model());
             for (int t : tokens) {
                 md.update((byte) t);
@@ -196,6 +228,9 @@ final class JobOutput {
         s.put("fingerprint", fingerprint);
         s.put("blocks_done", blocksDone);
         s.set("layers", JobReport.layersJson(reports));
+        if (plan != null) {
+            s.set(QuantizeJob.PLAN, plan);
+        }
         writeText(out.resolve(QuantizeJob.STATE), s.toPrettyString());
     }
 
@@ -279,7 +314,7 @@ final class JobOutput {
         ObjectNode qc = config.putObject("quantization_config");
         qc.put("quant_method", "vq4j");
         qc.put("format", PackedLayers.FORMAT); // the layouts' format, as each layout records it
-        qc.put("method", spec.method());
+        qc.put("method", plan == null ? spec.method() : "mixed");
         qc.set("spec", JSON.valueToTree(spec));
         writeText(out.resolve(QuantizeJob.REPORT_JSON), report.toPrettyString());
         writeText(out.resolve("config.json"), config.toPrettyString());

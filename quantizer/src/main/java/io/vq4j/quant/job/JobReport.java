@@ -102,6 +102,37 @@ final class JobReport {
         return report;
     }
 
+    /**
+     * quantize-report.md of a --target-bpw run: the plan's totals and its choice per layer
+     * (configuration, bytes, predicted loss) after the report of one spec.
+     */
+    static String planMarkdown(String md, JsonNode plan) {
+        StringBuilder sb = new StringBuilder(md);
+        sb.append(String.format(Locale.ROOT, "%n## --target-bpw %s%n%n", plan.path("target_bpw").asText()));
+        sb.append(String.format(Locale.ROOT, "- budget: %,d bytes (%s bits/weight × %,d quantized weights / 8, rounded"
+                        + " down); every byte of the safetensors files but the unquantized tensors' data counts,"
+                        + " as in vq inspect%n", plan.path("budget_bytes").asLong(), plan.path("target_bpw").asText(),
+                plan.path("quantized_weights").asLong()));
+        sb.append(String.format(Locale.ROOT, "- chosen: %,d bytes = %,d of the layers (tensors and layout records) +"
+                        + " %,d of the files (headers, tensor entries, padding) → true %.4f bits/weight%n",
+                plan.path("predicted_bytes").asLong(), plan.path("layer_bytes").asLong(),
+                plan.path("overhead_bytes").asLong(), plan.path("predicted_true_bits_per_weight").asDouble()));
+        sb.append(String.format(Locale.ROOT, "- predicted loss (%s): %.6g%n", plan.path("proxy").asText(),
+                plan.path("predicted_loss").asDouble()));
+        sb.append("- candidates:");
+        int i = 0;
+        for (JsonNode c : plan.path("candidates")) {
+            sb.append(i++ == 0 ? " " : "; ").append('[').append(i - 1).append("] `").append(c.asText()).append('`');
+        }
+        sb.append("\n\n| layer | choice | bytes | true bpw | predicted loss |\n|---|---|---:|---:|---:|\n");
+        for (JsonNode l : plan.path("layers")) {
+            sb.append(String.format(Locale.ROOT, "| %s | [%d] %s | %,d | %.3f | %.4g |%n", l.path("name").asText(),
+                    l.path("candidate").asInt(), l.path("config").asText(), l.path("bytes").asLong(),
+                    l.path("bytes").asLong() * 8.0 / l.path("weights").asLong(), l.path("predicted_loss").asDouble()));
+        }
+        return sb.toString();
+    }
+
     /** quantize-report.md. */
     static String markdown(Options o, List<LayerReport> reports, long sharedBytes) {
         long bytes = bytes(reports, sharedBytes);

@@ -1,5 +1,6 @@
 package io.vq4j.quant.job;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.LayerWeights;
@@ -79,10 +80,19 @@ public final class QuantizeJob {
     }
 
     public static Result run(SourceModel source, Options o, Backend backend, Listener listener) {
+        return run(source, o, backend, listener, null);
+    }
+
+    /**
+     * {@link #run}, each layer quantized with its own spec when {@code plan} is given
+     * (--target-bpw: o.spec() then gives the damping; the plan's record joins the fingerprint,
+     * the checkpoint record and the report).
+     */
+    public static Result run(SourceModel source, Options o, Backend backend, Listener listener, LayerPlan plan) {
         long t0 = System.nanoTime();
         LlamaConfig c = source.config();
         QuantSpec spec = o.spec();
-        LayerQuantizer quantizer = validate(spec, c);
+        LayerQuantizer quantizer = plan == null ? validate(spec, c) : plan.quantizer();
         int n = o.calibSamples();
         int len = o.calibLen() > 0 ? o.calibLen() : Math.min(512, c.maxSeqLen());
         if (n < 1) {
@@ -95,9 +105,10 @@ public final class QuantizeJob {
         MemoryEstimate.check(c, n, len, calibBytes(o.calib()), Runtime.getRuntime());
         int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
         source.checkFinite();
-        String fingerprint = JobOutput.fingerprint(source, o, n, len, tokens);
+        String fingerprint = JobOutput.fingerprint(source, o, n, len, tokens, plan);
         int blocks = c.nLayers();
-        JobOutput output = new JobOutput(o.out().toAbsolutePath().normalize(), fingerprint, blocks);
+        JobOutput output = new JobOutput(o.out().toAbsolutePath().normalize(), fingerprint, blocks,
+                plan == null ? null : plan.record());
         Path out = output.dir();
         try (RunLock lock = RunLock.acquire(out)) {
             return runLocked(source, o, backend, listener, t0, quantizer, n, len, tokens, fingerprint, output);
@@ -164,9 +175,32 @@ public final class QuantizeJob {
         for (SharedCodebook sc : books) {
             sharedBytes += PackedLayers.sharedCodebook(sc.tensor(), sc.k(), sc.d(), sc.book()).bytes().length;
         }
-        output.finish(source, o.tokenizer(), spec, JobReport.json(o, fingerprint, reports, n, len, sharedBytes),
-                JobReport.markdown(o, reports, sharedBytes));
+        ObjectNode json = JobReport.json(o, fingerprint, reports, n, len, sharedBytes);
+        String md = JobReport.markdown(o, reports, sharedBytes);
+        if (output.plan() != null) { // --target-bpw: the choice per layer
+            json.put("method", "mixed");
+            json.set(PLAN, output.plan());
+            md = JobReport.planMarkdown(md, output.plan());
+        }
+        output.finish(source, o.tokenizer(), spec, json, md);
         return new Result(out, reports, done, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** A layer's bytes in the packed file, as the report and vq inspect count them: its tensors' data and its layout record. */
+    public static long layerBytes(String name, PackedMatrix q) {
+        return JobReport.layerBytes(name, q);
+    }
+
+    /** The key of the per-layer plan in the checkpoint record and in quantize-report.json. */
+    public static final String PLAN = "target_bpw_plan";
+
+    /**
+     * The per-layer plan recorded in {@code out} (an unfinished run's checkpoint record, or a
+     * finished run's report), or null when there is none: a resumed --target-bpw run goes on
+     * with it instead of measuring again.
+     */
+    public static ObjectNode recordedPlan(Path out) {
+        return JobOutput.recordedPlan(out);
     }
 
     private static long calibBytes(Path calib) {
