@@ -6,7 +6,8 @@ here in plain torch for the CPU, over a small Llama-family model, on the calibra
 
 What VPTQ does per linear layer, as reproduced (no outliers, no permutation, no norm: their
 defaults, npercent 0, enable_perm and enable_norm False; kmeans_mode "hessian" as in their scripts):
-- H = the layer's input Gram matrix; columns with H_cc = 0 get H_cc = 1 and weight 0.
+- H = the layer's input Gram matrix, scaled to mean diagonal 1 and + 0.01 I (their load_hessian);
+  columns with H_cc = 0 would get H_cc = 1 and weight 0.
 - Sub-vectors: d consecutive rows of one column (their "transpose" mode).
 - One codebook per layer from k-means on the layer's sub-vectors with sample weight H_cc (the mean
   of diag H over the vector's entries, which all lie in column c). VPTQ calls cuML's KMeans with
@@ -17,7 +18,7 @@ defaults, npercent 0, enable_perm and enable_norm False; kmeans_mode "hessian" a
 - The codebook stays fixed; a GPTQ pass, one column at a time in blocks of 128: each sub-vector of
   the column to its nearest centroid (plain Euclidean, as their torch.cdist), the error
   (w - q) / U_cc fed to the later columns through U = the upper Cholesky factor of
-  (H + 0.01 mean(diag H) I)^-1.
+  (H + 0.01 mean(diag H) I)^-1 (their vptq() damping, on top of load_hessian's).
 Hessians: --hessians fp takes every layer's inputs from the unquantized model (VPTQ collects its
 Hessians offline on the fp model); --hessians sequential takes them true-sequentially (earlier
 layers already quantized), as vq4j does. Writes a Hugging Face directory for `vq eval ppl`.
@@ -66,6 +67,8 @@ def vptq_layer(w, h, d, k, iters, tol, percdamp, rng, blocksize=128):
     w = w.clone().double()
     h = h.clone().double()
     rows, cols = w.shape
+    h /= torch.diag(h).mean()                                 # their load_hessian: mean diag 1, then + 0.01 I
+    h += 0.01 * torch.eye(cols, dtype=torch.float64)
     dead = torch.diag(h) == 0
     h[dead, dead] = 1
     w[:, dead] = 0
