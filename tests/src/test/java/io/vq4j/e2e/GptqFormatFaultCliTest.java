@@ -16,6 +16,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Map;
 import java.util.function.Consumer;
@@ -134,7 +135,7 @@ class GptqFormatFaultCliTest {
         Path d = copy();
         edit(d, L + ".qweight", t -> {
             t.shape = new long[] {7, 64};
-            t.bytes = java.util.Arrays.copyOf(t.bytes, 7 * 64 * 4);
+            t.bytes = Arrays.copyOf(t.bytes, 7 * 64 * 4);
         });
         refused(ppl(d), file(d), "tensor '" + L + ".qweight' has shape [7, 64] but config.json implies [8, 64]");
 
