@@ -2,6 +2,7 @@ package io.vq4j.export.gptq;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
 import io.vq4j.io.SafeTensorsWriter;
@@ -12,8 +13,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -118,6 +122,58 @@ class GptqLayerTest {
             assertEquals(0b11, qz[2] & 3, "high 2 bits of output 21's v1 field 0b110");
             assertArrayEquals(m.dequantize(), GptqTestDecoder.decode(f, NAME, 3, -1, true));
         }
+    }
+
+    /**
+     * A v1 zero field of 2^b − 1 (which AutoGPTQ's pack writes for a zero of 2^b, and vq4j's
+     * export never writes) is zero 2^b, as AutoGPTQ's dequant computes it (field + 1, no wrap),
+     * in the import and in the tests' decoder; written here word by word, not by GptqLayer.
+     * (AutoGPTQ's QuantLinear.forward on these tensors, run outside the repository, gives row 0 =
+     * 0.5 · (i % 16 − 16): −8, −7.5, …; GPTQModel's v1 → v2 conversion would not, see docs/FORMAT.md.)
+     */
+    @Test
+    void aV1ZeroFieldOfAllOnesIsZeroTwoToTheBits(@TempDir Path dir) throws IOException {
+        int out = 32;
+        int in = 32;
+        int[] qweight = new int[in / 8 * out]; // 4 bits: 8 codes a word, code of input i = i % 16
+        for (int w = 0; w < in / 8; w++) {
+            for (int o = 0; o < out; o++) {
+                for (int j = 0; j < 8; j++) {
+                    qweight[w * out + o] |= ((w * 8 + j) % 16) << (4 * j);
+                }
+            }
+        }
+        int[] qzeros = new int[out / 8]; // one group; field 15 for output 0, 7 (zero 8) for the others
+        for (int o = 0; o < out; o++) {
+            qzeros[o / 8] |= (o == 0 ? 15 : 7) << (4 * (o % 8));
+        }
+        float[] scales = new float[out];
+        Arrays.fill(scales, 0.5f);
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        w.addBytes(NAME + ".qweight", DType.I32, new long[] {in / 8, out}, le(qweight));
+        w.addBytes(NAME + ".qzeros", DType.I32, new long[] {1, out / 8}, le(qzeros));
+        w.addFloats(NAME + ".scales", DType.F16, new long[] {1, out}, scales);
+        Files.createDirectories(dir);
+        w.write(dir.resolve(SafeTensorsDirectory.SINGLE));
+        Files.writeString(dir.resolve("config.json"), "{\"quantization_config\": {\"quant_method\": \"gptq\","
+                + " \"bits\": 4, \"group_size\": -1, \"sym\": false, \"checkpoint_format\": \"gptq\"}}\n");
+        float[] want = new float[out * in];
+        for (int o = 0; o < out; o++) {
+            for (int i = 0; i < in; i++) {
+                want[o * in + i] = 0.5f * (i % 16 - (o == 0 ? 16 : 8));
+            }
+        }
+        try (SafeTensorsDirectory st = SafeTensorsDirectory.open(dir)) {
+            assertArrayEquals(want, new GptqLayerReader().read(st, NAME, out, in).dequantize(), "the import");
+            assertArrayEquals(want, GptqTestDecoder.decode(st.fileOf(NAME + ".qweight"), NAME, 4, -1, true),
+                    "the tests' decoder");
+        }
+    }
+
+    private static byte[] le(int[] v) {
+        byte[] b = new byte[4 * v.length];
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().put(v);
+        return b;
     }
 
     private static void check(Path out, PackedMatrix m, int bits, int group, boolean actOrder, boolean sym,
