@@ -33,7 +33,8 @@ public final class GptqLayerReader implements PackedLayerReader {
     public PackedMatrix read(SafeTensorsDirectory st, String name, int rows, int cols) {
         String qw = name + ".qweight";
         if (!st.contains(qw)) {
-            for (String part : new String[] {".qzeros", ".scales", ".g_idx"}) {
+            // qzeros / g_idx are GPTQ's own names (a vq4j packed layer has scales too, never these)
+            for (String part : new String[] {".qzeros", ".g_idx"}) {
                 if (st.contains(name + part) && !st.contains(name + ".weight")) {
                     throw InputException.at(st.fileOf(name + part).path(), "GPTQ tensor '" + qw + "' is missing"
                             + " (the layer has " + name + part + ")");
