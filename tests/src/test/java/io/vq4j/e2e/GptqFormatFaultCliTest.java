@@ -199,7 +199,7 @@ class GptqFormatFaultCliTest {
         Path d = copy();
         config(d, q -> q.put("desc_act", true));
         edit(d, L + ".g_idx", t -> t.bytes = null);
-        refused(ppl(d), "GPTQ tensor '" + L + ".g_idx' is missing but config.json says desc_act");
+        refused(ppl(d), "GPTQ tensor '" + L + ".g_idx' is missing but the quantization config says desc_act");
     }
 
     @Test

@@ -75,7 +75,7 @@ public final class GptqLayerReader implements PackedLayerReader {
             }
         } else if (c.descAct()) {
             throw InputException.at(st.fileOf(name + ".qweight").path(), "GPTQ tensor '" + gi + "' is missing but"
-                    + " config.json says desc_act: the order of the input features is unknown");
+                    + " the quantization config says desc_act: the order of the input features is unknown");
         } else {
             gIdx = new int[cols];
             for (int i = 0; i < cols; i++) {
