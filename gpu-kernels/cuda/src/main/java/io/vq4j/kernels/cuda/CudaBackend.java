@@ -35,7 +35,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * call, computes the assignment and the packed kernels in the CPU backend's operation order
  * (the same bits), and sums the M-step in the CPU backend's partials of 4,096 vectors. Tiles,
  * partials and the packed uploads' bookkeeping are {@link GpuBackend}'s; calls run under the
- * device's lock, in its context.
+ * device's lock, in its context. The Hessian and its factor are {@link CudaLinalg}'s.
  */
 public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
     private final Cuda.Device device;

@@ -182,10 +182,8 @@ final class CudaLinalg {
         }
         long[] sizes = solver.trtriBufferSize(n, a);
         long dwork = l.alloc(Math.max(1, sizes[0]));
-        try (Arena host = Arena.ofConfined()) {
-            MemorySegment hwork = host.allocate(Math.max(1, sizes[1]), 16);
-            solver.trtri(n, a, dwork, sizes[0], hwork, sizes[1], info);
-        }
+        // the host workspace lives with the call's buffers, until the stream has finished with it
+        solver.trtri(n, a, dwork, sizes[0], l.hostBytes(sizes[1]), sizes[1], info);
         if (l.flag(info) != 0) { // a zero on R's diagonal: singular
             return false;
         }
@@ -303,6 +301,11 @@ final class CudaLinalg {
             MemorySegment s = host.allocate(JAVA_DOUBLE, count);
             copy(p, s, false);
             MemorySegment.copy(s, JAVA_DOUBLE, 0, dst, 0, (int) count);
+        }
+
+        /** Host memory of at least {@code size} bytes, freed at close. */
+        MemorySegment hostBytes(long size) {
+            return host.allocate(Math.max(16, size), 16);
         }
 
         /** The int at device address p, after everything queued before it. */
