@@ -1,5 +1,6 @@
 package io.vq4j.kernels.cuda;
 
+import io.vq4j.core.InputException;
 import io.vq4j.kernels.device.DeviceBudget;
 import io.vq4j.kernels.linalg.Gram;
 import io.vq4j.kernels.linalg.InverseCholesky;
@@ -31,7 +32,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>The factor may instead run through cuSOLVER ({@link Cusolver}: potrf and trtri) where
  * libcusolver is found and {@value #FACTOR_PROPERTY} (or VQ_CUDA_FACTOR) is {@code cusolver}: its
  * sums run in cuSOLVER's order, so U differs from the CPU's in the last bits (CudaLinalgTest states
- * the tolerance); the default, {@code exact}, is the CPU's bits.
+ * the tolerance); the default, {@code exact}, is the CPU's bits. Asked for where there is no
+ * usable cuSOLVER, the exact path runs, and stderr says why once.
  *
  * <p>A matrix whose buffers would not fit the backend's per-call budget runs the CPU's code (the
  * same bits); a CUDA failure is one line naming the device and the call.
@@ -66,7 +68,7 @@ final class CudaLinalg {
         }
         String m = v.trim().toLowerCase(Locale.ROOT);
         if (!m.equals("exact") && !m.equals("cusolver")) {
-            throw new IllegalArgumentException(FACTOR_PROPERTY + " (or VQ_CUDA_FACTOR) must be exact or cusolver, not '"
+            throw new InputException(FACTOR_PROPERTY + " (or VQ_CUDA_FACTOR) must be exact or cusolver, not '"
                     + v + "'");
         }
         return m;
@@ -112,17 +114,13 @@ final class CudaLinalg {
         if (n == 0) {
             return true;
         }
-        boolean cusolver = factorMode().equals("cusolver");
+        Cusolver solver = factorMode().equals("cusolver") ? Cusolver.forDevice(device) : null;
+        boolean cusolver = solver != null;
         long ab = (long) n * n * Double.BYTES;
         long scratch = cusolver ? 0 : 2 * LinalgKernels.scratchDoubles(n) * Double.BYTES
                 + (long) LinalgKernels.NB * LinalgKernels.NB * Double.BYTES;
         if (!fits(ab + scratch, ab)) {
             return InverseCholesky.inPlace(a, n);
-        }
-        Cusolver solver = cusolver ? Cusolver.forDevice(device) : null;
-        if (cusolver && solver == null) {
-            throw new IllegalStateException(name + ": inverseCholeskyUpper n=" + n + " failed: "
-                    + FACTOR_PROPERTY + "=cusolver but " + Cusolver.missing(device));
         }
         String what = "inverseCholeskyUpper n=" + n + (cusolver ? " (cuSOLVER)" : "");
         LinalgKernels.reverse(a, n * n);

@@ -67,6 +67,8 @@ final class Cusolver {
             try {
                 return open();
             } catch (IllegalStateException e) {
+                System.err.println("cuda:" + d.info.index() + ": " + CudaLinalg.FACTOR_PROPERTY
+                        + "=cusolver, but " + e.getMessage() + "; the factor runs linalg.cl (the CPU's bits)");
                 return e.getMessage();
             }
         });

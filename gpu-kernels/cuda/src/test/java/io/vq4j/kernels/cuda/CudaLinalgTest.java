@@ -1,10 +1,12 @@
 package io.vq4j.kernels.cuda;
 
+import io.vq4j.core.InputException;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.linalg.LinalgParityTest;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -30,18 +32,18 @@ class CudaLinalgTest extends LinalgParityTest {
         return new CudaBackend(0);
     }
 
-    /** Runs body with the factor on cuSOLVER (skips when there is none, unless VQ_REQUIRE_CUDA=1). */
+    /** Runs body with the factor on cuSOLVER (skips when there is none, unless VQ_REQUIRE_CUDA=1: fails). */
     private void withCusolver(Runnable body) {
         String old = System.getProperty(CudaLinalg.FACTOR_PROPERTY);
         System.setProperty(CudaLinalg.FACTOR_PROPERTY, "cusolver");
         try {
-            try {
-                gpu.inverseCholeskyUpper(new double[]{4}, 1);
-            } catch (IllegalStateException e) {
+            assertTrue(gpu.inverseCholeskyUpper(new double[]{4}, 1));
+            String missing = Cusolver.missing(Cuda.open(0));
+            if (!missing.isEmpty()) {
                 if ("1".equals(System.getenv("VQ_REQUIRE_CUDA"))) {
-                    throw e;
+                    fail("VQ_REQUIRE_CUDA=1 but " + missing);
                 }
-                assumeTrue(false, e.getMessage());
+                assumeTrue(false, missing);
             }
             body.run();
         } finally {
@@ -103,7 +105,7 @@ class CudaLinalgTest extends LinalgParityTest {
         String old = System.getProperty(CudaLinalg.FACTOR_PROPERTY);
         System.setProperty(CudaLinalg.FACTOR_PROPERTY, "lapack");
         try {
-            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+            InputException e = assertThrows(InputException.class,
                     () -> gpu.inverseCholeskyUpper(new double[]{4}, 1));
             assertTrue(e.getMessage().contains("exact or cusolver"), e.getMessage());
         } finally {
