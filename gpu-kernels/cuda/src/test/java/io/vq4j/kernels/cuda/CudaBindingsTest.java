@@ -7,9 +7,11 @@ import java.io.IOException;
 import java.lang.foreign.AddressLayout;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -246,11 +248,13 @@ class CudaBindingsTest {
                 need(p != null, "no " + calls.library + ".so in " + devDir().resolve("lib")
                         + " or on this machine (scripts/lib/cuda-headers.sh fetches it)");
                 SymbolLookup lookup = SymbolLookup.libraryLookup(p, arena);
-                for (String name : calls.all().keySet()) {
-                    if (lookup.find(name).isPresent()) {
+                for (Map.Entry<String, FunctionDescriptor> e : calls.all().entrySet()) {
+                    var symbol = lookup.find(e.getKey());
+                    if (symbol.isPresent()) {
+                        Linker.nativeLinker().downcallHandle(symbol.get(), e.getValue()); // the linker takes it
                         found++;
                     } else {
-                        missing.add(name + " (" + p + ")");
+                        missing.add(e.getKey() + " (" + p + ")");
                     }
                 }
             }
@@ -272,6 +276,28 @@ class CudaBindingsTest {
             // no GPU: cuInit ran and answered with a status, after every handle was bound
             assertTrue(e.getMessage().startsWith("cuInit failed"), e.getMessage());
             System.err.println("CudaBindingsTest: " + p + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * cublasCreate_v2 and cusolverDnCreate, bound by the project's descriptors, run in the real
+     * libraries: CUBLAS_STATUS_SUCCESS / CUSOLVER_STATUS_SUCCESS (0) with a GPU, NOT_INITIALIZED (1)
+     * without one; either way the call returned through the binding.
+     */
+    @Test
+    void cublasAndCusolverCreateRunInTheRealLibraries() throws Throwable {
+        for (Downcalls calls : List.of(Cublas.DOWNCALLS, Cusolver.DOWNCALLS)) {
+            Path p = library(calls.library);
+            need(p != null, "no " + calls.library + ".so in " + devDir().resolve("lib") + " or on this machine");
+            var lib = NativeLibrary.open(p.toString(), calls.library, List.of(), new ArrayList<>());
+            assertTrue(lib.isPresent(), "dlopen " + p);
+            String create = calls == Cublas.DOWNCALLS ? "cublasCreate_v2" : "cusolverDnCreate";
+            MethodHandle h = lib.get().function(calls, create);
+            try (Arena a = Arena.ofConfined()) {
+                int status = (int) h.invokeExact(a.allocate(ValueLayout.ADDRESS));
+                assertTrue(status == 0 || status == 1, create + " returned " + status);
+                System.err.println("CudaBindingsTest: " + create + " in " + p + ": status " + status);
+            }
         }
     }
 }
