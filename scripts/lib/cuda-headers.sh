@@ -7,6 +7,8 @@
 # `apt-get download` and only usr/include and the shared libraries are unpacked, into a cache
 # directory outside the repository (VQ_CUDA_DEV_DIR, default ~/.cache/vq4j/cuda-dev: ~15 MB of
 # headers, ~1 GB of libraries; the .deb files are deleted). Done once: a complete cache is reused.
+# Measured from scratch on the shared 2 cores (2026-12-03): 3 min 20 s at load ~16, 8 min at load
+# ~28 under nice (the 1 GB download takes about 30 s; the rest is unpacking xz).
 # Used by .ci/run, which then sets VQ_REQUIRE_CUDA_HEADERS=1 so that the test cannot skip.
 # NVRTC (scripts/lib/nvrtc.sh) comes first: its library is checked too, and installing it enables
 # the non-free component these packages are in.
