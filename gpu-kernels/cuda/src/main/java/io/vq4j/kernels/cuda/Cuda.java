@@ -86,27 +86,27 @@ public final class Cuda {
     static final class Driver {
         /** Every driver function vq4j calls, with its descriptor (checked against cuda.h by CudaBindingsTest). */
         static final Downcalls DOWNCALLS = new Downcalls("cuda.h", "libcuda")
-            .add("cuInit", JAVA_INT, JAVA_INT)
-            .add("cuDriverGetVersion", JAVA_INT, ADDRESS)
-            .add("cuGetErrorName", JAVA_INT, JAVA_INT, ADDRESS)
-            .add("cuDeviceGetCount", JAVA_INT, ADDRESS)
-            .add("cuDeviceGet", JAVA_INT, ADDRESS, JAVA_INT)
-            .add("cuDeviceGetName", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT)
-            .add("cuDeviceTotalMem_v2", JAVA_INT, ADDRESS, JAVA_INT)
-            .add("cuDeviceGetAttribute", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT)
-            .add("cuDevicePrimaryCtxRetain", JAVA_INT, ADDRESS, JAVA_INT)
-            .add("cuCtxSetCurrent", JAVA_INT, ADDRESS)
-            .add("cuCtxSynchronize", JAVA_INT)
-            .add("cuModuleLoadData", JAVA_INT, ADDRESS, ADDRESS)
-            .add("cuModuleGetFunction", JAVA_INT, ADDRESS, ADDRESS, ADDRESS)
-            .add("cuMemAlloc_v2", JAVA_INT, ADDRESS, JAVA_LONG)
-            .add("cuMemFree_v2", JAVA_INT, JAVA_LONG)
-            .add("cuMemcpyHtoD_v2", JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG)
-            .add("cuMemcpyDtoH_v2", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG)
-            .add("cuMemsetD8_v2", JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG)
-            .add("cuMemGetInfo_v2", JAVA_INT, ADDRESS, ADDRESS)
-            .add("cuLaunchKernel", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                    JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+                .add("cuInit", JAVA_INT, JAVA_INT)
+                .add("cuDriverGetVersion", JAVA_INT, ADDRESS)
+                .add("cuGetErrorName", JAVA_INT, JAVA_INT, ADDRESS)
+                .add("cuDeviceGetCount", JAVA_INT, ADDRESS)
+                .add("cuDeviceGet", JAVA_INT, ADDRESS, JAVA_INT)
+                .add("cuDeviceGetName", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT)
+                .add("cuDeviceTotalMem_v2", JAVA_INT, ADDRESS, JAVA_INT)
+                .add("cuDeviceGetAttribute", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT)
+                .add("cuDevicePrimaryCtxRetain", JAVA_INT, ADDRESS, JAVA_INT)
+                .add("cuCtxSetCurrent", JAVA_INT, ADDRESS)
+                .add("cuCtxSynchronize", JAVA_INT)
+                .add("cuModuleLoadData", JAVA_INT, ADDRESS, ADDRESS)
+                .add("cuModuleGetFunction", JAVA_INT, ADDRESS, ADDRESS, ADDRESS)
+                .add("cuMemAlloc_v2", JAVA_INT, ADDRESS, JAVA_LONG)
+                .add("cuMemFree_v2", JAVA_INT, JAVA_LONG)
+                .add("cuMemcpyHtoD_v2", JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG)
+                .add("cuMemcpyDtoH_v2", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG)
+                .add("cuMemsetD8_v2", JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG)
+                .add("cuMemGetInfo_v2", JAVA_INT, ADDRESS, ADDRESS)
+                .add("cuLaunchKernel", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                        JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
 
         final String path;
         final int version;
