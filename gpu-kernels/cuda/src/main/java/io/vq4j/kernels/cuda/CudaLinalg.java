@@ -99,7 +99,7 @@ final class CudaLinalg {
         try (Launcher l = new Launcher(what)) {
             long dx = l.in(x, (long) rows * dim);
             long dh = l.in(h, (long) dim * dim);
-            LinalgKernels.gram(l, dx, rows, dim, dh);
+            LinalgKernels.gram(new CudaLinalgOps(l), dx, rows, dim, dh);
             l.out(dh, h, (long) dim * dim);
         } catch (Cuda.CudaException e) {
             throw failure(what, e);
@@ -160,7 +160,7 @@ final class CudaLinalg {
         long panel = l.alloc(scratch);
         long t = l.alloc(scratch);
         long fail = l.zeros(Integer.BYTES);
-        LinalgKernels.factor(l, a, inv, panel, t, fail, n);
+        LinalgKernels.factor(new CudaLinalgOps(l), a, inv, panel, t, fail, n);
         return l.flag(fail) == 0;
     }
 
@@ -185,7 +185,7 @@ final class CudaLinalg {
         if (l.flag(info) != 0) { // a zero on R's diagonal: singular
             return false;
         }
-        l.zeroUpper(a, n);
+        new CudaLinalgOps(l).zeroUpper(a, n);
         return true;
     }
 
@@ -242,10 +242,10 @@ final class CudaLinalg {
         }
     }
 
-    // ---- one call's buffers and the launches of LinalgKernels.Ops ---------------------------
+    // ---- one call's buffers and CudaLinalgOps' launches on the driver ------------------------
 
-    /** The device buffers of one call (freed together) and the kernels on them; B is a device pointer. */
-    private final class Launcher implements LinalgKernels.Ops<Long>, AutoCloseable {
+    /** The device buffers of one call (freed together) and the launches on them. */
+    private final class Launcher implements CudaLinalgOps.Target, AutoCloseable {
         private final String what;
         private final Arena host = Arena.ofConfined();
         private final List<Long> ptrs = new ArrayList<>();
@@ -335,16 +335,10 @@ final class CudaLinalg {
             }
         }
 
-        /**
-         * Kernel k on a gx × gy grid of bx × by blocks; a Long argument is 8 bytes (a device pointer
-         * or a long offset), an Integer 4. In order on the null stream; errors surface at the next
-         * copy or at close.
-         */
-        private void run(String k, long gx, long gy, int bx, int by, Object... args) {
-            if (gx > Integer.MAX_VALUE || gy > 65535) {
-                throw new IllegalStateException(name + ": " + what + ": grid " + gx + "x" + gy + " is too large for "
-                        + k);
-            }
+        /** The launch on the null stream, in order; errors surface at the next copy or at close. */
+        @Override
+        public void launch(CudaLinalgOps.Launch k) {
+            Object[] args = k.args();
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment params = a.allocate(ADDRESS, args.length);
                 for (int i = 0; i < args.length; i++) {
@@ -352,8 +346,9 @@ final class CudaLinalg {
                             : a.allocateFrom(JAVA_INT, (Integer) args[i]);
                     params.setAtIndex(ADDRESS, i, v);
                 }
-                device.driver.check((int) device.driver.launchKernel.invokeExact(function(k), (int) gx, (int) gy, 1,
-                        bx, by, 1, 0, MemorySegment.NULL, params, MemorySegment.NULL), "cuLaunchKernel " + k);
+                device.driver.check((int) device.driver.launchKernel.invokeExact(function(k.kernel()), k.gridX(),
+                        k.gridY(), 1, k.blockX(), k.blockY(), 1, 0, MemorySegment.NULL, params, MemorySegment.NULL),
+                        "cuLaunchKernel " + k.kernel());
             } catch (RuntimeException e) {
                 throw e;
             } catch (Throwable e) {
@@ -361,47 +356,9 @@ final class CudaLinalg {
             }
         }
 
-        private static long blocks(long v, int per) {
-            return (v + per - 1) / per;
-        }
-
         @Override
-        public void product(boolean floats, Long a, long ao, int ais, int aqs, Long b, long bo, int bqs, int bjs,
-                            Long c, long co, int ldc, int mi, int nj, int kq, int kc, int mode, boolean lower,
-                            boolean triA) {
-            if (mi == 0 || nj == 0) {
-                return;
-            }
-            run(floats ? LinalgKernels.PRODUCT_F : LinalgKernels.PRODUCT_D, blocks(nj, LinalgKernels.PRODUCT_TILE),
-                    blocks(mi, LinalgKernels.PRODUCT_TILE), LinalgKernels.TS, LinalgKernels.TS, a, ao, ais, aqs, b, bo,
-                    bqs, bjs, c, co, ldc, mi, nj, kq, kc, mode, lower ? 1 : 0, triA ? 1 : 0);
-        }
-
-        @Override
-        public void potf2(Long a, int n, int k0, int kb, Long fail) {
-            run(LinalgKernels.POTF2, 1, 1, LinalgKernels.NB, 1, a, n, k0, kb, fail);
-        }
-
-        @Override
-        public void trtri(Long l, long lo, int ldl, Long x, long xo, int ldx, int kb) {
-            run(LinalgKernels.TRTRI, 1, 1, LinalgKernels.NB, 1, l, lo, ldl, x, xo, ldx, kb);
-        }
-
-        @Override
-        public void copy(Long a, long ao, int n, int rows, int cols, Long dst) {
-            run(LinalgKernels.COPY, blocks(cols, LinalgKernels.TS), blocks(rows, LinalgKernels.TS), LinalgKernels.TS,
-                    LinalgKernels.TS, a, ao, n, rows, cols, dst);
-        }
-
-        @Override
-        public void zeroUpper(Long a, int n) {
-            run(LinalgKernels.ZERO_UPPER, blocks(n, LinalgKernels.TS), blocks(n, LinalgKernels.TS), LinalgKernels.TS,
-                    LinalgKernels.TS, a, n);
-        }
-
-        @Override
-        public void zero(Long buf, long doubles) {
-            memset(buf, doubles * Double.BYTES);
+        public void zero(long p, long size) {
+            memset(p, size);
         }
 
         @Override
