@@ -26,6 +26,7 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -229,7 +230,7 @@ class CudaLinalgOpsTest {
     void aGridTooLargeForOneDimensionIsOneClearError() {
         assertEquals(1, CudaLinalgOps.blocks(1, 16));
         assertEquals(65535, CudaLinalgOps.blocks(65535L * 16, 16));
-        IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+        IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> CudaLinalgOps.blocks(65536L * 16, 16));
         assertTrue(e.getMessage().contains("grid dimension"), e.getMessage());
     }
