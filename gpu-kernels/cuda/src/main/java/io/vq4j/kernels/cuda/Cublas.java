@@ -1,16 +1,15 @@
 package io.vq4j.kernels.cuda;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 
+import static io.vq4j.kernels.cuda.Downcalls.DEVICE_POINTER;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * cuBLAS (libcublas.so, any version from 11) through the FFM API: one handle per device, SGEMM
@@ -20,6 +19,16 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class Cublas {
     static final int CUBLAS_OP_N = 0;
     static final int CUBLAS_OP_T = 1;
+
+    /** Every cuBLAS function vq4j calls, with its descriptor (checked against cublas_api.h by CudaBindingsTest). */
+    static final Downcalls DOWNCALLS = new Downcalls("cublas_api.h", "libcublas")
+            .add("cublasCreate_v2", JAVA_INT, ADDRESS)
+            .add("cublasSgemm_v2", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                    DEVICE_POINTER, JAVA_INT, DEVICE_POINTER, JAVA_INT, ADDRESS, DEVICE_POINTER, JAVA_INT)
+            // cublasStatus_t cublasSetMatrix(int rows, int cols, int elemSize, const void *A, int lda, void *B, int ldb)
+            .add("cublasSetMatrix", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, DEVICE_POINTER, JAVA_INT)
+            // cublasStatus_t cublasGetMatrix(int rows, int cols, int elemSize, const void *A, int lda, void *B, int ldb)
+            .add("cublasGetMatrix", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, DEVICE_POINTER, JAVA_INT, ADDRESS, JAVA_INT);
 
     final String path;
     private final MemorySegment handle;
@@ -46,16 +55,10 @@ final class Cublas {
             throw new IllegalStateException("no cuBLAS: " + String.join("; ", why));
         }
         try {
-            MethodHandle create = lib.get().function("cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-            MethodHandle sgemm = lib.get().function("cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS,
-                    JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT,
-                    ADDRESS, JAVA_LONG, JAVA_INT));
-            // cublasStatus_t cublasSetMatrix(int rows, int cols, int elemSize, const void *A, int lda, void *B, int ldb)
-            MethodHandle set = lib.get().function("cublasSetMatrix", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT,
-                    JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT));
-            // cublasStatus_t cublasGetMatrix(int rows, int cols, int elemSize, const void *A, int lda, void *B, int ldb)
-            MethodHandle get = lib.get().function("cublasGetMatrix", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT,
-                    JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+            MethodHandle create = lib.get().function(DOWNCALLS, "cublasCreate_v2");
+            MethodHandle sgemm = lib.get().function(DOWNCALLS, "cublasSgemm_v2");
+            MethodHandle set = lib.get().function(DOWNCALLS, "cublasSetMatrix");
+            MethodHandle get = lib.get().function(DOWNCALLS, "cublasGetMatrix");
             device.enter();
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment h = a.allocate(ADDRESS);

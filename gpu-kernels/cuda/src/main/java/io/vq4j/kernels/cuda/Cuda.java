@@ -4,7 +4,6 @@ import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.Tuning;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
@@ -85,6 +84,30 @@ public final class Cuda {
 
     /** The driver's entry points. */
     static final class Driver {
+        /** Every driver function vq4j calls, with its descriptor (checked against cuda.h by CudaBindingsTest). */
+        static final Downcalls DOWNCALLS = new Downcalls("cuda.h", "libcuda")
+                .add("cuInit", JAVA_INT, JAVA_INT)
+                .add("cuDriverGetVersion", JAVA_INT, ADDRESS)
+                .add("cuGetErrorName", JAVA_INT, JAVA_INT, ADDRESS)
+                .add("cuDeviceGetCount", JAVA_INT, ADDRESS)
+                .add("cuDeviceGet", JAVA_INT, ADDRESS, JAVA_INT)
+                .add("cuDeviceGetName", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT)
+                .add("cuDeviceTotalMem_v2", JAVA_INT, ADDRESS, JAVA_INT)
+                .add("cuDeviceGetAttribute", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT)
+                .add("cuDevicePrimaryCtxRetain", JAVA_INT, ADDRESS, JAVA_INT)
+                .add("cuCtxSetCurrent", JAVA_INT, ADDRESS)
+                .add("cuCtxSynchronize", JAVA_INT)
+                .add("cuModuleLoadData", JAVA_INT, ADDRESS, ADDRESS)
+                .add("cuModuleGetFunction", JAVA_INT, ADDRESS, ADDRESS, ADDRESS)
+                .add("cuMemAlloc_v2", JAVA_INT, ADDRESS, JAVA_LONG)
+                .add("cuMemFree_v2", JAVA_INT, JAVA_LONG)
+                .add("cuMemcpyHtoD_v2", JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG)
+                .add("cuMemcpyDtoH_v2", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG)
+                .add("cuMemsetD8_v2", JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG)
+                .add("cuMemGetInfo_v2", JAVA_INT, ADDRESS, ADDRESS)
+                .add("cuLaunchKernel", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                        JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+
         final String path;
         final int version;
         final MethodHandle deviceGetCount;
@@ -108,30 +131,26 @@ public final class Cuda {
 
         Driver(NativeLibrary lib) throws Throwable {
             path = lib.path;
-            MethodHandle init = lib.function("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-            MethodHandle driverVersion = lib.function("cuDriverGetVersion", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-            getErrorName = lib.function("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-            deviceGetCount = lib.function("cuDeviceGetCount", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-            deviceGet = lib.function("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-            deviceGetName = lib.function("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-            deviceTotalMem = lib.function("cuDeviceTotalMem_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-            deviceGetAttribute = lib.function("cuDeviceGetAttribute",
-                    FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-            primaryCtxRetain = lib.function("cuDevicePrimaryCtxRetain",
-                    FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-            ctxSetCurrent = lib.function("cuCtxSetCurrent", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-            ctxSynchronize = lib.function("cuCtxSynchronize", FunctionDescriptor.of(JAVA_INT));
-            moduleLoadData = lib.function("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-            moduleGetFunction = lib.function("cuModuleGetFunction",
-                    FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
-            memAlloc = lib.function("cuMemAlloc_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-            memFree = lib.function("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
-            memcpyHtoD = lib.function("cuMemcpyHtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG));
-            memcpyDtoH = lib.function("cuMemcpyDtoH_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
-            memsetD8 = lib.function("cuMemsetD8_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG));
-            memGetInfo = lib.function("cuMemGetInfo_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-            launchKernel = lib.function("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
-                    JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+            MethodHandle init = lib.function(DOWNCALLS, "cuInit");
+            MethodHandle driverVersion = lib.function(DOWNCALLS, "cuDriverGetVersion");
+            getErrorName = lib.function(DOWNCALLS, "cuGetErrorName");
+            deviceGetCount = lib.function(DOWNCALLS, "cuDeviceGetCount");
+            deviceGet = lib.function(DOWNCALLS, "cuDeviceGet");
+            deviceGetName = lib.function(DOWNCALLS, "cuDeviceGetName");
+            deviceTotalMem = lib.function(DOWNCALLS, "cuDeviceTotalMem_v2");
+            deviceGetAttribute = lib.function(DOWNCALLS, "cuDeviceGetAttribute");
+            primaryCtxRetain = lib.function(DOWNCALLS, "cuDevicePrimaryCtxRetain");
+            ctxSetCurrent = lib.function(DOWNCALLS, "cuCtxSetCurrent");
+            ctxSynchronize = lib.function(DOWNCALLS, "cuCtxSynchronize");
+            moduleLoadData = lib.function(DOWNCALLS, "cuModuleLoadData");
+            moduleGetFunction = lib.function(DOWNCALLS, "cuModuleGetFunction");
+            memAlloc = lib.function(DOWNCALLS, "cuMemAlloc_v2");
+            memFree = lib.function(DOWNCALLS, "cuMemFree_v2");
+            memcpyHtoD = lib.function(DOWNCALLS, "cuMemcpyHtoD_v2");
+            memcpyDtoH = lib.function(DOWNCALLS, "cuMemcpyDtoH_v2");
+            memsetD8 = lib.function(DOWNCALLS, "cuMemsetD8_v2");
+            memGetInfo = lib.function(DOWNCALLS, "cuMemGetInfo_v2");
+            launchKernel = lib.function(DOWNCALLS, "cuLaunchKernel");
             check((int) init.invokeExact(0), "cuInit");
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment v = a.allocate(JAVA_INT);

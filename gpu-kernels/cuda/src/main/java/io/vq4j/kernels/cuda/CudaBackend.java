@@ -35,10 +35,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * call, computes the assignment and the packed kernels in the CPU backend's operation order
  * (the same bits), and sums the M-step in the CPU backend's partials of 4,096 vectors. Tiles,
  * partials and the packed uploads' bookkeeping are {@link GpuBackend}'s; calls run under the
- * device's lock, in its context.
+ * device's lock, in its context. The Hessian and its factor are {@link CudaLinalg}'s.
  */
 public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
     private final Cuda.Device device;
+    private final CudaLinalg linalg;
 
     public CudaBackend(int index) {
         this(Cuda.open(index));
@@ -47,6 +48,7 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
     private CudaBackend(Cuda.Device device) {
         super(device, device.info.globalMemory(), Long.MAX_VALUE); // no single-buffer limit to respect
         this.device = device;
+        this.linalg = new CudaLinalg(device, name(), this::allocated, this::budget);
     }
 
     public Cuda.DeviceInfo info() {
@@ -727,6 +729,24 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
             MemorySegment s = ar.allocate(JAVA_FLOAT, Math.max(1, n));
             toHost(s.asSlice(0, (long) n * Float.BYTES), p);
             MemorySegment.copy(s, JAVA_FLOAT, 0, dst, 0, n);
+        }
+    }
+
+    // ---- the Hessian and its factor (issue 16): linalg.cl in the CPU's order, or cuSOLVER (CudaLinalg) --
+
+    @Override
+    public void accumulateGram(float[] x, int rows, int dim, double[] h) {
+        synchronized (device) {
+            device.enter();
+            linalg.accumulateGram(x, rows, dim, h);
+        }
+    }
+
+    @Override
+    public boolean inverseCholeskyUpper(double[] a, int n) {
+        synchronized (device) {
+            device.enter();
+            return linalg.inverseCholeskyUpper(a, n);
         }
     }
 }

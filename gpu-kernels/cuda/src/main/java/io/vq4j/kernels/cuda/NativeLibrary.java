@@ -41,6 +41,11 @@ final class NativeLibrary {
         return Linker.nativeLinker().downcallHandle(symbol, descriptor);
     }
 
+    /** A function declared in {@code calls}; throws when the symbol is absent. */
+    MethodHandle function(Downcalls calls, String name) {
+        return function(name, calls.descriptor(name));
+    }
+
     boolean has(String name) {
         return lookup.find(name).isPresent();
     }

@@ -1,7 +1,6 @@
 package io.vq4j.kernels.cuda;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -25,6 +24,22 @@ public final class Nvrtc {
     private static volatile Nvrtc instance;
     private static volatile String unavailable;
 
+    /** Every NVRTC function vq4j calls, with its descriptor (checked against nvrtc.h by CudaBindingsTest). */
+    static final Downcalls DOWNCALLS = new Downcalls("nvrtc.h", "libnvrtc")
+            .add("nvrtcVersion", JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcCreateProgram", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcCompileProgram", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS)
+            .add("nvrtcGetProgramLogSize", JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcGetProgramLog", JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcGetPTXSize", JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcGetPTX", JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcDestroyProgram", JAVA_INT, ADDRESS)
+            .add("nvrtcGetErrorString", ADDRESS, JAVA_INT)
+            .add("nvrtcGetCUBINSize", JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcGetCUBIN", JAVA_INT, ADDRESS, ADDRESS)
+            .add("nvrtcGetNumSupportedArchs", JAVA_INT, ADDRESS)
+            .add("nvrtcGetSupportedArchs", JAVA_INT, ADDRESS);
+
     final String path;
     private final int major;
     private final int minor;
@@ -42,19 +57,18 @@ public final class Nvrtc {
 
     private Nvrtc(NativeLibrary lib) throws Throwable {
         this.path = lib.path;
-        MethodHandle version = lib.function("nvrtcVersion", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        create = lib.function("nvrtcCreateProgram",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
-        compile = lib.function("nvrtcCompileProgram", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
-        logSize = lib.function("nvrtcGetProgramLogSize", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        log = lib.function("nvrtcGetProgramLog", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        ptxSize = lib.function("nvrtcGetPTXSize", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        ptx = lib.function("nvrtcGetPTX", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-        destroy = lib.function("nvrtcDestroyProgram", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        errorString = lib.function("nvrtcGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+        MethodHandle version = lib.function(DOWNCALLS, "nvrtcVersion");
+        create = lib.function(DOWNCALLS, "nvrtcCreateProgram");
+        compile = lib.function(DOWNCALLS, "nvrtcCompileProgram");
+        logSize = lib.function(DOWNCALLS, "nvrtcGetProgramLogSize");
+        log = lib.function(DOWNCALLS, "nvrtcGetProgramLog");
+        ptxSize = lib.function(DOWNCALLS, "nvrtcGetPTXSize");
+        ptx = lib.function(DOWNCALLS, "nvrtcGetPTX");
+        destroy = lib.function(DOWNCALLS, "nvrtcDestroyProgram");
+        errorString = lib.function(DOWNCALLS, "nvrtcGetErrorString");
         cubinSize = lib.has("nvrtcGetCUBINSize")
-                ? lib.function("nvrtcGetCUBINSize", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS)) : null;
-        cubin = lib.has("nvrtcGetCUBIN") ? lib.function("nvrtcGetCUBIN", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS))
+                ? lib.function(DOWNCALLS, "nvrtcGetCUBINSize") : null;
+        cubin = lib.has("nvrtcGetCUBIN") ? lib.function(DOWNCALLS, "nvrtcGetCUBIN")
                 : null;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ma = a.allocate(JAVA_INT);
@@ -63,8 +77,8 @@ public final class Nvrtc {
             major = ma.get(JAVA_INT, 0);
             minor = mi.get(JAVA_INT, 0);
             if (lib.has("nvrtcGetNumSupportedArchs")) {
-                MethodHandle num = lib.function("nvrtcGetNumSupportedArchs", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-                MethodHandle list = lib.function("nvrtcGetSupportedArchs", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+                MethodHandle num = lib.function(DOWNCALLS, "nvrtcGetNumSupportedArchs");
+                MethodHandle list = lib.function(DOWNCALLS, "nvrtcGetSupportedArchs");
                 MemorySegment n = a.allocate(JAVA_INT);
                 check((int) num.invokeExact(n), "nvrtcGetNumSupportedArchs");
                 MemorySegment l = a.allocate(JAVA_INT, Math.max(1, n.get(JAVA_INT, 0)));
