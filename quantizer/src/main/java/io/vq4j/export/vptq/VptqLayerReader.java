@@ -27,10 +27,11 @@ public final class VptqLayerReader implements PackedLayerReader {
     @Override
     public PackedMatrix read(SafeTensorsDirectory st, String name, int rows, int cols) {
         String cn = name + ".centroids.weight";
-        if (!st.contains(cn) || !st.contains(name + ".indices")) {
-            return null;
+        boolean hasIndices = st.contains(name + ".indices");
+        if (!st.contains(cn) && !hasIndices) {
+            return null; // not a VPTQ layer; with one of the two, the other is reported missing
         }
-        Tensors t = new Tensors(st, st.fileOf(name + ".indices"));
+        Tensors t = new Tensors(st, st.fileOf(hasIndices ? name + ".indices" : cn));
         long[] ish = t.shape(name + ".indices", DType.I32, 3);
         long[] csh = t.shape(cn, null, 2);
         int groups = (int) csh[0];
