@@ -4,6 +4,9 @@ import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.kernels.linalg.ScalarInverseCholesky;
 
+import com.sun.management.OperatingSystemMXBean;
+
+import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -40,6 +43,12 @@ public final class FactorBench {
         return h;
     }
 
+    /** CPU time of the whole process (every thread), for figures taken on a shared machine. */
+    static long processCpuNanos() {
+        return ManagementFactory.getOperatingSystemMXBean() instanceof OperatingSystemMXBean os
+                ? os.getProcessCpuTime() : -1;
+    }
+
     private static double median(double[] t) {
         double[] s = t.clone();
         Arrays.sort(s);
@@ -67,8 +76,10 @@ public final class FactorBench {
                 double[] h = matrix(n, 1);
                 double[] u = new double[n * n];
                 double[] t = new double[repeats];
+                double[] cpuT = new double[repeats];
                 for (int r = 0; r < repeats; r++) {
                     System.arraycopy(h, 0, u, 0, u.length);
+                    long c0 = processCpuNanos();
                     long t0 = System.nanoTime();
                     boolean ok;
                     if (scalar) {
@@ -81,6 +92,7 @@ public final class FactorBench {
                         ok = cpu.inverseCholeskyUpper(u, n);
                     }
                     t[r] = (System.nanoTime() - t0) / 1e9;
+                    cpuT[r] = (processCpuNanos() - c0) / 1e9;
                     if (!ok) {
                         throw new IllegalStateException("benchmark matrix not positive definite");
                     }
@@ -89,8 +101,8 @@ public final class FactorBench {
                 for (double v : u) {
                     hash = hash * 31 + Double.doubleToLongBits(v);
                 }
-                System.out.printf("%d\t%d\t%.3f\t%.3f\t%016x%n", n, repeats, median(t), Arrays.stream(t).min().orElse(0),
-                        hash);
+                System.out.printf("%d\t%d\t%.3f\t%.3f\t%016x\t%.3f%n", n, repeats, median(t), Arrays.stream(t).min().orElse(0),
+                        hash, median(cpuT));
             }
             case "gram" -> {
                 int dim = Integer.parseInt(QuantizeBench.opt(args, "--dim", "4096"));

@@ -113,6 +113,7 @@ public final class PackedMatmul {
         long work = (long) rows * in * out;
         int minChunk = work < (1 << 20) ? panels : 2; // small products are not worth a fork
         Parallel.forChunks(0, (panels + 1) / 2, minChunk, (lo, hi) -> {
+            float[] sums = new float[8 * L];
             for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
                 int r1 = Math.min(rows, r0 + ROW_BLOCK);
                 for (int pp = lo; pp < hi; pp++) {
@@ -121,15 +122,28 @@ public final class PackedMatmul {
                     int r = r0;
                     for (; r + 4 <= r1; r += 4) {
                         if (two) {
-                            kernel4x2(x, xo, ldx, r, p, y);
+                            kernel4x2(x, xo, ldx, r, p, sums);
+                            finish(sums, 0, r, p, y);
+                            finish(sums, 1, r, p + 1, y);
+                            finish(sums, 2, r + 1, p, y);
+                            finish(sums, 3, r + 1, p + 1, y);
+                            finish(sums, 4, r + 2, p, y);
+                            finish(sums, 5, r + 2, p + 1, y);
+                            finish(sums, 6, r + 3, p, y);
+                            finish(sums, 7, r + 3, p + 1, y);
                         } else {
-                            kernel4x1(x, xo, ldx, r, p, y);
+                            kernel4x1(x, xo, ldx, r, p, sums);
+                            for (int q = 0; q < 4; q++) {
+                                finish(sums, q, r + q, p, y);
+                            }
                         }
                     }
                     for (; r < r1; r++) {
-                        kernel1(x, xo, ldx, r, p, y);
+                        kernel1(x, xo, ldx, r, p, sums);
+                        finish(sums, 0, r, p, y);
                         if (two) {
-                            kernel1(x, xo, ldx, r, p + 1, y);
+                            kernel1(x, xo, ldx, r, p + 1, sums);
+                            finish(sums, 0, r, p + 1, y);
                         }
                     }
                 }
@@ -137,7 +151,12 @@ public final class PackedMatmul {
         });
     }
 
-    private void kernel4x2(float[] x, int xo, int ldx, int r, int p, Out y) {
+    /*
+     * The kernels write their raw sums to a scratch (one L-vector per output block) and finish()
+     * applies bias, alpha and beta: with those branches inside a kernel, C2 compiled its k-loop
+     * slower once the kernel had been used both ways (measured ≈ 18 % here, 2× in DoubleKernel).
+     */
+    private void kernel4x2(float[] x, int xo, int ldx, int r, int p, float[] sums) {
         int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
         int w0 = p * in * L, w1 = w0 + in * L;
         FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
@@ -157,17 +176,17 @@ public final class PackedMatmul {
             d0 = s.fma(u, d0);
             d1 = s.fma(v, d1);
         }
-        store(a0, r, p, y);
-        store(a1, r, p + 1, y);
-        store(b0, r + 1, p, y);
-        store(b1, r + 1, p + 1, y);
-        store(c0, r + 2, p, y);
-        store(c1, r + 2, p + 1, y);
-        store(d0, r + 3, p, y);
-        store(d1, r + 3, p + 1, y);
+        a0.intoArray(sums, 0);
+        a1.intoArray(sums, L);
+        b0.intoArray(sums, 2 * L);
+        b1.intoArray(sums, 3 * L);
+        c0.intoArray(sums, 4 * L);
+        c1.intoArray(sums, 5 * L);
+        d0.intoArray(sums, 6 * L);
+        d1.intoArray(sums, 7 * L);
     }
 
-    private void kernel4x1(float[] x, int xo, int ldx, int r, int p, Out y) {
+    private void kernel4x1(float[] x, int xo, int ldx, int r, int p, float[] sums) {
         int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
         int w0 = p * in * L;
         FloatVector a0 = FloatVector.zero(S), b0 = a0, c0 = a0, d0 = a0;
@@ -178,23 +197,25 @@ public final class PackedMatmul {
             c0 = FloatVector.broadcast(S, x[xc + k]).fma(u, c0);
             d0 = FloatVector.broadcast(S, x[xd + k]).fma(u, d0);
         }
-        store(a0, r, p, y);
-        store(b0, r + 1, p, y);
-        store(c0, r + 2, p, y);
-        store(d0, r + 3, p, y);
+        a0.intoArray(sums, 0);
+        b0.intoArray(sums, L);
+        c0.intoArray(sums, 2 * L);
+        d0.intoArray(sums, 3 * L);
     }
 
-    private void kernel1(float[] x, int xo, int ldx, int r, int p, Out y) {
+    private void kernel1(float[] x, int xo, int ldx, int r, int p, float[] sums) {
         int xa = xo + r * ldx;
         int w0 = p * in * L;
         FloatVector a0 = FloatVector.zero(S);
         for (int k = 0; k < in; k++) {
             a0 = FloatVector.broadcast(S, x[xa + k]).fma(FloatVector.fromArray(S, packed, w0 + k * L), a0);
         }
-        store(a0, r, p, y);
+        a0.intoArray(sums, 0);
     }
 
-    private void store(FloatVector acc, int r, int p, Out y) {
+    /** Output block (r, p) from the q-th sums vector of the scratch. */
+    private void finish(float[] sums, int q, int r, int p, Out y) {
+        FloatVector acc = FloatVector.fromArray(S, sums, q * L);
         int o = p * L;
         int yo = y.offset + r * y.ld + o;
         float[] bias = y.bias;
