@@ -167,6 +167,7 @@ def main():
     for k in sorted(acc):
         print(f"{k}\t{acc[k]:.2f}")
     print(f"total\t{total:.2f}")
+    print(f"cpu\t{time.process_time():.2f}")
     print(f"torch\t{torch.__version__}\tthreads={torch.get_num_threads()}")
 
 
