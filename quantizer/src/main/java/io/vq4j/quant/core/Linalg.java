@@ -1,6 +1,7 @@
 package io.vq4j.quant.core;
 
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.linalg.DampedFactor;
 import io.vq4j.kernels.linalg.InverseCholesky;
 
 /**
@@ -22,7 +23,7 @@ public final class Linalg {
 
     /**
      * U for H (left as it was), adding damping λ·mean(diag H)·I with λ = 0.01, 0.02, 0.04, …
-     * (up to ten tries) while H is not numerically positive definite — the caller's Hessian is
+     * (up to ten tries, {@link DampedFactor}) while H is not numerically positive definite — the caller's Hessian is
      * already dampened, so this only triggers on degenerate input. Holds one n×n array beside H.
      * Inside a {@link SharedFactors} scope an H equal to one already factored there gets that
      * factor back (shared: read it, do not write it).
@@ -32,29 +33,11 @@ public final class Linalg {
     }
 
     private static double[] damped(Backend backend, double[] h, int n, String layer) {
-        double[] u = h.clone();
-        if (backend.inverseCholeskyUpper(u, n)) {
-            return u;
+        double[] u = DampedFactor.factor(backend::inverseCholeskyUpper, h, n, null);
+        if (u == null) {
+            throw new IllegalStateException("the Hessian of " + layer + " is not positive definite even with damping "
+                    + DampedFactor.LAST_LAMBDA + " x mean(diag H)");
         }
-        double mean = 0;
-        for (int i = 0; i < n; i++) {
-            mean += h[i * n + i];
-        }
-        mean = Math.abs(mean / n);
-        if (!(mean > 0) || !Double.isFinite(mean)) {
-            mean = 1;
-        }
-        double lambda = 0.01;
-        for (int attempt = 0; attempt < 10; attempt++, lambda *= 2) {
-            System.arraycopy(h, 0, u, 0, n * n);
-            for (int i = 0; i < n; i++) {
-                u[i * n + i] += lambda * mean;
-            }
-            if (backend.inverseCholeskyUpper(u, n)) {
-                return u;
-            }
-        }
-        throw new IllegalStateException("the Hessian of " + layer + " is not positive definite even with damping "
-                + lambda / 2 + " x mean(diag H)");
+        return u;
     }
 }

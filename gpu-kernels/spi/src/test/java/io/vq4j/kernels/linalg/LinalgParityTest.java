@@ -106,37 +106,9 @@ public abstract class LinalgParityTest {
         return Math.sqrt(d / s);
     }
 
-    /**
-     * quant.core.Linalg#inverseCholeskyUpperDamped's loop (that module is above this one): the
-     * backend's factor of H, else of H + λ·|mean(diag H)|·I for λ = 0.01, 0.02, … (ten tries). Returns U,
-     * and in tries[0] how many factorisations it took; null when none succeeded.
-     */
+    /** The damped factor every backend's caller runs ({@link DampedFactor}), tries[0] = factorisations run. */
     public static double[] damped(Backend b, double[] h, int n, int[] tries) {
-        double[] u = h.clone();
-        tries[0] = 1;
-        if (b.inverseCholeskyUpper(u, n)) {
-            return u;
-        }
-        double mean = 0;
-        for (int i = 0; i < n; i++) {
-            mean += h[i * n + i];
-        }
-        mean = Math.abs(mean / n);
-        if (!(mean > 0) || !Double.isFinite(mean)) {
-            mean = 1;
-        }
-        double lambda = 0.01;
-        for (int attempt = 0; attempt < 10; attempt++, lambda *= 2) {
-            System.arraycopy(h, 0, u, 0, n * n);
-            for (int i = 0; i < n; i++) {
-                u[i * n + i] += lambda * mean;
-            }
-            tries[0]++;
-            if (b.inverseCholeskyUpper(u, n)) {
-                return u;
-            }
-        }
-        return null;
+        return DampedFactor.factor(b::inverseCholeskyUpper, h, n, tries);
     }
 
     @Test
