@@ -46,10 +46,7 @@ final class OpenClLinalg {
 
     /** {@link io.vq4j.kernels.Backend#accumulateGram}; call under the device's lock. */
     void accumulateGram(float[] x, int rows, int dim, double[] h) {
-        if (rows < 0 || dim < 0 || x.length < (long) rows * dim || h.length < (long) dim * dim) {
-            throw new IllegalArgumentException("accumulateGram: " + x.length + " inputs for " + rows + "x" + dim
-                    + ", " + h.length + " sums for " + dim + "x" + dim);
-        }
+        Gram.checkArguments(x, rows, dim, h);
         if (rows == 0 || dim == 0) {
             return;
         }
@@ -71,9 +68,7 @@ final class OpenClLinalg {
 
     /** {@link io.vq4j.kernels.Backend#inverseCholeskyUpper}; call under the device's lock. */
     boolean inverseCholeskyUpper(double[] a, int n) {
-        if (n < 0 || (long) n * n > Integer.MAX_VALUE || a.length < (long) n * n) {
-            throw new IllegalArgumentException("inverseCholeskyUpper: " + a.length + " values for n = " + n);
-        }
+        InverseCholesky.checkArguments(a, n);
         if (n == 0) {
             return true;
         }

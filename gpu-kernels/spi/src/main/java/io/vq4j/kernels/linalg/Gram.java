@@ -18,15 +18,20 @@ public final class Gram {
     private Gram() {
     }
 
+    /** The arguments' check of every backend's accumulateGram (IllegalArgumentException: a caller's bug). */
+    public static void checkArguments(float[] x, int rows, int dim, double[] h) {
+        if (rows < 0 || dim < 0 || x.length < (long) rows * dim || h.length < (long) dim * dim) {
+            throw new IllegalArgumentException("accumulateGram: " + x.length + " inputs for " + rows + "x" + dim
+                    + ", " + h.length + " sums for " + dim + "x" + dim);
+        }
+    }
+
     /**
      * h[i·dim + j] += Σ_r x[r·dim + i]·x[r·dim + j] for j ≤ i (x is rows×dim, row-major); the
      * strict upper triangle of h is not touched.
      */
     public static void accumulate(float[] x, int rows, int dim, double[] h) {
-        if (rows < 0 || dim < 0 || x.length < (long) rows * dim || h.length < (long) dim * dim) {
-            throw new IllegalArgumentException("accumulateGram: " + x.length + " inputs for " + rows + "x" + dim
-                    + ", " + h.length + " sums for " + dim + "x" + dim);
-        }
+        checkArguments(x, rows, dim, h);
         if (rows == 0 || dim == 0) {
             return;
         }

@@ -37,9 +37,7 @@ public final class InverseCholesky {
      * {@code a} unspecified, when A is not numerically positive definite (a pivot ≤ 0 or not finite).
      */
     public static boolean inPlace(double[] a, int n) {
-        if (n < 0 || (long) n * n > Integer.MAX_VALUE || a.length < (long) n * n) {
-            throw new IllegalArgumentException("inverseCholeskyUpper: " + a.length + " values for n = " + n);
-        }
+        InverseCholesky.checkArguments(a, n);
         if (n == 0) {
             return true;
         }
@@ -53,6 +51,13 @@ public final class InverseCholesky {
         invertLower(a, n);
         reverse(a, n * n);
         return true;
+    }
+
+    /** The arguments' check of every backend's inverseCholeskyUpper (IllegalArgumentException: a caller's bug). */
+    public static void checkArguments(double[] a, int n) {
+        if (n < 0 || (long) n * n > Integer.MAX_VALUE || a.length < (long) n * n) {
+            throw new IllegalArgumentException("inverseCholeskyUpper: " + a.length + " values for n = " + n);
+        }
     }
 
     private static void reverse(double[] a, int count) {
