@@ -83,7 +83,7 @@ FUNC int fb_to_half(const float f) {
     if (mag >= 65520.0f) { /* binary16's max + 1/2 ulp */
         return sign | 0x7c00;
     }
-    if (mag <= 0x1.0p-25f) { /* half of the smallest subnormal and below: zero */
+    if (mag <= 2.98023223876953125e-8f) { /* half of the smallest subnormal and below: zero */
         return sign;
     }
     int e16 = ((doppel & 0x7f800000) >> 23) - 127;
@@ -111,7 +111,7 @@ FUNC float fb_from_half(const int h) {
     const int e = (h & 0x7c00) >> 10;
     const int m = h & 0x03ff;
     if (e == 0) {
-        const float v = 0x1.0p-24f * (float) m;
+        const float v = 5.9604644775390625e-8f * (float) m;
         return s != 0 ? -v : v;
     }
     if (e == 31) {
