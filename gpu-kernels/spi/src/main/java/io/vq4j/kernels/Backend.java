@@ -164,11 +164,24 @@ public interface Backend extends AutoCloseable {
      * float, then a float subtraction). ub is U[i1:i2, i1:i2] (width × width, row-major, double).
      * The bits are those of {@link io.vq4j.kernels.feedback.GptqBlock}, the CPU's code, on every
      * backend; W's block columns are left unspecified (they are not read again). A grid whose scale
-     * is outside fp16 throws IllegalArgumentException, as the CPU's.
+     * is outside fp16 throws IllegalArgumentException, as the CPU's. The default (the CPU backend's)
+     * copies the block's columns, and those its new grids read, out of W, runs the rows in parallel
+     * and writes the errors; W itself is not written.
      */
     default void gptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, boolean symmetric,
                            int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
-        GptqBlock.onHost(this, w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+        GptqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, bits, groupSize, codes, scales, zeros);
+        int rows = w.rows(), cols = w.cols(), width = i2 - i1;
+        int ext = GptqBlock.gridEnd(i1, i2, GptqBlock.groupWidth(groupSize, cols), cols);
+        float[] block = new float[rows * width];
+        float[] extra = ext > i2 ? new float[rows * (ext - i2)] : null;
+        float[] e = new float[rows * width];
+        read(w, 0, i1, rows, width, block, 0, width);
+        if (extra != null) {
+            read(w, 0, i2, rows, ext - i2, extra, 0, ext - i2);
+        }
+        GptqBlock.run(block, extra, e, rows, cols, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros);
+        write(err, 0, 0, rows, width, e, 0, width);
     }
 
     /**

@@ -14,7 +14,6 @@ import io.vq4j.kernels.device.GpuBackend;
 import io.vq4j.kernels.device.Partials;
 import io.vq4j.kernels.device.Tiles;
 import io.vq4j.kernels.device.Tiles.Tile;
-import io.vq4j.kernels.feedback.GptqBlock;
 import io.vq4j.kernels.packed.PackedMatrix;
 
 import java.lang.foreign.Arena;
@@ -738,7 +737,7 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
     public void gptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, boolean symmetric,
                           int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
         if (device.cublas == null) {
-            GptqBlock.onHost(this, w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+            hostGptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
             return;
         }
         CudaFeedback.gptqBlock(this, w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);

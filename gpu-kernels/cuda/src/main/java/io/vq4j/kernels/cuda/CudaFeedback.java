@@ -29,7 +29,7 @@ final class CudaFeedback {
     /** {@link io.vq4j.kernels.Backend#gptqBlock} with W and E on the device. */
     static void gptqBlock(CudaBackend b, ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize,
                           boolean symmetric, int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
-        GptqBlock.check(w, i1, i2, ub, bits, groupSize, codes, scales, zeros, err);
+        GptqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, bits, groupSize, codes, scales, zeros);
         int rows = w.rows(), cols = w.cols();
         if (rows == 0) {
             return;

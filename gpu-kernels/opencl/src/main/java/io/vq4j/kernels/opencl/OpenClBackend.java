@@ -636,12 +636,12 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     public void gptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, boolean symmetric,
                           int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
         if (!device.info.fp64()) { // the kernel needs doubles: the CPU's code through read and write
-            GptqBlock.onHost(this, w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+            hostGptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
             return;
         }
         synchronized (device) {
             ClMatrix dw = own(w, ClMatrix.class), de = own(err, ClMatrix.class);
-            GptqBlock.check(w, i1, i2, ub, bits, groupSize, codes, scales, zeros, err);
+            GptqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, bits, groupSize, codes, scales, zeros);
             try {
                 feedback.gptqBlock(dw.mem, w.rows(), w.cols(), i1, i2, ub, bits, groupSize, symmetric, codes, scales,
                         zeros, de.mem, de.cols());

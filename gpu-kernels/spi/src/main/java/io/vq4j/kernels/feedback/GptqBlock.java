@@ -1,8 +1,6 @@
 package io.vq4j.kernels.feedback;
 
 import io.vq4j.core.Parallel;
-import io.vq4j.kernels.Backend;
-import io.vq4j.kernels.ResidentMatrix;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -10,7 +8,7 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * GPTQ's in-block step for a scalar grid ({@link Backend#gptqBlock}), the CPU's code: the
+ * GPTQ's in-block step for a scalar grid (io.vq4j.kernels.Backend#gptqBlock), the CPU's code: the
  * reference every device kernel (feedback.cl's gptq_scalar_block) follows operation by operation.
  * Rows are independent given U, so each row runs the block's columns left to right alone (GPTQ's
  * column loop, transposed: Frantar et al. 2022, Alg. 1, lines 5–9), row-parallel over chunks of
@@ -51,10 +49,9 @@ public final class GptqBlock {
         return ext;
     }
 
-    /** Checks {@link Backend#gptqBlock}'s arguments (the same on every backend). */
-    public static void check(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, int[] codes,
-                             float[] scales, int[] zeros, ResidentMatrix err) {
-        int rows = w.rows(), cols = w.cols();
+    /** Checks Backend#gptqBlock's arguments (the same on every backend): W rows × cols, E errRows × errCols. */
+    public static void check(int rows, int cols, int errRows, int errCols, int i1, int i2, double[] ub, int bits,
+                             int groupSize, int[] codes, float[] scales, int[] zeros) {
         int width = i2 - i1;
         int groups = groups(groupSize, cols);
         if (i1 < 0 || i2 <= i1 || i2 > cols) {
@@ -69,36 +66,25 @@ public final class GptqBlock {
                     + codes.length + " codes, " + scales.length + " scales, " + zeros.length + " zeros for " + rows + "x"
                     + cols + " in " + groups + " groups");
         }
-        if (err.rows() != rows || err.cols() < width) {
-            throw new IllegalArgumentException("gptqBlock: errors " + err.rows() + "x" + err.cols() + " for " + rows
+        if (errRows != rows || errCols < width) {
+            throw new IllegalArgumentException("gptqBlock: errors " + errRows + "x" + errCols + " for " + rows
                     + " rows and a block of " + width);
         }
     }
 
     /**
-     * The step through the backend's read and write of resident matrices (the SPI's default, and
-     * the CPU backend's): the block's columns and those its new grids read are copied out, the
-     * rows run in parallel, the errors are written to {@code err}. W itself is not written (its
-     * block columns are not read again).
+     * The step on host copies (the SPI's default, and so the CPU backend's): {@code block} holds
+     * W's columns [i1, i2) (rows × width, row-major; overwritten), {@code extra} W's columns
+     * [i2, gridEnd) for the grids that reach past the block (null when none does); the scaled
+     * errors go to {@code err} (rows × width). The rows run in parallel, in fixed chunks.
      */
-    public static void onHost(Backend backend, ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize,
-                              boolean symmetric, int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
-        check(w, i1, i2, ub, bits, groupSize, codes, scales, zeros, err);
-        int rows = w.rows(), cols = w.cols();
+    public static void run(float[] block, float[] extra, float[] err, int rows, int cols, int i1, int i2, double[] ub,
+                           int bits, int groupSize, boolean symmetric, int[] codes, float[] scales, int[] zeros) {
         int width = i2 - i1;
         int g = groupWidth(groupSize, cols);
-        float[] block = new float[rows * width];
-        float[] e = new float[rows * width];
-        backend.read(w, 0, i1, rows, width, block, 0, width);
-        int ext = gridEnd(i1, i2, g, cols);
-        float[] extra = ext > i2 ? new float[rows * (ext - i2)] : null;
-        if (extra != null) {
-            backend.read(w, 0, i2, rows, ext - i2, extra, 0, ext - i2);
-        }
-        Rows job = new Rows(block, e, ub, width, i1, extra, ext - i2, cols, g, groups(groupSize, cols), bits,
-                symmetric, codes, scales, zeros);
+        Rows job = new Rows(block, err, ub, width, i1, extra, gridEnd(i1, i2, g, cols) - i2, cols, g,
+                groups(groupSize, cols), bits, symmetric, codes, scales, zeros);
         Parallel.forChunks(0, rows, ROWS_PER_CHUNK, job::rows);
-        backend.write(err, 0, 0, rows, width, e, 0, width);
     }
 
     /**
