@@ -1,5 +1,6 @@
 package io.vq4j.kernels;
 
+import io.vq4j.kernels.feedback.GptqBlock;
 import io.vq4j.kernels.linalg.Gram;
 import io.vq4j.kernels.linalg.InverseCholesky;
 import io.vq4j.kernels.packed.PackedMatrix;
@@ -148,6 +149,39 @@ public interface Backend extends AutoCloseable {
      */
     default boolean inverseCholeskyUpper(double[] a, int n) {
         return InverseCholesky.inPlace(a, n);
+    }
+
+    // ---- the in-block step of the error-feedback loop (issue 16) -------------------------------
+
+    /**
+     * GPTQ's in-block step for a scalar grid on the resident W (rows × cols), block columns
+     * [i1, i2): for every row, for j = i1 … i2 − 1 left to right, at a group's first column (j a
+     * multiple of g, g = groupSize or cols when groupSize ≤ 0) its grid from W's columns
+     * [j, min(cols, j + g)) as they are then ({@link io.vq4j.kernels.feedback.ScalarGrid#of}, stored in
+     * scales and zeros, rows × groups), otherwise the group's stored grid; then q = code of w_j
+     * (into codes, rows × cols), e = (float) ((w_j − deq(q)) / U_jj) in double (into err's column
+     * j − i1) and w_l −= (float) (e · U_jl) for j &lt; l &lt; i2 (the product in double rounded to
+     * float, then a float subtraction). ub is U[i1:i2, i1:i2] (width × width, row-major, double).
+     * The bits are those of {@link io.vq4j.kernels.feedback.GptqBlock}, the CPU's code, on every
+     * backend; W's block columns are left unspecified (they are not read again). A grid whose scale
+     * is outside fp16 throws IllegalArgumentException, as the CPU's. The default (the CPU backend's)
+     * copies the block's columns, and those its new grids read, out of W, runs the rows in parallel
+     * and writes the errors; W itself is not written.
+     */
+    default void gptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, boolean symmetric,
+                           int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
+        GptqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, bits, groupSize, codes, scales, zeros);
+        int rows = w.rows(), cols = w.cols(), width = i2 - i1;
+        int ext = GptqBlock.gridEnd(i1, i2, GptqBlock.groupWidth(groupSize, cols), cols);
+        float[] block = new float[rows * width];
+        float[] extra = ext > i2 ? new float[rows * (ext - i2)] : null;
+        float[] e = new float[rows * width];
+        read(w, 0, i1, rows, width, block, 0, width);
+        if (extra != null) {
+            read(w, 0, i2, rows, ext - i2, extra, 0, ext - i2);
+        }
+        GptqBlock.run(block, extra, e, rows, cols, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros);
+        write(err, 0, 0, rows, width, e, 0, width);
     }
 
     /**

@@ -7,8 +7,9 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The one kernel source, io/vq4j/kernels/vq.cl, with the prelude of each dialect: the same
- * kernels compile as OpenCL C and, through NVRTC, as CUDA C++. Both preludes end with the
+ * The kernel source, io/vq4j/kernels/vq.cl followed by feedback.cl (the error feedback's in-block
+ * step), with the prelude of each dialect: the same kernels compile as OpenCL C and, through
+ * NVRTC, as CUDA C++. Both preludes end with the
  * packed layout's field offsets and segment kinds ({@link PackedLayout#defines()}), the one
  * table the Java side writes the packed tables with.
  */
@@ -76,7 +77,7 @@ public final class KernelSource {
         if (fp64) {
             prelude += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#define HAS_DOUBLE 1\n";
         }
-        return prelude + geometry() + PackedLayout.defines() + body();
+        return prelude + geometry() + PackedLayout.defines() + body() + feedback();
     }
 
     /**
@@ -125,18 +126,28 @@ public final class KernelSource {
                 FORCE_INLINE vfloat operator*(vfloat a, vfloat b) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] * b.s[l]; return r; }
                 #define TILE %d
                 """.formatted(CUDA_LANES, tile);
-        return prelude + geometry() + PackedLayout.defines() + body();
+        return prelude + geometry() + PackedLayout.defines() + body() + feedback();
     }
 
     /** vq.cl as stored, without a prelude (its packed kernels use the names of {@link PackedLayout}). */
     public static String body() {
-        try (InputStream in = KernelSource.class.getResourceAsStream("/io/vq4j/kernels/vq.cl")) {
+        return resource("vq.cl");
+    }
+
+    /** feedback.cl as stored (the in-block step of the error feedback), compiled after vq.cl with its prelude. */
+    public static String feedback() {
+        return resource("feedback.cl");
+    }
+
+    private static String resource(String file) {
+        try (InputStream in = KernelSource.class.getResourceAsStream("/io/vq4j/kernels/" + file)) {
             if (in == null) {
-                throw new IllegalStateException("kernel source io/vq4j/kernels/vq.cl is missing from the jar");
+                throw new IllegalStateException("kernel source io/vq4j/kernels/" + file + " is missing from the jar");
             }
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new IllegalStateException("kernel source io/vq4j/kernels/vq.cl cannot be read: " + e.getMessage());
+            throw new IllegalStateException("kernel source io/vq4j/kernels/" + file + " cannot be read: "
+                    + e.getMessage());
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.vq4j.quant.core;
 
+import io.vq4j.kernels.feedback.GptqBlock;
 import io.vq4j.quant.method.LayerProblem;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
@@ -24,24 +25,9 @@ public final class ErrorFeedback {
     private ErrorFeedback() {
     }
 
-    /**
-     * The in-block feedback of one column's error along a row: w[wo + i] −= (float) (e · u[uo + i])
-     * for i &lt; n — the product in double, rounded to float, then a float subtraction, lane by
-     * lane (element-wise, so the bits are those of {@link #subtractScaledScalar}).
-     */
+    /** {@link GptqBlock#subtractScaled}: w[wo + i] −= (float) (e · u[uo + i]) for i &lt; n. */
     public static void subtractScaled(float[] w, int wo, float e, double[] u, int uo, int n) {
-        int i = 0;
-        int step = DS.length();
-        int bound = DS.loopBound(n);
-        DoubleVector ev = DoubleVector.broadcast(DS, e);
-        for (; i < bound; i += step) {
-            FloatVector upd = (FloatVector) DoubleVector.fromArray(DS, u, uo + i).mul(ev)
-                    .convertShape(VectorOperators.D2F, FS, 0);
-            FloatVector.fromArray(FS, w, wo + i).sub(upd).intoArray(w, wo + i);
-        }
-        for (; i < n; i++) {
-            w[wo + i] -= (float) (e * u[uo + i]);
-        }
+        GptqBlock.subtractScaled(w, wo, e, u, uo, n);
     }
 
     /**
@@ -85,9 +71,7 @@ public final class ErrorFeedback {
 
     /** The scalar reference of {@link #subtractScaled}. */
     public static void subtractScaledScalar(float[] w, int wo, float e, double[] u, int uo, int n) {
-        for (int i = 0; i < n; i++) {
-            w[wo + i] -= (float) (e * u[uo + i]);
-        }
+        GptqBlock.subtractScaledScalar(w, wo, e, u, uo, n);
     }
 
     /** W[:, i2:] −= Err · U[i1:i2, i2:], one gemm on the backend. */

@@ -5,10 +5,11 @@ import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.ResidentMatrix;
 
 /**
- * The lazy batch update of GPTQ's error feedback on matrices the backend holds for the whole
- * layer (issue 16): W goes to the backend once, and each block of B columns costs the host
- * only the block's own columns (read), its errors and the block's rows of U (written) —
- * O(rows·cols + cols²) floats per layer in all, instead of W's whole tail twice per block.
+ * The matrices of GPTQ's error feedback that the backend holds for the whole layer (issue 16):
+ * W and the block's errors E. W goes to the backend once; the in-block step
+ * ({@link Backend#gptqBlock}) reads and writes them there, and each block of B columns costs the
+ * host only the block's slice of U (in double), its codes and grids, and the block's rows of U
+ * (as floats, for the lazy update) — O(rows·cols + cols²) values per layer in all.
  * W[:, i2:] −= Err · U[i1:i2, i2:] is one gemm on sub-matrices of the resident W, in place. On
  * the CPU backend the resident W is the caller's array, so nothing of W is copied at all; the
  * product is the array gemm's kernel on views, so every element has the bits of
@@ -26,7 +27,7 @@ public final class ResidentFeedback implements AutoCloseable {
 
     /**
      * @param w  rows × cols, taken over: the CPU backend updates this array in place, a GPU backend
-     *           its own copy (read the columns back with {@link #readColumns})
+     *           its own copy
      * @param bs the block width B
      */
     public ResidentFeedback(Backend backend, float[] w, int rows, int cols, int bs) {
@@ -53,19 +54,22 @@ public final class ResidentFeedback implements AutoCloseable {
         this.err = re;
     }
 
-    /** W's columns [c0, c1) as they are now, into dst (rows × (c1 − c0), row-major). */
-    public void readColumns(int c0, int c1, float[] dst) {
-        long t = Phases.start();
-        backend.read(w, 0, c0, rows, c1 - c0, dst, 0, c1 - c0);
-        Phases.stop("feedback.copies", t);
+    /** The resident W (rows × cols), for the backend's in-block step. */
+    public ResidentMatrix weights() {
+        return w;
+    }
+
+    /** The resident errors (rows × B) the in-block step writes and {@link #update} reads. */
+    public ResidentMatrix errors() {
+        return err;
     }
 
     /**
-     * W[:, i2:] −= Err · U[i1:i2, i2:] with err rows × (i2 − i1) row-major (the block's scaled
-     * errors) and u the cols × cols factor (its rows i1..i2 are rounded to float, as the
-     * array update rounds them).
+     * W[:, i2:] −= Err · U[i1:i2, i2:] with Err the block's scaled errors as the in-block step left
+     * them in {@link #errors()} (rows × (i2 − i1) of it) and u the cols × cols factor (its rows
+     * i1..i2 are rounded to float, as the array update rounds them).
      */
-    public void update(double[] u, float[] err, int i1, int i2) {
+    public void update(double[] u, int i1, int i2) {
         int rest = cols - i2;
         int width = i2 - i1;
         if (rest == 0 || width == 0) {
@@ -80,7 +84,6 @@ public final class ResidentFeedback implements AutoCloseable {
             }
         }
         backend.write(panel, 0, i2, width, rest, panelHost, i2, cols);
-        backend.write(this.err, 0, 0, rows, width, err, 0, width);
         Phases.stop("feedback.copies", t);
         t = Phases.start();
         backend.gemm(false, false, rows, rest, width, -1f, this.err, 0, 0, panel, 0, i2, 1f, w, 0, i2);

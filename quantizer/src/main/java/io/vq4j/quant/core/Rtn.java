@@ -1,5 +1,7 @@
 package io.vq4j.quant.core;
 
+import io.vq4j.kernels.feedback.ScalarGrid;
+
 /**
  * Scalar round-to-nearest with per-row groups of g consecutive input columns. Asymmetric:
  * scale = (max − min) / (2^b − 1) and an integer zero-point round(−min / scale), the range
@@ -33,44 +35,20 @@ public final class Rtn {
         }
     }
 
-    /** Grid of one group: its fp16 scale and zero-point. */
+    /** Grid of one group: its fp16 scale and zero-point ({@link ScalarGrid}'s arithmetic). */
     public record Grid(float scale, int zero, int maxq) {
         public int quantize(float w) {
-            return Math.max(0, Math.min(maxq, Math.round(w / scale) + zero));
+            return ScalarGrid.quantize(w, scale, zero, maxq);
         }
 
         public float dequantize(int q) {
-            return scale * (q - zero);
+            return ScalarGrid.dequantize(q, scale, zero);
         }
     }
 
     public static Grid grid(float[] w, int from, int to, int bits, boolean symmetric) {
-        int maxq = (1 << bits) - 1;
-        float min = 0;
-        float max = 0; // the grid always contains 0, as GPTQ's does
-        for (int i = from; i < to; i++) {
-            min = Math.min(min, w[i]);
-            max = Math.max(max, w[i]);
-        }
-        if (symmetric) {
-            max = Math.max(-min, max);
-            min = -max;
-        }
-        float scale = (max - min) / maxq;
-        if (scale == 0) {
-            scale = 1; // an all-zero group: any scale reproduces it exactly
-        }
-        // fp16 storage: round up, so the stored scale never shrinks the range below [min, max]
-        float h = Float.float16ToFloat(Float.floatToFloat16(scale));
-        if (h < scale) {
-            h = Float.float16ToFloat((short) (Float.floatToFloat16(scale) + 1));
-        }
-        scale = h;
-        if (scale == 0 || Float.isInfinite(scale)) {
-            throw new IllegalArgumentException("group scale " + (max - min) / maxq + " is outside the fp16 range");
-        }
-        int zero = symmetric ? (maxq + 1) / 2 : Math.round(-min / scale);
-        return new Grid(scale, Math.max(0, Math.min(maxq, zero)), maxq);
+        ScalarGrid g = ScalarGrid.of(w, from, to, bits, symmetric);
+        return new Grid(g.scale(), g.zero(), g.maxq());
     }
 
     public static Quantized quantize(float[] w, int rows, int cols, int bits, int groupSize, boolean symmetric) {

@@ -481,6 +481,42 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
         }
     }
 
+    // ---- the in-block step of the error feedback (issue 16): feedback.cl (CudaFeedback). Without
+    // cuBLAS resident matrices are host arrays, and the CPU's code runs on them. ----------------
+
+    @Override
+    public void gptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, boolean symmetric,
+                          int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
+        if (device.cublas == null) {
+            hostGptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+            return;
+        }
+        CudaFeedback.gptqBlock(this, w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+    }
+
+    /** A temporary device copy of s (at least one byte), counted until {@link #freeTempCopy} (call inside {@link #call}). */
+    long tempCopy(MemorySegment s) {
+        long p = malloc(Math.max(1, s.byteSize()));
+        allocated(Math.max(1, s.byteSize()));
+        if (s.byteSize() > 0) {
+            toDevice(p, s);
+        }
+        return p;
+    }
+
+    /** Frees a {@link #tempCopy} of s (0: none made). */
+    void freeTempCopy(long p, MemorySegment s) {
+        if (p != 0) {
+            free(p);
+            allocated(-Math.max(1, s.byteSize()));
+        }
+    }
+
+    /** s.byteSize() bytes from device address p into s. */
+    void copyOut(long p, MemorySegment s) {
+        toHost(s, p);
+    }
+
     // ---- resident matrices (issue 16): one device allocation each; regions by cublasSet/GetMatrix,
     // gemm by cuBLAS on pointers and leading dimensions, in place. Without cuBLAS (whose gemm then
     // runs on the CPU anyway) they are host arrays (the SPI's defaults). ----------------------

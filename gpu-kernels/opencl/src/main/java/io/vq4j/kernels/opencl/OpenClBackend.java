@@ -14,6 +14,7 @@ import io.vq4j.kernels.device.GpuBackend;
 import io.vq4j.kernels.device.Partials;
 import io.vq4j.kernels.device.Tiles;
 import io.vq4j.kernels.device.Tiles.Tile;
+import io.vq4j.kernels.feedback.GptqBlock;
 import io.vq4j.kernels.packed.PackedMatrix;
 import org.jocl.CL;
 import org.jocl.CLException;
@@ -41,6 +42,7 @@ import java.util.List;
 public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private final OpenCl.Device device;
     private final OpenClLinalg linalg;
+    private final OpenClFeedback feedback;
 
     public OpenClBackend(int index) {
         this(OpenCl.open(index));
@@ -50,6 +52,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
         super(device, device.info.globalMemory(), device.info.maxAlloc());
         this.device = device;
         this.linalg = new OpenClLinalg(device, name(), this::allocated);
+        this.feedback = new OpenClFeedback(device, this::allocated);
     }
 
     @Override
@@ -624,6 +627,27 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     public boolean inverseCholeskyUpper(double[] a, int n) {
         synchronized (device) {
             return linalg.inverseCholeskyUpper(a, n);
+        }
+    }
+
+    // ---- the in-block step of the error feedback (issue 16): feedback.cl (OpenClFeedback) ------
+
+    @Override
+    public void gptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, boolean symmetric,
+                          int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
+        if (!device.info.fp64()) { // the kernel needs doubles: the CPU's code through read and write
+            hostGptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+            return;
+        }
+        synchronized (device) {
+            ClMatrix dw = own(w, ClMatrix.class), de = own(err, ClMatrix.class);
+            GptqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, bits, groupSize, codes, scales, zeros);
+            try {
+                feedback.gptqBlock(dw.mem, w.rows(), w.cols(), i1, i2, ub, bits, groupSize, symmetric, codes, scales,
+                        zeros, de.mem, de.cols());
+            } catch (CLException e) {
+                throw failure("gptqBlock " + w.rows() + "x" + (i2 - i1) + " of " + w.cols() + " columns", e);
+            }
         }
     }
 }

@@ -213,6 +213,12 @@ public abstract class GpuBackend<H extends DeviceWeights> implements Backend {
         Backend.super.gemm(transA, transB, m, n, k, alpha, a, aRow, aCol, b, bRow, bCol, beta, c, cRow, cCol);
     }
 
+    /** The SPI's default gptqBlock (the CPU's code through read and write), for a device that cannot run the kernel. */
+    protected final void hostGptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize,
+                                       boolean symmetric, int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
+        Backend.super.gptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+    }
+
     protected static String residentCall(String op, int rows, int cols) {
         return op + " of resident " + rows + "x" + cols;
     }
