@@ -50,6 +50,11 @@ public final class HostMatrix implements ResidentMatrix {
         closed = true;
     }
 
+    /** Whether {@code owner} made this matrix. */
+    public boolean ownedBy(Object owner) {
+        return this.owner == owner;
+    }
+
     /** m as a host matrix of {@code owner}, refused when another backend made it or it is closed. */
     public static HostMatrix of(ResidentMatrix m, Object owner) {
         if (!(m instanceof HostMatrix h) || h.owner != owner) {

@@ -1,7 +1,9 @@
 package io.vq4j.kernels.device;
 
-import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.HostMatrix;
+import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.kernels.packed.PackedMatrix;
 
@@ -15,7 +17,13 @@ import java.util.function.Consumer;
  * launch) runs on the CPU backend instead, with one line through {@code notice} the first time
  * each operation falls back. Results are the same either way: the GPU kernels compute the CPU
  * backend's bits. Packed weights that cannot be uploaded stay on the host and are multiplied
- * there.
+ * there; so do resident matrices (the quantizer's W, E and its activations), and an operation on
+ * matrices of both kinds goes through host copies. The Gram, the factor and GPTQ's in-block step
+ * go to the device as they are: the GPU backends already run the CPU's code for a matrix that
+ * does not fit, and a launch that fails midway has written into its operands, so it is an error,
+ * not a fallback (likewise a resident gemm with beta ≠ 0). The forward ops are not offered
+ * ({@link #forwardOps} is null): a packed layer that fell back to the host could not join a device
+ * forward, so evaluation under auto runs the host forward with the device's packed matmuls.
  */
 public final class CpuFallback implements Backend {
     private final Backend gpu;
@@ -118,6 +126,75 @@ public final class CpuFallback implements Backend {
         } catch (IllegalStateException e) {
             fellBack("dequantMatmul", e);
             cpu.dequantMatmul(cpu.upload(weights.matrix()), x, n, y);
+        }
+    }
+
+    /** Whether m is one of the fallback CPU backend's (a resident matrix the device could not take). */
+    private boolean onHost(ResidentMatrix m) {
+        return m instanceof HostMatrix h && h.ownedBy(cpu);
+    }
+
+    @Override
+    public ResidentMatrix resident(float[] values, int rows, int cols) {
+        try {
+            return gpu.resident(values, rows, cols);
+        } catch (IllegalStateException e) {
+            fellBack("resident matrices", e);
+            return cpu.resident(values, rows, cols);
+        }
+    }
+
+    @Override
+    public void read(ResidentMatrix m, int row, int col, int rows, int cols, float[] dst, int offset, int ld) {
+        (onHost(m) ? cpu : gpu).read(m, row, col, rows, cols, dst, offset, ld);
+    }
+
+    @Override
+    public void write(ResidentMatrix m, int row, int col, int rows, int cols, float[] src, int offset, int ld) {
+        (onHost(m) ? cpu : gpu).write(m, row, col, rows, cols, src, offset, ld);
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, ResidentMatrix a, int aRow,
+                     int aCol, ResidentMatrix b, int bRow, int bCol, float beta, ResidentMatrix c, int cRow, int cCol) {
+        if (onHost(a) && onHost(b) && onHost(c)) {
+            cpu.gemm(transA, transB, m, n, k, alpha, a, aRow, aCol, b, bRow, bCol, beta, c, cRow, cCol);
+            return;
+        }
+        if (!onHost(a) && !onHost(b) && !onHost(c)) {
+            try {
+                gpu.gemm(transA, transB, m, n, k, alpha, a, aRow, aCol, b, bRow, bCol, beta, c, cRow, cCol);
+                return;
+            } catch (IllegalStateException e) {
+                if (beta != 0f) {
+                    throw e; // C' may be half-updated on the device: no result could be trusted
+                }
+                fellBack("resident gemm", e);
+            }
+        }
+        // host copies of the regions (read and write go to each matrix's owner), the array gemm
+        Backend.super.gemm(transA, transB, m, n, k, alpha, a, aRow, aCol, b, bRow, bCol, beta, c, cRow, cCol);
+    }
+
+    @Override
+    public void accumulateGram(float[] x, int rows, int dim, double[] h) {
+        gpu.accumulateGram(x, rows, dim, h);
+    }
+
+    @Override
+    public boolean inverseCholeskyUpper(double[] a, int n) {
+        return gpu.inverseCholeskyUpper(a, n);
+    }
+
+    @Override
+    public void gptqBlock(ResidentMatrix w, int i1, int i2, double[] ub, int bits, int groupSize, boolean symmetric,
+                          int[] codes, float[] scales, int[] zeros, ResidentMatrix err) {
+        if (onHost(w) && onHost(err)) {
+            cpu.gptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+        } else if (!onHost(w) && !onHost(err)) {
+            gpu.gptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
+        } else { // host copies through read and write
+            Backend.super.gptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
         }
     }
 

@@ -3,12 +3,15 @@ package io.vq4j.kernels.feedback;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.cpu.CpuBackend;
+import io.vq4j.kernels.device.CpuFallback;
 import io.vq4j.kernels.linalg.InverseCholesky;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -44,6 +47,34 @@ public abstract class FeedbackParityTest {
         if (dev != null) {
             dev.close();
         }
+    }
+
+    /**
+     * Under {@code --device auto} (the CpuFallback wrapper) the resident W and E, the in-block
+     * step and the lazy update's resident gemm are the device's, with the same bits as the device
+     * called directly (the wrapper used to hand back host matrices, so all of it ran on the CPU).
+     */
+    @Test
+    void autoRunsTheLoopOnTheDevice() {
+        List<String> said = new ArrayList<>();
+        Backend auto = new CpuFallback(dev, said::add); // not closed: that would close dev
+        int rows = 37, cols = 70;
+        dev.resetPeakDeviceBytes();
+        assertEquals(5, compare(auto, weights(rows, cols, 0, 12), factor(cols, 11), rows, cols, 4, 32, false, 16,
+                "through --device auto"));
+        assertTrue(dev.peakDeviceBytes() >= (long) rows * cols * Float.BYTES, "W was not on the device: "
+                + dev.peakDeviceBytes() + " bytes");
+        float[] a = weights(rows, 16, 0, 13), b = weights(16, cols, 0, 14), c0 = weights(rows, cols, 0, 15);
+        float[] viaAuto = new float[rows * cols], direct = new float[rows * cols];
+        for (Backend x : List.of(auto, dev)) {
+            try (ResidentMatrix ra = x.resident(a, rows, 16); ResidentMatrix rb = x.resident(b, 16, cols);
+                 ResidentMatrix rc = x.resident(c0.clone(), rows, cols)) {
+                x.gemm(false, false, rows, cols, 16, -1f, ra, 0, 0, rb, 0, 0, 1f, rc, 0, 0);
+                x.read(rc, 0, 0, rows, cols, x == auto ? viaAuto : direct, 0, cols);
+            }
+        }
+        assertArrayEquals(direct, viaAuto, "resident gemm through --device auto");
+        assertEquals(List.of(), said);
     }
 
     /** The factor U of a random, well-conditioned H (cols × cols). */
