@@ -525,6 +525,199 @@ KERNEL void fw_attention(const GLOBAL float* q, const GLOBAL float* keys, const 
     }
 }
 
+/*
+ * Attention tiled over queries (flash-attention style, Dao et al. 2022, Alg. 1): a work-group of
+ * FA_QUERIES work-items (the prelude's: KernelSource.ATTENTION_QUERIES) per (query head h, block
+ * of FA_QUERIES consecutive queries), work-item lid owning query q0 + lid. The keys and values of
+ * the positions the block sees stream through local memory a tile of tk positions at a time
+ * (tk = FA_KEYS, fewer for heads wider than FA_KV_FLOATS / FA_KEYS), loaded once for the block;
+ * each work-item keeps its query, its output row, the running maximum m and the running sum l in
+ * registers (online softmax, Milakov & Gimelshein 2018): per tile the
+ * scaled scores s_j of the positions it may see (causal: j <= start + t), m' = max(m, max s_j),
+ * alpha = exp(m - m'), l = l alpha + sum_j exp(s_j - m'), o = o alpha + sum_j exp(s_j - m') v_j,
+ * positions in order; out = o * (1 / l). Two barriers per tile and no score matrix. The order is
+ * fixed (the same bits on every run); against the reference the extra roundings are one rescale
+ * per tile, inside ForwardOps.attention's bound. On a CPU device (PoCL) the work-items of a group
+ * are one loop, so the barriers between tiles are the only splits; see ClForwardOps for the shape.
+ */
+#define FA_KEYS 64
+#define FA_KV_FLOATS 2048
+
+/* the block's geometry, the same in both variants below */
+#define FA_SETUP(hd) \
+    const int lid = LOCAL_ID(0); \
+    const int blocks = (rows + FA_QUERIES - 1) / FA_QUERIES; \
+    const int h = GROUP_ID(0) / blocks; \
+    const int q0 = (GROUP_ID(0) - h * blocks) * FA_QUERIES; \
+    const int t = q0 + lid; \
+    const int kvDim = kvHeads * (hd); \
+    const int kv = (h / (heads / kvHeads)) * (hd); \
+    const int tk = min(FA_KEYS, FA_KV_FLOATS / (hd) / VL * VL); \
+    const int visible = t < rows ? start + t + 1 : 0; \
+    const int seen = start + min(rows, q0 + FA_QUERIES); \
+    const GLOBAL float* qh = q + (long) t * heads * (hd) + (long) h * (hd); \
+    GLOBAL float* oh = out + (long) t * heads * (hd) + (long) h * (hd)
+
+/* positions [j0, j0 + n) into local memory: keys transposed (kt[i * tk + j], so VL positions'
+ * component i are one vector load), values as stored (vt[j * hd + i]) */
+FORCE_INLINE void attention_load(const GLOBAL float* keys, const GLOBAL float* values, LPTR float* kt,
+                                 LPTR float* vt, const int j0, const int n, const int tk, const int kvDim,
+                                 const int kv, const int hd) {
+    for (int e = LOCAL_ID(0); e < n * hd; e += FA_QUERIES) {
+        const int jj = e / hd;
+        const int i = e - jj * hd;
+        const long at = (long) (j0 + jj) * kvDim + kv + i;
+        kt[i * tk + jj] = keys[at];
+        vt[e] = values[at];
+    }
+}
+
+/* Any head width: scalar loops. */
+FORCE_INLINE void attention_tiled(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values,
+                                  GLOBAL float* out, const int rows, const int start, const int heads,
+                                  const int kvHeads, LPTR float* kt, LPTR float* vt, const int hd,
+                                  const float scale) {
+    FA_SETUP(hd);
+    float qv[FW_MAX_HD];
+    float o[FW_MAX_HD];
+    for (int i = 0; i < hd; i++) {
+        qv[i] = t < rows ? qh[i] : 0.0f;
+        o[i] = 0.0f;
+    }
+    float m = -INFINITY;
+    float l = 0.0f;
+    for (int j0 = 0; j0 < seen; j0 += tk) {
+        const int n = min(tk, seen - j0);
+        BARRIER();
+        attention_load(keys, values, kt, vt, j0, n, tk, kvDim, kv, hd);
+        BARRIER();
+        const int nv = min(n, visible - j0);
+        if (nv > 0) {
+            float s[FA_KEYS];
+            float mt = m;
+            for (int jj = 0; jj < nv; jj++) {
+                float dot = 0.0f;
+                for (int i = 0; i < hd; i++) {
+                    dot = dot + qv[i] * kt[i * tk + jj];
+                }
+                s[jj] = dot * scale;
+                mt = fmax(mt, s[jj]);
+            }
+            const float alpha = exp(m - mt);
+            l = l * alpha;
+            for (int i = 0; i < hd; i++) {
+                o[i] = o[i] * alpha;
+            }
+            for (int jj = 0; jj < nv; jj++) {
+                const float e = exp(s[jj] - mt);
+                l = l + e;
+                for (int i = 0; i < hd; i++) {
+                    o[i] = o[i] + e * vt[jj * hd + i];
+                }
+            }
+            m = mt;
+        }
+    }
+    if (t < rows) {
+        const float inv = 1.0f / l;
+        for (int i = 0; i < hd; i++) {
+            oh[i] = o[i] * inv;
+        }
+    }
+}
+
+/* HD a multiple of VL (a compile-time constant): the same operations in the same order per
+ * element, in vectors: VL positions' scores (and their exps) at a time, the output row as HD / VL
+ * vectors in registers. */
+FORCE_INLINE void attention_tiled_v(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values,
+                                    GLOBAL float* out, const int rows, const int start, const int heads,
+                                    const int kvHeads, LPTR float* kt, LPTR float* vt, const int HD,
+                                    const float scale) {
+    FA_SETUP(HD);
+    float qv[FW_MAX_HD];
+    vfloat o[FW_MAX_HD / VL];
+    UNROLL
+    for (int i = 0; i < HD; i++) {
+        qv[i] = t < rows ? qh[i] : 0.0f;
+    }
+    UNROLL
+    for (int c = 0; c < HD / VL; c++) {
+        o[c] = VSPLAT(0.0f);
+    }
+    float m = -INFINITY;
+    float l = 0.0f;
+    for (int j0 = 0; j0 < seen; j0 += tk) {
+        const int n = min(tk, seen - j0);
+        BARRIER();
+        attention_load(keys, values, kt, vt, j0, n, tk, kvDim, kv, HD);
+        BARRIER();
+        const int nv = min(n, visible - j0);
+        if (nv > 0) {
+            float s[FA_KEYS];
+            for (int g = 0; g < nv; g += VL) {
+                vfloat dot = VSPLAT(0.0f);
+                UNROLL
+                for (int i = 0; i < HD; i++) {
+                    dot = dot + VSPLAT(qv[i]) * VLOAD(kt + i * tk + g);
+                }
+                VSTORE(dot * VSPLAT(scale), s + g);
+            }
+            float mt = m;
+            for (int jj = 0; jj < nv; jj++) {
+                mt = fmax(mt, s[jj]);
+            }
+            for (int g = 0; g < nv; g += VL) {
+                VSTORE(VEXP(VLOAD(s + g) - VSPLAT(mt)), s + g);
+            }
+            const float alpha = exp(m - mt);
+            l = l * alpha;
+            UNROLL
+            for (int c = 0; c < HD / VL; c++) {
+                o[c] = o[c] * VSPLAT(alpha);
+            }
+            for (int jj = 0; jj < nv; jj++) {
+                l = l + s[jj];
+                UNROLL
+                for (int c = 0; c < HD / VL; c++) {
+                    o[c] = o[c] + VSPLAT(s[jj]) * VLOAD(vt + jj * HD + c * VL);
+                }
+            }
+            m = mt;
+        }
+    }
+    if (t < rows) {
+        const vfloat inv = VSPLAT(1.0f / l);
+        UNROLL
+        for (int c = 0; c < HD / VL; c++) {
+            VSTORE(o[c] * inv, oh + c * VL);
+        }
+    }
+}
+
+/* The tiled attention for any head width up to FW_MAX_HD, and one kernel per common width HD
+ * (hd is the call's, equal to HD), vectorised. */
+KERNEL void fw_attention_tiled(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values,
+                               GLOBAL float* out, const int rows, const int start, const int heads,
+                               const int kvHeads, const int hd, const float scale) {
+    LOCAL float kt[FA_KV_FLOATS];
+    LOCAL float vt[FA_KV_FLOATS];
+    attention_tiled(q, keys, values, out, rows, start, heads, kvHeads, kt, vt, hd, scale);
+}
+
+#define ATTENTION_KERNEL(HD) \
+KERNEL void fw_attention_tiled_##HD(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values, \
+                                    GLOBAL float* out, const int rows, const int start, const int heads, \
+                                    const int kvHeads, const int hd, const float scale) { \
+    LOCAL float kt[FA_KV_FLOATS]; \
+    LOCAL float vt[FA_KV_FLOATS]; \
+    attention_tiled_v(q, keys, values, out, rows, start, heads, kvHeads, kt, vt, HD, scale); \
+}
+ATTENTION_KERNEL(8)
+ATTENTION_KERNEL(16)
+ATTENTION_KERNEL(32)
+ATTENTION_KERNEL(64)
+ATTENTION_KERNEL(128)
+
 KERNEL void fw_silu_mul(GLOBAL float* gate, const GLOBAL float* up, const int n) {
     const int i = GLOBAL_ID(0);
     if (i < n) {
