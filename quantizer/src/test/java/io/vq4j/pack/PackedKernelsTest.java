@@ -278,7 +278,8 @@ class PackedKernelsTest {
                 .vector("outlier_", 0, 6, Axis.OUT, 3, 15, 6,
                         List.of(randomStage(r, 3, 8, 3, 6 * rows / 3)), null)
                 .vector("", 6, cols, Axis.IN, 4, 15, 16,
-                        List.of(randomStage(r, 3 * 4, 16, 4, rows * 64 / 4), randomStage(r, 3 * 4, 4, 4, rows * 64 / 4)),
+                        List.of(randomStage(r, 3 * 4, 16, 4, rows * 64 / 4),
+                                randomStage(r, 3 * 4, 4, 4, rows * 64 / 4)),
                         null)
                 .build();
         check(m, gpu, r);

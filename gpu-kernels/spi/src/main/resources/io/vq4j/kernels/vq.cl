@@ -8,9 +8,10 @@
  *  blockIdx/threadIdx...) and TILE (centroids per local-memory tile) and HAS_DOUBLE.
  *
  * It also defines FORCE_INLINE, LPTR (the qualifier of a pointer to local memory) and a short
- * vector type of VL lanes: vfloat, vint, VSPLAT, VISPLAT, VLOAD, VSTORE, VLESS, VSELECT, VFMA
+ * vector type of VL lanes: vfloat, vint, VSPLAT, VISPLAT, VLOAD, VSTORE, VLESS, VSELECT, VFMA, VEXP
  * (OpenCL: float8/int8 and its built-ins; CUDA: a struct of VL floats with its operators), so
- * that one work-item holds several vectors (assignment) or several rows (matmul) in registers.
+ * that one work-item holds several vectors (assignment), several rows (matmul) or several
+ * positions' scores (attention) in registers.
  *
  * Floating-point contraction is off (OpenCL: the pragma below; CUDA: NVRTC's -fmad=false), so
  * a*b + c is two roundings unless the source asks for fma(); every backend, the CPU's included,

@@ -207,8 +207,8 @@ final class ClForwardOps implements ForwardOps {
         if (tiled) {
             int queries = KernelSource.ATTENTION_QUERIES;
             long groups = (long) heads * ((rows + queries - 1) / queries);
-            call(what, () -> new Launch(KernelSource.attentionKernel(headDim)).mem(dq.mem).mem(dk.mem).mem(dv.mem).mem(dout.mem)
-                    .i(rows).i(start).i(heads).i(kvHeads).i(headDim).f(scale).run(groups, queries));
+            call(what, () -> new Launch(KernelSource.attentionKernel(headDim)).mem(dq.mem).mem(dk.mem).mem(dv.mem)
+                    .mem(dout.mem).i(rows).i(start).i(heads).i(kvHeads).i(headDim).f(scale).run(groups, queries));
             return;
         }
         call(what, () -> new Launch("fw_attention").mem(dq.mem).mem(dk.mem).mem(dv.mem).mem(dout.mem).i(start)
