@@ -312,13 +312,13 @@ FUNC void packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* s
     const int alongIn = kind == SEG_VECTOR_IN;
     /* units: (row, sub-vector of columns) for VECTOR_IN, (column, sub-vector of rows) for VECTOR_OUT */
     const int a0 = alongIn ? from / d : from;
-    const int na = (alongIn ? (to + d - 1) / d : to) - a0;
+    const int aCount = (alongIn ? (to + d - 1) / d : to) - a0;
     const int b0 = alongIn ? 0 : row0 / d;
-    const int nb_ = (alongIn ? live : (row0 + live + d - 1) / d) - b0;
-    for (int e = lid; e < na * nb_; e += MM_GROUP) {
-        const int bq = e / na;
+    const int bCount = (alongIn ? live : (row0 + live + d - 1) / d) - b0;
+    for (int e = lid; e < aCount * bCount; e += MM_GROUP) {
+        const int bq = e / aCount;
         const int b = b0 + bq;
-        const int a = a0 + (e - bq * na);
+        const int a = a0 + (e - bq * aCount);
         long i;
         int g;
         int lo;
