@@ -249,6 +249,45 @@ class PackedKernelsTest {
                 List.of(new StageValues(k, cb, idx)), null).build(), gpu, r);
     }
 
+    static StageValues randomStage(SplittableRandom r, int groups, int k, int d, int vectors) {
+        float[] cb = new float[groups * k * d];
+        for (int i = 0; i < cb.length; i++) {
+            cb[i] = Codebooks.f16((float) r.nextGaussian());
+        }
+        int[] idx = new int[vectors];
+        for (int i = 0; i < vectors; i++) {
+            idx[i] = r.nextInt(k);
+        }
+        return new StageValues(k, cb, idx);
+    }
+
+    /**
+     * The batched kernel decodes a vector segment a sub-vector at a time: sub-vectors cut by the
+     * edges of its tiles (32 columns; 32 rows on OpenCL, 16 on CUDA), a segment starting inside a
+     * tile, two stages (a residual), codebook groups smaller than a tile. Bit for bit as the CPU.
+     */
+    @Test
+    void subVectorsCutByTileEdgesDecodeExactly() {
+        List<Backend> gpu = gpus();
+        SplittableRandom r = new SplittableRandom(13);
+        int rows = 45;
+        int cols = 70;
+        // columns [0, 6) along the output (d = 3: rows 30..32 straddle row 32), [6, 70) along the input
+        // (d = 4: columns 30..33 straddle column 32), groups of 15 rows x 16 columns, 2 stages
+        PackedMatrix m = PackedMatrix.builder(rows, cols).method("cut")
+                .vector("outlier_", 0, 6, Axis.OUT, 3, 15, 6,
+                        List.of(randomStage(r, 3, 8, 3, 6 * rows / 3)), null)
+                .vector("", 6, cols, Axis.IN, 4, 15, 16,
+                        List.of(randomStage(r, 3 * 4, 16, 4, rows * 64 / 4),
+                                randomStage(r, 3 * 4, 4, 4, rows * 64 / 4)),
+                        null)
+                .build();
+        check(m, gpu, r);
+        // one segment along the output, d = 5 (rows 30..34 straddle row 32; on CUDA 15..19 row 16)
+        check(PackedMatrix.builder(rows, 40).method("out5").vector("", 0, 40, Axis.OUT, 5, 45, 40,
+                List.of(randomStage(r, 1, 32, 5, 40 * rows / 5)), null).build(), gpu, r);
+    }
+
     /** y[t][r] = Σ_c w[r, c] x[t][c] in float, in column order. */
     static float[] plainProduct(float[] w, int rows, int cols, float[] x, int n) {
         float[] y = new float[n * rows];

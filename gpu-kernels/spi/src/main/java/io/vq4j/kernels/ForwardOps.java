@@ -43,7 +43,10 @@ public interface ForwardOps {
      * positions start, start + 1, ...; keys and values (kvHeads·headDim wide) hold positions
      * [0, start + rows); row t of out gets softmax(q_t·K[0..start+t]ᵀ/√headDim)·V per head, query
      * head h reading kv head h / (heads / kvHeads). A device sums in another order than the
-     * reference: each output within 16·(headDim + positions)·u of max|V| of the reference.
+     * reference (a prefill tiled over queries with an online softmax, one rescale of the running
+     * sums per tile of keys; a decode step split over a work-group's items): each output within
+     * 16·(headDim + positions)·u of max|V| of the reference (u = 2⁻²⁴; ForwardOpsParityTest
+     * measures at most a hundredth of it on PoCL). Not bit-exact: no test compares its bits.
      */
     void attention(ResidentMatrix q, ResidentMatrix keys, ResidentMatrix values, ResidentMatrix out, int rows,
                    int start, int heads, int kvHeads, int headDim);

@@ -33,6 +33,23 @@ public final class KernelSource {
     /** Input rows (tokens) per work-group of the batched packed matmul: 16 token groups of 4. */
     public static final int MATMUL_TOKENS = MATMUL_GROUP / MATMUL_ROW_GROUPS * MATMUL_TOKENS_PER_ITEM;
 
+    /**
+     * Queries (work-items) per work-group of the tiled attention (vq.cl's fw_attention_tiled,
+     * FA_QUERIES): one work-group per query head and block of this many queries.
+     */
+    public static final int ATTENTION_QUERIES = 32;
+
+    /**
+     * The tiled attention kernel for heads of {@code headDim}: vq.cl's fw_attention_tiled_HD for
+     * the widths it specialises (its loops over the head unrolled), fw_attention_tiled otherwise.
+     */
+    public static String attentionKernel(int headDim) {
+        return switch (headDim) {
+            case 8, 16, 32, 64, 128 -> "fw_attention_tiled_" + headDim;
+            default -> "fw_attention_tiled";
+        };
+    }
+
     /** Output rows per work-group of the batched packed matmul, for a dialect of {@code lanes} lanes. */
     public static int matmulRows(int lanes) {
         return MATMUL_ROW_GROUPS * lanes;
@@ -41,7 +58,7 @@ public final class KernelSource {
     /** The matmul geometry as #defines, the same in both dialects. */
     private static String geometry() {
         return "#define MM_GROUP " + MATMUL_GROUP + "\n#define MM_RG " + MATMUL_ROW_GROUPS + "\n#define MM_TM "
-                + MATMUL_TOKENS_PER_ITEM + "\n";
+                + MATMUL_TOKENS_PER_ITEM + "\n#define FA_QUERIES " + ATTENTION_QUERIES + "\n";
     }
 
     private KernelSource() {
@@ -72,6 +89,7 @@ public final class KernelSource {
                 #define VLESS(a, b) isless(a, b)
                 #define VSELECT(a, b, m) select(a, b, m)
                 #define VFMA(a, b, c) fma(a, b, c)
+                #define VEXP(a) exp(a)
                 #define TILE %d
                 """.formatted(OPENCL_LANES, OPENCL_LANES, OPENCL_LANES, OPENCL_LANES, OPENCL_LANES, tile);
         if (fp64) {
@@ -124,6 +142,7 @@ public final class KernelSource {
                 FORCE_INLINE vfloat operator+(vfloat a, vfloat b) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] + b.s[l]; return r; }
                 FORCE_INLINE vfloat operator-(vfloat a, vfloat b) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] - b.s[l]; return r; }
                 FORCE_INLINE vfloat operator*(vfloat a, vfloat b) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = a.s[l] * b.s[l]; return r; }
+                FORCE_INLINE vfloat VEXP(vfloat a) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = expf(a.s[l]); return r; }
                 #define TILE %d
                 """.formatted(CUDA_LANES, tile);
         return prelude + geometry() + PackedLayout.defines() + body() + feedback();

@@ -8,9 +8,10 @@
  *  blockIdx/threadIdx...) and TILE (centroids per local-memory tile) and HAS_DOUBLE.
  *
  * It also defines FORCE_INLINE, LPTR (the qualifier of a pointer to local memory) and a short
- * vector type of VL lanes: vfloat, vint, VSPLAT, VISPLAT, VLOAD, VSTORE, VLESS, VSELECT, VFMA
+ * vector type of VL lanes: vfloat, vint, VSPLAT, VISPLAT, VLOAD, VSTORE, VLESS, VSELECT, VFMA, VEXP
  * (OpenCL: float8/int8 and its built-ins; CUDA: a struct of VL floats with its operators), so
- * that one work-item holds several vectors (assignment) or several rows (matmul) in registers.
+ * that one work-item holds several vectors (assignment), several rows (matmul) or several
+ * positions' scores (attention) in registers.
  *
  * Floating-point contraction is off (OpenCL: the pragma below; CUDA: NVRTC's -fmad=false), so
  * a*b + c is two roundings unless the source asks for fma(); every backend, the CPU's included,
@@ -255,6 +256,110 @@ FUNC float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int
     return w;
 }
 
+/*
+ * The tile of the batched matmul: W'[row0 + rr, c0 + c] into wt[c * MM_ROWS + rr] for
+ * rr < MM_ROWS, c < cc (rows past the matrix as 0). When the chunk of columns lies in one vector
+ * segment (the common layouts: GPTVQ, k-means and VPTQ without outliers, and most chunks with
+ * them) it is decoded a sub-vector at a time: its group, index position and each stage's index
+ * are read once for its d weights (a work-item per sub-vector of the tile; sub-vectors cut by the
+ * tile's edges decode their part). Otherwise weight by weight with packed_weight. Each weight is
+ * the same float operations in the same order as packed_weight (the stages summed from 0.0f, then
+ * the block scale, then the norm): the same bits. (A loop over the segments of the chunk was
+ * measured 1.3-1.5x slower on PoCL, scalar chunks included: the one-segment test is kept.)
+ */
+#define PK_STAGES 4
+/* the batched matmul's tile (see packed_matmul) */
+#define MM_ROWS (MM_RG * VL)
+#define MM_TOKS ((MM_GROUP / MM_RG) * MM_TM)
+#define MM_COLS 32
+
+FUNC void packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+                      const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int ns, const int nb,
+                      const int row0, const int c0, const int cc, LPTR float* wt) {
+    const int lid = LOCAL_ID(0);
+    int s = 0;
+    while (s + 1 < nseg && c0 >= seg[s * SEG_FIELDS + SEG_TO]) {
+        s++;
+    }
+    const GLOBAL int* o = seg + s * SEG_FIELDS;
+    const int kind = o[SEG_KIND];
+    const int sf = o[SEG_FROM];
+    if ((kind != SEG_VECTOR_IN && kind != SEG_VECTOR_OUT) || c0 + cc > o[SEG_TO] || o[SEG_STAGE_COUNT] > PK_STAGES) {
+        /* weight by weight */
+        for (int e = lid; e < MM_ROWS * cc; e += MM_GROUP) {
+            const int rr = e / cc;
+            const int c = e - rr * cc;
+            const int r = row0 + rr;
+            wt[c * MM_ROWS + rr] = r < rows ? packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c0 + c) : 0.0f;
+        }
+        return;
+    }
+    const int live = min(MM_ROWS, rows - row0);
+    for (int e = lid; e < (MM_ROWS - live) * cc; e += MM_GROUP) {
+        const int rr = live + e / cc;
+        wt[(e % cc) * MM_ROWS + rr] = 0.0f;
+    }
+    const int from = c0 - sf;
+    const int to = c0 + cc - sf;
+    const int width = o[SEG_TO] - sf;
+    const int nstage = o[SEG_STAGE_COUNT];
+    const int d = o[SEG_DIM];
+    const int gc = o[SEG_GROUP_COLS];
+    const int gcols = (width + gc - 1) / gc;
+    const int gr = o[SEG_GROUP_ROWS];
+    const int bc = o[SEG_BLOCK_COLS];
+    const int bcols = bc > 0 ? (width + bc - 1) / bc : 0;
+    const int alongIn = kind == SEG_VECTOR_IN;
+    /* units: (row, sub-vector of columns) for VECTOR_IN, (column, sub-vector of rows) for VECTOR_OUT */
+    const int a0 = alongIn ? from / d : from;
+    const int aCount = (alongIn ? (to + d - 1) / d : to) - a0;
+    const int b0 = alongIn ? 0 : row0 / d;
+    const int bCount = (alongIn ? live : (row0 + live + d - 1) / d) - b0;
+    for (int e = lid; e < aCount * bCount; e += MM_GROUP) {
+        const int bq = e / aCount;
+        const int b = b0 + bq;
+        const int a = a0 + (e - bq * aCount);
+        long i;
+        int g;
+        int lo;
+        int hi;
+        if (alongIn) {
+            i = (long) (row0 + b) * (width / d) + a;
+            g = ((row0 + b) / gr) * gcols + (a * d) / gc;
+            lo = max(a * d, from) - a * d;
+            hi = min(a * d + d, to) - a * d;
+        } else {
+            i = (long) a * (rows / d) + b;
+            g = ((b * d) / gr) * gcols + a / gc;
+            lo = max(b * d, row0) - b * d;
+            hi = min(b * d + d, row0 + live) - b * d;
+        }
+        int cb[PK_STAGES];
+        for (int t = 0; t < nstage; t++) {
+            const GLOBAL int* so = st + (o[SEG_FIRST_STAGE] + t) * STAGE_FIELDS;
+            const int idx = packed_bits(by, so[STAGE_INDICES], i, so[STAGE_INDEX_BITS]);
+            cb[t] = so[STAGE_CODEBOOKS] + (g * so[STAGE_K] + idx) * d;
+        }
+        for (int j = lo; j < hi; j++) {
+            const int r = alongIn ? row0 + b : b * d + j;
+            const int c = alongIn ? a * d + j : a;
+            float sum = 0.0f;
+            for (int t = 0; t < nstage; t++) {
+                sum = sum + fl[cb[t] + j];
+            }
+            if (bc > 0) {
+                const int code = packed_bits(by, o[SEG_BLOCK_CODES], (long) r * bcols + c / bc, o[SEG_BLOCK_BITS]);
+                sum = sum * fl[o[SEG_BLOCK_TABLE] + code];
+            }
+            if (ns >= 0) {
+                const float scaled = sum * fl[ns + sf + c];
+                sum = scaled + fl[nb + sf + c];
+            }
+            wt[(sf + c - c0) * MM_ROWS + (r - row0)] = sum;
+        }
+    }
+}
+
 /* W (rows x cols, original column order): one work-item per weight. */
 KERNEL void packed_dequant(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
                            const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int cols,
@@ -281,9 +386,6 @@ KERNEL void packed_dequant(const GLOBAL int* seg, const int nseg, const GLOBAL i
  * by column. Each output is thus summed over the stored column positions in order,
  * acc = acc + W'[r, c] * x[perm[c]], no fused multiply-add: PackedReference.matmul's bits.
  */
-#define MM_ROWS (MM_RG * VL)
-#define MM_TOKS ((MM_GROUP / MM_RG) * MM_TM)
-#define MM_COLS 32
 
 KERNEL void packed_matmul(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
                           const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int cols,
@@ -304,12 +406,7 @@ KERNEL void packed_matmul(const GLOBAL int* seg, const int nseg, const GLOBAL in
     for (int c0 = 0; c0 < cols; c0 += MM_COLS) {
         const int cc = min(MM_COLS, cols - c0);
         BARRIER();
-        for (int e = lid; e < MM_ROWS * cc; e += MM_GROUP) {
-            const int rr = e / cc;
-            const int c = e - rr * cc;
-            const int r = row0 + rr;
-            wt[c * MM_ROWS + rr] = r < rows ? packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c0 + c) : 0.0f;
-        }
+        packed_tile(seg, nseg, st, by, fl, in, rows, ns, nb, row0, c0, cc, wt);
         for (int e = lid; e < MM_TOKS * cc; e += MM_GROUP) {
             const int tt = e / cc;
             const int c = e - tt * cc;
@@ -524,6 +621,199 @@ KERNEL void fw_attention(const GLOBAL float* q, const GLOBAL float* keys, const 
         BARRIER();
     }
 }
+
+/*
+ * Attention tiled over queries (flash-attention style, Dao et al. 2022, Alg. 1): a work-group of
+ * FA_QUERIES work-items (the prelude's: KernelSource.ATTENTION_QUERIES) per (query head h, block
+ * of FA_QUERIES consecutive queries), work-item lid owning query q0 + lid. The keys and values of
+ * the positions the block sees stream through local memory a tile of tk positions at a time
+ * (tk = FA_KEYS, fewer for heads wider than FA_KV_FLOATS / FA_KEYS), loaded once for the block;
+ * each work-item keeps its query, its output row, the running maximum m and the running sum l in
+ * registers (online softmax, Milakov & Gimelshein 2018): per tile the
+ * scaled scores s_j of the positions it may see (causal: j <= start + t), m' = max(m, max s_j),
+ * alpha = exp(m - m'), l = l alpha + sum_j exp(s_j - m'), o = o alpha + sum_j exp(s_j - m') v_j,
+ * positions in order; out = o * (1 / l). Two barriers per tile and no score matrix. The order is
+ * fixed (the same bits on every run); against the reference the extra roundings are one rescale
+ * per tile, inside ForwardOps.attention's bound. On a CPU device (PoCL) the work-items of a group
+ * are one loop, so the barriers between tiles are the only splits; see ClForwardOps for the shape.
+ */
+#define FA_KEYS 64
+#define FA_KV_FLOATS 2048
+
+/* the block's geometry, the same in both variants below */
+#define FA_SETUP(hd) \
+    const int lid = LOCAL_ID(0); \
+    const int blocks = (rows + FA_QUERIES - 1) / FA_QUERIES; \
+    const int h = GROUP_ID(0) / blocks; \
+    const int q0 = (GROUP_ID(0) - h * blocks) * FA_QUERIES; \
+    const int t = q0 + lid; \
+    const int kvDim = kvHeads * (hd); \
+    const int kv = (h / (heads / kvHeads)) * (hd); \
+    const int tk = min(FA_KEYS, FA_KV_FLOATS / (hd) / VL * VL); \
+    const int visible = t < rows ? start + t + 1 : 0; \
+    const int seen = start + min(rows, q0 + FA_QUERIES); \
+    const GLOBAL float* qh = q + (long) t * heads * (hd) + (long) h * (hd); \
+    GLOBAL float* oh = out + (long) t * heads * (hd) + (long) h * (hd)
+
+/* positions [j0, j0 + n) into local memory: keys transposed (kt[i * tk + j], so VL positions'
+ * component i are one vector load), values as stored (vt[j * hd + i]) */
+FORCE_INLINE void attention_load(const GLOBAL float* keys, const GLOBAL float* values, LPTR float* kt,
+                                 LPTR float* vt, const int j0, const int n, const int tk, const int kvDim,
+                                 const int kv, const int hd) {
+    for (int e = LOCAL_ID(0); e < n * hd; e += FA_QUERIES) {
+        const int jj = e / hd;
+        const int i = e - jj * hd;
+        const long at = (long) (j0 + jj) * kvDim + kv + i;
+        kt[i * tk + jj] = keys[at];
+        vt[e] = values[at];
+    }
+}
+
+/* Any head width: scalar loops. */
+FORCE_INLINE void attention_tiled(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values,
+                                  GLOBAL float* out, const int rows, const int start, const int heads,
+                                  const int kvHeads, LPTR float* kt, LPTR float* vt, const int hd,
+                                  const float scale) {
+    FA_SETUP(hd);
+    float qv[FW_MAX_HD];
+    float o[FW_MAX_HD];
+    for (int i = 0; i < hd; i++) {
+        qv[i] = t < rows ? qh[i] : 0.0f;
+        o[i] = 0.0f;
+    }
+    float m = -INFINITY;
+    float l = 0.0f;
+    for (int j0 = 0; j0 < seen; j0 += tk) {
+        const int n = min(tk, seen - j0);
+        BARRIER();
+        attention_load(keys, values, kt, vt, j0, n, tk, kvDim, kv, hd);
+        BARRIER();
+        const int nv = min(n, visible - j0);
+        if (nv > 0) {
+            float s[FA_KEYS];
+            float mt = m;
+            for (int jj = 0; jj < nv; jj++) {
+                float dot = 0.0f;
+                for (int i = 0; i < hd; i++) {
+                    dot = dot + qv[i] * kt[i * tk + jj];
+                }
+                s[jj] = dot * scale;
+                mt = fmax(mt, s[jj]);
+            }
+            const float alpha = exp(m - mt);
+            l = l * alpha;
+            for (int i = 0; i < hd; i++) {
+                o[i] = o[i] * alpha;
+            }
+            for (int jj = 0; jj < nv; jj++) {
+                const float e = exp(s[jj] - mt);
+                l = l + e;
+                for (int i = 0; i < hd; i++) {
+                    o[i] = o[i] + e * vt[jj * hd + i];
+                }
+            }
+            m = mt;
+        }
+    }
+    if (t < rows) {
+        const float inv = 1.0f / l;
+        for (int i = 0; i < hd; i++) {
+            oh[i] = o[i] * inv;
+        }
+    }
+}
+
+/* HD a multiple of VL (a compile-time constant): the same operations in the same order per
+ * element, in vectors: VL positions' scores (and their exps) at a time, the output row as HD / VL
+ * vectors in registers. */
+FORCE_INLINE void attention_tiled_v(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values,
+                                    GLOBAL float* out, const int rows, const int start, const int heads,
+                                    const int kvHeads, LPTR float* kt, LPTR float* vt, const int HD,
+                                    const float scale) {
+    FA_SETUP(HD);
+    float qv[FW_MAX_HD];
+    vfloat o[FW_MAX_HD / VL];
+    UNROLL
+    for (int i = 0; i < HD; i++) {
+        qv[i] = t < rows ? qh[i] : 0.0f;
+    }
+    UNROLL
+    for (int c = 0; c < HD / VL; c++) {
+        o[c] = VSPLAT(0.0f);
+    }
+    float m = -INFINITY;
+    float l = 0.0f;
+    for (int j0 = 0; j0 < seen; j0 += tk) {
+        const int n = min(tk, seen - j0);
+        BARRIER();
+        attention_load(keys, values, kt, vt, j0, n, tk, kvDim, kv, HD);
+        BARRIER();
+        const int nv = min(n, visible - j0);
+        if (nv > 0) {
+            float s[FA_KEYS];
+            for (int g = 0; g < nv; g += VL) {
+                vfloat dot = VSPLAT(0.0f);
+                UNROLL
+                for (int i = 0; i < HD; i++) {
+                    dot = dot + VSPLAT(qv[i]) * VLOAD(kt + i * tk + g);
+                }
+                VSTORE(dot * VSPLAT(scale), s + g);
+            }
+            float mt = m;
+            for (int jj = 0; jj < nv; jj++) {
+                mt = fmax(mt, s[jj]);
+            }
+            for (int g = 0; g < nv; g += VL) {
+                VSTORE(VEXP(VLOAD(s + g) - VSPLAT(mt)), s + g);
+            }
+            const float alpha = exp(m - mt);
+            l = l * alpha;
+            UNROLL
+            for (int c = 0; c < HD / VL; c++) {
+                o[c] = o[c] * VSPLAT(alpha);
+            }
+            for (int jj = 0; jj < nv; jj++) {
+                l = l + s[jj];
+                UNROLL
+                for (int c = 0; c < HD / VL; c++) {
+                    o[c] = o[c] + VSPLAT(s[jj]) * VLOAD(vt + jj * HD + c * VL);
+                }
+            }
+            m = mt;
+        }
+    }
+    if (t < rows) {
+        const vfloat inv = VSPLAT(1.0f / l);
+        UNROLL
+        for (int c = 0; c < HD / VL; c++) {
+            VSTORE(o[c] * inv, oh + c * VL);
+        }
+    }
+}
+
+/* The tiled attention for any head width up to FW_MAX_HD, and one kernel per common width HD
+ * (hd is the call's, equal to HD), vectorised. */
+KERNEL void fw_attention_tiled(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values,
+                               GLOBAL float* out, const int rows, const int start, const int heads,
+                               const int kvHeads, const int hd, const float scale) {
+    LOCAL float kt[FA_KV_FLOATS];
+    LOCAL float vt[FA_KV_FLOATS];
+    attention_tiled(q, keys, values, out, rows, start, heads, kvHeads, kt, vt, hd, scale);
+}
+
+#define ATTENTION_KERNEL(HD) \
+KERNEL void fw_attention_tiled_##HD(const GLOBAL float* q, const GLOBAL float* keys, const GLOBAL float* values, \
+                                    GLOBAL float* out, const int rows, const int start, const int heads, \
+                                    const int kvHeads, const int hd, const float scale) { \
+    LOCAL float kt[FA_KV_FLOATS]; \
+    LOCAL float vt[FA_KV_FLOATS]; \
+    attention_tiled_v(q, keys, values, out, rows, start, heads, kvHeads, kt, vt, HD, scale); \
+}
+ATTENTION_KERNEL(8)
+ATTENTION_KERNEL(16)
+ATTENTION_KERNEL(32)
+ATTENTION_KERNEL(64)
+ATTENTION_KERNEL(128)
 
 KERNEL void fw_silu_mul(GLOBAL float* gate, const GLOBAL float* up, const int n) {
     const int i = GLOBAL_ID(0);

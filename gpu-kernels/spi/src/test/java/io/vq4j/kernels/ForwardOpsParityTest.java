@@ -163,8 +163,11 @@ public abstract class ForwardOpsParityTest {
     @Test
     void attentionWithinItsBound() {
         SplittableRandom r = new SplittableRandom(4);
-        // (heads, kvHeads, headDim, rows, start): a window's prefill, decode steps deep in the cache, GQA, hd > chunk
-        int[][] shapes = {{8, 4, 8, 70, 0}, {8, 4, 8, 1, 130}, {4, 4, 20, 3, 5}, {2, 1, 64, 17, 40}};
+        // (heads, kvHeads, headDim, rows, start): a window's prefill, decode steps deep in the cache, GQA, hd > chunk,
+        // prefills over several query blocks and key tiles (the tiled kernel: 16 positions a tile at hd 128, 8 at
+        // 256), a width no kernel specialises, a block whose last queries start a new key tile
+        int[][] shapes = {{8, 4, 8, 70, 0}, {8, 4, 8, 1, 130}, {4, 4, 20, 3, 5}, {2, 1, 64, 17, 40},
+                {6, 2, 16, 100, 37}, {2, 1, 128, 45, 60}, {1, 1, 256, 33, 20}, {3, 1, 24, 65, 63}};
         for (int[] s : shapes) {
             int heads = s[0], kvHeads = s[1], hd = s[2], rows = s[3], start = s[4];
             int positions = start + rows + 3; // room beyond what the queries may see (must be ignored)

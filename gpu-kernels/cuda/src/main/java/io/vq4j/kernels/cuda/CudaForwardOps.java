@@ -116,9 +116,18 @@ final class CudaForwardOps implements ForwardOps {
         check(headDim <= MAX_HEAD_DIM, "attention: heads of " + headDim + " > " + MAX_HEAD_DIM
                 + " dimensions are not supported on the device");
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        backend.call("attention " + rows + " queries over " + (start + rows) + " positions", () -> blocks(
-                "fw_attention", (long) rows * heads, at(q, 0), at(keys, 0), at(values, 0), at(out, 0), start, heads,
-                kvHeads, headDim, scale));
+        String what = "attention " + rows + " queries over " + (start + rows) + " positions";
+        if (rows > 1) {
+            // a prefill: tiled over queries, a block per head and ATTENTION_QUERIES queries (as ClForwardOps)
+            int queries = KernelSource.ATTENTION_QUERIES;
+            long groups = (long) heads * ((rows + queries - 1) / queries);
+            backend.call(what, () -> backend.launchKernel(KernelSource.attentionKernel(headDim), groups * queries,
+                    queries, at(q, 0), at(keys, 0), at(values, 0), at(out, 0), rows, start, heads, kvHeads, headDim,
+                    scale));
+            return;
+        }
+        backend.call(what, () -> blocks("fw_attention", rows * heads, at(q, 0), at(keys, 0), at(values, 0),
+                at(out, 0), start, heads, kvHeads, headDim, scale));
     }
 
     @Override

@@ -58,6 +58,11 @@ class NvrtcTest {
             for (int d = 1; d <= 16; d++) {
                 entry(ptx, "assign_nearest_" + d);
             }
+            for (int hd : new int[]{0, 8, 16, 32, 64, 128}) {
+                String name = KernelSource.attentionKernel(hd == 0 ? 20 : hd);
+                // the tiled attention's key and value tiles in shared memory, 2048 floats each
+                assertTrue(entry(ptx, name).contains("[8192]"), name + " shared K/V tiles");
+            }
             // the tile of centroids sits in shared memory: 256 centroids x 16 floats at d = 16
             assertTrue(entry(ptx, "assign_nearest_16").contains("[16384]") && ptx.contains(".shared .align 4 .b8"),
                     "shared tile");

@@ -79,8 +79,13 @@ final class ClForwardOps implements ForwardOps {
 
         /** groups work-groups of GROUP work-items. */
         void run(long groups) {
+            run(groups, GROUP);
+        }
+
+        /** groups work-groups of size work-items. */
+        void run(long groups, int size) {
             if (groups > 0) {
-                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{groups * GROUP}, new long[]{GROUP}, 0,
+                CL.clEnqueueNDRangeKernel(device.queue, kn, 1, null, new long[]{groups * size}, new long[]{size}, 0,
                         null, null);
             }
         }
@@ -186,11 +191,28 @@ final class ClForwardOps implements ForwardOps {
         HostForwardOps.checkAttention(q, keys, values, out, rows, start, heads, kvHeads, headDim);
         check(headDim <= MAX_HEAD_DIM, "attention: heads of " + headDim + " > " + MAX_HEAD_DIM
                 + " dimensions are not supported on the device");
+        attention(q, keys, values, out, rows, start, heads, kvHeads, headDim, rows > 1);
+    }
+
+    /**
+     * The attention kernels: tiled over queries (fw_attention_tiled, a work-group per head and
+     * block of queries) for a prefill, or a work-group per (query, head) splitting the positions
+     * (fw_attention), decode's fast path: one query has nothing to tile.
+     */
+    void attention(ResidentMatrix q, ResidentMatrix keys, ResidentMatrix values, ResidentMatrix out, int rows,
+                   int start, int heads, int kvHeads, int headDim, boolean tiled) {
         ClMatrix dq = m(q), dk = m(keys), dv = m(values), dout = m(out);
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        call("attention " + rows + " queries over " + (start + rows) + " positions", () -> new Launch("fw_attention")
-                .mem(dq.mem).mem(dk.mem).mem(dv.mem).mem(dout.mem).i(start).i(heads).i(kvHeads).i(headDim).f(scale)
-                .run((long) rows * heads));
+        String what = "attention " + rows + " queries over " + (start + rows) + " positions";
+        if (tiled) {
+            int queries = KernelSource.ATTENTION_QUERIES;
+            long groups = (long) heads * ((rows + queries - 1) / queries);
+            call(what, () -> new Launch(KernelSource.attentionKernel(headDim)).mem(dq.mem).mem(dk.mem).mem(dv.mem)
+                    .mem(dout.mem).i(rows).i(start).i(heads).i(kvHeads).i(headDim).f(scale).run(groups, queries));
+            return;
+        }
+        call(what, () -> new Launch("fw_attention").mem(dq.mem).mem(dk.mem).mem(dv.mem).mem(dout.mem).i(start)
+                .i(heads).i(kvHeads).i(headDim).f(scale).run((long) rows * heads));
     }
 
     @Override
