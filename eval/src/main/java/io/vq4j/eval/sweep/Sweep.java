@@ -24,6 +24,8 @@ import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.pack.PackedStats;
 import io.vq4j.quant.calib.CalibrationTokens;
+import io.vq4j.quant.budget.BudgetJob;
+import io.vq4j.quant.budget.Candidate;
 import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.job.SourceDigest;
 import io.vq4j.quant.SourceModel;
@@ -142,10 +144,16 @@ public final class Sweep {
                                    Options o, Backend quantizeOn, Backend evalOn, Listener listener) {
         LlamaConfig c = source.config();
         for (SweepSpec.Config cfg : configs) {
-            try {
-                QuantizeJob.validate(cfg.spec(), c);
-            } catch (InputException e) {
-                throw new InputException("--configs: '" + cfg.name() + "': " + e.getMessage());
+            if (cfg.isBudget()) {
+                BudgetJob.checkCandidates(cfg.candidates());
+            }
+            for (Candidate cand : cfg.isBudget() ? cfg.candidates() : List.of(new Candidate(cfg.name(), cfg.spec()))) {
+                try {
+                    QuantizeJob.validate(cand.spec(), c);
+                } catch (InputException e) {
+                    throw new InputException((cfg.isBudget() ? "--candidates: '" : "--configs: '") + cand.name()
+                            + "': " + e.getMessage());
+                }
             }
         }
         int len = calibLen(o, c);
@@ -214,7 +222,7 @@ public final class Sweep {
         long t0 = System.nanoTime();
         var qo = new QuantizeJob.Options(o.model(), o.calib(), o.tokenizer(), cfg.spec(), o.calibSamples(), len,
                 seed, dir.resolve("model"));
-        QuantizeJob.Result q = QuantizeJob.run(source, qo, quantizeOn, new QuantizeJob.Listener() {
+        QuantizeJob.Listener ql = new QuantizeJob.Listener() {
             @Override
             public void progress(int block, int blocks, int layer, int layers, String name) {
                 listener.quantizeProgress(block, blocks, name);
@@ -224,7 +232,10 @@ public final class Sweep {
             public void info(String line) {
                 listener.info(line);
             }
-        });
+        };
+        QuantizeJob.Result q = cfg.isBudget()
+                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql).job()
+                : QuantizeJob.run(source, qo, quantizeOn, ql);
         double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
         long t1 = System.nanoTime();
         LlamaCheckpoint dequantized = HfCheckpoints.read(q.out());

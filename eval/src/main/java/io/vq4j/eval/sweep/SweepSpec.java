@@ -3,6 +3,7 @@ package io.vq4j.eval.sweep;
 import io.vq4j.core.InputException;
 import io.vq4j.quant.Methods;
 import io.vq4j.quant.QuantOptions;
+import io.vq4j.quant.budget.Candidate;
 import io.vq4j.quant.method.MethodOption;
 import io.vq4j.quant.method.QuantSpec;
 
@@ -32,14 +33,36 @@ public final class SweepSpec {
     private SweepSpec() {
     }
 
-    /** One configuration: its method and options (CLI names with "--", values as written). */
-    public record Config(String method, Map<String, String> options, QuantSpec spec) {
+    /** The method name of a --target-bpw row ({@link #budget}). */
+    public static final String TARGET_BPW = "target-bpw";
+
+    /**
+     * One configuration: its method and options (CLI names with "--", values as written); or a
+     * --target-bpw row (method {@value #TARGET_BPW}, option --bpw; {@code targetBpw} and the
+     * {@code candidates} each layer chooses from; {@code spec} is the first candidate's, which
+     * gives the damping).
+     */
+    public record Config(String method, Map<String, String> options, QuantSpec spec, Double targetBpw,
+                         List<Candidate> candidates) {
         public Config {
             options = Collections.unmodifiableMap(new LinkedHashMap<>(options));
+            candidates = List.copyOf(candidates);
         }
 
-        /** "kmeans dim=2 centroids=16", the name used in tables and plots. */
+        public Config(String method, Map<String, String> options, QuantSpec spec) {
+            this(method, options, spec, null, List.of());
+        }
+
+        /** A budget row: `vq quantize --target-bpw B --candidates ...` in the sweep. */
+        public boolean isBudget() {
+            return targetBpw != null;
+        }
+
+        /** "kmeans dim=2 centroids=16", the name used in tables and plots; "target-bpw 4.2" for a budget row. */
         public String name() {
+            if (isBudget()) {
+                return TARGET_BPW + " " + options.get("--bpw");
+            }
             StringBuilder b = new StringBuilder(method);
             for (Map.Entry<String, String> e : options.entrySet()) {
                 b.append(' ').append(e.getKey().substring(2)).append('=').append(e.getValue());
@@ -49,6 +72,13 @@ public final class SweepSpec {
 
         /** A directory name: "kmeans-dim2-centroids16". */
         public String slug() {
+            if (isBudget()) { // the candidates in the name: a row resumed only with the same list
+                java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+                crc.update(String.join(";", candidates.stream().map(Candidate::name).toList())
+                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                return (TARGET_BPW + options.get("--bpw") + "-candidates" + String.format("%08x", crc.getValue()))
+                        .replaceAll("[^A-Za-z0-9.+_-]", "_");
+            }
             StringBuilder b = new StringBuilder(method);
             for (Map.Entry<String, String> e : options.entrySet()) {
                 b.append('-').append(e.getKey().substring(2)).append(e.getValue());
@@ -58,6 +88,10 @@ public final class SweepSpec {
 
         /** The same options as `vq quantize` arguments. */
         public List<String> arguments() {
+            if (isBudget()) {
+                return List.of("--target-bpw", options.get("--bpw"), "--candidates",
+                        String.join(";", candidates.stream().map(Candidate::name).toList()));
+            }
             List<String> a = new ArrayList<>(List.of("--method", method));
             for (Map.Entry<String, String> e : options.entrySet()) {
                 MethodOption.Type type = QuantOptions.option(e.getKey()).type();
@@ -79,6 +113,25 @@ public final class SweepSpec {
             }
             return a;
         }
+    }
+
+    /**
+     * The budget row of a sweep: every layer chooses among the candidates (the sweep's uniform
+     * configurations, or --candidates) under B true bits per weight.
+     */
+    public static Config budget(double bpw, List<Config> candidates) {
+        if (!(bpw > 0) || Double.isInfinite(bpw)) {
+            throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + bpw);
+        }
+        List<Candidate> cands = new ArrayList<>();
+        for (Config c : candidates) {
+            if (c.isBudget()) {
+                throw new IllegalArgumentException("a candidate cannot be a budget row");
+            }
+            cands.add(new Candidate(c.name(), c.spec()));
+        }
+        String b = java.math.BigDecimal.valueOf(bpw).stripTrailingZeros().toPlainString();
+        return new Config(TARGET_BPW, Map.of("--bpw", b), candidates.getFirst().spec(), bpw, cands);
     }
 
     /** Reads a file of configurations, one entry per line. */

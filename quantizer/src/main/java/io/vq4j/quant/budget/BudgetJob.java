@@ -24,6 +24,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.ToLongFunction;
 
 /**
  * `vq quantize --target-bpw B`: measure every candidate on every layer ({@link Sensitivity}),
@@ -69,13 +70,11 @@ public final class BudgetJob {
         return ok;
     }
 
-    /** @param o the run's options; its spec is ignored (each candidate's is used; they must share one damping) */
-    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
-                             Backend backend, QuantizeJob.Listener listener) {
-        LlamaConfig c = source.config();
-        if (!(targetBpw > 0) || Double.isInfinite(targetBpw)) {
-            throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + targetBpw);
-        }
+    /**
+     * The checks every list of candidates passes (1..127 of them, no shared codebooks, one
+     * damping), whatever the model; returns the first candidate's spec (the run's damping).
+     */
+    public static QuantSpec checkCandidates(List<Candidate> candidates) {
         if (candidates.isEmpty() || candidates.size() > 127) {
             throw new InputException("--candidates: 1..127 configurations, got " + candidates.size());
         }
@@ -89,6 +88,19 @@ public final class BudgetJob {
                 throw new InputException("--candidates: '" + cand.name() + "' has --percdamp " + cand.spec().percdamp()
                         + ", the first " + first.percdamp() + "; one calibration needs one damping");
             }
+        }
+        return first;
+    }
+
+    /** @param o the run's options; its spec is ignored (each candidate's is used; they must share one damping) */
+    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
+                             Backend backend, QuantizeJob.Listener listener) {
+        LlamaConfig c = source.config();
+        if (!(targetBpw > 0) || Double.isInfinite(targetBpw)) {
+            throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + targetBpw);
+        }
+        QuantSpec first = checkCandidates(candidates);
+        for (Candidate cand : candidates) {
             try {
                 QuantizeJob.validate(cand.spec(), c);
             } catch (InputException e) {
@@ -157,12 +169,16 @@ public final class BudgetJob {
         List<Sensitivity.Layer> layers = Sensitivity.measure(new DecoderTarget(source, x, len, o.spec(), Map.of()),
                 candidates, o.spec(), backend, o.seed());
         listener.info(String.format(Locale.ROOT, "measured in %.1fs", (System.nanoTime() - t0) / 1e9));
-        return plan(source, layers, targetBpw, candidates);
+        return plan(layers, targetBpw, candidates, pick -> fileBytes(source, layers, pick));
     }
 
-    /** The choice under the budget, made exact on the files' bytes, as the plan's record. */
-    static ObjectNode plan(SourceModel source, List<Sensitivity.Layer> layers, double targetBpw,
-                           List<Candidate> candidates) {
+    /**
+     * The choice under the budget, made exact on the files' bytes, as the plan's record.
+     *
+     * @param fileBytes the true-bits bytes of the files a choice (a candidate per layer) gives
+     */
+    public static ObjectNode plan(List<Sensitivity.Layer> layers, double targetBpw, List<Candidate> candidates,
+                                  ToLongFunction<int[]> fileBytes) {
         long weights = 0;
         long[][] bytes = new long[layers.size()][];
         double[][] loss = new double[layers.size()][];
@@ -184,7 +200,7 @@ public final class BudgetJob {
             }
             cheapestLayers += bytes[i][cheapest[i]];
         }
-        long cheapestFile = fileBytes(source, layers, cheapest);
+        long cheapestFile = fileBytes.applyAsLong(cheapest);
         if (cheapestFile > budget) {
             throw new InputException(String.format(Locale.ROOT, "--target-bpw %s: below the cheapest candidate on every"
                             + " layer, which takes %.4f bits/weight with every byte counted; raise it or add a cheaper"
@@ -196,7 +212,7 @@ public final class BudgetJob {
         int rounds = 0;
         while (true) {
             choice = BitsAllocator.allocate(bytes, loss, layerBudget);
-            file = choice == null ? Long.MAX_VALUE : fileBytes(source, layers, choice.pick());
+            file = choice == null ? Long.MAX_VALUE : fileBytes.applyAsLong(choice.pick());
             if (choice == null || file <= budget) {
                 break;
             }

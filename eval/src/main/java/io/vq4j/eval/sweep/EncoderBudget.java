@@ -1,0 +1,51 @@
+package io.vq4j.eval.sweep;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.vq4j.io.SafeTensorsWriter;
+import io.vq4j.kernels.Backend;
+import io.vq4j.model.minilm.MiniLm;
+import io.vq4j.pack.PackedLayers;
+import io.vq4j.quant.budget.BudgetJob;
+import io.vq4j.quant.budget.Candidate;
+import io.vq4j.quant.budget.Sensitivity;
+import io.vq4j.quant.calib.EncoderTarget;
+import io.vq4j.quant.job.LayerPlan;
+import io.vq4j.quant.method.QuantSpec;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A --target-bpw row of the encoder sweep: every candidate measured on every linear of the
+ * unquantized encoder ({@link Sensitivity}, the same H-weighted error as `vq quantize
+ * --target-bpw`), the choice made by {@link BudgetJob#plan} on the exact bytes of the sweep's
+ * layers.safetensors (the chosen layers written in calibration order, as {@link EncoderSweep}
+ * writes them, data not written), then quantized block-sequentially with that plan.
+ */
+final class EncoderBudget {
+    private EncoderBudget() {
+    }
+
+    static LayerPlan plan(MiniLm fp, List<String> calib, SweepSpec.Config cfg, Backend backend, long seed) {
+        List<Candidate> cands = cfg.candidates();
+        List<Sensitivity.Layer> layers = Sensitivity.measure(new EncoderTarget(fp, calib), cands, cfg.spec(), backend,
+                seed);
+        ObjectNode record = BudgetJob.plan(layers, cfg.targetBpw(), cands, pick -> fileBytes(layers, pick));
+        Map<String, QuantSpec> specs = new LinkedHashMap<>();
+        for (int i = 0; i < layers.size(); i++) {
+            specs.put(layers.get(i).name(), cands.get(record.path("layers").get(i).path("candidate").asInt()).spec());
+        }
+        return new LayerPlan(specs, record);
+    }
+
+    /** The bytes of layers.safetensors holding each layer's chosen packed form. */
+    static long fileBytes(List<Sensitivity.Layer> layers, int[] pick) {
+        SafeTensorsWriter w = new SafeTensorsWriter();
+        w.metadata("format", "pt");
+        for (int i = 0; i < layers.size(); i++) {
+            PackedLayers.write(layers.get(i).name(), layers.get(i).packed()[pick[i]], w);
+        }
+        return w.fileBytes();
+    }
+}
