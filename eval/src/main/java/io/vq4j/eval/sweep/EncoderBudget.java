@@ -27,10 +27,12 @@ final class EncoderBudget {
     private EncoderBudget() {
     }
 
-    static LayerPlan plan(MiniLm fp, List<String> calib, SweepSpec.Config cfg, Backend backend, long seed) {
+    /** @param measured the measurements of this sweep so far, by {@link BudgetJob#cacheKey} (shared by its budget rows) */
+    static LayerPlan plan(MiniLm fp, List<String> calib, SweepSpec.Config cfg, Backend backend, long seed,
+                          Map<String, List<Sensitivity.Layer>> measured) {
         List<Candidate> cands = cfg.candidates();
-        List<Sensitivity.Layer> layers = Sensitivity.measure(new EncoderTarget(fp, calib), cands, cfg.spec(), backend,
-                seed);
+        List<Sensitivity.Layer> layers = measured.computeIfAbsent(BudgetJob.cacheKey(seed, cands),
+                k -> Sensitivity.measure(new EncoderTarget(fp, calib), cands, cfg.spec(), backend, seed));
         ObjectNode record = BudgetJob.plan(layers, cfg.targetBpw(), cands, pick -> fileBytes(layers, pick));
         Map<String, QuantSpec> specs = new LinkedHashMap<>();
         for (int i = 0; i < layers.size(); i++) {

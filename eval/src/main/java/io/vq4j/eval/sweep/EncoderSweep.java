@@ -15,6 +15,7 @@ import io.vq4j.pack.PackedLayers;
 import io.vq4j.quant.Methods;
 import io.vq4j.quant.budget.BudgetJob;
 import io.vq4j.quant.budget.Candidate;
+import io.vq4j.quant.budget.Sensitivity;
 import io.vq4j.quant.job.LayerPlan;
 import io.vq4j.quant.calib.CalibratedLayer;
 import io.vq4j.quant.calib.Calibration;
@@ -31,6 +32,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -218,6 +220,7 @@ public final class EncoderSweep {
         });
 
         List<Result> results = new ArrayList<>();
+        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' measurements, per seed
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
@@ -234,7 +237,7 @@ public final class EncoderSweep {
                 boolean resumed = r != null;
                 if (r == null) {
                     r = runOne(fp, linears, cfg, o, seed, dir, calib, eval, reference, real, realRows, backend,
-                            listener);
+                            listener, measured);
                     writeResult(resultFile, r);
                 }
                 results.add(r);
@@ -271,7 +274,7 @@ public final class EncoderSweep {
     private static Result runOne(MiniLm fp, List<LinearLayer> linears, SweepSpec.Config cfg, Options o, long seed,
                                  Path dir, List<String> calib, List<String> eval, float[][] reference,
                                  Map<String, float[]> real, Map<String, Integer> realRows, Backend backend,
-                                 Listener listener) {
+                                 Listener listener, Map<String, List<Sensitivity.Layer>> measured) {
         long t0 = System.nanoTime();
         QuantSpec spec = cfg.spec();
         Map<String, PackedMatrix> packed = new LinkedHashMap<>();
@@ -279,7 +282,7 @@ public final class EncoderSweep {
         LayerPlan plan = null;
         if (cfg.isBudget()) {
             listener.info(cfg.name() + ": measuring " + cfg.candidates().size() + " candidates on every layer");
-            plan = EncoderBudget.plan(fp, calib, cfg, backend, seed);
+            plan = EncoderBudget.plan(fp, calib, cfg, backend, seed, measured);
         }
         EncoderTarget target = new EncoderTarget(fp, calib);
         new Calibration(plan != null ? plan.quantizer() : Methods.forName(spec.method()), spec, backend, seed).run(

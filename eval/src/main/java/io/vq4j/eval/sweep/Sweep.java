@@ -26,6 +26,7 @@ import io.vq4j.pack.PackedStats;
 import io.vq4j.quant.calib.CalibrationTokens;
 import io.vq4j.quant.budget.BudgetJob;
 import io.vq4j.quant.budget.Candidate;
+import io.vq4j.quant.budget.Sensitivity;
 import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.job.SourceDigest;
 import io.vq4j.quant.SourceModel;
@@ -38,6 +39,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -183,6 +185,7 @@ public final class Sweep {
         prepare(out, fingerprint, o, len, ctx, device, ids.length);
 
         List<Result> results = new ArrayList<>();
+        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' measurements, per seed
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
@@ -202,7 +205,7 @@ public final class Sweep {
                     continue;
                 }
                 Result r = runOne(source, reference, cfg, o, seed, dir, len, ctx, ids, realTokens, device, quantizeOn,
-                        evalOn, listener);
+                        evalOn, listener, measured);
                 writeResult(resultFile, r);
                 results.add(r);
                 listener.finished(i, configs.size(), r, false);
@@ -218,7 +221,8 @@ public final class Sweep {
      */
     private static Result runOne(SourceModel source, LlamaModel reference, SweepSpec.Config cfg, Options o, long seed,
                                  Path dir, int len, int ctx, int[] ids, int[] realTokens, String device,
-                                 Backend quantizeOn, Backend evalOn, Listener listener) {
+                                 Backend quantizeOn, Backend evalOn, Listener listener,
+                                 Map<String, List<Sensitivity.Layer>> measured) {
         long t0 = System.nanoTime();
         var qo = new QuantizeJob.Options(o.model(), o.calib(), o.tokenizer(), cfg.spec(), o.calibSamples(), len,
                 seed, dir.resolve("model"));
@@ -234,7 +238,7 @@ public final class Sweep {
             }
         };
         QuantizeJob.Result q = cfg.isBudget()
-                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql).job()
+                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql, measured).job()
                 : QuantizeJob.run(source, qo, quantizeOn, ql);
         double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
         long t1 = System.nanoTime();

@@ -20,6 +20,7 @@ import io.vq4j.quant.method.QuantSpec;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -95,6 +96,17 @@ public final class BudgetJob {
     /** @param o the run's options; its spec is ignored (each candidate's is used; they must share one damping) */
     public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
                              Backend backend, QuantizeJob.Listener listener) {
+        return run(source, o, targetBpw, candidates, backend, listener, new HashMap<>());
+    }
+
+    /**
+     * As {@link #run}, with the measuring pass kept in {@code measured} (by seed and candidate
+     * list) for the next budget of the same run: a sweep's budget rows share one measurement
+     * per seed. The caller keeps the calibration, model and damping the same for one map.
+     */
+    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
+                             Backend backend, QuantizeJob.Listener listener,
+                             Map<String, List<Sensitivity.Layer>> measured) {
         LlamaConfig c = source.config();
         if (!(targetBpw > 0) || Double.isInfinite(targetBpw)) {
             throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + targetBpw);
@@ -121,7 +133,7 @@ public final class BudgetJob {
         if (record != null && sameRequest(record, targetBpw, candidates)) {
             listener.info("using the per-layer choice recorded in " + o.out());
         } else {
-            record = choose(source, opts, len, targetBpw, candidates, backend, listener);
+            record = choose(source, opts, len, targetBpw, candidates, backend, listener, measured);
         }
         Map<String, QuantSpec> specs = new LinkedHashMap<>();
         for (JsonNode l : record.path("layers")) {
@@ -129,16 +141,16 @@ public final class BudgetJob {
         }
         QuantizeJob.Result r = QuantizeJob.run(source, opts, backend, listener, new LayerPlan(specs, record));
         PackedStats.Stats st = PackedStats.of(r.out());
-        long measured = st.fileBytes() - st.unquantizedDataBytes();
-        if (measured > record.path("budget_bytes").asLong()) {
-            throw new IllegalStateException("the files hold " + measured + " true-bits bytes, over the budget of "
+        long onFiles = st.fileBytes() - st.unquantizedDataBytes();
+        if (onFiles > record.path("budget_bytes").asLong()) {
+            throw new IllegalStateException("the files hold " + onFiles + " true-bits bytes, over the budget of "
                     + record.path("budget_bytes").asLong() + " (predicted " + record.path("predicted_bytes").asLong() + ")");
         }
-        if (measured != record.path("predicted_bytes").asLong()) {
-            listener.info("the files hold " + measured + " bytes, the plan predicted "
+        if (onFiles != record.path("predicted_bytes").asLong()) {
+            listener.info("the files hold " + onFiles + " bytes, the plan predicted "
                     + record.path("predicted_bytes").asLong());
         }
-        return new Result(r, record, measured, st.trueBitsPerWeight());
+        return new Result(r, record, onFiles, st.trueBitsPerWeight());
     }
 
     private static boolean sameRequest(ObjectNode record, double targetBpw, List<Candidate> candidates) {
@@ -153,9 +165,21 @@ public final class BudgetJob {
         return true;
     }
 
+    /** The key of a measurement: the seed and the candidates' names. */
+    public static String cacheKey(long seed, List<Candidate> candidates) {
+        return seed + ":" + String.join(";", candidates.stream().map(Candidate::name).toList());
+    }
+
     /** The measuring pass, the choice with its exact repair, and the plan's record. */
     static ObjectNode choose(SourceModel source, QuantizeJob.Options o, int len, double targetBpw,
-                             List<Candidate> candidates, Backend backend, QuantizeJob.Listener listener) {
+                             List<Candidate> candidates, Backend backend, QuantizeJob.Listener listener,
+                             Map<String, List<Sensitivity.Layer>> measured) {
+        String key = cacheKey(o.seed(), candidates);
+        List<Sensitivity.Layer> known = measured.get(key);
+        if (known != null) {
+            listener.info("using this run's measurement of the " + candidates.size() + " candidates");
+            return plan(known, targetBpw, candidates, pick -> fileBytes(source, known, pick));
+        }
         int n = o.calibSamples();
         int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
         source.checkFinite();
@@ -169,6 +193,7 @@ public final class BudgetJob {
         List<Sensitivity.Layer> layers = Sensitivity.measure(new DecoderTarget(source, x, len, o.spec(), Map.of()),
                 candidates, o.spec(), backend, o.seed());
         listener.info(String.format(Locale.ROOT, "measured in %.1fs", (System.nanoTime() - t0) / 1e9));
+        measured.put(key, layers);
         return plan(layers, targetBpw, candidates, pick -> fileBytes(source, layers, pick));
     }
 
