@@ -135,8 +135,8 @@ final class QuantizeCommand implements Callable<Integer> {
             throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + targetBpw);
         }
         List<SweepSpec.Config> configs = candidates == null ? SweepSpec.parse(DEFAULT_CANDIDATES)
-                : Files.isRegularFile(Path.of(candidates)) ? SweepSpec.read(Path.of(candidates))
-                : SweepSpec.parse(candidates);
+                : Files.isRegularFile(Path.of(candidates)) ? SweepSpec.read(Path.of(candidates), "--candidates")
+                : SweepSpec.parse(candidates, "--candidates");
         List<Candidate> cands = new ArrayList<>();
         configs.forEach(c -> cands.add(new Candidate(c.name(), c.spec())));
         PrintWriter outw = spec.commandLine().getOut();

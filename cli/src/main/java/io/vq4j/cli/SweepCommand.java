@@ -71,7 +71,7 @@ final class SweepCommand implements Callable<Integer> {
         }
         List<SweepSpec.Config> list = new java.util.ArrayList<>(uniform);
         List<SweepSpec.Config> cands = candidates == null ? uniform : Files.isRegularFile(Path.of(candidates))
-                ? SweepSpec.read(Path.of(candidates)) : SweepSpec.parse(candidates);
+                ? SweepSpec.read(Path.of(candidates), "--candidates") : SweepSpec.parse(candidates, "--candidates");
         for (double b : targetBpw) {
             SweepSpec.Config row = SweepSpec.budget(b, cands);
             if (list.stream().anyMatch(c -> c.slug().equals(row.slug()))) {

@@ -136,6 +136,16 @@ public final class SweepSpec {
 
     /** Reads a file of configurations, one entry per line. */
     public static List<Config> read(Path file) {
+        return read(file, "--configs");
+    }
+
+    /** Parses the compact form. */
+    public static List<Config> parse(String spec) {
+        return parse(spec, "--configs");
+    }
+
+    /** As {@link #read(Path)}, errors naming {@code option} (e.g. --candidates). */
+    public static List<Config> read(Path file, String option) {
         List<String> lines;
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);
@@ -152,22 +162,21 @@ public final class SweepSpec {
                 entries.add(l);
             }
         }
-        return parseEntries(entries, file + ": ");
+        return parseEntries(entries, option + ": " + file + ": ");
     }
 
-    /** Parses the compact form. */
-    public static List<Config> parse(String spec) {
+    /** As {@link #parse(String)}, errors naming {@code option} (e.g. --candidates). */
+    public static List<Config> parse(String spec, String option) {
         List<String> entries = new ArrayList<>();
         for (String e : spec.split(";", -1)) {
             if (!e.isBlank()) {
                 entries.add(e.strip());
             }
         }
-        return parseEntries(entries, "");
+        return parseEntries(entries, option + ": ");
     }
 
-    private static List<Config> parseEntries(List<String> entries, String where) {
-        String prefix = "--configs: " + where;
+    private static List<Config> parseEntries(List<String> entries, String prefix) {
         if (entries.isEmpty()) {
             throw new InputException(prefix + "no configurations (expected e.g. \"rtn:bits=2,3,4;kmeans:dim=2,centroids=16\")");
         }
