@@ -21,18 +21,22 @@ import java.util.Map;
  * unquantized encoder ({@link Sensitivity}, the same H-weighted error as `vq quantize
  * --target-bpw`), the choice made by {@link BudgetJob#plan} on the exact bytes of the sweep's
  * layers.safetensors (the chosen layers written in calibration order, as {@link EncoderSweep}
- * writes them, data not written), then quantized block-sequentially with that plan.
+ * writes them, data not written), then quantized block-sequentially with that plan. The
+ * measurement is made once per sweep with its first seed; each seed's row quantizes with its own.
  */
 final class EncoderBudget {
     private EncoderBudget() {
     }
 
-    /** @param measured the measurements of this sweep so far, by {@link BudgetJob#cacheKey} (shared by its budget rows) */
-    static LayerPlan plan(MiniLm fp, List<String> calib, SweepSpec.Config cfg, Backend backend, long seed,
-                          Map<String, List<Sensitivity.Layer>> measured) {
+    /**
+     * @param measureSeed the seed of the measuring pass (the sweep's first seed: every seed's row shares it)
+     * @param measured    the measurements of this sweep so far, by {@link BudgetJob#cacheKey}
+     */
+    static LayerPlan plan(MiniLm fp, List<String> calib, SweepSpec.Config cfg, Backend backend,
+                          long measureSeed, Map<String, List<Sensitivity.Layer>> measured) {
         List<Candidate> cands = cfg.candidates();
-        List<Sensitivity.Layer> layers = measured.computeIfAbsent(BudgetJob.cacheKey(seed, cands),
-                k -> Sensitivity.measure(new EncoderTarget(fp, calib), cands, cfg.spec(), backend, seed));
+        List<Sensitivity.Layer> layers = measured.computeIfAbsent(BudgetJob.cacheKey(measureSeed, cands),
+                k -> Sensitivity.measure(new EncoderTarget(fp, calib), cands, cfg.spec(), backend, measureSeed));
         ObjectNode record = BudgetJob.plan(layers, cfg.targetBpw(), cands, pick -> fileBytes(layers, pick));
         Map<String, QuantSpec> specs = new LinkedHashMap<>();
         for (int i = 0; i < layers.size(); i++) {

@@ -220,7 +220,7 @@ public final class EncoderSweep {
         });
 
         List<Result> results = new ArrayList<>();
-        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' measurements, per seed
+        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' one measurement, with --seed
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
@@ -282,7 +282,7 @@ public final class EncoderSweep {
         LayerPlan plan = null;
         if (cfg.isBudget()) {
             listener.info(cfg.name() + ": measuring " + cfg.candidates().size() + " candidates on every layer");
-            plan = EncoderBudget.plan(fp, calib, cfg, backend, seed, measured);
+            plan = EncoderBudget.plan(fp, calib, cfg, backend, o.seed(), measured);
         }
         EncoderTarget target = new EncoderTarget(fp, calib);
         new Calibration(plan != null ? plan.quantizer() : Methods.forName(spec.method()), spec, backend, seed).run(

@@ -185,7 +185,7 @@ public final class Sweep {
         prepare(out, fingerprint, o, len, ctx, device, ids.length);
 
         List<Result> results = new ArrayList<>();
-        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' measurements, per seed
+        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' one measurement, with --seed
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
@@ -238,7 +238,7 @@ public final class Sweep {
             }
         };
         QuantizeJob.Result q = cfg.isBudget()
-                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql, measured).job()
+                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql, measured, o.seed()).job()
                 : QuantizeJob.run(source, qo, quantizeOn, ql);
         double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
         long t1 = System.nanoTime();

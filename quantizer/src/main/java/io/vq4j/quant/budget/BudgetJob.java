@@ -96,17 +96,19 @@ public final class BudgetJob {
     /** @param o the run's options; its spec is ignored (each candidate's is used; they must share one damping) */
     public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
                              Backend backend, QuantizeJob.Listener listener) {
-        return run(source, o, targetBpw, candidates, backend, listener, new HashMap<>());
+        return run(source, o, targetBpw, candidates, backend, listener, new HashMap<>(), o.seed());
     }
 
     /**
-     * As {@link #run}, with the measuring pass kept in {@code measured} (by seed and candidate
-     * list) for the next budget of the same run: a sweep's budget rows share one measurement
-     * per seed. The caller keeps the calibration, model and damping the same for one map.
+     * As {@link #run}, the measuring pass made with {@code measureSeed} and kept in
+     * {@code measured} (by {@link #cacheKey}) for the next run that shares the map: a sweep's
+     * budget rows, every seed of them, share one measurement made with the sweep's first seed
+     * (so a resumed sweep gives the same choice); only the final quantization follows each
+     * run's own seed. The caller keeps the calibration, model and damping the same for one map.
      */
     public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
                              Backend backend, QuantizeJob.Listener listener,
-                             Map<String, List<Sensitivity.Layer>> measured) {
+                             Map<String, List<Sensitivity.Layer>> measured, long measureSeed) {
         LlamaConfig c = source.config();
         if (!(targetBpw > 0) || Double.isInfinite(targetBpw)) {
             throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + targetBpw);
@@ -133,7 +135,7 @@ public final class BudgetJob {
         if (record != null && sameRequest(record, targetBpw, candidates)) {
             listener.info("using the per-layer choice recorded in " + o.out());
         } else {
-            record = choose(source, opts, len, targetBpw, candidates, backend, listener, measured);
+            record = choose(source, opts, len, targetBpw, candidates, backend, listener, measured, measureSeed);
         }
         Map<String, QuantSpec> specs = new LinkedHashMap<>();
         for (JsonNode l : record.path("layers")) {
@@ -173,11 +175,12 @@ public final class BudgetJob {
     /** The measuring pass, the choice with its exact repair, and the plan's record. */
     static ObjectNode choose(SourceModel source, QuantizeJob.Options o, int len, double targetBpw,
                              List<Candidate> candidates, Backend backend, QuantizeJob.Listener listener,
-                             Map<String, List<Sensitivity.Layer>> measured) {
-        String key = cacheKey(o.seed(), candidates);
+                             Map<String, List<Sensitivity.Layer>> measured, long measureSeed) {
+        String key = cacheKey(measureSeed, candidates);
         List<Sensitivity.Layer> known = measured.get(key);
         if (known != null) {
-            listener.info("using this run's measurement of the " + candidates.size() + " candidates");
+            listener.info("using this run's measurement of the " + candidates.size() + " candidates (seed "
+                    + measureSeed + ")");
             return plan(known, targetBpw, candidates, pick -> fileBytes(source, known, pick));
         }
         int n = o.calibSamples();
@@ -191,7 +194,7 @@ public final class BudgetJob {
                 + " model)");
         long t0 = System.nanoTime();
         List<Sensitivity.Layer> layers = Sensitivity.measure(new DecoderTarget(source, x, len, o.spec(), Map.of()),
-                candidates, o.spec(), backend, o.seed());
+                candidates, o.spec(), backend, measureSeed);
         listener.info(String.format(Locale.ROOT, "measured in %.1fs", (System.nanoTime() - t0) / 1e9));
         measured.put(key, layers);
         return plan(layers, targetBpw, candidates, pick -> fileBytes(source, layers, pick));
