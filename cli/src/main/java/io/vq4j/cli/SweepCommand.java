@@ -23,6 +23,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -69,7 +70,7 @@ final class SweepCommand implements Callable<Integer> {
         if (candidates != null && targetBpw.isEmpty()) {
             throw new InputException("--candidates: only with --target-bpw");
         }
-        List<SweepSpec.Config> list = new java.util.ArrayList<>(uniform);
+        List<SweepSpec.Config> list = new ArrayList<>(uniform);
         List<SweepSpec.Config> cands = candidates == null ? uniform : Files.isRegularFile(Path.of(candidates))
                 ? SweepSpec.read(Path.of(candidates), "--candidates") : SweepSpec.parse(candidates, "--candidates");
         for (double b : targetBpw) {

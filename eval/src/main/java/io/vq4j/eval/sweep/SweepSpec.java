@@ -8,6 +8,7 @@ import io.vq4j.quant.method.MethodOption;
 import io.vq4j.quant.method.QuantSpec;
 
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,6 +19,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32;
 
 /**
  * The configurations of a sweep, written compactly:
@@ -73,9 +75,9 @@ public final class SweepSpec {
         /** A directory name: "kmeans-dim2-centroids16". */
         public String slug() {
             if (isBudget()) { // the candidates in the name: a row resumed only with the same list
-                java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+                CRC32 crc = new CRC32();
                 crc.update(String.join(";", candidates.stream().map(Candidate::name).toList())
-                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        .getBytes(StandardCharsets.UTF_8));
                 return (TARGET_BPW + options.get("--bpw") + "-candidates" + String.format("%08x", crc.getValue()))
                         .replaceAll("[^A-Za-z0-9.+_-]", "_");
             }
@@ -130,7 +132,7 @@ public final class SweepSpec {
             }
             cands.add(new Candidate(c.name(), c.spec()));
         }
-        String b = java.math.BigDecimal.valueOf(bpw).stripTrailingZeros().toPlainString();
+        String b = BigDecimal.valueOf(bpw).stripTrailingZeros().toPlainString();
         return new Config(TARGET_BPW, Map.of("--bpw", b), candidates.getFirst().spec(), bpw, cands);
     }
 
