@@ -56,6 +56,12 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "with --target-bpw: the configurations a layer may get, in vq sweep --configs' syntax"
                     + " (default: " + DEFAULT_CANDIDATES + ", those that fit the model's shapes)")
     String candidates;
+    @Option(names = "--sensitivity", paramLabel = "P", defaultValue = "stacked",
+            description = "with --target-bpw: the predicted loss the choice minimises, summed over layers: stacked"
+                    + " (each candidate's effect alone on the whole model: mean KL of the next-token distributions on"
+                    + " the first 8 calibration sequences) or h-error (the layer's H-weighted error) (default:"
+                    + " ${DEFAULT-VALUE})")
+    String sensitivity;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "output directory (new, or an unfinished run to resume)")
     Path out;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "seed (default: ${DEFAULT-VALUE})")
@@ -97,6 +103,9 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         if (candidates != null) {
             throw new InputException("--candidates: only with --target-bpw");
+        }
+        if (!sensitivity.equals("stacked")) {
+            throw new InputException("--sensitivity: only with --target-bpw");
         }
         if (method == null) {
             throw new InputException("--method or --target-bpw: one is required");
@@ -154,7 +163,8 @@ final class QuantizeCommand implements Callable<Integer> {
             Tokenizer tok = SweepOptions.tokenizer(model, source);
             var opts = new QuantizeJob.Options(model.model, calib, tok, use.getFirst().spec(), calibSamples, calibLen,
                     seed, out);
-            BudgetJob.Result r = BudgetJob.run(source, opts, targetBpw, use, backend, listener(outw, err, tty));
+            BudgetJob.Result r = BudgetJob.run(source, opts, targetBpw, use, backend, listener(outw, err, tty),
+                    BudgetJob.Proxy.parse(sensitivity));
             JsonNode plan = r.plan();
             outw.printf(Locale.ROOT, "per-layer choice (--target-bpw %s; predicted loss = %s):%n",
                     plan.path("target_bpw").asText(), plan.path("proxy").asText());

@@ -62,6 +62,10 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--candidates", paramLabel = "SPEC|FILE",
             description = "with --target-bpw: the configurations each layer chooses from (default: --configs)")
     String candidates;
+    @Option(names = "--sensitivity", split = ",", paramLabel = "P", defaultValue = "stacked",
+            description = "with --target-bpw: a row per budget and per predicted loss, stacked (each candidate's"
+                    + " effect alone on the whole model) and/or h-error (default: ${DEFAULT-VALUE})")
+    List<String> sensitivity;
 
     @Override
     public Integer call() {
@@ -74,11 +78,13 @@ final class SweepCommand implements Callable<Integer> {
         List<SweepSpec.Config> cands = candidates == null ? uniform : Files.isRegularFile(Path.of(candidates))
                 ? SweepSpec.read(Path.of(candidates), "--candidates") : SweepSpec.parse(candidates, "--candidates");
         for (double b : targetBpw) {
-            SweepSpec.Config row = SweepSpec.budget(b, cands);
-            if (list.stream().anyMatch(c -> c.slug().equals(row.slug()))) {
-                throw new InputException("--target-bpw: " + row.name() + " given twice");
+            for (String p : sensitivity) {
+                SweepSpec.Config row = SweepSpec.budget(b, cands, p);
+                if (list.stream().anyMatch(c -> c.slug().equals(row.slug()))) {
+                    throw new InputException("--target-bpw: " + row.name() + " given twice");
+                }
+                list.add(row);
             }
-            list.add(row);
         }
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();

@@ -15,6 +15,7 @@ import io.vq4j.quant.method.QuantSpec;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * A --target-bpw row of the encoder sweep: every candidate measured on every linear of the
@@ -25,6 +26,8 @@ import java.util.Map;
  * measurement is made once per sweep with its first seed; each seed's row quantizes with its own.
  */
 final class EncoderBudget {
+    /** Calibration sentences the stacked probe embeds. */
+    static final int PROBE_SENTENCES = 16;
     private EncoderBudget() {
     }
 
@@ -33,11 +36,35 @@ final class EncoderBudget {
      * @param measured    the measurements of this sweep so far, by {@link BudgetJob#cacheKey}
      */
     static LayerPlan plan(MiniLm fp, List<String> calib, SweepSpec.Config cfg, Backend backend,
-                          long measureSeed, Map<String, List<Sensitivity.Layer>> measured) {
+                          long measureSeed, Map<String, List<Sensitivity.Layer>> measured, Consumer<String> info) {
         List<Candidate> cands = cfg.candidates();
-        List<Sensitivity.Layer> layers = measured.computeIfAbsent(BudgetJob.cacheKey(measureSeed, cands),
-                k -> Sensitivity.measure(new EncoderTarget(fp, calib), cands, cfg.spec(), backend, measureSeed));
-        ObjectNode record = BudgetJob.plan(layers, cfg.targetBpw(), cands, pick -> fileBytes(layers, pick));
+        List<Sensitivity.Layer> layers = measured.computeIfAbsent(BudgetJob.cacheKey(measureSeed, cands), k -> {
+            info.accept(cfg.name() + ": measuring " + cands.size() + " candidates on every layer (seed " + measureSeed
+                    + ")");
+            return Sensitivity.measure(new EncoderTarget(fp, calib), cands, cfg.spec(), backend, measureSeed);
+        });
+        String proxy = BudgetJob.PROXY;
+        if (BudgetJob.Proxy.parse(cfg.sensitivity()) == BudgetJob.Proxy.STACKED) {
+            List<String> probe = calib.subList(0, Math.min(calib.size(), PROBE_SENTENCES));
+            float[][] reference = fp.embed(probe);
+            proxy = "stacked: mean 1 - cosine of the sentence embeddings of " + probe.size() + " calibration sentences"
+                    + " to the fp32 model's, the encoder with only this layer quantized";
+            List<Sensitivity.Layer> raw = layers;
+            layers = measured.computeIfAbsent(BudgetJob.cacheKey(measureSeed, cands) + ":stacked", k -> {
+                info.accept(cfg.name() + ": the stacked effect of every candidate on every layer");
+                return Sensitivity.stacked(raw, (name, w) -> {
+                        float[][] q = fp.withWeights(Map.of(name, w)).embed(probe);
+                        double s = 0;
+                        for (int i = 0; i < q.length; i++) {
+                            s += 1 - EncoderSweep.cosine(reference[i], q[i]);
+                        }
+                        return s / q.length;
+                    });
+            });
+        }
+        List<Sensitivity.Layer> chosen = layers;
+        ObjectNode record = BudgetJob.plan(chosen, cfg.targetBpw(), cands, pick -> fileBytes(chosen, pick), proxy);
+        record.put("sensitivity", cfg.sensitivity());
         Map<String, QuantSpec> specs = new LinkedHashMap<>();
         for (int i = 0; i < layers.size(); i++) {
             specs.put(layers.get(i).name(), cands.get(record.path("layers").get(i).path("candidate").asInt()).spec());

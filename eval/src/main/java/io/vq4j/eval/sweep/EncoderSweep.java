@@ -281,8 +281,7 @@ public final class EncoderSweep {
         Map<String, Double> relH = new LinkedHashMap<>();
         LayerPlan plan = null;
         if (cfg.isBudget()) {
-            listener.info(cfg.name() + ": measuring " + cfg.candidates().size() + " candidates on every layer");
-            plan = EncoderBudget.plan(fp, calib, cfg, backend, o.seed(), measured);
+            plan = EncoderBudget.plan(fp, calib, cfg, backend, o.seed(), measured, listener::info);
         }
         EncoderTarget target = new EncoderTarget(fp, calib);
         new Calibration(plan != null ? plan.quantizer() : Methods.forName(spec.method()), spec, backend, seed).run(

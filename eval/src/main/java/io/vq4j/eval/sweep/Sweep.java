@@ -238,7 +238,8 @@ public final class Sweep {
             }
         };
         QuantizeJob.Result q = cfg.isBudget()
-                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql, measured, o.seed()).job()
+                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql,
+                BudgetJob.Proxy.parse(cfg.sensitivity()), measured, o.seed()).job()
                 : QuantizeJob.run(source, qo, quantizeOn, ql);
         double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
         long t1 = System.nanoTime();

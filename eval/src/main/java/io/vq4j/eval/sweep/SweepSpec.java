@@ -55,6 +55,11 @@ public final class SweepSpec {
             this(method, options, spec, null, List.of());
         }
 
+        /** A budget row's --sensitivity: h-error or stacked. */
+        public String sensitivity() {
+            return options.getOrDefault("--sensitivity", "h-error");
+        }
+
         /** A budget row: `vq quantize --target-bpw B --candidates ...` in the sweep. */
         public boolean isBudget() {
             return targetBpw != null;
@@ -63,7 +68,8 @@ public final class SweepSpec {
         /** "kmeans dim=2 centroids=16", the name used in tables and plots; "target-bpw 4.2" for a budget row. */
         public String name() {
             if (isBudget()) {
-                return TARGET_BPW + " " + options.get("--bpw");
+                return TARGET_BPW + " " + options.get("--bpw") + (sensitivity().equals("h-error") ? "" : " "
+                        + sensitivity());
             }
             StringBuilder b = new StringBuilder(method);
             for (Map.Entry<String, String> e : options.entrySet()) {
@@ -78,7 +84,8 @@ public final class SweepSpec {
                 CRC32 crc = new CRC32();
                 crc.update(String.join(";", candidates.stream().map(Candidate::name).toList())
                         .getBytes(StandardCharsets.UTF_8));
-                return (TARGET_BPW + options.get("--bpw") + "-candidates" + String.format("%08x", crc.getValue()))
+                String proxy = sensitivity().equals("h-error") ? "" : "-" + sensitivity();
+                return (TARGET_BPW + options.get("--bpw") + proxy + "-candidates" + String.format("%08x", crc.getValue()))
                         .replaceAll("[^A-Za-z0-9.+_-]", "_");
             }
             StringBuilder b = new StringBuilder(method);
@@ -91,7 +98,7 @@ public final class SweepSpec {
         /** The same options as `vq quantize` arguments. */
         public List<String> arguments() {
             if (isBudget()) {
-                return List.of("--target-bpw", options.get("--bpw"), "--candidates",
+                return List.of("--target-bpw", options.get("--bpw"), "--sensitivity", sensitivity(), "--candidates",
                         String.join(";", candidates.stream().map(Candidate::name).toList()));
             }
             List<String> a = new ArrayList<>(List.of("--method", method));
@@ -121,7 +128,10 @@ public final class SweepSpec {
      * The budget row of a sweep: every layer chooses among the candidates (the sweep's uniform
      * configurations, or --candidates) under B true bits per weight.
      */
-    public static Config budget(double bpw, List<Config> candidates) {
+    public static Config budget(double bpw, List<Config> candidates, String sensitivity) {
+        if (!sensitivity.equals("h-error") && !sensitivity.equals("stacked")) {
+            throw new InputException("--sensitivity: must be h-error or stacked, got '" + sensitivity + "'");
+        }
         if (!(bpw > 0) || Double.isInfinite(bpw)) {
             throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + bpw);
         }
@@ -133,7 +143,12 @@ public final class SweepSpec {
             cands.add(new Candidate(c.name(), c.spec()));
         }
         String b = BigDecimal.valueOf(bpw).stripTrailingZeros().toPlainString();
-        return new Config(TARGET_BPW, Map.of("--bpw", b), candidates.getFirst().spec(), bpw, cands);
+        Map<String, String> opts = new LinkedHashMap<>();
+        opts.put("--bpw", b);
+        if (!sensitivity.equals("h-error")) {
+            opts.put("--sensitivity", sensitivity);
+        }
+        return new Config(TARGET_BPW, opts, candidates.getFirst().spec(), bpw, cands);
     }
 
     /** Reads a file of configurations, one entry per line. */

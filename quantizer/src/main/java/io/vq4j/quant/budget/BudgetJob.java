@@ -8,6 +8,7 @@ import io.vq4j.core.InputException;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.LlamaConfig;
+import io.vq4j.model.ModelLoader;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.PackedStats;
 import io.vq4j.quant.SourceModel;
@@ -46,6 +47,31 @@ import java.util.function.ToLongFunction;
 public final class BudgetJob {
     private static final ObjectMapper JSON = new ObjectMapper();
     public static final String PROXY = "H-weighted error tr((W-Q) H (W-Q)^T), H from the unquantized model";
+    /** Calibration sequences the stacked probe runs (the first of --calib-samples). */
+    public static final int PROBE_SEQUENCES = 8;
+
+    /** What the allocator minimises (--sensitivity). */
+    public enum Proxy {
+        /** the sum over layers of each layer's H-weighted error on the unquantized model's inputs */
+        H_ERROR("h-error"),
+        /** the sum over layers of each layer's stacked effect alone ({@link StackedProbe}) */
+        STACKED("stacked");
+
+        public final String cli;
+
+        Proxy(String cli) {
+            this.cli = cli;
+        }
+
+        public static Proxy parse(String s) {
+            for (Proxy p : values()) {
+                if (p.cli.equals(s)) {
+                    return p;
+                }
+            }
+            throw new InputException("--sensitivity: must be h-error or stacked, got '" + s + "'");
+        }
+    }
 
     private BudgetJob() {
     }
@@ -96,7 +122,13 @@ public final class BudgetJob {
     /** @param o the run's options; its spec is ignored (each candidate's is used; they must share one damping) */
     public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
                              Backend backend, QuantizeJob.Listener listener) {
-        return run(source, o, targetBpw, candidates, backend, listener, new HashMap<>(), o.seed());
+        return run(source, o, targetBpw, candidates, backend, listener, Proxy.STACKED);
+    }
+
+    /** As {@link #run}, minimising {@code proxy}. */
+    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
+                             Backend backend, QuantizeJob.Listener listener, Proxy proxy) {
+        return run(source, o, targetBpw, candidates, backend, listener, Proxy.STACKED, new HashMap<>(), o.seed());
     }
 
     /**
@@ -107,7 +139,7 @@ public final class BudgetJob {
      * run's own seed. The caller keeps the calibration, model and damping the same for one map.
      */
     public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
-                             Backend backend, QuantizeJob.Listener listener,
+                             Backend backend, QuantizeJob.Listener listener, Proxy proxy,
                              Map<String, List<Sensitivity.Layer>> measured, long measureSeed) {
         LlamaConfig c = source.config();
         if (!(targetBpw > 0) || Double.isInfinite(targetBpw)) {
@@ -132,10 +164,10 @@ public final class BudgetJob {
                     + " (the model's max sequence length), got " + len);
         }
         ObjectNode record = QuantizeJob.recordedPlan(o.out());
-        if (record != null && sameRequest(record, targetBpw, candidates)) {
+        if (record != null && sameRequest(record, targetBpw, candidates, proxy)) {
             listener.info("using the per-layer choice recorded in " + o.out());
         } else {
-            record = choose(source, opts, len, targetBpw, candidates, backend, listener, measured, measureSeed);
+            record = choose(source, opts, len, targetBpw, candidates, backend, listener, proxy, measured, measureSeed);
         }
         Map<String, QuantSpec> specs = new LinkedHashMap<>();
         for (JsonNode l : record.path("layers")) {
@@ -155,8 +187,9 @@ public final class BudgetJob {
         return new Result(r, record, onFiles, st.trueBitsPerWeight());
     }
 
-    private static boolean sameRequest(ObjectNode record, double targetBpw, List<Candidate> candidates) {
-        if (record.path("target_bpw").asDouble() != targetBpw || record.path("candidates").size() != candidates.size()) {
+    private static boolean sameRequest(ObjectNode record, double targetBpw, List<Candidate> candidates, Proxy proxy) {
+        if (!record.path("sensitivity").asText(Proxy.H_ERROR.cli).equals(proxy.cli)
+                || record.path("target_bpw").asDouble() != targetBpw || record.path("candidates").size() != candidates.size()) {
             return false;
         }
         for (int j = 0; j < candidates.size(); j++) {
@@ -174,30 +207,44 @@ public final class BudgetJob {
 
     /** The measuring pass, the choice with its exact repair, and the plan's record. */
     static ObjectNode choose(SourceModel source, QuantizeJob.Options o, int len, double targetBpw,
-                             List<Candidate> candidates, Backend backend, QuantizeJob.Listener listener,
+                             List<Candidate> candidates, Backend backend, QuantizeJob.Listener listener, Proxy proxy,
                              Map<String, List<Sensitivity.Layer>> measured, long measureSeed) {
-        String key = cacheKey(measureSeed, candidates);
-        List<Sensitivity.Layer> known = measured.get(key);
-        if (known != null) {
-            listener.info("using this run's measurement of the " + candidates.size() + " candidates (seed "
-                    + measureSeed + ")");
-            return plan(known, targetBpw, candidates, pick -> fileBytes(source, known, pick));
-        }
         int n = o.calibSamples();
         int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
-        source.checkFinite();
-        float[][] x = new float[n][];
-        for (int s = 0; s < n; s++) {
-            x[s] = source.embed(tokens, s * len, len);
+        String key = cacheKey(measureSeed, candidates);
+        List<Sensitivity.Layer> layers = measured.get(key);
+        if (layers != null) {
+            listener.info("using this run's measurement of the " + candidates.size() + " candidates (seed "
+                    + measureSeed + ")");
+        } else {
+            source.checkFinite();
+            float[][] x = new float[n][];
+            for (int s = 0; s < n; s++) {
+                x[s] = source.embed(tokens, s * len, len);
+            }
+            listener.info("measuring " + candidates.size() + " candidates on every layer (one pass over the"
+                    + " unquantized model)");
+            long t0 = System.nanoTime();
+            layers = Sensitivity.measure(new DecoderTarget(source, x, len, o.spec(), Map.of()), candidates, o.spec(),
+                    backend, measureSeed);
+            listener.info(String.format(Locale.ROOT, "measured in %.1fs", (System.nanoTime() - t0) / 1e9));
+            measured.put(key, layers);
         }
-        listener.info("measuring " + candidates.size() + " candidates on every layer (one pass over the unquantized"
-                + " model)");
-        long t0 = System.nanoTime();
-        List<Sensitivity.Layer> layers = Sensitivity.measure(new DecoderTarget(source, x, len, o.spec(), Map.of()),
-                candidates, o.spec(), backend, measureSeed);
-        listener.info(String.format(Locale.ROOT, "measured in %.1fs", (System.nanoTime() - t0) / 1e9));
-        measured.put(key, layers);
-        return plan(layers, targetBpw, candidates, pick -> fileBytes(source, layers, pick));
+        String text = PROXY;
+        if (proxy == Proxy.STACKED) {
+            int probeN = Math.min(n, PROBE_SEQUENCES);
+            LlamaKlProbe probe = new LlamaKlProbe(ModelLoader.load(o.model(), null).checkpoint(), tokens, probeN, len);
+            text = probe.description();
+            List<Sensitivity.Layer> raw = layers;
+            long t0 = System.nanoTime();
+            layers = measured.computeIfAbsent(key + ":stacked", k -> Sensitivity.stacked(raw, probe));
+            listener.info(String.format(Locale.ROOT, "stacked effect of every candidate on every layer: %.1fs",
+                    (System.nanoTime() - t0) / 1e9));
+        }
+        List<Sensitivity.Layer> chosen = layers;
+        ObjectNode r = plan(chosen, targetBpw, candidates, pick -> fileBytes(source, chosen, pick), text);
+        r.put("sensitivity", proxy.cli);
+        return r;
     }
 
     /**
@@ -206,7 +253,7 @@ public final class BudgetJob {
      * @param fileBytes the true-bits bytes of the files a choice (a candidate per layer) gives
      */
     public static ObjectNode plan(List<Sensitivity.Layer> layers, double targetBpw, List<Candidate> candidates,
-                                  ToLongFunction<int[]> fileBytes) {
+                                  ToLongFunction<int[]> fileBytes, String proxy) {
         long weights = 0;
         long[][] bytes = new long[layers.size()][];
         double[][] loss = new double[layers.size()][];
@@ -257,7 +304,7 @@ public final class BudgetJob {
         r.put("target_bpw", targetBpw);
         ArrayNode cs = r.putArray("candidates");
         candidates.forEach(cand -> cs.add(cand.name()));
-        r.put("proxy", PROXY);
+        r.put("proxy", proxy);
         r.put("quantized_weights", weights);
         r.put("budget_bytes", budget);
         r.put("predicted_bytes", file);
