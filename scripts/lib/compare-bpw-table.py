@@ -35,9 +35,9 @@ def fmt(x):
     return f"{x:.4f}" if x >= 0.1 else f"{x:.5f}"
 
 
-print("| model | budget B | metric | --target-bpw: true bpw | --target-bpw: mean ± sd (min–max) | best uniform ≤ B"
+print("| model | budget B | metric | --target-bpw row (sensitivity) | --target-bpw: true bpw | --target-bpw: mean ± sd (min–max) | best uniform ≤ B"
       " | its true bpw | uniform: mean ± sd (min–max) | ratio of means | seeds | outside the spread? |")
-print("|---|---:|---|---:|---|---|---:|---|---:|---:|---|")
+print("|---|---:|---|---|---:|---|---|---:|---|---:|---:|---|")
 for model in ["stories260k", "minilm"]:
     if only and only != model:
         continue
@@ -45,7 +45,7 @@ for model in ["stories260k", "minilm"]:
     by = runs(sweep)
     if not by:
         continue
-    budgets = sorted((n for n in by if n.startswith("target-bpw ")), key=lambda n: float(n.split()[1]))
+    budgets = sorted((n for n in by if n.startswith("target-bpw ")), key=lambda n: (float(n.split()[1]), n))
     uniform = {n: rs for n, rs in by.items() if not n.startswith("target-bpw ")}
     name = "ppl" if "ppl" in next(iter(by.values()))[0] else "1 - embedding cosine"
     for b in budgets:
@@ -55,8 +55,9 @@ for model in ["stories260k", "minilm"]:
                   if rs[0]["true_bits_per_weight"] <= bpw]
         m = stat([metric(r) for r in mixed])
         mb = mixed[0]["true_bits_per_weight"]
+        sens = b.split()[2] if len(b.split()) > 2 else "h-error"
         if not within:
-            print(f"| {model} | {bpw} | {name} | {mb:.4f} | {fmt(m[0])} ± {fmt(m[1])} ({fmt(m[2])}–{fmt(m[3])}) |"
+            print(f"| {model} | {bpw} | {name} | {sens} | {mb:.4f} | {fmt(m[0])} ± {fmt(m[1])} ({fmt(m[2])}–{fmt(m[3])}) |"
                   f" (none within B) | | | | {len(mixed)} | |")
             continue
         best = min(within)[1]
@@ -68,7 +69,7 @@ for model in ["stories260k", "minilm"]:
             verdict = "no: every seed of the uniform one better"
         else:
             verdict = "no: the ranges overlap"
-        print(f"| {model} | {bpw} | {name} | {mb:.4f} | {fmt(m[0])} ± {fmt(m[1])} ({fmt(m[2])}–{fmt(m[3])}) |"
+        print(f"| {model} | {bpw} | {name} | {sens} | {mb:.4f} | {fmt(m[0])} ± {fmt(m[1])} ({fmt(m[2])}–{fmt(m[3])}) |"
               f" {best} | {ub:.4f} | {fmt(u[0])} ± {fmt(u[1])} ({fmt(u[2])}–{fmt(u[3])}) | {m[0] / u[0]:.3f} |"
               f" {len(mixed)} | {verdict} |")
 print()

@@ -238,7 +238,8 @@ public final class BudgetJob {
             List<Sensitivity.Layer> raw = layers;
             long t0 = System.nanoTime();
             layers = measured.computeIfAbsent(key + ":stacked", k -> Sensitivity.stacked(raw, probe));
-            listener.info(String.format(Locale.ROOT, "stacked effect of every candidate on every layer: %.1fs",
+            listener.info(String.format(Locale.ROOT, "measured the stacked effect of every candidate on every layer:"
+                            + " %.1fs",
                     (System.nanoTime() - t0) / 1e9));
         }
         List<Sensitivity.Layer> chosen = layers;
