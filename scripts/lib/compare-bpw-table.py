@@ -73,7 +73,7 @@ for model in ["stories260k", "minilm"]:
               f" {best} | {ub:.4f} | {fmt(u[0])} ± {fmt(u[1])} ({fmt(u[2])}–{fmt(u[3])}) | {m[0] / u[0]:.3f} |"
               f" {len(mixed)} | {verdict} |")
 print()
-print("All uniform configurations (mean ± sd over the seeds):")
+print("Every row of the two sweeps (mean ± sd over the seeds), by true bits/weight:")
 print()
 for model in ["stories260k", "minilm"]:
     if only and only != model:
