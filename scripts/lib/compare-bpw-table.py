@@ -38,7 +38,7 @@ def fmt(x):
 print("| model | budget B | metric | --target-bpw row (sensitivity) | --target-bpw: true bpw | --target-bpw: mean ± sd (min–max) | best uniform ≤ B"
       " | its true bpw | uniform: mean ± sd (min–max) | ratio of means | seeds | outside the spread? |")
 print("|---|---:|---|---|---:|---|---|---:|---|---:|---:|---|")
-for model in ["stories260k", "minilm"]:
+for model in ["stories260k", "minilm", "minilm-4bit"]:
     if only and only != model:
         continue
     sweep = os.path.join(work, model)
@@ -75,7 +75,7 @@ for model in ["stories260k", "minilm"]:
 print()
 print("Every row of the two sweeps (mean ± sd over the seeds), by true bits/weight:")
 print()
-for model in ["stories260k", "minilm"]:
+for model in ["stories260k", "minilm", "minilm-4bit"]:
     if only and only != model:
         continue
     by = runs(os.path.join(work, model))
