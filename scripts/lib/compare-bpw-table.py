@@ -73,7 +73,7 @@ for model in ["stories260k", "minilm", "minilm-4bit"]:
               f" {best} | {ub:.4f} | {fmt(u[0])} ± {fmt(u[1])} ({fmt(u[2])}–{fmt(u[3])}) | {m[0] / u[0]:.3f} |"
               f" {len(mixed)} | {verdict} |")
 print()
-print("Every row of the two sweeps (mean ± sd over the seeds), by true bits/weight:")
+print("Every row of the sweeps (mean ± sd over the seeds), by true bits/weight:")
 print()
 for model in ["stories260k", "minilm", "minilm-4bit"]:
     if only and only != model:
