@@ -23,6 +23,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -53,10 +54,38 @@ final class SweepCommand implements Callable<Integer> {
                     + " standard deviation, minimum and maximum of every metric (default: ${DEFAULT-VALUE})")
     int seeds;
 
+    @Option(names = "--target-bpw", split = ",", paramLabel = "B",
+            description = "also a row per budget B: each layer gets the --candidates configuration that minimises"
+                    + " the predicted loss under B true bits per weight (vq quantize --target-bpw; on a sentence"
+                    + " encoder, the layers file's bytes)")
+    List<Double> targetBpw = List.of();
+    @Option(names = "--candidates", paramLabel = "SPEC|FILE",
+            description = "with --target-bpw: the configurations each layer chooses from (default: --configs)")
+    String candidates;
+    @Option(names = "--sensitivity", split = ",", paramLabel = "P", defaultValue = "stacked",
+            description = "with --target-bpw: a row per budget and per predicted loss, stacked (each candidate's"
+                    + " effect alone on the whole model) and/or h-error (default: ${DEFAULT-VALUE})")
+    List<String> sensitivity;
+
     @Override
     public Integer call() {
-        List<SweepSpec.Config> list = Files.isRegularFile(Path.of(configs)) ? SweepSpec.read(Path.of(configs))
+        List<SweepSpec.Config> uniform = Files.isRegularFile(Path.of(configs)) ? SweepSpec.read(Path.of(configs))
                 : SweepSpec.parse(configs);
+        if (candidates != null && targetBpw.isEmpty()) {
+            throw new InputException("--candidates: only with --target-bpw");
+        }
+        List<SweepSpec.Config> list = new ArrayList<>(uniform);
+        List<SweepSpec.Config> cands = candidates == null ? uniform : Files.isRegularFile(Path.of(candidates))
+                ? SweepSpec.read(Path.of(candidates), "--candidates") : SweepSpec.parse(candidates, "--candidates");
+        for (double b : targetBpw) {
+            for (String p : sensitivity) {
+                SweepSpec.Config row = SweepSpec.budget(b, cands, p);
+                if (list.stream().anyMatch(c -> c.slug().equals(row.slug()))) {
+                    throw new InputException("--target-bpw: " + row.name() + " given twice");
+                }
+                list.add(row);
+            }
+        }
         PrintWriter outw = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         boolean tty = System.console() != null;

@@ -13,6 +13,10 @@ import io.vq4j.model.minilm.LinearLayer;
 import io.vq4j.model.minilm.MiniLm;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.quant.Methods;
+import io.vq4j.quant.budget.BudgetJob;
+import io.vq4j.quant.budget.Candidate;
+import io.vq4j.quant.budget.Sensitivity;
+import io.vq4j.quant.job.LayerPlan;
 import io.vq4j.quant.calib.CalibratedLayer;
 import io.vq4j.quant.calib.Calibration;
 import io.vq4j.quant.calib.EncoderTarget;
@@ -28,6 +32,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,6 +61,8 @@ import java.util.regex.Pattern;
 public final class EncoderSweep {
     public static final String RESULT = "result.json";
     public static final String LAYERS = "layers.safetensors";
+    /** A --target-bpw row's per-layer choice, beside its layers. */
+    public static final String PLAN = "target-bpw-plan.json";
     private static final Pattern SPLIT = Pattern.compile("(?<=[.!?])\\s+(?=[A-Z\"'(])");
 
     private EncoderSweep() {
@@ -162,22 +169,13 @@ public final class EncoderSweep {
                                    Listener listener) {
         List<LinearLayer> linears = fp.linears();
         for (SweepSpec.Config cfg : configs) {
-            QuantSpec s = cfg.spec();
-            try {
-                if (s.sharesCodebooks()) {
-                    throw new IllegalArgumentException("--share-codebooks is not available for encoder models");
+            if (cfg.isBudget()) {
+                BudgetJob.checkCandidates(cfg.candidates());
+                for (Candidate cand : cfg.candidates()) {
+                    validate(cand.name(), cand.spec(), linears, "--candidates");
                 }
-                LayerQuantizer q = Methods.forName(s.method());
-                for (LinearLayer l : linears.subList(0, 6)) {
-                    try {
-                        q.validate(s, l.rows(), l.cols());
-                    } catch (IllegalArgumentException e) {
-                        throw new IllegalArgumentException(s.method() + " on " + l.name() + " (" + l.rows() + "x"
-                                + l.cols() + "): " + e.getMessage());
-                    }
-                }
-            } catch (IllegalArgumentException e) {
-                throw new InputException("--configs: '" + cfg.name() + "': " + e.getMessage());
+            } else {
+                validate(cfg.name(), cfg.spec(), linears, "--configs");
             }
         }
         if (o.calibSentences() < 1 || o.evalSentences() < 1) {
@@ -222,6 +220,7 @@ public final class EncoderSweep {
         });
 
         List<Result> results = new ArrayList<>();
+        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' one measurement, with --seed
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
@@ -238,7 +237,7 @@ public final class EncoderSweep {
                 boolean resumed = r != null;
                 if (r == null) {
                     r = runOne(fp, linears, cfg, o, seed, dir, calib, eval, reference, real, realRows, backend,
-                            listener);
+                            listener, measured);
                     writeResult(resultFile, r);
                 }
                 results.add(r);
@@ -246,6 +245,25 @@ public final class EncoderSweep {
             }
         }
         return results;
+    }
+
+    private static void validate(String name, QuantSpec s, List<LinearLayer> linears, String option) {
+        try {
+            if (s.sharesCodebooks()) {
+                throw new IllegalArgumentException("--share-codebooks is not available for encoder models");
+            }
+            LayerQuantizer q = Methods.forName(s.method());
+            for (LinearLayer l : linears.subList(0, 6)) {
+                try {
+                    q.validate(s, l.rows(), l.cols());
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(s.method() + " on " + l.name() + " (" + l.rows() + "x"
+                            + l.cols() + "): " + e.getMessage());
+                }
+            }
+        } catch (IllegalArgumentException e) {
+            throw new InputException(option + ": '" + name + "': " + e.getMessage());
+        }
     }
 
     /**
@@ -256,13 +274,18 @@ public final class EncoderSweep {
     private static Result runOne(MiniLm fp, List<LinearLayer> linears, SweepSpec.Config cfg, Options o, long seed,
                                  Path dir, List<String> calib, List<String> eval, float[][] reference,
                                  Map<String, float[]> real, Map<String, Integer> realRows, Backend backend,
-                                 Listener listener) {
+                                 Listener listener, Map<String, List<Sensitivity.Layer>> measured) {
         long t0 = System.nanoTime();
         QuantSpec spec = cfg.spec();
         Map<String, PackedMatrix> packed = new LinkedHashMap<>();
         Map<String, Double> relH = new LinkedHashMap<>();
+        LayerPlan plan = null;
+        if (cfg.isBudget()) {
+            plan = EncoderBudget.plan(fp, calib, cfg, backend, o.seed(), measured, listener::info);
+        }
         EncoderTarget target = new EncoderTarget(fp, calib);
-        new Calibration(Methods.forName(spec.method()), spec, backend, seed).run(target, 0,
+        new Calibration(plan != null ? plan.quantizer() : Methods.forName(spec.method()), spec, backend, seed).run(
+                target, 0,
                 new Calibration.Listener() {
                     @Override
                     public void blockStarted(int block, int blocks) {
@@ -283,6 +306,15 @@ public final class EncoderSweep {
         packed.forEach((n, q) -> PackedLayers.write(n, q, w));
         try {
             w.write(layersFile);
+            if (plan != null) {
+                long budget = plan.record().path("budget_bytes").asLong();
+                if (Files.size(layersFile) > budget) {
+                    throw new IllegalStateException(layersFile + " holds " + Files.size(layersFile)
+                            + " bytes, over the budget of " + budget);
+                }
+                AtomicFiles.writeString(dir.resolve(PLAN), Sweep.JSON.writerWithDefaultPrettyPrinter()
+                        .writeValueAsString(plan.record()) + "\n");
+            }
         } catch (IOException e) {
             throw InputException.at(layersFile, "cannot write: " + e.getMessage());
         }

@@ -24,6 +24,9 @@ import io.vq4j.model.LlamaConfig;
 import io.vq4j.model.LlamaModel;
 import io.vq4j.pack.PackedStats;
 import io.vq4j.quant.calib.CalibrationTokens;
+import io.vq4j.quant.budget.BudgetJob;
+import io.vq4j.quant.budget.Candidate;
+import io.vq4j.quant.budget.Sensitivity;
 import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.job.SourceDigest;
 import io.vq4j.quant.SourceModel;
@@ -36,6 +39,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -142,10 +146,16 @@ public final class Sweep {
                                    Options o, Backend quantizeOn, Backend evalOn, Listener listener) {
         LlamaConfig c = source.config();
         for (SweepSpec.Config cfg : configs) {
-            try {
-                QuantizeJob.validate(cfg.spec(), c);
-            } catch (InputException e) {
-                throw new InputException("--configs: '" + cfg.name() + "': " + e.getMessage());
+            if (cfg.isBudget()) {
+                BudgetJob.checkCandidates(cfg.candidates());
+            }
+            for (Candidate cand : cfg.isBudget() ? cfg.candidates() : List.of(new Candidate(cfg.name(), cfg.spec()))) {
+                try {
+                    QuantizeJob.validate(cand.spec(), c);
+                } catch (InputException e) {
+                    throw new InputException((cfg.isBudget() ? "--candidates: '" : "--configs: '") + cand.name()
+                            + "': " + e.getMessage());
+                }
             }
         }
         int len = calibLen(o, c);
@@ -175,6 +185,7 @@ public final class Sweep {
         prepare(out, fingerprint, o, len, ctx, device, ids.length);
 
         List<Result> results = new ArrayList<>();
+        Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' one measurement, with --seed
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
@@ -194,7 +205,7 @@ public final class Sweep {
                     continue;
                 }
                 Result r = runOne(source, reference, cfg, o, seed, dir, len, ctx, ids, realTokens, device, quantizeOn,
-                        evalOn, listener);
+                        evalOn, listener, measured);
                 writeResult(resultFile, r);
                 results.add(r);
                 listener.finished(i, configs.size(), r, false);
@@ -210,11 +221,12 @@ public final class Sweep {
      */
     private static Result runOne(SourceModel source, LlamaModel reference, SweepSpec.Config cfg, Options o, long seed,
                                  Path dir, int len, int ctx, int[] ids, int[] realTokens, String device,
-                                 Backend quantizeOn, Backend evalOn, Listener listener) {
+                                 Backend quantizeOn, Backend evalOn, Listener listener,
+                                 Map<String, List<Sensitivity.Layer>> measured) {
         long t0 = System.nanoTime();
         var qo = new QuantizeJob.Options(o.model(), o.calib(), o.tokenizer(), cfg.spec(), o.calibSamples(), len,
                 seed, dir.resolve("model"));
-        QuantizeJob.Result q = QuantizeJob.run(source, qo, quantizeOn, new QuantizeJob.Listener() {
+        QuantizeJob.Listener ql = new QuantizeJob.Listener() {
             @Override
             public void progress(int block, int blocks, int layer, int layers, String name) {
                 listener.quantizeProgress(block, blocks, name);
@@ -224,7 +236,11 @@ public final class Sweep {
             public void info(String line) {
                 listener.info(line);
             }
-        });
+        };
+        QuantizeJob.Result q = cfg.isBudget()
+                ? BudgetJob.run(source, qo, cfg.targetBpw(), cfg.candidates(), quantizeOn, ql,
+                BudgetJob.Proxy.parse(cfg.sensitivity()), measured, o.seed()).job()
+                : QuantizeJob.run(source, qo, quantizeOn, ql);
         double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
         long t1 = System.nanoTime();
         LlamaCheckpoint dequantized = HfCheckpoints.read(q.out());

@@ -3,10 +3,12 @@ package io.vq4j.eval.sweep;
 import io.vq4j.core.InputException;
 import io.vq4j.quant.Methods;
 import io.vq4j.quant.QuantOptions;
+import io.vq4j.quant.budget.Candidate;
 import io.vq4j.quant.method.MethodOption;
 import io.vq4j.quant.method.QuantSpec;
 
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,6 +19,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32;
 
 /**
  * The configurations of a sweep, written compactly:
@@ -32,14 +35,42 @@ public final class SweepSpec {
     private SweepSpec() {
     }
 
-    /** One configuration: its method and options (CLI names with "--", values as written). */
-    public record Config(String method, Map<String, String> options, QuantSpec spec) {
+    /** The method name of a --target-bpw row ({@link #budget}). */
+    public static final String TARGET_BPW = "target-bpw";
+
+    /**
+     * One configuration: its method and options (CLI names with "--", values as written); or a
+     * --target-bpw row (method {@value #TARGET_BPW}, option --bpw; {@code targetBpw} and the
+     * {@code candidates} each layer chooses from; {@code spec} is the first candidate's, which
+     * gives the damping).
+     */
+    public record Config(String method, Map<String, String> options, QuantSpec spec, Double targetBpw,
+                         List<Candidate> candidates) {
         public Config {
             options = Collections.unmodifiableMap(new LinkedHashMap<>(options));
+            candidates = List.copyOf(candidates);
         }
 
-        /** "kmeans dim=2 centroids=16", the name used in tables and plots. */
+        public Config(String method, Map<String, String> options, QuantSpec spec) {
+            this(method, options, spec, null, List.of());
+        }
+
+        /** A budget row's --sensitivity: h-error or stacked. */
+        public String sensitivity() {
+            return options.getOrDefault("--sensitivity", "h-error");
+        }
+
+        /** A budget row: `vq quantize --target-bpw B --candidates ...` in the sweep. */
+        public boolean isBudget() {
+            return targetBpw != null;
+        }
+
+        /** "kmeans dim=2 centroids=16", the name used in tables and plots; "target-bpw 4.2" for a budget row. */
         public String name() {
+            if (isBudget()) {
+                return TARGET_BPW + " " + options.get("--bpw") + (sensitivity().equals("h-error") ? "" : " "
+                        + sensitivity());
+            }
             StringBuilder b = new StringBuilder(method);
             for (Map.Entry<String, String> e : options.entrySet()) {
                 b.append(' ').append(e.getKey().substring(2)).append('=').append(e.getValue());
@@ -49,6 +80,14 @@ public final class SweepSpec {
 
         /** A directory name: "kmeans-dim2-centroids16". */
         public String slug() {
+            if (isBudget()) { // the candidates in the name: a row resumed only with the same list
+                CRC32 crc = new CRC32();
+                crc.update(String.join(";", candidates.stream().map(Candidate::name).toList())
+                        .getBytes(StandardCharsets.UTF_8));
+                String proxy = sensitivity().equals("h-error") ? "" : "-" + sensitivity();
+                return (TARGET_BPW + options.get("--bpw") + proxy + "-candidates" + String.format("%08x", crc.getValue()))
+                        .replaceAll("[^A-Za-z0-9.+_-]", "_");
+            }
             StringBuilder b = new StringBuilder(method);
             for (Map.Entry<String, String> e : options.entrySet()) {
                 b.append('-').append(e.getKey().substring(2)).append(e.getValue());
@@ -58,6 +97,10 @@ public final class SweepSpec {
 
         /** The same options as `vq quantize` arguments. */
         public List<String> arguments() {
+            if (isBudget()) {
+                return List.of("--target-bpw", options.get("--bpw"), "--sensitivity", sensitivity(), "--candidates",
+                        String.join(";", candidates.stream().map(Candidate::name).toList()));
+            }
             List<String> a = new ArrayList<>(List.of("--method", method));
             for (Map.Entry<String, String> e : options.entrySet()) {
                 MethodOption.Type type = QuantOptions.option(e.getKey()).type();
@@ -81,8 +124,45 @@ public final class SweepSpec {
         }
     }
 
+    /**
+     * The budget row of a sweep: every layer chooses among the candidates (the sweep's uniform
+     * configurations, or --candidates) under B true bits per weight.
+     */
+    public static Config budget(double bpw, List<Config> candidates, String sensitivity) {
+        if (!sensitivity.equals("h-error") && !sensitivity.equals("stacked")) {
+            throw new InputException("--sensitivity: must be h-error or stacked, got '" + sensitivity + "'");
+        }
+        if (!(bpw > 0) || Double.isInfinite(bpw)) {
+            throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + bpw);
+        }
+        List<Candidate> cands = new ArrayList<>();
+        for (Config c : candidates) {
+            if (c.isBudget()) {
+                throw new IllegalArgumentException("a candidate cannot be a budget row");
+            }
+            cands.add(new Candidate(c.name(), c.spec()));
+        }
+        String b = BigDecimal.valueOf(bpw).stripTrailingZeros().toPlainString();
+        Map<String, String> opts = new LinkedHashMap<>();
+        opts.put("--bpw", b);
+        if (!sensitivity.equals("h-error")) {
+            opts.put("--sensitivity", sensitivity);
+        }
+        return new Config(TARGET_BPW, opts, candidates.getFirst().spec(), bpw, cands);
+    }
+
     /** Reads a file of configurations, one entry per line. */
     public static List<Config> read(Path file) {
+        return read(file, "--configs");
+    }
+
+    /** Parses the compact form. */
+    public static List<Config> parse(String spec) {
+        return parse(spec, "--configs");
+    }
+
+    /** As {@link #read(Path)}, errors naming {@code option} (e.g. --candidates). */
+    public static List<Config> read(Path file, String option) {
         List<String> lines;
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);
@@ -99,22 +179,21 @@ public final class SweepSpec {
                 entries.add(l);
             }
         }
-        return parseEntries(entries, file + ": ");
+        return parseEntries(entries, option + ": " + file + ": ");
     }
 
-    /** Parses the compact form. */
-    public static List<Config> parse(String spec) {
+    /** As {@link #parse(String)}, errors naming {@code option} (e.g. --candidates). */
+    public static List<Config> parse(String spec, String option) {
         List<String> entries = new ArrayList<>();
         for (String e : spec.split(";", -1)) {
             if (!e.isBlank()) {
                 entries.add(e.strip());
             }
         }
-        return parseEntries(entries, "");
+        return parseEntries(entries, option + ": ");
     }
 
-    private static List<Config> parseEntries(List<String> entries, String where) {
-        String prefix = "--configs: " + where;
+    private static List<Config> parseEntries(List<String> entries, String prefix) {
         if (entries.isEmpty()) {
             throw new InputException(prefix + "no configurations (expected e.g. \"rtn:bits=2,3,4;kmeans:dim=2,centroids=16\")");
         }

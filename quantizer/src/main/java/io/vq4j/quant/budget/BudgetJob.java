@@ -8,6 +8,7 @@ import io.vq4j.core.InputException;
 import io.vq4j.io.SafeTensorsWriter;
 import io.vq4j.kernels.Backend;
 import io.vq4j.model.LlamaConfig;
+import io.vq4j.model.ModelLoader;
 import io.vq4j.pack.PackedLayers;
 import io.vq4j.pack.PackedStats;
 import io.vq4j.quant.SourceModel;
@@ -20,10 +21,12 @@ import io.vq4j.quant.method.QuantSpec;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.ToLongFunction;
 
 /**
  * `vq quantize --target-bpw B`: measure every candidate on every layer ({@link Sensitivity}),
@@ -44,6 +47,31 @@ import java.util.Map;
 public final class BudgetJob {
     private static final ObjectMapper JSON = new ObjectMapper();
     public static final String PROXY = "H-weighted error tr((W-Q) H (W-Q)^T), H from the unquantized model";
+    /** Calibration sequences the stacked probe runs (the first of --calib-samples). */
+    public static final int PROBE_SEQUENCES = 8;
+
+    /** What the allocator minimises (--sensitivity). */
+    public enum Proxy {
+        /** the sum over layers of each layer's H-weighted error on the unquantized model's inputs */
+        H_ERROR("h-error"),
+        /** the sum over layers of each layer's stacked effect alone ({@link StackedProbe}) */
+        STACKED("stacked");
+
+        public final String cli;
+
+        Proxy(String cli) {
+            this.cli = cli;
+        }
+
+        public static Proxy parse(String s) {
+            for (Proxy p : values()) {
+                if (p.cli.equals(s)) {
+                    return p;
+                }
+            }
+            throw new InputException("--sensitivity: must be h-error or stacked, got '" + s + "'");
+        }
+    }
 
     private BudgetJob() {
     }
@@ -69,13 +97,11 @@ public final class BudgetJob {
         return ok;
     }
 
-    /** @param o the run's options; its spec is ignored (each candidate's is used; they must share one damping) */
-    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
-                             Backend backend, QuantizeJob.Listener listener) {
-        LlamaConfig c = source.config();
-        if (!(targetBpw > 0) || Double.isInfinite(targetBpw)) {
-            throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + targetBpw);
-        }
+    /**
+     * The checks every list of candidates passes (1..127 of them, no shared codebooks, one
+     * damping), whatever the model; returns the first candidate's spec (the run's damping).
+     */
+    public static QuantSpec checkCandidates(List<Candidate> candidates) {
         if (candidates.isEmpty() || candidates.size() > 127) {
             throw new InputException("--candidates: 1..127 configurations, got " + candidates.size());
         }
@@ -89,6 +115,38 @@ public final class BudgetJob {
                 throw new InputException("--candidates: '" + cand.name() + "' has --percdamp " + cand.spec().percdamp()
                         + ", the first " + first.percdamp() + "; one calibration needs one damping");
             }
+        }
+        return first;
+    }
+
+    /** @param o the run's options; its spec is ignored (each candidate's is used; they must share one damping) */
+    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
+                             Backend backend, QuantizeJob.Listener listener) {
+        return run(source, o, targetBpw, candidates, backend, listener, Proxy.STACKED);
+    }
+
+    /** As {@link #run}, minimising {@code proxy}. */
+    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
+                             Backend backend, QuantizeJob.Listener listener, Proxy proxy) {
+        return run(source, o, targetBpw, candidates, backend, listener, Proxy.STACKED, new HashMap<>(), o.seed());
+    }
+
+    /**
+     * As {@link #run}, the measuring pass made with {@code measureSeed} and kept in
+     * {@code measured} (by {@link #cacheKey}) for the next run that shares the map: a sweep's
+     * budget rows, every seed of them, share one measurement made with the sweep's first seed
+     * (so a resumed sweep gives the same choice); only the final quantization follows each
+     * run's own seed. The caller keeps the calibration, model and damping the same for one map.
+     */
+    public static Result run(SourceModel source, QuantizeJob.Options o, double targetBpw, List<Candidate> candidates,
+                             Backend backend, QuantizeJob.Listener listener, Proxy proxy,
+                             Map<String, List<Sensitivity.Layer>> measured, long measureSeed) {
+        LlamaConfig c = source.config();
+        if (!(targetBpw > 0) || Double.isInfinite(targetBpw)) {
+            throw new InputException("--target-bpw: must be a positive number of bits per weight, got " + targetBpw);
+        }
+        QuantSpec first = checkCandidates(candidates);
+        for (Candidate cand : candidates) {
             try {
                 QuantizeJob.validate(cand.spec(), c);
             } catch (InputException e) {
@@ -106,10 +164,10 @@ public final class BudgetJob {
                     + " (the model's max sequence length), got " + len);
         }
         ObjectNode record = QuantizeJob.recordedPlan(o.out());
-        if (record != null && sameRequest(record, targetBpw, candidates)) {
+        if (record != null && sameRequest(record, targetBpw, candidates, proxy)) {
             listener.info("using the per-layer choice recorded in " + o.out());
         } else {
-            record = choose(source, opts, len, targetBpw, candidates, backend, listener);
+            record = choose(source, opts, len, targetBpw, candidates, backend, listener, proxy, measured, measureSeed);
         }
         Map<String, QuantSpec> specs = new LinkedHashMap<>();
         for (JsonNode l : record.path("layers")) {
@@ -117,20 +175,21 @@ public final class BudgetJob {
         }
         QuantizeJob.Result r = QuantizeJob.run(source, opts, backend, listener, new LayerPlan(specs, record));
         PackedStats.Stats st = PackedStats.of(r.out());
-        long measured = st.fileBytes() - st.unquantizedDataBytes();
-        if (measured > record.path("budget_bytes").asLong()) {
-            throw new IllegalStateException("the files hold " + measured + " true-bits bytes, over the budget of "
+        long onFiles = st.fileBytes() - st.unquantizedDataBytes();
+        if (onFiles > record.path("budget_bytes").asLong()) {
+            throw new IllegalStateException("the files hold " + onFiles + " true-bits bytes, over the budget of "
                     + record.path("budget_bytes").asLong() + " (predicted " + record.path("predicted_bytes").asLong() + ")");
         }
-        if (measured != record.path("predicted_bytes").asLong()) {
-            listener.info("the files hold " + measured + " bytes, the plan predicted "
+        if (onFiles != record.path("predicted_bytes").asLong()) {
+            listener.info("the files hold " + onFiles + " bytes, the plan predicted "
                     + record.path("predicted_bytes").asLong());
         }
-        return new Result(r, record, measured, st.trueBitsPerWeight());
+        return new Result(r, record, onFiles, st.trueBitsPerWeight());
     }
 
-    private static boolean sameRequest(ObjectNode record, double targetBpw, List<Candidate> candidates) {
-        if (record.path("target_bpw").asDouble() != targetBpw || record.path("candidates").size() != candidates.size()) {
+    private static boolean sameRequest(ObjectNode record, double targetBpw, List<Candidate> candidates, Proxy proxy) {
+        if (!record.path("sensitivity").asText(Proxy.H_ERROR.cli).equals(proxy.cli)
+                || record.path("target_bpw").asDouble() != targetBpw || record.path("candidates").size() != candidates.size()) {
             return false;
         }
         for (int j = 0; j < candidates.size(); j++) {
@@ -141,28 +200,61 @@ public final class BudgetJob {
         return true;
     }
 
-    /** The measuring pass, the choice with its exact repair, and the plan's record. */
-    static ObjectNode choose(SourceModel source, QuantizeJob.Options o, int len, double targetBpw,
-                             List<Candidate> candidates, Backend backend, QuantizeJob.Listener listener) {
-        int n = o.calibSamples();
-        int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
-        source.checkFinite();
-        float[][] x = new float[n][];
-        for (int s = 0; s < n; s++) {
-            x[s] = source.embed(tokens, s * len, len);
-        }
-        listener.info("measuring " + candidates.size() + " candidates on every layer (one pass over the unquantized"
-                + " model)");
-        long t0 = System.nanoTime();
-        List<Sensitivity.Layer> layers = Sensitivity.measure(new DecoderTarget(source, x, len, o.spec(), Map.of()),
-                candidates, o.spec(), backend, o.seed());
-        listener.info(String.format(Locale.ROOT, "measured in %.1fs", (System.nanoTime() - t0) / 1e9));
-        return plan(source, layers, targetBpw, candidates);
+    /** The key of a measurement: the seed and the candidates' names. */
+    public static String cacheKey(long seed, List<Candidate> candidates) {
+        return seed + ":" + String.join(";", candidates.stream().map(Candidate::name).toList());
     }
 
-    /** The choice under the budget, made exact on the files' bytes, as the plan's record. */
-    static ObjectNode plan(SourceModel source, List<Sensitivity.Layer> layers, double targetBpw,
-                           List<Candidate> candidates) {
+    /** The measuring pass, the choice with its exact repair, and the plan's record. */
+    static ObjectNode choose(SourceModel source, QuantizeJob.Options o, int len, double targetBpw,
+                             List<Candidate> candidates, Backend backend, QuantizeJob.Listener listener, Proxy proxy,
+                             Map<String, List<Sensitivity.Layer>> measured, long measureSeed) {
+        int n = o.calibSamples();
+        int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
+        String key = cacheKey(measureSeed, candidates);
+        List<Sensitivity.Layer> layers = measured.get(key);
+        if (layers != null) {
+            listener.info("using this run's measurement of the " + candidates.size() + " candidates (seed "
+                    + measureSeed + ")");
+        } else {
+            source.checkFinite();
+            float[][] x = new float[n][];
+            for (int s = 0; s < n; s++) {
+                x[s] = source.embed(tokens, s * len, len);
+            }
+            listener.info("measuring " + candidates.size() + " candidates on every layer (one pass over the"
+                    + " unquantized model)");
+            long t0 = System.nanoTime();
+            layers = Sensitivity.measure(new DecoderTarget(source, x, len, o.spec(), Map.of()), candidates, o.spec(),
+                    backend, measureSeed);
+            listener.info(String.format(Locale.ROOT, "measured in %.1fs", (System.nanoTime() - t0) / 1e9));
+            measured.put(key, layers);
+        }
+        String text = PROXY;
+        if (proxy == Proxy.STACKED) {
+            int probeN = Math.min(n, PROBE_SEQUENCES);
+            LlamaKlProbe probe = new LlamaKlProbe(ModelLoader.load(o.model(), null).checkpoint(), tokens, probeN, len);
+            text = probe.description();
+            List<Sensitivity.Layer> raw = layers;
+            long t0 = System.nanoTime();
+            layers = measured.computeIfAbsent(key + ":stacked", k -> Sensitivity.stacked(raw, probe));
+            listener.info(String.format(Locale.ROOT, "measured the stacked effect of every candidate on every layer:"
+                            + " %.1fs",
+                    (System.nanoTime() - t0) / 1e9));
+        }
+        List<Sensitivity.Layer> chosen = layers;
+        ObjectNode r = plan(chosen, targetBpw, candidates, pick -> fileBytes(source, chosen, pick), text);
+        r.put("sensitivity", proxy.cli);
+        return r;
+    }
+
+    /**
+     * The choice under the budget, made exact on the files' bytes, as the plan's record.
+     *
+     * @param fileBytes the true-bits bytes of the files a choice (a candidate per layer) gives
+     */
+    public static ObjectNode plan(List<Sensitivity.Layer> layers, double targetBpw, List<Candidate> candidates,
+                                  ToLongFunction<int[]> fileBytes, String proxy) {
         long weights = 0;
         long[][] bytes = new long[layers.size()][];
         double[][] loss = new double[layers.size()][];
@@ -184,7 +276,7 @@ public final class BudgetJob {
             }
             cheapestLayers += bytes[i][cheapest[i]];
         }
-        long cheapestFile = fileBytes(source, layers, cheapest);
+        long cheapestFile = fileBytes.applyAsLong(cheapest);
         if (cheapestFile > budget) {
             throw new InputException(String.format(Locale.ROOT, "--target-bpw %s: below the cheapest candidate on every"
                             + " layer, which takes %.4f bits/weight with every byte counted; raise it or add a cheaper"
@@ -196,7 +288,7 @@ public final class BudgetJob {
         int rounds = 0;
         while (true) {
             choice = BitsAllocator.allocate(bytes, loss, layerBudget);
-            file = choice == null ? Long.MAX_VALUE : fileBytes(source, layers, choice.pick());
+            file = choice == null ? Long.MAX_VALUE : fileBytes.applyAsLong(choice.pick());
             if (choice == null || file <= budget) {
                 break;
             }
@@ -213,7 +305,7 @@ public final class BudgetJob {
         r.put("target_bpw", targetBpw);
         ArrayNode cs = r.putArray("candidates");
         candidates.forEach(cand -> cs.add(cand.name()));
-        r.put("proxy", PROXY);
+        r.put("proxy", proxy);
         r.put("quantized_weights", weights);
         r.put("budget_bytes", budget);
         r.put("predicted_bytes", file);

@@ -135,4 +135,20 @@ public final class Sensitivity {
             });
         }
     }
+
+    /**
+     * The same layers with the predicted loss of every candidate replaced by its stacked effect
+     * ({@link StackedProbe}: the model with only that layer quantized so, against the unquantized model).
+     */
+    public static List<Layer> stacked(List<Layer> layers, StackedProbe probe) {
+        List<Layer> out = new ArrayList<>();
+        for (Layer l : layers) {
+            double[] loss = new double[l.packed().length];
+            for (int j = 0; j < loss.length; j++) {
+                loss[j] = probe.loss(l.name(), l.packed()[j].dequantize());
+            }
+            out.add(new Layer(l.name(), l.block(), l.rows(), l.cols(), l.packed(), l.bytes(), loss));
+        }
+        return out;
+    }
 }

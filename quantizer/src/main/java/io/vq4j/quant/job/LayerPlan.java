@@ -27,7 +27,7 @@ public record LayerPlan(Map<String, QuantSpec> specs, ObjectNode record) {
     }
 
     /** The quantizer that quantizes each layer with its own spec (the job's damping applies to all). */
-    LayerQuantizer quantizer() {
+    public LayerQuantizer quantizer() {
         return new LayerQuantizer() {
             @Override
             public String name() {

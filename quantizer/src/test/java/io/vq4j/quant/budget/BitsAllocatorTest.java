@@ -133,4 +133,64 @@ class BitsAllocatorTest {
         }
         assertEquals(4, prev);
     }
+
+    /**
+     * The usual greedy (upgrade the layer with the best loss saved per byte while it fits) on
+     * the same instance, to show the instance is one it gets wrong.
+     */
+    private static double greedy(long[][] bytes, double[][] loss, long budget) {
+        int[] pick = new int[bytes.length]; // candidate 0 is each layer's cheapest here
+        long used = 0;
+        for (long[] b : bytes) {
+            used += b[0];
+        }
+        while (true) {
+            int bi = -1;
+            int bj = -1;
+            double best = 0;
+            for (int i = 0; i < bytes.length; i++) {
+                for (int j = 0; j < bytes[i].length; j++) {
+                    long extra = bytes[i][j] - bytes[i][pick[i]];
+                    double saved = loss[i][pick[i]] - loss[i][j];
+                    if (extra > 0 && saved > 0 && used + extra <= budget && saved / extra > best) {
+                        best = saved / extra;
+                        bi = i;
+                        bj = j;
+                    }
+                }
+            }
+            if (bi < 0) {
+                double l = 0;
+                for (int i = 0; i < bytes.length; i++) {
+                    l += loss[i][pick[i]];
+                }
+                return l;
+            }
+            used += bytes[bi][bj] - bytes[bi][pick[bi]];
+            pick[bi] = bj;
+        }
+    }
+
+    @Test
+    void whereGreedyFailsTheDpIsExactAndABudgetAtAFeasibleTotalIsSpentWhole() {
+        // A's upgrade saves the most per byte (9/6 > 5/4), so greedy takes it and then fits
+        // neither B's nor C's; upgrading B and C instead fills the budget of 8 bytes exactly
+        long[][] bytes = {{0, 6}, {0, 4}, {0, 4}};
+        double[][] loss = {{9, 0}, {5, 0}, {5, 0}};
+        assertEquals(10.0, greedy(bytes, loss, 8), 0.0, "greedy: A upgraded, B and C not");
+        BitsAllocator.Choice c = BitsAllocator.allocate(bytes, loss, 8);
+        assertArrayEquals(new int[]{0, 1, 1}, c.pick());
+        assertEquals(8, c.bytes(), "the budget is a feasible total and the optimum spends it whole");
+        assertEquals(9.0, c.loss(), 0.0);
+        assertEquals(bruteForce(bytes, loss, 8), c.loss(), 0.0);
+        // one byte less and B + C no longer fit: A alone is then the optimum
+        BitsAllocator.Choice less = BitsAllocator.allocate(bytes, loss, 7);
+        assertArrayEquals(new int[]{1, 0, 0}, less.pick());
+        assertEquals(6, less.bytes());
+        assertEquals(10.0, less.loss(), 0.0);
+        // the same exactness when the DP counts in coarse units (a unit of 2 bytes divides every size)
+        BitsAllocator.Choice coarse = BitsAllocator.allocate(bytes, loss, 8, 4);
+        assertArrayEquals(new int[]{0, 1, 1}, coarse.pick());
+        assertEquals(8, coarse.bytes());
+    }
 }
