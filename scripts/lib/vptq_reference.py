@@ -4,8 +4,9 @@ vptq/vptq.py and vptq/quantizer.py, read, not copied; nothing of it is imported)
 here in plain torch for the CPU, over a small Llama-family model, on the calibration tokens
 `vq tokenize --calib-samples N --calib-len L` writes. For scripts/compare-vptq.
 
-What VPTQ does per linear layer, as reproduced (no outliers, no permutation, no norm: their
-defaults, npercent 0, enable_perm and enable_norm False; kmeans_mode "hessian" as in their scripts):
+What VPTQ does per linear layer, as reproduced (by default no outliers, no permutation, no
+residual stage, no norm: their defaults, npercent 0, enable_perm and enable_norm False; kmeans_mode
+"hessian" as in their scripts; norm is never reproduced):
 - H = the layer's input Gram matrix, scaled to mean diagonal 1 and + 0.01 I (their load_hessian);
   columns with H_cc = 0 would get H_cc = 1 and weight 0.
 - Sub-vectors: d consecutive rows of one column (their "transpose" mode).
@@ -19,6 +20,20 @@ defaults, npercent 0, enable_perm and enable_norm False; kmeans_mode "hessian" a
   the column to its nearest centroid (plain Euclidean, as their torch.cdist), the error
   (w - q) / U_cc fed to the later columns through U = the upper Cholesky factor of
   (H + 0.01 mean(diag H) I)^-1 (their vptq() damping, on top of load_hessian's).
+- --perm (their enable_perm): columns in the order of decreasing diag H (a stable sort), W and H
+  permuted alike, the result permuted back (their init_perm / fast_vector_quant).
+- --outlier-percent P (their npercent, group_num 1): the first ceil(P/100 x cols) columns of that
+  order form their own segment with their own codebook of --outlier-centroids K (their
+  num_centroids[0], same vector length); the rest, the main codebook (get_group_setting,
+  get_index_list). VPTQ takes the first columns of whatever order it has; this driver, like vq4j,
+  sorts by diag H whenever there are outliers (with P > 0 --perm is implied), which is how
+  VPTQ's own configurations run outliers (enable_perm on).
+- --residual-centroids K (their num_res_centroids[1], one residual stage; the outlier segment gets
+  the same size, their num_res_centroids[0]): after the first pass, each column's GPTQ error (the
+  weights as fed back when the column was quantized, minus their quantized value: their qerror)
+  trains a residual codebook per segment with the same weighted k-means; then the GPTQ pass runs
+  again from the original W with both codebooks, each sub-vector to the nearest first-stage
+  centroid and its remainder to the nearest residual centroid (quantize_residual_vector).
 Hessians: --hessians fp takes every layer's inputs from the unquantized model (VPTQ collects its
 Hessians offline on the fp model); --hessians sequential takes them true-sequentially (earlier
 layers already quantized), as vq4j does. Writes a Hugging Face directory for `vq eval ppl`.
@@ -63,7 +78,35 @@ def kmeans_random(x, wts, k, iters, tol, rng):
     return c.float()
 
 
-def vptq_layer(w, h, d, k, iters, tol, percdamp, rng, blocksize=128):
+def gptq_pass(w, u, d, segs, blocksize=128):
+    """One GPTQ pass over w (rows x cols, float64), a column at a time; segs: (from, to, [codebook per stage]).
+    Returns the quantized matrix and each column's error as fed back minus quantized (their qerror)."""
+    rows, cols = w.shape
+    w = w.clone()
+    q = torch.zeros_like(w)
+    qerr = torch.zeros_like(w)
+    seg_of = [next(s for s in segs if s[0] <= c < s[1]) for c in range(cols)]
+    for i in range(0, cols, blocksize):
+        j = min(i + blocksize, cols)
+        bw = w[:, i:j].clone()
+        be = torch.zeros_like(bw)
+        for t in range(j - i):
+            col = bw[:, t].reshape(-1, d)
+            qc = torch.zeros_like(col)
+            for cb in seg_of[i + t][2]:                       # stage after stage, each on what is left
+                qc = qc + cb[torch.cdist(col - qc, cb).argmin(dim=1)]
+            qc = qc.reshape(-1)
+            q[:, i + t] = qc
+            qerr[:, i + t] = bw[:, t] - qc
+            e = (bw[:, t] - qc) / u[i + t, i + t]
+            bw[:, t + 1:] -= e[:, None] * u[i + t, i + t + 1:j][None, :]
+            be[:, t] = e
+        w[:, j:] -= be @ u[i:j, j:]
+    return q, qerr
+
+
+def vptq_layer(w, h, d, k, iters, tol, percdamp, rng, perm=False, outlier_percent=0.0, outlier_k=0,
+               residual_k=0):
     w = w.clone().double()
     h = h.clone().double()
     rows, cols = w.shape
@@ -72,25 +115,30 @@ def vptq_layer(w, h, d, k, iters, tol, percdamp, rng, blocksize=128):
     dead = torch.diag(h) == 0
     h[dead, dead] = 1
     w[:, dead] = 0
-    vec = w.t().reshape(-1, d)                                # column-major: d consecutive rows of a column
-    vw = torch.diag(h).repeat_interleave(rows // d)           # the weight of each vector: H_cc of its column
-    cb = kmeans_random(vec.float(), vw.float(), k, iters, tol, rng).double()
+    outliers = int(math.ceil(outlier_percent / 100.0 * cols - 1e-9)) if outlier_percent > 0 else 0
+    order = None
+    if perm or outliers > 0:
+        order = torch.from_numpy(np.argsort(-torch.diag(h).numpy(), kind="stable").copy())
+        w = w[:, order]
+        h = h[order][:, order]
+    diag = torch.diag(h)
+
+    def fit(src, a, b, kk):
+        vec = src[:, a:b].t().reshape(-1, d)                  # column-major: d consecutive rows of a column
+        vw = diag[a:b].repeat_interleave(rows // d)           # the weight of each vector: H_cc of its column
+        return kmeans_random(vec.float(), vw.float(), kk, iters, tol, rng).double()
+
+    bounds = ([(0, outliers, outlier_k or k)] if outliers > 0 else []) + [(outliers, cols, k)]
+    segs = [(a, b, [fit(w, a, b, kk)]) for a, b, kk in bounds]
     damp = percdamp * torch.mean(torch.diag(h))
     h += damp * torch.eye(cols, dtype=torch.float64)
     u = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
-    q = torch.zeros_like(w)
-    for i in range(0, cols, blocksize):
-        j = min(i + blocksize, cols)
-        bw = w[:, i:j].clone()
-        be = torch.zeros_like(bw)
-        for t in range(j - i):
-            col = bw[:, t].reshape(-1, d)
-            qc = cb[torch.cdist(col, cb).argmin(dim=1)].reshape(-1)
-            q[:, i + t] = qc
-            e = (bw[:, t] - qc) / u[i + t, i + t]
-            bw[:, t + 1:] -= e[:, None] * u[i + t, i + t + 1:j][None, :]
-            be[:, t] = e
-        w[:, j:] -= be @ u[i:j, j:]
+    q, qerr = gptq_pass(w, u, d, segs)
+    if residual_k > 0:
+        segs = [(a, b, cbs + [fit(qerr, a, b, residual_k)]) for a, b, cbs in segs]
+        q, _ = gptq_pass(w, u, d, segs)
+    if order is not None:
+        q = q[:, torch.argsort(order)]
     return q.float()
 
 
@@ -106,6 +154,10 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-5)
     ap.add_argument("--percdamp", type=float, default=0.01)
     ap.add_argument("--hessians", default="fp", choices=["fp", "sequential"])
+    ap.add_argument("--perm", action="store_true")
+    ap.add_argument("--outlier-percent", type=float, default=0.0)
+    ap.add_argument("--outlier-centroids", type=int, default=0, help="0: --centroids")
+    ap.add_argument("--residual-centroids", type=int, default=0, help="0: no residual stage")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -167,7 +219,8 @@ def main():
                 else:
                     h = gram(xs, POINT[names[0]], p, W)
                 for n in names:
-                    q = vptq_layer(fpW[n], h, a.dim, a.centroids, a.iters, a.tol, a.percdamp, rng)
+                    q = vptq_layer(fpW[n], h, a.dim, a.centroids, a.iters, a.tol, a.percdamp, rng, a.perm,
+                                   a.outlier_percent, a.outlier_centroids, a.residual_centroids)
                     dlt = (q - fpW[n]).double()
                     errors[p + n] = float(((dlt @ h) * dlt).sum() / ((fpW[n].double() @ h) * fpW[n].double()).sum())
                     W[n] = q
