@@ -1,6 +1,7 @@
 package io.vq4j.eval;
 
 import io.vq4j.core.InputException;
+import io.vq4j.kernels.cpu.ForwardKernels;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LlamaModel;
 
@@ -108,14 +109,6 @@ public final class Perplexity {
 
     /** log Σ exp(logits[from .. from+n)), in double, shifted by the maximum. */
     public static double logSumExp(float[] logits, int from, int n) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, logits[from + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            sum += Math.exp(logits[from + i] - max);
-        }
-        return Math.log(sum) + max;
+        return ForwardKernels.logSumExp(logits, from, n);
     }
 }

@@ -3,6 +3,7 @@ package io.vq4j.eval.metrics;
 import io.vq4j.core.InputException;
 import io.vq4j.eval.Perplexity;
 import io.vq4j.eval.WindowLoop;
+import io.vq4j.kernels.cpu.ForwardKernels;
 import io.vq4j.model.LlamaModel;
 
 import java.util.List;
@@ -74,15 +75,7 @@ public final class ModelMetrics {
 
     /** KL(softmax(p) ‖ softmax(q)) over logits[from .. from+n), in double. */
     public static double kl(float[] p, float[] q, int from, int n) {
-        double lp = Perplexity.logSumExp(p, from, n);
-        double lq = Perplexity.logSumExp(q, from, n);
-        double s = 0;
-        for (int i = 0; i < n; i++) {
-            double a = p[from + i] - lp;
-            double b = q[from + i] - lq;
-            s += Math.exp(a) * (a - b);
-        }
-        return Math.max(0, s);
+        return ForwardKernels.kl(p, q, from, n);
     }
 
     static int argmax(float[] x, int from, int n) {

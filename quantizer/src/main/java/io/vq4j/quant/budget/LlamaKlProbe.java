@@ -1,5 +1,6 @@
 package io.vq4j.quant.budget;
 
+import io.vq4j.kernels.cpu.ForwardKernels;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.KvCache;
 import io.vq4j.model.LayerWeights;
@@ -84,26 +85,6 @@ public final class LlamaKlProbe implements StackedProbe {
 
     /** KL(p ‖ q) of two rows of logits, in double. */
     static double kl(float[] p, float[] q, int from, int n) {
-        double lp = logSumExp(p, from, n);
-        double lq = logSumExp(q, from, n);
-        double s = 0;
-        for (int i = 0; i < n; i++) {
-            double a = p[from + i] - lp;
-            double b = q[from + i] - lq;
-            s += Math.exp(a) * (a - b);
-        }
-        return Math.max(0, s);
-    }
-
-    private static double logSumExp(float[] x, int from, int n) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, x[from + i]);
-        }
-        double s = 0;
-        for (int i = 0; i < n; i++) {
-            s += Math.exp(x[from + i] - max);
-        }
-        return max + Math.log(s);
+        return ForwardKernels.kl(p, q, from, n);
     }
 }

@@ -142,6 +142,11 @@ public final class ForwardKernels {
 
     /** −log softmax(row)[target] of one row of n logits, in double, shifted by the maximum. */
     public static double negLogSoftmax(float[] logits, int from, int n, int target) {
+        return logSumExp(logits, from, n) - logits[from + target];
+    }
+
+    /** log Σ exp(logits[from .. from+n)), in double, shifted by the maximum (the one definition: eval's too). */
+    public static double logSumExp(float[] logits, int from, int n) {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) {
             max = Math.max(max, logits[from + i]);
@@ -150,6 +155,19 @@ public final class ForwardKernels {
         for (int i = 0; i < n; i++) {
             sum += Math.exp(logits[from + i] - max);
         }
-        return Math.log(sum) + max - logits[from + target];
+        return Math.log(sum) + max;
+    }
+
+    /** KL(softmax(p) ‖ softmax(q)) over logits[from .. from+n), in double (clamped at 0). */
+    public static double kl(float[] p, float[] q, int from, int n) {
+        double lp = logSumExp(p, from, n);
+        double lq = logSumExp(q, from, n);
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            double a = p[from + i] - lp;
+            double b = q[from + i] - lq;
+            s += Math.exp(a) * (a - b);
+        }
+        return Math.max(0, s);
     }
 }
