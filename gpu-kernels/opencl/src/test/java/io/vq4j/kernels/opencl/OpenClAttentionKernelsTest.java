@@ -10,8 +10,6 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Both attention kernels on every shape, whichever ClForwardOps would choose: the tiled one
@@ -24,12 +22,7 @@ class OpenClAttentionKernelsTest {
 
     @Test
     void bothKernelsMeetTheBoundOnEveryShape() {
-        if (OpenCl.devices().isEmpty()) {
-            if ("1".equals(System.getenv("VQ_REQUIRE_OPENCL"))) {
-                fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
-            }
-            assumeTrue(false, "no OpenCL device: " + OpenCl.unavailableReason());
-        }
+        OpenClTestDevice.require();
         Backend cpu = new CpuBackend();
         ForwardOps ref = cpu.forwardOps();
         SplittableRandom r = new SplittableRandom(41);

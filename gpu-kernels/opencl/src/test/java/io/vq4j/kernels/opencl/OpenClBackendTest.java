@@ -5,8 +5,6 @@ import io.vq4j.kernels.GpuParityTest;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The parity tests on the first OpenCL device (PoCL in CI). Without an OpenCL runtime they skip,
@@ -15,14 +13,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class OpenClBackendTest extends GpuParityTest {
     @Override
     protected Backend open() {
-        boolean required = "1".equals(System.getenv("VQ_REQUIRE_OPENCL"));
-        if (OpenCl.devices().isEmpty()) {
-            if (required) {
-                fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
-            }
-            assumeTrue(false, "no OpenCL device: " + OpenCl.unavailableReason());
-        }
-        return new OpenClBackend(0);
+        return OpenClTestDevice.open();
     }
 
     @Override

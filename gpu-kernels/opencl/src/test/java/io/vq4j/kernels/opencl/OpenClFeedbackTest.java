@@ -3,8 +3,6 @@ package io.vq4j.kernels.opencl;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.feedback.FeedbackParityTest;
 
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * gptqBlock on the first OpenCL device (PoCL in CI): the CPU's bits ({@link FeedbackParityTest}).
@@ -14,17 +12,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class OpenClFeedbackTest extends FeedbackParityTest {
     @Override
     protected Backend open() {
-        if (OpenCl.devices().isEmpty()) {
-            if ("1".equals(System.getenv("VQ_REQUIRE_OPENCL"))) {
-                fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
-            }
-            assumeTrue(false, "no OpenCL device: " + OpenCl.unavailableReason());
-        }
-        OpenClBackend b = new OpenClBackend(0);
-        if (!b.info().fp64()) {
-            b.close();
-            assumeTrue(false, "the device has no fp64 (then the CPU's code runs)");
-        }
-        return b;
+        return OpenClTestDevice.openWithFp64();
     }
 }

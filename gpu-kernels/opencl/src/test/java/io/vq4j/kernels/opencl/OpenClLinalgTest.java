@@ -3,8 +3,6 @@ package io.vq4j.kernels.opencl;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.linalg.LinalgParityTest;
 
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * accumulateGram and inverseCholeskyUpper on the first OpenCL device (PoCL in CI) against the
@@ -15,17 +13,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class OpenClLinalgTest extends LinalgParityTest {
     @Override
     protected Backend open() {
-        if (OpenCl.devices().isEmpty()) {
-            if ("1".equals(System.getenv("VQ_REQUIRE_OPENCL"))) {
-                fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
-            }
-            assumeTrue(false, "no OpenCL device: " + OpenCl.unavailableReason());
-        }
-        OpenClBackend dev = new OpenClBackend(0);
-        if (!dev.info().fp64()) {
-            dev.close();
-            assumeTrue(false, "the device has no fp64 (then the CPU's code runs)");
-        }
-        return dev;
+        return OpenClTestDevice.openWithFp64();
     }
 }

@@ -7,8 +7,6 @@ import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Resident matrices on the first OpenCL device (PoCL in CI) against the CPU backend. CLBlast sums
@@ -18,14 +16,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class OpenClResidentTest extends ResidentParityTest {
     @Override
     protected Backend open() {
-        boolean required = "1".equals(System.getenv("VQ_REQUIRE_OPENCL"));
-        if (OpenCl.devices().isEmpty()) {
-            if (required) {
-                fail("VQ_REQUIRE_OPENCL=1 but " + OpenCl.unavailableReason());
-            }
-            assumeTrue(false, "no OpenCL device: " + OpenCl.unavailableReason());
-        }
-        return new OpenClBackend(0);
+        return OpenClTestDevice.open();
     }
 
     @Override
