@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.vq4j.cli.VqMain;
 import io.vq4j.testing.SharedData;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -75,21 +74,11 @@ class KillResumeCliTest {
         }
     }
 
-    /** The CLI in a second JVM, on this test's class path, writing into {@code out}. */
+    /** The CLI in a second JVM ({@link ChildVq}), writing into {@code out}. */
     private static Child child(Path model, Path out, String haltAt) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xss8m",
-                // C1 only and one GC thread: a fifth less CPU for these short runs. The bytes are the same
-                // as under C2 (checked: a run's files hash alike), as they must be, since a normal run
-                // mixes interpreted, C1 and C2 code anyway; a difference would fail this test, not hide.
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path")));
-        if (haltAt != null) {
-            cmd.add("-Dvq4j.halt-at=" + haltAt);
-        }
-        cmd.add(VqMain.class.getName());
-        cmd.addAll(args(model, out));
         Path log = out.resolveSibling(out.getFileName() + ".log");
-        return new Child(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start(), log);
+        List<String> jvm = haltAt == null ? List.of() : List.of("-Dvq4j.halt-at=" + haltAt);
+        return new Child(ChildVq.start(jvm, args(model, out), log), log);
     }
 
     @BeforeAll

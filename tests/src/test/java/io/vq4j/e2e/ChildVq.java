@@ -1,0 +1,29 @@
+package io.vq4j.e2e;
+
+import io.vq4j.cli.VqMain;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The CLI in a second JVM, on this test's class path, its output (stdout and stderr) in a log file. */
+final class ChildVq {
+    private ChildVq() {
+    }
+
+    /**
+     * Starts {@code vq args} with the JVM options {@code jvm} (e.g. {@code -Dvq.threads=3}).
+     * C1 only and one GC thread: a fifth less CPU for these short runs. The bytes are the same
+     * as under C2 (a normal run mixes interpreted, C1 and C2 code anyway), as the tests that
+     * compare a child's files with an in-process run's check.
+     */
+    static Process start(List<String> jvm, List<String> args, Path log) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xss8m",
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path")));
+        cmd.addAll(jvm);
+        cmd.add(VqMain.class.getName());
+        cmd.addAll(args);
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+}
