@@ -1,17 +1,24 @@
 package io.vq4j.quant;
 
 import io.vq4j.core.InputException;
+import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.kernels.packed.Axis;
+import io.vq4j.kernels.packed.PackedMatrix;
+import io.vq4j.quant.method.LayerProblem;
 import io.vq4j.quant.method.Method;
 import io.vq4j.quant.method.MethodOption;
 import io.vq4j.quant.method.QuantSpec;
+import io.vq4j.quant.rtn.RtnOptions;
 import io.vq4j.quant.vptq.Vptq;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -35,6 +42,55 @@ class MethodsTest {
                 Methods.all().stream().map(Method::sharesCodebooks).toList());
         assertEquals("unknown method 'awq' (known: rtn, gptq, kmeans, gptvq, vptq)",
                 assertThrows(IllegalArgumentException.class, () -> Methods.forName("awq")).getMessage());
+    }
+
+    @Test
+    void aMethodThatDeclaresItUsesNoSeedIsNeverGivenOne() {
+        // rtn and gptq declare it (a sweep over seeds runs them once); every vector method seeds its k-means
+        assertEquals(List.of(false, false, true, true, true), Methods.all().stream().map(Method::usesSeed).toList());
+        List<Long> seen = new ArrayList<>();
+        Method.Algorithm<RtnOptions> probe = new Method.Algorithm<>() {
+            @Override
+            public void validate(RtnOptions options, QuantSpec spec, int rows, int cols) {
+            }
+
+            @Override
+            public PackedMatrix quantize(LayerProblem p, RtnOptions options) {
+                seen.add(p.seed());
+                return PackedMatrix.dense(p.weight(), p.rows(), p.cols(), false);
+            }
+        };
+        int rows = 8;
+        int cols = 16;
+        float[] w = new float[rows * cols];
+        SplittableRandom r = new SplittableRandom(3);
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) r.nextGaussian();
+        }
+        QuantSpec rtn = Specs.of("rtn", "--bits", 3, "--group-size", 8);
+        CpuBackend cpu = new CpuBackend();
+        Method.scalarWithoutSeed("probe", RtnOptions.class, false, RtnOptions.TABLE, probe)
+                .quantize(new LayerProblem("x", w, rows, cols, null, rtn, cpu, 12345));
+        Method.scalar("probe", RtnOptions.class, false, RtnOptions.TABLE, probe)
+                .quantize(new LayerProblem("x", w, rows, cols, null, rtn, cpu, 12345));
+        assertEquals(List.of(0L, 12345L), seen);
+        // and so rtn and gptq give the same bytes under any seed
+        double[] h = new double[cols * cols];
+        for (int i = 0; i < cols; i++) {
+            for (int j = 0; j < cols; j++) {
+                h[i * cols + j] = (i == j ? cols : 0) + 1.0 / (1 + Math.abs(i - j));
+            }
+        }
+        QuantSpec gptq = Specs.of("gptq", "--bits", 3, "--group-size", 8, "--block-size", 8);
+        for (QuantSpec spec : List.of(rtn, gptq)) {
+            Method<?> m = Methods.forName(spec.method());
+            PackedMatrix a = m.quantize(new LayerProblem("x", w, rows, cols, m.needsHessian() ? h : null, spec, cpu, 1));
+            PackedMatrix b = m.quantize(new LayerProblem("x", w, rows, cols, m.needsHessian() ? h : null, spec, cpu,
+                    LayerProblem.layerSeed(987654321L, "x")));
+            assertArrayEquals(a.bytes(), b.bytes(), spec.method());
+            assertArrayEquals(a.floats(), b.floats(), spec.method());
+            assertArrayEquals(a.ints(), b.ints(), spec.method());
+        }
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.vq4j.e2e;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -181,14 +182,40 @@ class SweepCliTest {
             JsonNode runs = c.path("runs");
             assertEquals(3, runs.size());
             double[] ppl = new double[3];
+            boolean rtn = c.path("method").asText().equals("rtn");
+            assertEquals(rtn, c.path("seed_free").asBoolean(), c.toString());
             for (int i = 0; i < 3; i++) {
                 JsonNode run = runs.get(i);
                 assertEquals(5 + i, run.path("seed").asLong());
-                // each seed's run is a real quantize directory, evaluated as `vq eval ppl` does
                 Path packed = out.resolve("runs").resolve(c.path("slug").asText()).resolve("seed-" + (5 + i))
                         .resolve("model");
                 ppl[i] = run.path("ppl").asDouble();
+                if (rtn && i > 0) {
+                    // rtn declares that it uses no seed: run once, its result stands for the other seeds
+                    assertFalse(Files.exists(packed), packed.toString());
+                    assertEquals(ppl[0], ppl[i], 0.0);
+                    continue;
+                }
+                // each seed's run is a real quantize directory, evaluated as `vq eval ppl` does
                 assertEquals(evalPpl(packed), ppl[i], 0.0, c.path("name").asText() + " seed " + (5 + i));
+            }
+            if (rtn) {
+                // and that is what running it with another seed gives: the same model, bit for bit
+                Path seed7 = dir.resolve("rtn-seed-7");
+                CliEndToEndTest.Run q = CliEndToEndTest.vq("quantize", "--model", MODEL, "--calib", TEXT,
+                        "--calib-samples", "4", "--calib-len", "64", "--method", "rtn", "--bits", "3",
+                        "--group-size", "32", "--seed", "7", "--out", seed7.toString());
+                assertEquals(0, q.code(), q.err());
+                Path seed5 = out.resolve("runs").resolve(c.path("slug").asText()).resolve("seed-5").resolve("model");
+                List<Path> files;
+                try (var fs = Files.list(seed5)) {
+                    files = fs.filter(f -> f.toString().endsWith(".safetensors")).sorted().toList();
+                }
+                assertFalse(files.isEmpty(), seed5.toString());
+                for (Path f : files) {
+                    assertArrayEquals(Files.readAllBytes(f), Files.readAllBytes(seed7.resolve(f.getFileName())),
+                            f.toString());
+                }
             }
             double mean = (ppl[0] + ppl[1] + ppl[2]) / 3;
             double sd = Math.sqrt(((ppl[0] - mean) * (ppl[0] - mean) + (ppl[1] - mean) * (ppl[1] - mean)
@@ -218,6 +245,10 @@ class SweepCliTest {
         String md = Files.readString(out.resolve("sweep.md"));
         assertTrue(md.contains("3 seeds per configuration (5 to 7)"), md);
         assertTrue(md.contains(" ± "), md);
+        assertTrue(md.contains("| rtn bits=3 group-size=32 | 3 (seed-free) |"), md);
+        assertTrue(md.contains("| kmeans dim=2 centroids=16 | 3 |"), md);
+        assertTrue(r.err().contains("rtn does not use the seed; seed 5's result stands for seed 6 (not run again)"),
+                r.err());
         assertTrue(md.contains("## Orderings beyond the seeds' spread"), md);
         for (String png : List.of("ppl-vs-bits.png", "cosine-vs-ppl.png")) {
             assertEquals(1000, ImageIO.read(out.resolve(png).toFile()).getWidth(), png);

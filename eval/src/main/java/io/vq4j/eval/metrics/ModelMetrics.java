@@ -6,6 +6,7 @@ import io.vq4j.eval.WindowLoop;
 import io.vq4j.kernels.cpu.ForwardKernels;
 import io.vq4j.model.LlamaModel;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -38,6 +39,64 @@ public final class ModelMetrics {
     }
 
     public static Result compare(LlamaModel reference, LlamaModel quantized, int[] ids, int ctx) {
+        check(reference, quantized, ids, ctx);
+        Sums sums = new Sums(reference.config().vocabSize(), ids);
+        WindowLoop.run(List.of(reference, quantized), ids, ctx, 2, (w, start, len, logits) ->
+                sums.window(logits[0], WindowLoop.nllSum(logits[0], ids, start, len, sums.vocab), logits[1], start, len));
+        return sums.result();
+    }
+
+    /**
+     * The reference model's side of {@link #compare}, computed once for many quantized models
+     * (a sweep): every window's logits and NLL sum, as compare computes them. It holds
+     * positions × vocab floats; {@link #referenceBytes} says how many bytes before it is made.
+     */
+    public static final class Reference {
+        private final LlamaModel model;
+        private final int[] ids;
+        private final int ctx;
+        private final List<float[]> logits = new ArrayList<>();
+        private final List<Double> nllSums = new ArrayList<>();
+
+        private Reference(LlamaModel model, int[] ids, int ctx) {
+            this.model = model;
+            this.ids = ids;
+            this.ctx = ctx;
+        }
+    }
+
+    /** What a {@link Reference} of this text would hold, in bytes (its logits). */
+    public static long referenceBytes(LlamaModel reference, int tokens) {
+        return (long) tokens * reference.config().vocabSize() * Float.BYTES;
+    }
+
+    /** Runs the reference model over the windows once and keeps what every {@link #compare(Reference, LlamaModel)} needs. */
+    public static Reference reference(LlamaModel reference, int[] ids, int ctx) {
+        check(reference, reference, ids, ctx);
+        int vocab = reference.config().vocabSize();
+        Reference r = new Reference(reference, ids, ctx);
+        WindowLoop.run(List.of(reference), ids, ctx, 2, (w, start, len, logits) -> {
+            r.logits.add(logits[0]);
+            r.nllSums.add(WindowLoop.nllSum(logits[0], ids, start, len, vocab));
+        });
+        return r;
+    }
+
+    /**
+     * {@link #compare(LlamaModel, LlamaModel, int[], int)} against a reference computed once:
+     * the same windows, the same sums in the same order, so the same numbers, bit for bit,
+     * with one forward pass per window instead of two.
+     */
+    public static Result compare(Reference reference, LlamaModel quantized) {
+        check(reference.model, quantized, reference.ids, reference.ctx);
+        int[] ids = reference.ids;
+        Sums sums = new Sums(reference.model.config().vocabSize(), ids);
+        WindowLoop.run(List.of(quantized), ids, reference.ctx, 2, (w, start, len, logits) ->
+                sums.window(reference.logits.get(w), reference.nllSums.get(w), logits[0], start, len));
+        return sums.result();
+    }
+
+    private static void check(LlamaModel reference, LlamaModel quantized, int[] ids, int ctx) {
         int vocab = reference.config().vocabSize();
         if (quantized.config().vocabSize() != vocab) {
             throw new InputException("the models have vocabularies of " + vocab + " and "
@@ -47,30 +106,41 @@ public final class ModelMetrics {
             throw new InputException("KL needs a window of at least 2 tokens and a text of at least 2; got ctx " + ctx
                     + " and " + ids.length + " token(s)");
         }
-        double[] sums = new double[3]; // KL, reference NLL, quantized NLL
-        long[] counts = new long[2]; // agreeing positions, positions
-        WindowLoop.run(List.of(reference, quantized), ids, ctx, 2, (w, start, len, logits) -> {
-            float[] p = logits[0];
-            float[] q = logits[1];
-            double sumRef = WindowLoop.nllSum(p, ids, start, len, vocab);
+    }
+
+    /** compare's running sums, window by window. */
+    private static final class Sums {
+        final int vocab;
+        final int[] ids;
+        double kl;
+        double nllRef;
+        double nllQuant;
+        long agree;
+        long positions;
+
+        Sums(int vocab, int[] ids) {
+            this.vocab = vocab;
+            this.ids = ids;
+        }
+
+        /** One window: the reference's logits p and NLL sum, the quantized model's logits q. */
+        void window(float[] p, double sumRef, float[] q, int start, int len) {
             double sumQuant = WindowLoop.nllSum(q, ids, start, len, vocab);
             for (int t = 0; t + 1 < len; t++) {
-                sums[0] += kl(p, q, t * vocab, vocab);
+                kl += kl(p, q, t * vocab, vocab);
                 if (argmax(p, t * vocab, vocab) == argmax(q, t * vocab, vocab)) {
-                    counts[0]++;
+                    agree++;
                 }
-                counts[1]++;
+                positions++;
             }
-            sums[1] += sumRef;
-            sums[2] += sumQuant;
-        });
-        double kl = sums[0];
-        long agree = counts[0];
-        long positions = counts[1];
-        double nllRef = sums[1];
-        double nllQuant = sums[2];
-        return new Result(kl / positions, (double) agree / positions, positions, nllRef / positions,
-                nllQuant / positions);
+            nllRef += sumRef;
+            nllQuant += sumQuant;
+        }
+
+        Result result() {
+            return new Result(kl / positions, (double) agree / positions, positions, nllRef / positions,
+                    nllQuant / positions);
+        }
     }
 
     /** KL(softmax(p) ‖ softmax(q)) over logits[from .. from+n), in double. */

@@ -106,6 +106,12 @@ public final class EncoderSweep {
         public double meanRelHessianError() {
             return layers.stream().mapToDouble(Sweep.LayerResult::relHessianError).average().orElse(Double.NaN);
         }
+
+        /** This result reported for another seed (a configuration that does not use it: {@link Sweep#seedFree}). */
+        public Result withSeed(long s) {
+            return new Result(name, slug, method, options, nominalBitsPerWeight, trueBitsPerWeight, packedBytes,
+                    weights, meanCosine, minCosine, p05Cosine, sentences, quantizeSeconds, evalSeconds, layers, s);
+        }
     }
 
     /** Whether a --model path names a sentence encoder in ONNX form (a .onnx, a jar holding one, or a directory with one). */
@@ -224,6 +230,7 @@ public final class EncoderSweep {
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
+            Result first = null;
             for (int si = 0; si < o.seeds(); si++) {
                 long seed = o.seed() + si;
                 // one seed: runs/NAME as before; several: runs/NAME/seed-S
@@ -234,12 +241,18 @@ public final class EncoderSweep {
                 }
                 Path resultFile = dir.resolve(RESULT);
                 Result r = Files.isRegularFile(resultFile) ? readResult(resultFile, seed) : null;
+                if (r == null && first != null && Sweep.seedFree(cfg)) {
+                    r = first.withSeed(seed);
+                    listener.info(cfg.name() + ": " + cfg.method() + " does not use the seed; seed " + first.seed()
+                            + "'s result stands for seed " + seed + " (not run again)");
+                }
                 boolean resumed = r != null;
                 if (r == null) {
                     r = runOne(fp, linears, cfg, o, seed, dir, calib, eval, reference, real, realRows, backend,
                             listener, measured);
                     writeResult(resultFile, r);
                 }
+                first = first == null ? r : first;
                 results.add(r);
                 listener.finished(i, configs.size(), r, resumed);
             }

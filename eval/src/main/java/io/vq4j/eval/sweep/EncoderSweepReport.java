@@ -155,6 +155,7 @@ public final class EncoderSweepReport {
         n.set("options", first.get("options"));
         ArrayNode seeds = n.putArray("seeds");
         g.forEach(r -> seeds.add(r.seed()));
+        n.put("seed_free", Sweep.seedFree(f.method()));
         ObjectNode stats = n.putObject("stats");
         SUMMARISED.forEach((key, m) -> {
             Spread sp = Spread.of(g, m);
@@ -213,14 +214,19 @@ public final class EncoderSweepReport {
                 + " unit length) by the quantized and the fp32 model%n", s.path("eval_sentences").asInt(),
                 s.path("text").asText()));
         b.append("- Each cell is the mean over the seeds ± the sample standard deviation; *range* is the minimum and"
-                + " maximum of the embedding error (1 - mean cosine) over the seeds.\n\n");
+                + " maximum of the embedding error (1 - mean cosine) over the seeds.\n");
+        if (gs.stream().anyMatch(g -> Sweep.seedFree(g.getFirst().method()))) {
+            b.append("- *seed-free*: the method does not use the seed (it is never given one), so the sweep ran the"
+                    + " configuration once and that result stands for every seed: its sd is 0 by construction.\n");
+        }
+        b.append('\n');
         b.append("| config | seeds | true bits/w | embedding cosine (mean) | embedding error range | p05 | min"
                 + " | per-tensor cosine (real) |\n");
         b.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for (List<EncoderSweep.Result> g : gs) {
             Spread err = Spread.of(g, EncoderSweepReport::error);
-            b.append(String.format(Locale.ROOT, "| %s | %d | %.3f | %s | %.3g–%.3g | %s | %s | %s |%n",
-                    g.getFirst().name(), g.size(), Spread.of(g, EncoderSweep.Result::trueBitsPerWeight).mean(),
+            b.append(String.format(Locale.ROOT, "| %s | %s | %.3f | %s | %.3g–%.3g | %s | %s | %s |%n",
+                    g.getFirst().name(), SweepReport.seedsCell(g.getFirst().method(), g.size()), Spread.of(g, EncoderSweep.Result::trueBitsPerWeight).mean(),
                     pm(Spread.of(g, EncoderSweep.Result::meanCosine), "%.6f"), err.min(), err.max(),
                     pm(Spread.of(g, EncoderSweep.Result::p05Cosine), "%.6f"),
                     pm(Spread.of(g, EncoderSweep.Result::minCosine), "%.6f"),

@@ -29,7 +29,9 @@ import io.vq4j.quant.budget.Candidate;
 import io.vq4j.quant.budget.Sensitivity;
 import io.vq4j.quant.job.QuantizeJob;
 import io.vq4j.quant.job.SourceDigest;
+import io.vq4j.quant.Methods;
 import io.vq4j.quant.SourceModel;
+import io.vq4j.quant.method.Method;
 import io.vq4j.tokenizer.Tokenizer;
 
 import java.io.IOException;
@@ -46,6 +48,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * `vq sweep`: every configuration is quantized once (a `vq quantize` directory under
@@ -136,6 +139,29 @@ public final class Sweep {
         public double meanRelHessianError() {
             return layers.stream().mapToDouble(LayerResult::relHessianError).average().orElse(Double.NaN);
         }
+
+        /** This result reported for another seed (a configuration that does not use the seed: {@link #seedFree}). */
+        public Result withSeed(long s) {
+            return new Result(name, slug, method, options, arguments, nominalBitsPerWeight, trueBitsPerWeight,
+                    packedBytes, weights, ppl, referencePpl, meanKl, top1Agreement, positions, quantizeSeconds,
+                    evalSeconds, device, layers, s);
+        }
+    }
+
+    /**
+     * Whether a configuration gives the same result under every seed: its method declares that it
+     * never uses the seed ({@link Method#usesSeed}: rtn, gptq, which are not even given it), and
+     * nothing else in a run depends on the seed (the calibration sequences and the per-tensor
+     * metrics' inputs are the same for every seed). A budget row is not: its candidates may use it.
+     */
+    public static boolean seedFree(SweepSpec.Config cfg) {
+        return !cfg.isBudget() && seedFree(cfg.method());
+    }
+
+    /** Whether the method of this name declares that it never uses the seed. */
+    public static boolean seedFree(String method) {
+        Method<?> m = Methods.find(method);
+        return m != null && !m.usesSeed();
     }
 
     /**
@@ -186,9 +212,21 @@ public final class Sweep {
 
         List<Result> results = new ArrayList<>();
         Map<String, List<Sensitivity.Layer>> measured = new HashMap<>(); // the budget rows' one measurement, with --seed
+        // the unquantized model's logits, computed once for every configuration when they fit in memory
+        ModelMetrics.Reference[] fp = new ModelMetrics.Reference[1];
+        boolean keepReference = ModelMetrics.referenceBytes(reference, ids.length)
+                <= Runtime.getRuntime().maxMemory() / 4;
+        Supplier<ModelMetrics.Reference> fpLogits = () -> {
+            if (fp[0] == null && keepReference) {
+                listener.info("evaluating the unquantized model once (its logits kept for every configuration)");
+                fp[0] = ModelMetrics.reference(reference, ids, ctx);
+            }
+            return fp[0];
+        };
         for (int i = 0; i < configs.size(); i++) {
             SweepSpec.Config cfg = configs.get(i);
             listener.started(i, configs.size(), cfg);
+            Result first = null;
             for (int si = 0; si < o.seeds(); si++) {
                 long seed = o.seed() + si;
                 // one seed: runs/NAME as before; several: runs/NAME/seed-S
@@ -200,13 +238,23 @@ public final class Sweep {
                 Path resultFile = dir.resolve("result.json");
                 if (Files.isRegularFile(resultFile)) {
                     Result r = readResult(resultFile, seed);
+                    first = first == null ? r : first;
                     results.add(r);
                     listener.finished(i, configs.size(), r, true);
                     continue;
                 }
-                Result r = runOne(source, reference, cfg, o, seed, dir, len, ctx, ids, realTokens, device, quantizeOn,
-                        evalOn, listener, measured);
+                if (first != null && seedFree(cfg)) {
+                    Result r = first.withSeed(seed);
+                    listener.info(cfg.name() + ": " + cfg.method() + " does not use the seed; seed " + first.seed()
+                            + "'s result stands for seed " + seed + " (not run again)");
+                    results.add(r);
+                    listener.finished(i, configs.size(), r, true);
+                    continue;
+                }
+                Result r = runOne(source, reference, fpLogits, cfg, o, seed, dir, len, ctx, ids, realTokens, device,
+                        quantizeOn, evalOn, listener, measured);
                 writeResult(resultFile, r);
+                first = first == null ? r : first;
                 results.add(r);
                 listener.finished(i, configs.size(), r, false);
             }
@@ -219,10 +267,10 @@ public final class Sweep {
      * the quantizer (initialisation, sampling); the Gaussian inputs of the per-tensor metrics
      * keep the sweep's --seed, so every seed is measured on the same inputs.
      */
-    private static Result runOne(SourceModel source, LlamaModel reference, SweepSpec.Config cfg, Options o, long seed,
-                                 Path dir, int len, int ctx, int[] ids, int[] realTokens, String device,
-                                 Backend quantizeOn, Backend evalOn, Listener listener,
-                                 Map<String, List<Sensitivity.Layer>> measured) {
+    private static Result runOne(SourceModel source, LlamaModel reference, Supplier<ModelMetrics.Reference> fpLogits,
+                                 SweepSpec.Config cfg, Options o, long seed, Path dir, int len, int ctx, int[] ids,
+                                 int[] realTokens, String device, Backend quantizeOn, Backend evalOn,
+                                 Listener listener, Map<String, List<Sensitivity.Layer>> measured) {
         long t0 = System.nanoTime();
         var qo = new QuantizeJob.Options(o.model(), o.calib(), o.tokenizer(), cfg.spec(), o.calibSamples(), len,
                 seed, dir.resolve("model"));
@@ -251,7 +299,10 @@ public final class Sweep {
         LlamaCheckpoint onDevice = evalOn == null ? dequantized : HfCheckpoints.read(q.out(), evalOn);
         ModelMetrics.Result m;
         try {
-            m = ModelMetrics.compare(reference, LlamaModel.of(onDevice), ids, ctx);
+            // the same numbers either way (ModelMetrics.compare(Reference, ...)); the kept logits save a pass
+            ModelMetrics.Reference fp = fpLogits.get();
+            m = fp != null ? ModelMetrics.compare(fp, LlamaModel.of(onDevice))
+                    : ModelMetrics.compare(reference, LlamaModel.of(onDevice), ids, ctx);
         } finally {
             DeviceModels.release(onDevice); // the device copies of this configuration
         }

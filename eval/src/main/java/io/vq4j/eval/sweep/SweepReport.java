@@ -205,6 +205,7 @@ public final class SweepReport {
         n.set("arguments", first.get("arguments"));
         ArrayNode seeds = n.putArray("seeds");
         g.runs().forEach(r -> seeds.add(r.seed()));
+        n.put("seed_free", Sweep.seedFree(g.method()));
         ObjectNode stats = n.putObject("stats");
         SUMMARISED.forEach((key, f) -> {
             Spread sp = g.of(f);
@@ -288,6 +289,10 @@ public final class SweepReport {
         b.append("- Each cell is the mean over the seeds ± the sample standard deviation; *range* is the minimum"
                 + " and maximum of the perplexity ratio over the seeds. *true bits/w*, *ratio vs fp*, *KL* and"
                 + " *top-1* as in a one-seed sweep (see docs/RESULTS.md).\n");
+        if (gs.stream().anyMatch(g -> Sweep.seedFree(g.method()))) {
+            b.append("- *seed-free*: the method does not use the seed (it is never given one), so the sweep ran the"
+                    + " configuration once and that result stands for every seed: its sd is 0 by construction.\n");
+        }
         if (!gs.isEmpty()) {
             b.append(fmt("- Unquantized model: perplexity %.4f%n", gs.getFirst().first().referencePpl()));
         }
@@ -296,7 +301,8 @@ public final class SweepReport {
         b.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Spread.Group g : gs) {
             Spread ratio = g.of(Sweep.Result::pplRatio);
-            b.append(fmt("| %s | %d | %.3f | %s | %s | %.3f–%.3f | %s | %s | %s |%n", g.name(), g.runs().size(),
+            b.append(fmt("| %s | %s | %.3f | %s | %s | %.3f–%.3f | %s | %s | %s |%n", g.name(), seedsCell(g.method(),
+                            g.runs().size()),
                     g.of(Sweep.Result::trueBitsPerWeight).mean(), pm(g.of(Sweep.Result::ppl), "%.4f"),
                     pm(ratio, "%.3f"), ratio.min(), ratio.max(), pm(g.of(Sweep.Result::meanKl), "%.4f"),
                     pm(g.of(Sweep.Result::top1Agreement), "%.3f"), pm(g.of(Sweep.Result::meanCosineReal), "%.5f")));
@@ -323,6 +329,11 @@ public final class SweepReport {
                     Double.isNaN(c.rho()) ? "n/a" : fmt("%.3f", c.rho())));
         }
         return b.toString();
+    }
+
+    /** The seeds column: how many, and whether they were run at all ({@link Sweep#seedFree}). */
+    static String seedsCell(String method, int seeds) {
+        return seeds + (seeds > 1 && Sweep.seedFree(method) ? " (seed-free)" : "");
     }
 
     private static String pm(Spread s, String f) {

@@ -9,6 +9,8 @@ import io.vq4j.model.LlamaModel;
 import io.vq4j.model.SyntheticModel;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
 /** Every metric against values worked out by hand. */
 class MetricsTest {
     @Test
@@ -89,5 +91,24 @@ class MetricsTest {
         assertEquals(io.vq4j.eval.Perplexity.evaluate(b, ids, 4, null).meanNll(), other.quantizedNll());
         assertEquals(io.vq4j.eval.Perplexity.evaluate(b, ids, 4, null).ppl(), other.quantizedPpl());
         assertThrows(InputException.class, () -> ModelMetrics.compare(a, b, new int[]{1}, 4));
+    }
+
+    @Test
+    void aReferenceComputedOnceGivesTheSameNumbersBitForBit() {
+        LlamaModel a = LlamaModel.of(SyntheticModel.create(SyntheticModel.config(16, 32, 2, 4, 2, 20, 64), 3));
+        LlamaModel b = LlamaModel.of(SyntheticModel.create(SyntheticModel.config(16, 32, 2, 4, 2, 20, 64), 4));
+        LlamaModel c = LlamaModel.of(SyntheticModel.create(SyntheticModel.config(16, 32, 2, 4, 2, 20, 64), 5));
+        int[] ids = {1, 5, 9, 2, 7, 7, 3, 11, 19, 4, 0, 13, 8};
+        assertEquals(13L * 20 * Float.BYTES, ModelMetrics.referenceBytes(a, ids.length));
+        ModelMetrics.Reference fp = ModelMetrics.reference(a, ids, 4);
+        for (LlamaModel q : List.of(b, c, a, b)) { // the kept logits are not changed by a comparison
+            ModelMetrics.Result once = ModelMetrics.compare(fp, q);
+            ModelMetrics.Result both = ModelMetrics.compare(a, q, ids, 4);
+            assertEquals(both, once); // a record of doubles and a long: exact equality
+        }
+        assertTrue(ModelMetrics.compare(fp, b).meanKl() > 1e-4);
+        LlamaModel other = LlamaModel.of(SyntheticModel.create(SyntheticModel.config(16, 32, 2, 4, 2, 24, 64), 3));
+        assertThrows(InputException.class, () -> ModelMetrics.compare(fp, other));
+        assertThrows(InputException.class, () -> ModelMetrics.reference(a, new int[]{1}, 4));
     }
 }

@@ -28,8 +28,8 @@ import io.vq4j.quant.method.QuantSpec;
  * the permutation is stored with the layer; groups are then runs of permuted columns.
  */
 public final class Gptq implements Method.Algorithm<GptqOptions> {
-    public static final Method<GptqOptions> METHOD = Method.scalar("gptq", GptqOptions.class, true, GptqOptions.TABLE,
-            new Gptq());
+    public static final Method<GptqOptions> METHOD = Method.scalarWithoutSeed("gptq", GptqOptions.class, true,
+            GptqOptions.TABLE, new Gptq());
 
     private Gptq() {
     }

@@ -47,6 +47,11 @@ public record LayerProblem(String name, float[] weight, int rows, int cols, doub
         }
     }
 
+    /** The same problem with another seed. */
+    public LayerProblem withSeed(long seed) {
+        return new LayerProblem(name, weight, rows, cols, hessian, spec, backend, seed, shared);
+    }
+
     /** A per-layer seed: the run's seed and the layer's name, mixed (SplitMix64 finaliser). */
     public static long layerSeed(long seed, String name) {
         long z = seed ^ (name.hashCode() * 0x9E3779B97F4A7C15L);

@@ -29,15 +29,17 @@ public final class Method<O extends MethodOptions> implements LayerQuantizer {
     private final Class<O> type;
     private final Axis vectorAxis;
     private final boolean needsHessian;
+    private final boolean usesSeed;
     private final OptionTable<O> table;
     private final Algorithm<O> algorithm;
 
-    private Method(String name, Class<O> type, Axis vectorAxis, boolean needsHessian, OptionTable<O> options,
-                   Algorithm<O> algorithm) {
+    private Method(String name, Class<O> type, Axis vectorAxis, boolean needsHessian, boolean usesSeed,
+                   OptionTable<O> options, Algorithm<O> algorithm) {
         this.name = name;
         this.type = type;
         this.vectorAxis = vectorAxis;
         this.needsHessian = needsHessian;
+        this.usesSeed = usesSeed;
         this.table = options;
         this.algorithm = algorithm;
     }
@@ -45,14 +47,25 @@ public final class Method<O extends MethodOptions> implements LayerQuantizer {
     /** A method that stores scalar codes; it cannot share codebooks. */
     public static <O extends MethodOptions> Method<O> scalar(String name, Class<O> type, boolean needsHessian,
                                                              OptionTable<O> options, Algorithm<O> algorithm) {
-        return new Method<>(name, type, null, needsHessian, options, algorithm);
+        return new Method<>(name, type, null, needsHessian, true, options, algorithm);
+    }
+
+    /**
+     * A scalar method whose result does not depend on the seed (rtn, gptq): it is never given
+     * one (its {@link LayerProblem#seed} is 0 whatever the run's seed), so the same layer gives
+     * the same bytes under every seed, and a sweep over seeds runs it once ({@link #usesSeed}).
+     */
+    public static <O extends MethodOptions> Method<O> scalarWithoutSeed(String name, Class<O> type,
+                                                                        boolean needsHessian, OptionTable<O> options,
+                                                                        Algorithm<O> algorithm) {
+        return new Method<>(name, type, null, needsHessian, false, options, algorithm);
     }
 
     /** A method that stores sub-vectors along {@code axis} as codebook indices; it can share codebooks. */
     public static <O extends VectorOptions> Method<O> vector(String name, Axis axis, Class<O> type,
                                                              boolean needsHessian, OptionTable<O> options,
                                                              Algorithm<O> algorithm) {
-        return new Method<>(name, type, axis, needsHessian, options, algorithm);
+        return new Method<>(name, type, axis, needsHessian, true, options, algorithm);
     }
 
     @Override
@@ -63,6 +76,14 @@ public final class Method<O extends MethodOptions> implements LayerQuantizer {
     @Override
     public boolean needsHessian() {
         return needsHessian;
+    }
+
+    /**
+     * Whether the seed can change its result; false for a method made by {@link #scalarWithoutSeed},
+     * which never sees the seed.
+     */
+    public boolean usesSeed() {
+        return usesSeed;
     }
 
     /** Whether the method stores sub-vectors as codebook indices (else scalar codes). */
@@ -118,7 +139,8 @@ public final class Method<O extends MethodOptions> implements LayerQuantizer {
 
     @Override
     public PackedMatrix quantize(LayerProblem problem) {
-        return algorithm.quantize(problem, options(problem.spec()));
+        LayerProblem p = usesSeed ? problem : problem.withSeed(0);
+        return algorithm.quantize(p, options(p.spec()));
     }
 
     @Override

@@ -10,8 +10,8 @@ import io.vq4j.quant.method.QuantSpec;
 
 /** Method "rtn": scalar round-to-nearest per group ({@link Rtn}), no calibration data. */
 public final class RtnQuantizer implements Method.Algorithm<RtnOptions> {
-    public static final Method<RtnOptions> METHOD = Method.scalar("rtn", RtnOptions.class, false, RtnOptions.TABLE,
-            new RtnQuantizer());
+    public static final Method<RtnOptions> METHOD = Method.scalarWithoutSeed("rtn", RtnOptions.class, false,
+            RtnOptions.TABLE, new RtnQuantizer());
 
     private RtnQuantizer() {
     }
