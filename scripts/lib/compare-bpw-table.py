@@ -10,7 +10,7 @@ import statistics
 import sys
 
 work = sys.argv[1]
-MODELS = ["stories260k", "minilm", "minilm-4bit", "minilm-2bit", "minilm-4bit-g128"]
+MODELS = ["stories260k", "minilm", "minilm-4bit", "minilm-2bit", "minilm-4bit-g128", "minilm-ladder"]
 only = sys.argv[2] if len(sys.argv) > 2 else None
 
 
