@@ -10,6 +10,7 @@ import statistics
 import sys
 
 work = sys.argv[1]
+MODELS = ["stories260k", "minilm", "minilm-4bit", "minilm-2bit", "minilm-4bit-g128", "minilm-ladder"]
 only = sys.argv[2] if len(sys.argv) > 2 else None
 
 
@@ -38,7 +39,7 @@ def fmt(x):
 print("| model | budget B | metric | --target-bpw row (sensitivity) | --target-bpw: true bpw | --target-bpw: mean ± sd (min–max) | best uniform ≤ B"
       " | its true bpw | uniform: mean ± sd (min–max) | ratio of means | seeds | outside the spread? |")
 print("|---|---:|---|---|---:|---|---|---:|---|---:|---:|---|")
-for model in ["stories260k", "minilm", "minilm-4bit"]:
+for model in MODELS:
     if only and only != model:
         continue
     sweep = os.path.join(work, model)
@@ -75,7 +76,7 @@ for model in ["stories260k", "minilm", "minilm-4bit"]:
 print()
 print("Every row of the sweeps (mean ± sd over the seeds), by true bits/weight:")
 print()
-for model in ["stories260k", "minilm", "minilm-4bit"]:
+for model in MODELS:
     if only and only != model:
         continue
     by = runs(os.path.join(work, model))

@@ -33,11 +33,16 @@ import java.util.List;
  *       --outlier-centroids, 0 = --centroids); the rest form segment "". Outliers are defined by
  *       the diag H order, so p &gt; 0 <em>implies</em> the permutation even without --perm.</li>
  *   <li><b>norm</b> (--norm): per input channel (per column) bias = mean and scale = standard
- *       deviation (n − 1) over the rows, as VPTQ's enable_norm does, rounded to fp16 before use;
- *       W'' = (W' − bias) / scale is quantized, the dequantizer applies W'' · scale + bias. The
- *       Hessian is rescaled to keep the objective in the original space (derivation at
- *       normalise(): H''_ij = s_i s_j H_ij). VPTQ's own code keeps H unscaled; on the test
- *       matrix of VptqTest the rescaled H gives a 22 % lower error.</li>
+ *       deviation (n − 1) over the rows, rounded to fp16 before use; W'' = (W' − bias) / scale
+ *       is quantized, the dequantizer applies W'' · scale + bias. These are the statistics of
+ *       VPTQ's enable_norm as released with the paper (microsoft/VPTQ vptq/quantizer.py,
+ *       init_norm: torch.std and torch.mean over dim 0, to f2943b6 of 2025-01-20); the head of
+ *       its algorithm branch (b7304b8, 2025-01-21) takes bias = min and scale = max − min over
+ *       the rows instead (W'' in [0, 1]); docs/RESULTS.md §4 measures both. VPTQ normalises with
+ *       the unrounded fp32 values and stores them in the model's dtype. The Hessian is rescaled
+ *       to keep the objective in the original space (derivation at normalise(): H''_ij = s_i s_j
+ *       H_ij). VPTQ's own code keeps H unscaled; on the test matrix of VptqTest the rescaled H
+ *       gives a 22 % lower error.</li>
  *   <li><b>codebooks</b>: per segment and stage one codebook (groupRows = rows, groupCols =
  *       segment width), fitted by k-means++ / Lloyd with per-dimension weights H''_cc for every
  *       entry of a sub-vector of column c (VPTQ's kmeans_mode "hessian"), rounded to fp16 or int8

@@ -29,7 +29,7 @@ import static io.vq4j.quant.method.SharedOptions.TOL;
  * @param outlierPercent    percent of columns (highest diag H) with their own codebook
  * @param outlierCentroids  the outlier codebook's size (0 = same as centroids)
  * @param perm              order columns by diag H
- * @param norm              per-input-channel scale and bias
+ * @param norm              per-input-channel normalisation: bias = mean, scale = standard deviation over the rows
  */
 public record VptqOptions(int blockSize, int dim, int centroids, int iters, double tol, boolean int8Codebooks,
                           List<Integer> residualCentroids, double outlierPercent, int outlierCentroids, boolean perm,
@@ -43,7 +43,7 @@ public record VptqOptions(int blockSize, int dim, int centroids, int iters, doub
     public static final MethodOption<Boolean> PERM = MethodOption.flag("--perm",
             MethodOption.METHODS + ": order columns by diag H");
     public static final MethodOption<Boolean> NORM = MethodOption.flag("--norm",
-            MethodOption.METHODS + ": per-input-channel scale and bias");
+            MethodOption.METHODS + ": per input channel, subtract the mean and divide by the standard deviation");
     public static final MethodOption<String> CONFIG = MethodOption.text("--config", "NAME", null,
             MethodOption.METHODS + ": a VPTQ-style name, e.g. v8-k65536-256");
 
