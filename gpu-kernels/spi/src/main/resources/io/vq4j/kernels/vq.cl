@@ -529,10 +529,16 @@ FUNC float packed_mac(const float acc, float w, const GLOBAL float* fl, const GL
  * read as one stream, each index once for its d weights. Along the output: the row's weight of
  * each column, one index per stage (the row's sub-vector position and group row computed once).
  * Dense segments and more than PK_STAGES stages: weight by weight (packed_weight).
+ * A vector segment whose row lies in one codebook group (one group of columns: a codebook per
+ * tensor or per block of rows) gathers from local memory when that group's codebooks, every
+ * stage's, fit in MM_CB_FLOATS floats and are no more floats than the row has weights in the
+ * segment (so the copy costs no more loads than the gathers it replaces); lcb is free again
+ * after the closing barrier.
  */
 FUNC float packed_row_part(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
                            const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int perm, const int ns,
-                           const int nb, const int s, const int r, const GLOBAL float* xt, float acc) {
+                           const int nb, const int s, const int r, const GLOBAL float* xt, float acc,
+                           LPTR float* lcb) {
     const int lid = LOCAL_ID(0);
     const GLOBAL int* o = seg + s * SEG_FIELDS;
     const int kind = o[SEG_KIND];
@@ -569,6 +575,25 @@ FUNC float packed_row_part(const GLOBAL int* seg, const int nseg, const GLOBAL i
     const int gr = o[SEG_GROUP_ROWS];
     const int bc = o[SEG_BLOCK_COLS];
     const int bcols = bc > 0 ? (width + bc - 1) / bc : 0;
+    /* the row's group when it has one (rows of sub-vectors along the output: the group of its sub-vector) */
+    const int gOnly = ((kind == SEG_VECTOR_IN ? r : r - r % d) / gr) * gcols;
+    int at[PK_STAGES];
+    int need = 0;
+    for (int t = 0; t < nstage; t++) {
+        at[t] = need;
+        need += so[t * STAGE_FIELDS + STAGE_K] * d;
+    }
+    const int inLocal = gcols == 1 && need <= MM_CB_FLOATS && need <= width;
+    if (inLocal) {
+        for (int t = 0; t < nstage; t++) {
+            const int kd = so[t * STAGE_FIELDS + STAGE_K] * d;
+            const GLOBAL float* src = fl + so[t * STAGE_FIELDS + STAGE_CODEBOOKS] + (long) gOnly * kd;
+            for (int e = lid; e < kd; e += MM_GROUP) {
+                lcb[at[t] + e] = src[e];
+            }
+        }
+        BARRIER();
+    }
     if (kind == SEG_VECTOR_IN) {
         const int nsub = width / d;
         const int grow = (r / gr) * gcols;
@@ -586,7 +611,8 @@ FUNC float packed_row_part(const GLOBAL int* seg, const int nseg, const GLOBAL i
                     float sum = 0.0f;
                     for (int t = 0; t < nstage; t++) {
                         const GLOBAL int* sk = so + t * STAGE_FIELDS;
-                        sum = sum + fl[sk[STAGE_CODEBOOKS] + ((g * sk[STAGE_K] + idx[t][q]) * d + j)];
+                        sum = sum + (inLocal ? lcb[at[t] + idx[t][q] * d + j]
+                                             : fl[sk[STAGE_CODEBOOKS] + ((g * sk[STAGE_K] + idx[t][q]) * d + j)]);
                     }
                     if (bc > 0) {
                         const int code = packed_bits(by, o[SEG_BLOCK_CODES], (long) r * bcols + (c0 + j) / bc,
@@ -596,6 +622,9 @@ FUNC float packed_row_part(const GLOBAL int* seg, const int nseg, const GLOBAL i
                     acc = packed_mac(acc, sum, fl, in, perm, ns, nb, sf + c0 + j, xt);
                 }
             }
+        }
+        if (inLocal) {
+            BARRIER();
         }
         return acc;
     }
@@ -609,13 +638,16 @@ FUNC float packed_row_part(const GLOBAL int* seg, const int nseg, const GLOBAL i
         for (int t = 0; t < nstage; t++) {
             const GLOBAL int* sk = so + t * STAGE_FIELDS;
             const int id = packed_bits(by, sk[STAGE_INDICES], i, sk[STAGE_INDEX_BITS]);
-            sum = sum + fl[sk[STAGE_CODEBOOKS] + ((g * sk[STAGE_K] + id) * d + j)];
+            sum = sum + (inLocal ? lcb[at[t] + id * d + j] : fl[sk[STAGE_CODEBOOKS] + ((g * sk[STAGE_K] + id) * d + j)]);
         }
         if (bc > 0) {
             const int code = packed_bits(by, o[SEG_BLOCK_CODES], (long) r * bcols + cc / bc, o[SEG_BLOCK_BITS]);
             sum = sum * fl[o[SEG_BLOCK_TABLE] + code];
         }
         acc = packed_mac(acc, sum, fl, in, perm, ns, nb, sf + cc, xt);
+    }
+    if (inLocal) {
+        BARRIER();
     }
     return acc;
 }
@@ -625,13 +657,14 @@ KERNEL void packed_matvec(const GLOBAL int* seg, const int nseg, const GLOBAL in
                           const int perm, const int ns, const int nb, const GLOBAL float* x, const int n,
                           GLOBAL float* y) {
     LOCAL float part[MM_GROUP];
+    LOCAL float lcb[MM_CB_FLOATS];
     const int lid = LOCAL_ID(0);
     const int r = GROUP_ID(0);
     for (int t = 0; t < n; t++) {
         const GLOBAL float* xt = x + (long) t * cols;
         float acc = 0.0f;
         for (int s = 0; s < nseg; s++) {
-            acc = packed_row_part(seg, nseg, st, by, fl, in, rows, perm, ns, nb, s, r, xt, acc);
+            acc = packed_row_part(seg, nseg, st, by, fl, in, rows, perm, ns, nb, s, r, xt, acc, lcb);
         }
         part[lid] = acc;
         BARRIER();
