@@ -288,6 +288,41 @@ class PackedKernelsTest {
                 List.of(randomStage(r, 1, 32, 5, 40 * rows / 5)), null).build(), gpu, r);
     }
 
+    /**
+     * The batched kernel keeps the codebooks of a tile's group in local memory when they fit
+     * (KernelSource.MATMUL_CODEBOOK_FLOATS, every stage's together) and gathers from global memory
+     * otherwise: a codebook group that changes with the chunk of columns, a residual stage, two
+     * segments in a row whose (only) group has the same number 0 (what local memory holds must be
+     * told apart by segment), a chunk across a segment boundary, codebooks of exactly the limit
+     * and of 4 floats past it, 70 rows (a last tile of 6). Bit for bit as the CPU either way.
+     * The one-row kernel keeps a row's group in local memory when it has one and its codebooks
+     * are no more floats than the row's weights in the segment: the 8 + 4-centroid segment, whose
+     * two row groups meet inside the second tile, and the 8-centroid one along the output.
+     */
+    @Test
+    void codebooksInLocalMemoryAndPastItDecodeExactly() {
+        List<Backend> gpu = gpus();
+        SplittableRandom r = new SplittableRandom(17);
+        int rows = 70;
+        int limit = io.vq4j.kernels.KernelSource.MATMUL_CODEBOOK_FLOATS;
+        assertEquals(0, limit % 4);
+        // [0, 64): d = 2 along the input, groups of all rows x 32 columns (one per chunk), 256 + 16 centroids
+        // [64, 96): d = 2, groups of 35 rows x 32 columns of 8 + 4 centroids; [96, 176): d = 4, one group of
+        // limit / 4 (exactly the limit); [176, 224): d = 2 along the output, one group of limit / 2 and a
+        // residual of 2: 4 floats past the limit; [224, 256): d = 2 along the output, one group of 8
+        PackedMatrix m = PackedMatrix.builder(rows, 256).method("local")
+                .vector("", 0, 64, Axis.IN, 2, rows, 32,
+                        List.of(randomStage(r, 2, 256, 2, rows * 32), randomStage(r, 2, 16, 2, rows * 32)), null)
+                .vector("", 64, 96, Axis.IN, 2, 35, 32, List.of(randomStage(r, 2, 8, 2, rows * 16), randomStage(r, 2, 4, 2, rows * 16)), null)
+                .vector("", 96, 176, Axis.IN, 4, rows, 80, List.of(randomStage(r, 1, limit / 4, 4, rows * 20)), null)
+                .vector("outlier_", 176, 224, Axis.OUT, 2, rows, 48,
+                        List.of(randomStage(r, 1, limit / 2, 2, 48 * rows / 2), randomStage(r, 1, 2, 2, 48 * rows / 2)),
+                        null)
+                .vector("", 224, 256, Axis.OUT, 2, rows, 32, List.of(randomStage(r, 1, 8, 2, 32 * rows / 2)), null)
+                .build();
+        check(m, gpu, r);
+    }
+
     /** y[t][r] = Σ_c w[r, c] x[t][c] in float, in column order. */
     static float[] plainProduct(float[] w, int rows, int cols, float[] x, int n) {
         float[] y = new float[n * rows];

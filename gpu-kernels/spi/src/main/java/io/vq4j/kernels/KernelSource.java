@@ -26,6 +26,14 @@ public final class KernelSource {
      * their tiles and the matvec's reduction tree depend on it).
      */
     public static final int MATMUL_GROUP = 64;
+    /**
+     * Floats of local memory the batched packed matmul keeps for the codebooks of the group a tile
+     * decodes (vq.cl's MM_CB_FLOATS; every stage's, summed): 16 KB, so that with the tile's weights
+     * (4 KB) and inputs (8 KB) the kernel stays within the 32 KB of local memory every OpenCL
+     * device has (and the 48 KB of static shared memory a CUDA kernel may take). Groups whose
+     * codebooks are larger are gathered from global memory.
+     */
+    public static final int MATMUL_CODEBOOK_FLOATS = 4096;
     /** Row groups of a batched matmul work-group; each work-item of one holds VL rows. */
     private static final int MATMUL_ROW_GROUPS = 4;
     /** Input rows (tokens) per work-item of the batched matmul. */
@@ -58,7 +66,8 @@ public final class KernelSource {
     /** The matmul geometry as #defines, the same in both dialects. */
     private static String geometry() {
         return "#define MM_GROUP " + MATMUL_GROUP + "\n#define MM_RG " + MATMUL_ROW_GROUPS + "\n#define MM_TM "
-                + MATMUL_TOKENS_PER_ITEM + "\n#define FA_QUERIES " + ATTENTION_QUERIES + "\n";
+                + MATMUL_TOKENS_PER_ITEM + "\n#define MM_CB_FLOATS " + MATMUL_CODEBOOK_FLOATS + "\n#define FA_QUERIES "
+                + ATTENTION_QUERIES + "\n";
     }
 
     private KernelSource() {

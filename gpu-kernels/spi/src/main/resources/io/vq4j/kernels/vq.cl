@@ -266,6 +266,16 @@ FUNC float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int
  * the same float operations in the same order as packed_weight (the stages summed from 0.0f, then
  * the block scale, then the norm): the same bits. (A loop over the segments of the chunk was
  * measured 1.3-1.5x slower on PoCL, scalar chunks included: the one-segment test is kept.)
+ *
+ * The codebooks in local memory (AQLM, VPTQ and FLUTE keep them in shared memory): when the
+ * chunk's sub-vectors all belong to one codebook group and that group's codebooks, every stage's,
+ * take at most MM_CB_FLOATS floats (the prelude's KernelSource.MATMUL_CODEBOOK_FLOATS), they are
+ * copied into lcb, stage after stage, and the decode gathers from there. The copy is made only
+ * when the group (or the segment) differs from the one already there: a tile of rows usually
+ * stays in one group for many chunks (a codebook per tensor: the whole row). `loaded` names what
+ * lcb holds (segment << 32 | group, -1 for nothing); the call returns what it holds afterwards.
+ * Groups that do not fit (k = 4096 at d = 4 is 16,384 floats) and chunks that straddle groups
+ * gather from global memory as before. The values are the same floats either way: the same bits.
  */
 #define PK_STAGES 4
 /* the batched matmul's tile (see packed_matmul) */
@@ -273,9 +283,10 @@ FUNC float packed_weight(const GLOBAL int* seg, const int nseg, const GLOBAL int
 #define MM_TOKS ((MM_GROUP / MM_RG) * MM_TM)
 #define MM_COLS 32
 
-FUNC void packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+FUNC long packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
                       const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int ns, const int nb,
-                      const int row0, const int c0, const int cc, LPTR float* wt) {
+                      const int row0, const int c0, const int cc, LPTR float* wt, LPTR float* lcb,
+                      const long loaded) {
     const int lid = LOCAL_ID(0);
     int s = 0;
     while (s + 1 < nseg && c0 >= seg[s * SEG_FIELDS + SEG_TO]) {
@@ -292,7 +303,7 @@ FUNC void packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* s
             const int r = row0 + rr;
             wt[c * MM_ROWS + rr] = r < rows ? packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c0 + c) : 0.0f;
         }
-        return;
+        return loaded;
     }
     const int live = min(MM_ROWS, rows - row0);
     for (int e = lid; e < (MM_ROWS - live) * cc; e += MM_GROUP) {
@@ -315,6 +326,30 @@ FUNC void packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* s
     const int aCount = (alongIn ? (to + d - 1) / d : to) - a0;
     const int b0 = alongIn ? 0 : row0 / d;
     const int bCount = (alongIn ? live : (row0 + live + d - 1) / d) - b0;
+    /* the groups of the first and the last sub-vector: equal only when every sub-vector is in that group */
+    const int gFirst = alongIn ? (row0 / gr) * gcols + (a0 * d) / gc : ((b0 * d) / gr) * gcols + a0 / gc;
+    const int gLast = alongIn ? ((row0 + live - 1) / gr) * gcols + ((a0 + aCount - 1) * d) / gc
+                              : (((b0 + bCount - 1) * d) / gr) * gcols + (a0 + aCount - 1) / gc;
+    int need = 0;
+    for (int t = 0; t < nstage; t++) {
+        need += st[(o[SEG_FIRST_STAGE] + t) * STAGE_FIELDS + STAGE_K] * d;
+    }
+    const int inLocal = gFirst == gLast && need <= MM_CB_FLOATS;
+    const long key = ((long) s << 32) | (long) gFirst;
+    if (inLocal && key != loaded) {
+        /* every work-item is past the barrier that ended the last chunk's decode: lcb is free */
+        int at = 0;
+        for (int t = 0; t < nstage; t++) {
+            const GLOBAL int* so = st + (o[SEG_FIRST_STAGE] + t) * STAGE_FIELDS;
+            const int kd = so[STAGE_K] * d;
+            const GLOBAL float* src = fl + so[STAGE_CODEBOOKS] + (long) gFirst * kd;
+            for (int e = lid; e < kd; e += MM_GROUP) {
+                lcb[at + e] = src[e];
+            }
+            at += kd;
+        }
+        BARRIER();
+    }
     for (int e = lid; e < aCount * bCount; e += MM_GROUP) {
         const int bq = e / aCount;
         const int b = b0 + bq;
@@ -334,18 +369,21 @@ FUNC void packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* s
             lo = max(b * d, row0) - b * d;
             hi = min(b * d + d, row0 + live) - b * d;
         }
+        /* each stage's centroid: an offset into lcb (local) or into fl */
         int cb[PK_STAGES];
+        int at = 0;
         for (int t = 0; t < nstage; t++) {
             const GLOBAL int* so = st + (o[SEG_FIRST_STAGE] + t) * STAGE_FIELDS;
             const int idx = packed_bits(by, so[STAGE_INDICES], i, so[STAGE_INDEX_BITS]);
-            cb[t] = so[STAGE_CODEBOOKS] + (g * so[STAGE_K] + idx) * d;
+            cb[t] = inLocal ? at + idx * d : so[STAGE_CODEBOOKS] + (g * so[STAGE_K] + idx) * d;
+            at += so[STAGE_K] * d;
         }
         for (int j = lo; j < hi; j++) {
             const int r = alongIn ? row0 + b : b * d + j;
             const int c = alongIn ? a * d + j : a;
             float sum = 0.0f;
             for (int t = 0; t < nstage; t++) {
-                sum = sum + fl[cb[t] + j];
+                sum = sum + (inLocal ? lcb[cb[t] + j] : fl[cb[t] + j]);
             }
             if (bc > 0) {
                 const int code = packed_bits(by, o[SEG_BLOCK_CODES], (long) r * bcols + c / bc, o[SEG_BLOCK_BITS]);
@@ -358,6 +396,7 @@ FUNC void packed_tile(const GLOBAL int* seg, const int nseg, const GLOBAL int* s
             wt[(sf + c - c0) * MM_ROWS + (r - row0)] = sum;
         }
     }
+    return inLocal ? key : loaded;
 }
 
 /* W (rows x cols, original column order): one work-item per weight. */
@@ -380,7 +419,8 @@ KERNEL void packed_dequant(const GLOBAL int* seg, const int nseg, const GLOBAL i
  * Batched (packed_matmul): a work-group computes a tile of MM_ROWS output rows x MM_TOKS input
  * rows; work-item lid owns VL consecutive rows (row group lid % MM_RG, the lanes of a vfloat)
  * of MM_TM input rows (token group lid / MM_RG). The columns go by in chunks of MM_COLS: the
- * work-group decodes the tile's weights of the chunk once into local memory (stored transposed,
+ * work-group decodes the tile's weights of the chunk once into local memory (its codebooks from
+ * local memory too where they fit: packed_tile; stored transposed,
  * so a work-item's VL rows at one column are one vector load) and stages the chunk of its input
  * rows there (the permutation applied), then every work-item adds w * x for its outputs, column
  * by column. Each output is thus summed over the stored column positions in order,
@@ -393,6 +433,7 @@ KERNEL void packed_matmul(const GLOBAL int* seg, const int nseg, const GLOBAL in
                           GLOBAL float* y) {
     LOCAL float wt[MM_COLS * MM_ROWS];
     LOCAL float xt[MM_TOKS * MM_COLS];
+    LOCAL float lcb[MM_CB_FLOATS];
     const int lid = LOCAL_ID(0);
     const int rowTiles = (rows + MM_ROWS - 1) / MM_ROWS;
     const int row0 = (GROUP_ID(0) % rowTiles) * MM_ROWS;
@@ -403,10 +444,11 @@ KERNEL void packed_matmul(const GLOBAL int* seg, const int nseg, const GLOBAL in
     for (int m = 0; m < MM_TM; m++) {
         acc[m] = VSPLAT(0.0f);
     }
+    long loaded = -1;
     for (int c0 = 0; c0 < cols; c0 += MM_COLS) {
         const int cc = min(MM_COLS, cols - c0);
         BARRIER();
-        packed_tile(seg, nseg, st, by, fl, in, rows, ns, nb, row0, c0, cc, wt);
+        loaded = packed_tile(seg, nseg, st, by, fl, in, rows, ns, nb, row0, c0, cc, wt, lcb, loaded);
         for (int e = lid; e < MM_TOKS * cc; e += MM_GROUP) {
             const int tt = e / cc;
             const int c = e - tt * cc;
@@ -437,26 +479,192 @@ KERNEL void packed_matmul(const GLOBAL int* seg, const int nseg, const GLOBAL in
 
 /*
  * Y = X W^T for few input rows (the matrix-vector products of generation): a work-group per
- * output row; work-item lid sums w * x over the stored columns lid, lid + MM_GROUP, ... in
- * order, then the MM_GROUP partial sums are added in a fixed tree in local memory. Same bits on
- * every run, but not PackedReference's order: the two differ by rounding only, within
- * 2 * cols * 2^-24 * sum_c |W'[r, c] x[perm[c]]| (each side's sum is within cols * 2^-24 of
- * that sum of magnitudes from the exact one; the bound GpuParityTest and PackedKernelsTest check).
+ * output row; segment by segment (packed_row_part), each work-item sums w * x over its share of
+ * the segment's columns in order, then the MM_GROUP partial sums are added in a fixed tree in
+ * local memory. Same bits on every run, but not PackedReference's order: the two differ by
+ * rounding only, within 2 * cols * 2^-24 * sum_c |W'[r, c] x[perm[c]]| (each side's sum is within
+ * cols * 2^-24 of that sum of magnitudes from the exact one; the bound GpuParityTest and
+ * PackedKernelsTest check). The weights themselves are PackedReference's bits.
  */
+#define MV_RUN 8
+
+/* codes [i0, i0 + count) of a bit stream (count <= MV_RUN) into out: each byte of the run read once,
+ * in order (packed_bits reads three bytes per code) */
+FUNC void packed_run(const GLOBAL uchar* b, const int at, const long i0, const int width, const int count,
+                     int* out) {
+    const long bit = i0 * width;
+    long p = at + (bit >> 3);
+    const int shift = (int) (bit & 7);
+    unsigned int buf = (unsigned int) b[p] >> shift;
+    int have = 8 - shift;
+    p++;
+    const unsigned int mask = (1u << width) - 1u;
+    for (int q = 0; q < count; q++) {
+        while (have < width) {
+            buf |= (unsigned int) b[p] << have;
+            p++;
+            have += 8;
+        }
+        out[q] = (int) (buf & mask);
+        buf >>= width;
+        have -= width;
+    }
+}
+
+/* acc + W'[r, c] * x[perm[c]] for the stored column c and its weight w before the norm */
+FUNC float packed_mac(const float acc, float w, const GLOBAL float* fl, const GLOBAL int* in, const int perm,
+                      const int ns, const int nb, const int c, const GLOBAL float* xt) {
+    if (ns >= 0) {
+        const float scaled = w * fl[ns + c];
+        w = scaled + fl[nb + c];
+    }
+    const float p = w * xt[perm >= 0 ? in[perm + c] : c];
+    return acc + p;
+}
+
+/*
+ * This work-item's share of segment s in row r, added to acc. Scalar segments: runs of MV_RUN
+ * consecutive columns (lid's runs lid, lid + MM_GROUP, ...), their codes read as one bit stream.
+ * Vector segments along the input: runs of MV_RUN consecutive sub-vectors, each stage's indices
+ * read as one stream, each index once for its d weights. Along the output: the row's weight of
+ * each column, one index per stage (the row's sub-vector position and group row computed once).
+ * Dense segments and more than PK_STAGES stages: weight by weight (packed_weight).
+ * A vector segment whose row lies in one codebook group (one group of columns: a codebook per
+ * tensor or per block of rows) gathers from local memory when that group's codebooks, every
+ * stage's, fit in MM_CB_FLOATS floats and are no more floats than the row has weights in the
+ * segment (so the copy costs no more loads than the gathers it replaces); lcb is free again
+ * after the closing barrier.
+ */
+FUNC float packed_row_part(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
+                           const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int perm, const int ns,
+                           const int nb, const int s, const int r, const GLOBAL float* xt, float acc,
+                           LPTR float* lcb) {
+    const int lid = LOCAL_ID(0);
+    const GLOBAL int* o = seg + s * SEG_FIELDS;
+    const int kind = o[SEG_KIND];
+    const int sf = o[SEG_FROM];
+    const int width = o[SEG_TO] - sf;
+    if (kind == SEG_SCALAR) {
+        const int gs = o[SEG_GROUP_SIZE];
+        const int groups = (width + gs - 1) / gs;
+        int code[MV_RUN];
+        for (int u0 = lid * MV_RUN; u0 < width; u0 += MM_GROUP * MV_RUN) {
+            const int count = min(MV_RUN, width - u0);
+            packed_run(by, o[SEG_CODES], (long) r * width + u0, o[SEG_BITS], count, code);
+            for (int q = 0; q < count; q++) {
+                const int g = r * groups + (u0 + q) / gs;
+                const float w = fl[o[SEG_SCALES] + g] * (float) (code[q] - in[o[SEG_ZEROS] + g]);
+                acc = packed_mac(acc, w, fl, in, perm, ns, nb, sf + u0 + q, xt);
+            }
+        }
+        return acc;
+    }
+    if ((kind != SEG_VECTOR_IN && kind != SEG_VECTOR_OUT) || o[SEG_STAGE_COUNT] > PK_STAGES) {
+        for (int cc = lid; cc < width; cc += MM_GROUP) {
+            const float w = packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, sf + cc);
+            const float p = w * xt[perm >= 0 ? in[perm + sf + cc] : sf + cc];
+            acc = acc + p;
+        }
+        return acc;
+    }
+    const int nstage = o[SEG_STAGE_COUNT];
+    const GLOBAL int* so = st + o[SEG_FIRST_STAGE] * STAGE_FIELDS;
+    const int d = o[SEG_DIM];
+    const int gc = o[SEG_GROUP_COLS];
+    const int gcols = (width + gc - 1) / gc;
+    const int gr = o[SEG_GROUP_ROWS];
+    const int bc = o[SEG_BLOCK_COLS];
+    const int bcols = bc > 0 ? (width + bc - 1) / bc : 0;
+    /* the row's group when it has one (rows of sub-vectors along the output: the group of its sub-vector) */
+    const int gOnly = ((kind == SEG_VECTOR_IN ? r : r - r % d) / gr) * gcols;
+    int at[PK_STAGES];
+    int need = 0;
+    for (int t = 0; t < nstage; t++) {
+        at[t] = need;
+        need += so[t * STAGE_FIELDS + STAGE_K] * d;
+    }
+    const int inLocal = gcols == 1 && need <= MM_CB_FLOATS && need <= width;
+    if (inLocal) {
+        for (int t = 0; t < nstage; t++) {
+            const int kd = so[t * STAGE_FIELDS + STAGE_K] * d;
+            const GLOBAL float* src = fl + so[t * STAGE_FIELDS + STAGE_CODEBOOKS] + (long) gOnly * kd;
+            for (int e = lid; e < kd; e += MM_GROUP) {
+                lcb[at[t] + e] = src[e];
+            }
+        }
+        BARRIER();
+    }
+    if (kind == SEG_VECTOR_IN) {
+        const int nsub = width / d;
+        const int grow = (r / gr) * gcols;
+        int idx[PK_STAGES][MV_RUN];
+        for (int u0 = lid * MV_RUN; u0 < nsub; u0 += MM_GROUP * MV_RUN) {
+            const int count = min(MV_RUN, nsub - u0);
+            for (int t = 0; t < nstage; t++) {
+                packed_run(by, so[t * STAGE_FIELDS + STAGE_INDICES], (long) r * nsub + u0,
+                           so[t * STAGE_FIELDS + STAGE_INDEX_BITS], count, idx[t]);
+            }
+            for (int q = 0; q < count; q++) {
+                const int c0 = (u0 + q) * d;
+                const int g = grow + c0 / gc;
+                for (int j = 0; j < d; j++) {
+                    float sum = 0.0f;
+                    for (int t = 0; t < nstage; t++) {
+                        const GLOBAL int* sk = so + t * STAGE_FIELDS;
+                        sum = sum + (inLocal ? lcb[at[t] + idx[t][q] * d + j]
+                                             : fl[sk[STAGE_CODEBOOKS] + ((g * sk[STAGE_K] + idx[t][q]) * d + j)]);
+                    }
+                    if (bc > 0) {
+                        const int code = packed_bits(by, o[SEG_BLOCK_CODES], (long) r * bcols + (c0 + j) / bc,
+                                                     o[SEG_BLOCK_BITS]);
+                        sum = sum * fl[o[SEG_BLOCK_TABLE] + code];
+                    }
+                    acc = packed_mac(acc, sum, fl, in, perm, ns, nb, sf + c0 + j, xt);
+                }
+            }
+        }
+        if (inLocal) {
+            BARRIER();
+        }
+        return acc;
+    }
+    const int j = r % d;
+    const int rd = r / d;
+    const int grow = ((r - j) / gr) * gcols;
+    for (int cc = lid; cc < width; cc += MM_GROUP) {
+        const long i = (long) cc * (rows / d) + rd;
+        const int g = grow + cc / gc;
+        float sum = 0.0f;
+        for (int t = 0; t < nstage; t++) {
+            const GLOBAL int* sk = so + t * STAGE_FIELDS;
+            const int id = packed_bits(by, sk[STAGE_INDICES], i, sk[STAGE_INDEX_BITS]);
+            sum = sum + (inLocal ? lcb[at[t] + id * d + j] : fl[sk[STAGE_CODEBOOKS] + ((g * sk[STAGE_K] + id) * d + j)]);
+        }
+        if (bc > 0) {
+            const int code = packed_bits(by, o[SEG_BLOCK_CODES], (long) r * bcols + cc / bc, o[SEG_BLOCK_BITS]);
+            sum = sum * fl[o[SEG_BLOCK_TABLE] + code];
+        }
+        acc = packed_mac(acc, sum, fl, in, perm, ns, nb, sf + cc, xt);
+    }
+    if (inLocal) {
+        BARRIER();
+    }
+    return acc;
+}
+
 KERNEL void packed_matvec(const GLOBAL int* seg, const int nseg, const GLOBAL int* st, const GLOBAL uchar* by,
                           const GLOBAL float* fl, const GLOBAL int* in, const int rows, const int cols,
                           const int perm, const int ns, const int nb, const GLOBAL float* x, const int n,
                           GLOBAL float* y) {
     LOCAL float part[MM_GROUP];
+    LOCAL float lcb[MM_CB_FLOATS];
     const int lid = LOCAL_ID(0);
     const int r = GROUP_ID(0);
     for (int t = 0; t < n; t++) {
         const GLOBAL float* xt = x + (long) t * cols;
         float acc = 0.0f;
-        for (int c = lid; c < cols; c += MM_GROUP) {
-            const float w = packed_weight(seg, nseg, st, by, fl, in, rows, ns, nb, r, c);
-            const float p = w * xt[perm >= 0 ? in[perm + c] : c];
-            acc = acc + p;
+        for (int s = 0; s < nseg; s++) {
+            acc = packed_row_part(seg, nseg, st, by, fl, in, rows, perm, ns, nb, s, r, xt, acc, lcb);
         }
         part[lid] = acc;
         BARRIER();

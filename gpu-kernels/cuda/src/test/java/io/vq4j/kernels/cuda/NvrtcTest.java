@@ -66,9 +66,12 @@ class NvrtcTest {
             // the tile of centroids sits in shared memory: 256 centroids x 16 floats at d = 16
             assertTrue(entry(ptx, "assign_nearest_16").contains("[16384]") && ptx.contains(".shared .align 4 .b8"),
                     "shared tile");
-            // the batched matmul's tiles: 32 columns x 16 rows of W and 64 tokens x 32 columns of X
+            // the batched matmul's tiles: 32 columns x 16 rows of W and 64 tokens x 32 columns of X, and
+            // the codebooks of the tile's group (MATMUL_CODEBOOK_FLOATS floats)
             assertTrue(entry(ptx, "packed_matmul").contains("[2048]") && entry(ptx, "packed_matmul").contains("[8192]"),
                     "shared W and X tiles");
+            assertTrue(entry(ptx, "packed_matmul").contains("[" + 4 * KernelSource.MATMUL_CODEBOOK_FLOATS + "]"),
+                    "shared codebooks");
         }
     }
 
