@@ -16,6 +16,9 @@ public enum AssignMethod {
      * measured) for n vectors of d against k centroids.
      */
     public static AssignMethod forShape(String backend, int n, int d, int k, boolean weighted) {
-        return EXACT;
+        // measured 2026-12-03 (docs/BENCHMARKS.md): on the CPU the matmul form took 0.38-0.53x the
+        // exact kernel's CPU time at d = 16, k = 4096 and 65,536 (weighted too), and was level or
+        // slower at d = 4 and 8 and at k = 256; on PoCL (CLBlast) it was 4-50x slower everywhere
+        return backend.equals("cpu") && d >= 16 && k >= 4096 ? GEMM : EXACT;
     }
 }

@@ -1,9 +1,11 @@
 package io.vq4j.kernels.cpu;
 
+import io.vq4j.kernels.AssignMethod;
 import io.vq4j.kernels.NearTies;
 import io.vq4j.kernels.assign.GemmAssign;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -140,6 +142,25 @@ class AssignGemmTest {
                 assertEquals(GemmAssign.distance(x, wt, i, d, cb, via[i]), dv[i]);
             }
         }
+    }
+
+    @Test
+    void theMethodArgumentChoosesTheForm() {
+        // at an offset of 2000 the two forms differ on some vectors (near-ties): each method gives its own
+        SplittableRandom r = new SplittableRandom(17);
+        int n = 2000, d = 8, k = 256;
+        float[] x = gaussian(r, n * d, 2000);
+        float[] cb = gaussian(r, k * d, 2000);
+        int[] exact = new int[n];
+        int[] gemm = new int[n];
+        cpu.assignNearest(x, null, n, d, cb, k, exact, new float[n]);
+        cpu.assignNearestGemm(x, null, n, d, cb, k, gemm, new float[n]);
+        assertTrue(!Arrays.equals(exact, gemm), "the forms differ here");
+        int[] viaMethod = new int[n];
+        cpu.assignNearest(AssignMethod.EXACT, x, null, n, d, cb, k, viaMethod, new float[n]);
+        assertArrayEquals(exact, viaMethod);
+        cpu.assignNearest(AssignMethod.GEMM, x, null, n, d, cb, k, viaMethod, new float[n]);
+        assertArrayEquals(gemm, viaMethod);
     }
 
     @Test
