@@ -14,11 +14,12 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
  * Timings of the compute SPI's kernels on one backend: assignment (3·n·k·d flops, weighted and
- * not), the M-step (bytes moved), and the Hessian gemm XᵀX (2·n·c² flops). Each case runs
+ * not; its matmul form, 2·n·k·d flops, weighted 4·n·k·d: the gemm's own), the M-step (bytes moved), and the Hessian gemm XᵀX (2·n·c² flops). Each case runs
  * once to warm up, then {@code repeats} times; the median is reported. Inputs are Gaussian,
  * from a fixed seed. Where a shape would take too long (the CPU at k = 65,536 over millions
  * of vectors), only the first {@code maxVectors} vectors are timed and the row says so:
@@ -57,7 +58,7 @@ public final class KernelBench {
         int[][] mats = quick ? new int[][]{{256, 256}} : new int[][]{{4096, 4096}, {14336, 4096}};
         int[] ks = quick ? new int[]{256, 4096} : new int[]{256, 4096, 65536};
         for (int[] m : mats) {
-            for (int d : new int[]{4, 8}) {
+            for (int d : new int[]{4, 8, 16}) {
                 for (int k : ks) {
                     out.add(new Case(m[0], m[1], d, k));
                 }
@@ -129,10 +130,21 @@ public final class KernelBench {
         return a;
     }
 
+    /** The groups of rows {@link #run} can time: assign (both forms), accumulate, dequant, hessian. */
+    public static final List<String> GROUPS = List.of("assign", "accumulate", "dequant", "hessian");
+
     /** Runs every case on the backend. {@code maxVectors} caps the vectors timed per case. */
     public static List<Row> run(Backend b, String device, List<Case> cases, long maxVectors, int repeats) {
+        return run(b, device, cases, maxVectors, repeats, Set.copyOf(GROUPS));
+    }
+
+    /** The same, for the groups of rows named in {@code groups} only (of {@link #GROUPS}). */
+    public static List<Row> run(Backend b, String device, List<Case> cases, long maxVectors, int repeats,
+                                Set<String> groups) {
         List<Row> rows = new ArrayList<>();
-        for (Case c : cases) {
+        boolean assign = groups.contains("assign");
+        boolean accumulate = groups.contains("accumulate");
+        for (Case c : assign || accumulate ? cases : List.<Case>of()) {
             int n = (int) Math.min(c.vectors(), maxVectors);
             // keep runs short on slow devices: cap the work of one call at ~2e11 flops
             n = (int) Math.max(1024, Math.min(n, 2e11 / (3.0 * c.k() * c.d())));
@@ -149,10 +161,27 @@ public final class KernelBench {
             String shape = String.format(Locale.ROOT, "%dx%d d=%d k=%d", c.rows(), c.cols(), c.d(), c.k());
             double flops = 3.0 * n * c.k() * c.d() / 1e9;
             int fn = n;
-            Timing t = time(() -> b.assignNearest(x, null, fn, c.d(), cb, c.k(), idx, dist), repeats);
-            rows.add(new Row(device, "assign", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(), flops, 0));
-            t = time(() -> b.assignNearest(x, w, fn, c.d(), cb, c.k(), idx, dist), repeats);
-            rows.add(new Row(device, "assign-weighted", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(), flops, 0));
+            Timing t;
+            if (assign) {
+                t = time(() -> b.assignNearest(x, null, fn, c.d(), cb, c.k(), idx, dist), repeats);
+                rows.add(new Row(device, "assign", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(), flops, 0));
+                t = time(() -> b.assignNearest(x, w, fn, c.d(), cb, c.k(), idx, dist), repeats);
+                rows.add(new Row(device, "assign-weighted", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(), flops,
+                        0));
+                // the matmul form: its gemm's own flops, 2·n·k·d (weighted: an inner length of 2d)
+                t = time(() -> b.assignNearestGemm(x, null, fn, c.d(), cb, c.k(), idx, dist), repeats);
+                rows.add(new Row(device, "assign-gemm", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(),
+                        2.0 * n * c.k() * c.d() / 1e9, 0));
+                t = time(() -> b.assignNearestGemm(x, w, fn, c.d(), cb, c.k(), idx, dist), repeats);
+                rows.add(new Row(device, "assign-gemm-weighted", shape, n, c.vectors(), t.seconds(), t.cpuSeconds(),
+                        4.0 * n * c.k() * c.d() / 1e9, 0));
+            }
+            if (!accumulate) {
+                continue;
+            }
+            if (!assign) { // the M-step's indices, as an E-step gives them
+                b.assignNearest(x, null, fn, c.d(), cb, c.k(), idx, dist);
+            }
             double[] sums = new double[c.k() * c.d()];
             double[] ws = new double[c.k() * c.d()];
             t = time(() -> b.accumulateCentroids(x, w, fn, c.d(), idx, c.k(), sums, ws), repeats);
@@ -161,7 +190,7 @@ public final class KernelBench {
         }
         // dequant-matvec: y = W x straight from packed VQ weights (one fp16 codebook per tensor,
         // indices of log2 k bits), bytes = the packed weights read once plus x and y
-        for (Case c : cases) {
+        for (Case c : groups.contains("dequant") ? cases : List.<Case>of()) {
             SplittableRandom r = new SplittableRandom(c.rows() * 13L + c.d() * 5L + c.k());
             int nv = Math.toIntExact(c.vectors());
             int[] idx = new int[nv];
@@ -192,7 +221,8 @@ public final class KernelBench {
             }
         }
         // the Hessian of a layer's inputs: XᵀX for 2048 calibration rows
-        for (int cols : cases.getFirst().rows() < 1024 ? new int[]{256} : new int[]{4096, 14336}) {
+        for (int cols : !groups.contains("hessian") ? new int[0]
+                : cases.getFirst().rows() < 1024 ? new int[]{256} : new int[]{4096, 14336}) {
             int m = 2048;
             SplittableRandom r = new SplittableRandom(cols);
             float[] x = gaussian(r, (long) m * cols);

@@ -1,5 +1,6 @@
 package io.vq4j.kernels;
 
+import io.vq4j.kernels.assign.GemmAssign;
 import io.vq4j.kernels.feedback.GptqBlock;
 import io.vq4j.kernels.linalg.Gram;
 import io.vq4j.kernels.linalg.InverseCholesky;
@@ -36,6 +37,42 @@ public interface Backend extends AutoCloseable {
      */
     void assignNearest(float[] vectors, float[] weights, int n, int d, float[] codebook, int k, int[] index,
                        float[] distance);
+
+    /**
+     * {@link #assignNearest} in the matmul form ({@link GemmAssign}): the least score
+     * ‖c‖² − 2x·c (weighted Σ w c² − 2 Σ (w x) c) through this backend's gemm, tile by tile, with
+     * a fused running argmin (ties to the lowest index); distance[i] is then the defined distance
+     * to index[i], as assignNearest computes it for that centroid. The index equals
+     * assignNearest's except at near-ties: where the exact distances δ_a, δ_b of the two
+     * candidates (in real arithmetic) differ by at most tol_a + tol_b, with
+     * tol_c = (2d + 4) u Σ_j w_j (|x_j| + |c_j|)² and u = 2⁻²⁴: a score is within about (2d + 1) u
+     * of that sum of magnitudes (a gemm of d + 1 products, weighted 2d, in any order, with ‖c‖²,
+     * c∘c or w∘x rounded before it), an exact distance within (d + 3) u, and each form's choice
+     * is no worse than the other's by its own two errors. The same inputs give the same indices on
+     * every run (fixed tiles). The default runs the array gemm on tiles and scans them on the host.
+     */
+    default void assignNearestGemm(float[] vectors, float[] weights, int n, int d, float[] codebook, int k,
+                                   int[] index, float[] distance) {
+        GemmAssign.viaGemm(this::gemm, vectors, weights, n, d, codebook, k, index, distance);
+    }
+
+    /** {@link #assignNearest} or {@link #assignNearestGemm}, as {@code method} says. */
+    default void assignNearest(AssignMethod method, float[] vectors, float[] weights, int n, int d, float[] codebook,
+                               int k, int[] index, float[] distance) {
+        if (method == AssignMethod.GEMM) {
+            assignNearestGemm(vectors, weights, n, d, codebook, k, index, distance);
+        } else {
+            assignNearest(vectors, weights, n, d, codebook, k, index, distance);
+        }
+    }
+
+    /**
+     * The faster assignment method on this backend for the shape, by the measured rule
+     * ({@link AssignMethod#forShape}); EXACT where nothing was measured.
+     */
+    default AssignMethod assignMethod(int n, int d, int k, boolean weighted) {
+        return AssignMethod.EXACT;
+    }
 
     /**
      * The M-step of (weighted) k-means: for every centroid c and dimension j,

@@ -8,8 +8,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * The kernel source, io/vq4j/kernels/vq.cl followed by feedback.cl (the error feedback's in-block
- * step), with the prelude of each dialect: the same kernels compile as OpenCL C and, through
- * NVRTC, as CUDA C++. Both preludes end with the
+ * step) and assign_gemm.cl (the matmul form's argmin), with the prelude of each dialect: the same
+ * kernels compile as OpenCL C and, through NVRTC, as CUDA C++. Both preludes end with the
  * packed layout's field offsets and segment kinds ({@link PackedLayout#defines()}), the one
  * table the Java side writes the packed tables with.
  */
@@ -104,7 +104,7 @@ public final class KernelSource {
         if (fp64) {
             prelude += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#define HAS_DOUBLE 1\n";
         }
-        return prelude + geometry() + PackedLayout.defines() + body() + feedback();
+        return prelude + geometry() + PackedLayout.defines() + body() + feedback() + resource("assign_gemm.cl");
     }
 
     /**
@@ -154,7 +154,7 @@ public final class KernelSource {
                 FORCE_INLINE vfloat VEXP(vfloat a) { vfloat r; for (int l = 0; l < VL; l++) r.s[l] = expf(a.s[l]); return r; }
                 #define TILE %d
                 """.formatted(CUDA_LANES, tile);
-        return prelude + geometry() + PackedLayout.defines() + body() + feedback();
+        return prelude + geometry() + PackedLayout.defines() + body() + feedback() + resource("assign_gemm.cl");
     }
 
     /** vq.cl as stored, without a prelude (its packed kernels use the names of {@link PackedLayout}). */

@@ -16,6 +16,7 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every kernel of a GPU backend against the CPU backend, on random and adversarial inputs:
@@ -105,6 +106,43 @@ public abstract class GpuParityTest {
         assertEquals(5, idx[0]);
         assertEquals(17, idx[1]);
         assertEquals(0f, dist[0]);
+    }
+
+    @Test
+    void gemmAssignmentEqualsTheExactKernelUpToNearTies() {
+        // the matmul form (issue 17 item 1): across both tile boundaries (4096 vectors, 4096
+        // centroids), weighted and not; duplicates across tiles go to the lowest index
+        SplittableRandom r = new SplittableRandom(3);
+        int[][] shapes = {{4099, 4, 4097}, {777, 16, 256}, {300, 8, 9000}, {65, 1, 7}, {70, 4, 65536}};
+        int ties = 0;
+        int total = 0;
+        for (int[] s : shapes) {
+            int n = s[0], d = s[1], k = s[2];
+            float[] x = gaussian(r, n * d);
+            float[] cb = gaussian(r, k * d);
+            if (k > 4100) {
+                System.arraycopy(cb, 5 * d, cb, 4100 * d, d);
+                System.arraycopy(cb, 5 * d, x, 0, d);
+            }
+            float[] w = new float[n * d];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = i % 11 == 0 ? 0f : (float) r.nextDouble(0.01, 10);
+            }
+            String what = gpu.name() + " n=" + n + " d=" + d + " k=" + k;
+            ties += NearTies.check(what, gpu, x, null, n, d, cb, k);
+            ties += NearTies.check(what + " weighted", gpu, x, w, n, d, cb, k);
+            total += 2 * n;
+            int[] a = new int[n];
+            int[] b = new int[n];
+            gpu.assignNearestGemm(x, w, n, d, cb, k, a, new float[n]);
+            gpu.assignNearestGemm(x, w, n, d, cb, k, b, new float[n]);
+            assertArrayEquals(a, b, what + ": the same indices on every run");
+            if (k > 4100) {
+                gpu.assignNearestGemm(x, null, n, d, cb, k, a, new float[n]);
+                assertEquals(5, a[0], what + ": an exact tie across tiles goes to the lowest index");
+            }
+        }
+        assertTrue(ties * 1000 < total, ties + " near-ties in " + total + " vectors");
     }
 
     /**

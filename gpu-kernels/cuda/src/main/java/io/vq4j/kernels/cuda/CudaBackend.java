@@ -6,6 +6,7 @@ import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
 import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.Tuning;
+import io.vq4j.kernels.assign.GemmAssign;
 import io.vq4j.kernels.cpu.CpuBackend;
 import io.vq4j.kernels.device.DeviceMatrix;
 import io.vq4j.kernels.device.DeviceWeights;
@@ -318,6 +319,63 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
             }
         }
     }
+
+    /**
+     * The matmul form as the OpenCL backend's ({@link GemmAssign}): cuBLAS's SGEMM into a tile of
+     * scores, assign_gemm.cl's running argmin over it; without cuBLAS the SPI's default (this
+     * backend's gemm, then the CPU's).
+     */
+    @Override
+    public void assignNearestGemm(float[] vectors, float[] weights, int n, int d, float[] codebook, int k,
+                                  int[] index, float[] distance) {
+        GpuArguments.assignNearest(vectors, weights, n, d, codebook, k, index, distance);
+        if (n == 0) {
+            return;
+        }
+        if (device.cublas == null) {
+            super.assignNearestGemm(vectors, weights, n, d, codebook, k, index, distance);
+            return;
+        }
+        boolean weighted = weights != null;
+        int m = GemmAssign.width(d, weighted);
+        int nt = Math.min(n, GemmAssign.VECTOR_TILE);
+        int kt = Math.min(k, GemmAssign.CENTROID_TILE);
+        float[] best = new float[nt];
+        int[] at = new int[nt];
+        synchronized (device) {
+            device.enter();
+            try (Buffers fixed = new Buffers()) {
+                long dc = fixed.in(GemmAssign.codebookOperand(codebook, k, d, weighted), 0, (long) k * m);
+                long ds = fixed.alloc((long) kt * nt * Float.BYTES);
+                long db = fixed.alloc((long) nt * Float.BYTES);
+                long di = fixed.alloc((long) nt * Integer.BYTES);
+                for (int from = 0; from < n; from += nt) {
+                    int rows = Math.min(nt, n - from);
+                    try (Buffers buf = new Buffers()) {
+                        long dx = buf.in(GemmAssign.vectorOperand(vectors, weights, from, rows, d), 0, (long) rows * m);
+                        for (int c0 = 0; c0 < k; c0 += kt) {
+                            int cols = Math.min(kt, k - c0);
+                            int status = device.cublas.sgemmRowMajor(false, true, cols, rows, m, 1f,
+                                    dc + (long) c0 * m * Float.BYTES, m, dx, m, 0f, ds, rows);
+                            if (status != 0) {
+                                throw new IllegalStateException(name() + ": assignNearestGemm's gemm failed: cuBLAS"
+                                        + " status " + status);
+                            }
+                            launch(ASSIGN_GEMM_KERNEL, rows, 64, new Ptr(ds), cols, rows, c0, new Ptr(db), new Ptr(di));
+                        }
+                        buf.out(db, best, 0, rows);
+                        buf.out(di, at, 0, rows);
+                    }
+                    GemmAssign.finish(vectors, weights, from, rows, d, codebook, best, at, index, distance);
+                }
+            } catch (Cuda.CudaException e) {
+                throw failure("assignNearestGemm n=" + n + " d=" + d + " k=" + k, e);
+            }
+        }
+    }
+
+    /** assign_gemm.cl's argmin over a tile of scores. */
+    static final String ASSIGN_GEMM_KERNEL = "assign_gemm_argmin";
 
     @Override
     public void accumulateCentroids(float[] vectors, float[] weights, int n, int d, int[] index, int k, double[] sums,

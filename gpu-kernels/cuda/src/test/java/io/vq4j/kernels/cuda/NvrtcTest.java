@@ -52,7 +52,7 @@ class NvrtcTest {
             assertTrue(ptx.contains(".target sm_" + arch), "target sm_" + arch);
             for (String k : List.of("accumulate_partials", "reduce_partials", "packed_dequant", "packed_matmul",
                     "packed_matvec", "fw_embed", "fw_rmsnorm", "fw_rope", "fw_attention", "fw_silu_mul", "fw_add",
-                    "fw_add_bias", "fw_nll", "fw_copy", "fw_rmsnorm_rows")) {
+                    "fw_add_bias", "fw_nll", "fw_copy", "fw_rmsnorm_rows", CudaBackend.ASSIGN_GEMM_KERNEL)) {
                 entry(ptx, k);
             }
             for (int d = 1; d <= 16; d++) {

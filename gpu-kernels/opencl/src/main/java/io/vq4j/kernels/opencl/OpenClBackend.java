@@ -1,5 +1,6 @@
 package io.vq4j.kernels.opencl;
 
+import io.vq4j.kernels.AssignMethod;
 import io.vq4j.kernels.ForwardOps;
 import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.KernelSource;
@@ -43,6 +44,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private final OpenCl.Device device;
     private final OpenClLinalg linalg;
     private final OpenClFeedback feedback;
+    private final OpenClAssignGemm assignGemm;
 
     public OpenClBackend(int index) {
         this(OpenCl.open(index));
@@ -53,6 +55,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
         this.device = device;
         this.linalg = new OpenClLinalg(device, name(), this::allocated);
         this.feedback = new OpenClFeedback(device, this::allocated);
+        this.assignGemm = new OpenClAssignGemm(device, name(), this::allocated);
     }
 
     @Override
@@ -221,6 +224,28 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                 throw failure(assignCall(n, d, k), e);
             }
         }
+    }
+
+    /** The matmul form: CLBlast's SGEMM and assign_gemm.cl's argmin ({@link OpenClAssignGemm}). */
+    @Override
+    public void assignNearestGemm(float[] vectors, float[] weights, int n, int d, float[] codebook, int k,
+                                  int[] index, float[] distance) {
+        GpuArguments.assignNearest(vectors, weights, n, d, codebook, k, index, distance);
+        if (n == 0) {
+            return;
+        }
+        synchronized (device) {
+            try {
+                assignGemm.run(vectors, weights, n, d, codebook, k, index, distance);
+            } catch (CLException e) {
+                throw failure("assignNearestGemm n=" + n + " d=" + d + " k=" + k, e);
+            }
+        }
+    }
+
+    @Override
+    public AssignMethod assignMethod(int n, int d, int k, boolean weighted) {
+        return AssignMethod.forShape("opencl", n, d, k, weighted);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.vq4j.kernels.cpu;
 
 import io.vq4j.core.Parallel;
+import io.vq4j.kernels.AssignMethod;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.ForwardOps;
 import io.vq4j.kernels.HostMatrix;
@@ -125,6 +126,21 @@ public final class CpuBackend implements Backend {
                 assignOne(vectors, weights, i, d, ct, kp, index, distance);
             }
         });
+    }
+
+    /** The matmul form on this backend's own gemm ({@link AssignGemm}). */
+    @Override
+    public void assignNearestGemm(float[] vectors, float[] weights, int n, int d, float[] codebook, int k,
+                                  int[] index, float[] distance) {
+        check(k > 0 && d > 0 && vectors.length >= (long) n * d && codebook.length >= (long) k * d
+                && index.length >= n && distance.length >= n && (weights == null || weights.length >= (long) n * d),
+                "assignNearestGemm sizes");
+        AssignGemm.run(vectors, weights, n, d, codebook, k, index, distance);
+    }
+
+    @Override
+    public AssignMethod assignMethod(int n, int d, int k, boolean weighted) {
+        return AssignMethod.forShape("cpu", n, d, k, weighted);
     }
 
     private static final IntVector LANES = IntVector.zero(IS).addIndex(1);

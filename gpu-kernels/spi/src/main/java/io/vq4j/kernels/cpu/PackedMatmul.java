@@ -105,6 +105,23 @@ public final class PackedMatmul {
         run(x, xOffset, ldx, rows, new Out(y, yOffset, ldy, null, true, alpha, beta));
     }
 
+    /**
+     * On the calling thread, outputs [2·pairFrom·L, min(out, 2·pairTo·L)) of {@code rows} rows of X:
+     * {@code y[yOffset + r·ldy + o − 2·pairFrom·L] = Σ_k x[xOffset + r·ldx + k]·W[o][k] + bias[o]}
+     * (bias may be null), in {@link #multiply}'s order. For a caller that tiles the outputs itself
+     * and runs the tiles in parallel (the matmul form of the assignment, AssignGemm).
+     */
+    public void multiplyPanelPairs(float[] x, int xOffset, int ldx, int rows, int pairFrom, int pairTo, float[] bias,
+                                   float[] y, int yOffset, int ldy) {
+        block(x, xOffset, ldx, rows, pairFrom, Math.min(pairTo, (panels + 1) / 2),
+                new Out(y, yOffset - 2 * pairFrom * L, ldy, bias, false, 1f, 0f), new float[8 * L]);
+    }
+
+    /** Panels per pair of {@link #multiplyPanelPairs}, times lanes: the outputs one pair holds. */
+    public static int pairWidth() {
+        return 2 * L;
+    }
+
     /** Where products land and how they are finished. */
     private record Out(float[] y, int offset, int ld, float[] bias, boolean scaled, float alpha, float beta) {
     }
@@ -112,43 +129,46 @@ public final class PackedMatmul {
     private void run(float[] x, int xo, int ldx, int rows, Out y) {
         long work = (long) rows * in * out;
         int minChunk = work < (1 << 20) ? panels : 2; // small products are not worth a fork
-        Parallel.forChunks(0, (panels + 1) / 2, minChunk, (lo, hi) -> {
-            float[] sums = new float[8 * L];
-            for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
-                int r1 = Math.min(rows, r0 + ROW_BLOCK);
-                for (int pp = lo; pp < hi; pp++) {
-                    int p = 2 * pp;
-                    boolean two = p + 1 < panels;
-                    int r = r0;
-                    for (; r + 4 <= r1; r += 4) {
-                        if (two) {
-                            kernel4x2(x, xo, ldx, r, p, sums);
-                            finish(sums, 0, r, p, y);
-                            finish(sums, 1, r, p + 1, y);
-                            finish(sums, 2, r + 1, p, y);
-                            finish(sums, 3, r + 1, p + 1, y);
-                            finish(sums, 4, r + 2, p, y);
-                            finish(sums, 5, r + 2, p + 1, y);
-                            finish(sums, 6, r + 3, p, y);
-                            finish(sums, 7, r + 3, p + 1, y);
-                        } else {
-                            kernel4x1(x, xo, ldx, r, p, sums);
-                            for (int q = 0; q < 4; q++) {
-                                finish(sums, q, r + q, p, y);
-                            }
-                        }
-                    }
-                    for (; r < r1; r++) {
-                        kernel1(x, xo, ldx, r, p, sums);
+        Parallel.forChunks(0, (panels + 1) / 2, minChunk, (lo, hi) -> block(x, xo, ldx, rows, lo, hi, y,
+                new float[8 * L]));
+    }
+
+    /** Panel pairs [lo, hi) of every row, on this thread. */
+    private void block(float[] x, int xo, int ldx, int rows, int lo, int hi, Out y, float[] sums) {
+        for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+            int r1 = Math.min(rows, r0 + ROW_BLOCK);
+            for (int pp = lo; pp < hi; pp++) {
+                int p = 2 * pp;
+                boolean two = p + 1 < panels;
+                int r = r0;
+                for (; r + 4 <= r1; r += 4) {
+                    if (two) {
+                        kernel4x2(x, xo, ldx, r, p, sums);
                         finish(sums, 0, r, p, y);
-                        if (two) {
-                            kernel1(x, xo, ldx, r, p + 1, sums);
-                            finish(sums, 0, r, p + 1, y);
+                        finish(sums, 1, r, p + 1, y);
+                        finish(sums, 2, r + 1, p, y);
+                        finish(sums, 3, r + 1, p + 1, y);
+                        finish(sums, 4, r + 2, p, y);
+                        finish(sums, 5, r + 2, p + 1, y);
+                        finish(sums, 6, r + 3, p, y);
+                        finish(sums, 7, r + 3, p + 1, y);
+                    } else {
+                        kernel4x1(x, xo, ldx, r, p, sums);
+                        for (int q = 0; q < 4; q++) {
+                            finish(sums, q, r + q, p, y);
                         }
                     }
                 }
+                for (; r < r1; r++) {
+                    kernel1(x, xo, ldx, r, p, sums);
+                    finish(sums, 0, r, p, y);
+                    if (two) {
+                        kernel1(x, xo, ldx, r, p + 1, sums);
+                        finish(sums, 0, r, p + 1, y);
+                    }
+                }
             }
-        });
+        }
     }
 
     /*
