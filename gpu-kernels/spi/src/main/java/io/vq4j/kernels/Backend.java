@@ -2,6 +2,7 @@ package io.vq4j.kernels;
 
 import io.vq4j.kernels.assign.GemmAssign;
 import io.vq4j.kernels.feedback.GptqBlock;
+import io.vq4j.kernels.feedback.GptvqBlock;
 import io.vq4j.kernels.linalg.Gram;
 import io.vq4j.kernels.linalg.InverseCholesky;
 import io.vq4j.kernels.packed.PackedMatrix;
@@ -218,6 +219,34 @@ public interface Backend extends AutoCloseable {
             read(w, 0, i2, rows, ext - i2, extra, 0, ext - i2);
         }
         GptqBlock.run(block, extra, e, rows, cols, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros);
+        write(err, 0, 0, rows, width, e, 0, width);
+    }
+
+    /**
+     * GPTVQ's in-block step on the resident W (rows × cols), block columns [i1, i2) in slices of d
+     * (i1, i2 − i1 and cols multiples of d): for each slice left to right, every row's sub-vector
+     * x_t = w_t / s (s the row's block-norm scale of the slice, scales[r · (width/d) + slice], or 1
+     * when scales is null) goes to the nearest centroid of its row block's codebook
+     * (books[(r / gRows) · k · d …], k × d each) under {@link #assignNearest}'s weighted distance
+     * with weights (float) (dw_t · s · s), in double (dw: D_t = 1/[H⁻¹]_tt of the block's columns);
+     * its index goes to indices[r · (cols/d) + column/d]; then q_t = c_t · s, the error
+     * e = (w − q) U_PP⁻¹ (forward substitution in double, into err's columns) and
+     * w_l −= (float) Σ_t e_t · U_tl for the block's later columns l (the sum in double from 0).
+     * ub is U[i1:i2, i1:i2] (width × width, row-major, double). The bits are those of
+     * {@link GptvqBlock}, the CPU's code, on every backend; W's block columns are left unspecified.
+     * The default (the CPU backend's) copies the block's columns out of W, runs the assignment
+     * through this backend's {@link #assignNearest} and the rows in parallel, and writes the errors;
+     * W itself is not written.
+     */
+    default void gptvqBlock(ResidentMatrix w, int i1, int i2, double[] ub, double[] dw, int d, float[] books, int k,
+                            int gRows, float[] scales, int[] indices, ResidentMatrix err) {
+        GptvqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, dw, d, books, k, gRows, scales,
+                indices);
+        int rows = w.rows(), cols = w.cols(), width = i2 - i1;
+        float[] block = new float[rows * width];
+        float[] e = new float[rows * width];
+        read(w, 0, i1, rows, width, block, 0, width);
+        GptvqBlock.run(this::assignNearest, block, e, rows, cols, i1, i2, ub, dw, d, books, k, gRows, scales, indices);
         write(err, 0, 0, rows, width, e, 0, width);
     }
 

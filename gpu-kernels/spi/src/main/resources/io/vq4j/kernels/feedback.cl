@@ -9,6 +9,7 @@
  * rounded once (a quotient of floats rounded from double is the correctly rounded float one:
  * 53 >= 2·24 + 2 bits); Math.round, Math.min/max (NaN and −0) and the fp16 conversions are
  * Java's own bit algorithms (Math.round(float), Float.floatToFloat16, Float.float16ToFloat).
+ * gptvq_block (below) is io.vq4j.kernels.feedback.GptvqBlock in the same way, a work-group per row.
  * Needs doubles: a device without them runs the CPU's code.
  */
 #ifdef HAS_DOUBLE
@@ -194,6 +195,112 @@ KERNEL void gptq_scalar_block(GLOBAL float* w, const int rows, const int cols, c
         for (int l = jj + 1; l < width; l++) {
             wr[i1 + l] = wr[i1 + l] - (float) ((double) e * u[l]);
         }
+    }
+}
+
+/*
+ * GPTVQ's in-block step (Backend.gptvqBlock): io.vq4j.kernels.feedback.GptvqBlock operation by
+ * operation, one work-group of GV_GROUP work-items per row, in place on the resident W. Per slice
+ * of d columns: the row's sub-vector x_t = w_t / s and weights (float) (D_t · s · s) in local
+ * memory; each work-item scans the centroids c ≡ its id (mod GV_GROUP) in order with the SPI's
+ * distance (acc = fma(w_t · diff, diff, acc), diff = c_t − x_t: vq.cl's assignment) keeping the
+ * first least (strict <); a tree takes the least distance, the lowest index among equal ones,
+ * which is the first least of a scan from 0 (the CPU's assignNearest; centroid 0 when nothing is
+ * below infinity). Work-item 0 then takes q = c · s, the error by forward substitution in double
+ * and the row's index; the work-items share the block's later columns for
+ * w_l −= (float) Σ_t e_t · U_tl (the sum in double from 0, t in order). The barriers fence global
+ * memory too: the next slice reads what this one wrote to W.
+ */
+#define GV_GROUP 64
+#define GV_MAXD 16
+#ifdef __OPENCL_VERSION__
+#define GV_BARRIER() barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)
+#define GV_FMA(a, b, c) fma(a, b, c)
+#else
+#define GV_BARRIER() __syncthreads()
+#define GV_FMA(a, b, c) fmaf(a, b, c)
+#endif
+
+/*
+ * Row GROUP_ID(0) of the block [i1, i1 + width) of w (rows × cols): ub the block's U (width ×
+ * width, double), dw the block's D (width, double), books the column group's codebooks (one of
+ * k × d per gRows rows), scales the rows' slice scales (rows × width/d; hasScales 0: all 1),
+ * the indices into idx (rows × width/d), the scaled errors into err (row stride lde).
+ */
+KERNEL void gptvq_block(GLOBAL float* w, const int rows, const int cols, const int i1, const int width,
+                        const GLOBAL double* ub, const GLOBAL double* dw, const int d, const GLOBAL float* books,
+                        const int k, const int gRows, const GLOBAL float* scales, const int hasScales,
+                        GLOBAL int* idx, GLOBAL float* err, const int lde) {
+    LOCAL float xs[GV_MAXD];
+    LOCAL float ws[GV_MAXD];
+    LOCAL double es[GV_MAXD];
+    LOCAL float bestD[GV_GROUP];
+    LOCAL int bestI[GV_GROUP];
+    const int r = GROUP_ID(0);
+    const int lid = LOCAL_ID(0);
+    GLOBAL float* wr = w + (long) r * cols + i1;
+    const GLOBAL float* book = books + (long) (r / gRows) * k * d;
+    const int per = width / d;
+    for (int v = 0; v < per; v++) {
+        const int jj = v * d;
+        const float sc = hasScales ? scales[(long) r * per + v] : 1.0f;
+        if (lid < d) {
+            xs[lid] = fb_div(wr[jj + lid], sc);
+            ws[lid] = (float) (dw[jj + lid] * (double) sc * (double) sc);
+        }
+        GV_BARRIER();
+        float best = INFINITY;
+        int bi = 0;
+        for (int c = lid; c < k; c += GV_GROUP) {
+            const GLOBAL float* cv = book + (long) c * d;
+            float acc = 0.0f;
+            for (int t = 0; t < d; t++) {
+                const float diff = cv[t] - xs[t];
+                acc = GV_FMA(ws[t] * diff, diff, acc);
+            }
+            if (acc < best) {
+                best = acc;
+                bi = c;
+            }
+        }
+        bestD[lid] = best;
+        bestI[lid] = bi;
+        GV_BARRIER();
+        for (int h = GV_GROUP / 2; h > 0; h >>= 1) {
+            if (lid < h) {
+                const float o = bestD[lid + h];
+                const int oi = bestI[lid + h];
+                if (o < bestD[lid] || (o == bestD[lid] && oi < bestI[lid])) {
+                    bestD[lid] = o;
+                    bestI[lid] = oi;
+                }
+            }
+            GV_BARRIER();
+        }
+        if (lid == 0) {
+            const int c = bestD[0] < INFINITY ? bestI[0] : 0;
+            idx[(long) r * per + v] = c;
+            for (int t = 0; t < d; t++) {
+                const float q = book[(long) c * d + t] * sc;
+                double s = (double) (wr[jj + t] - q);
+                wr[jj + t] = q;
+                for (int a = 0; a < t; a++) {
+                    s = s - es[a] * ub[(long) (jj + a) * width + jj + t];
+                }
+                const double e = s / ub[(long) (jj + t) * width + jj + t];
+                es[t] = e;
+                err[(long) r * lde + jj + t] = (float) e;
+            }
+        }
+        GV_BARRIER();
+        for (int l = jj + d + lid; l < width; l += GV_GROUP) {
+            double acc = 0.0;
+            for (int t = 0; t < d; t++) {
+                acc = acc + es[t] * ub[(long) (jj + t) * width + l];
+            }
+            wr[l] = wr[l] - (float) acc;
+        }
+        GV_BARRIER();
     }
 }
 #endif

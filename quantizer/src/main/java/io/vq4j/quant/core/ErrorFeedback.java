@@ -1,12 +1,8 @@
 package io.vq4j.quant.core;
 
 import io.vq4j.kernels.feedback.GptqBlock;
+import io.vq4j.kernels.feedback.GptvqBlock;
 import io.vq4j.quant.method.LayerProblem;
-import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 import java.util.Comparator;
@@ -17,11 +13,6 @@ import java.util.Comparator;
  * column order by decreasing diag H (gptq's act-order, vptq's permutation and outliers).
  */
 public final class ErrorFeedback {
-    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
-    /** As many float lanes as DS has double lanes, for the D2F conversion. */
-    private static final VectorSpecies<Float> FS = VectorSpecies.of(float.class,
-            VectorShape.forBitSize(DS.vectorBitSize() / 2));
-
     private ErrorFeedback() {
     }
 
@@ -30,43 +21,15 @@ public final class ErrorFeedback {
         GptqBlock.subtractScaled(w, wo, e, u, uo, n);
     }
 
-    /**
-     * GPTVQ's in-block feedback of d columns' errors along a row: for i &lt; n,
-     * w[wo + i] −= (float) Σ_t e[t] · u[uo + t·ldu + i], the sum in double over t = 0..d−1 in
-     * order from 0 (a multiply, then an add: no fused multiply-add), lane by lane, so the bits are
-     * those of {@link #subtractCombinationScalar}.
-     */
+    /** {@link GptvqBlock#subtractCombination}: w[wo + i] −= (float) Σ_t e[t] · u[uo + t·ldu + i] for i &lt; n. */
     public static void subtractCombination(float[] w, int wo, double[] e, int d, double[] u, int uo, int ldu, int n) {
-        int i = 0;
-        int step = DS.length();
-        int bound = DS.loopBound(Math.max(0, n));
-        for (; i < bound; i += step) {
-            DoubleVector acc = DoubleVector.zero(DS);
-            for (int t = 0; t < d; t++) {
-                acc = acc.add(DoubleVector.fromArray(DS, u, uo + t * ldu + i).mul(e[t]));
-            }
-            FloatVector upd = (FloatVector) acc.convertShape(VectorOperators.D2F, FS, 0);
-            FloatVector.fromArray(FS, w, wo + i).sub(upd).intoArray(w, wo + i);
-        }
-        for (; i < n; i++) {
-            double upd = 0;
-            for (int t = 0; t < d; t++) {
-                upd += e[t] * u[uo + t * ldu + i];
-            }
-            w[wo + i] -= (float) upd;
-        }
+        GptvqBlock.subtractCombination(w, wo, e, d, u, uo, ldu, n);
     }
 
-    /** The scalar reference of {@link #subtractCombination} (gptvq's loop as it was). */
+    /** The scalar reference of {@link #subtractCombination}. */
     public static void subtractCombinationScalar(float[] w, int wo, double[] e, int d, double[] u, int uo, int ldu,
                                                  int n) {
-        for (int i = 0; i < n; i++) {
-            double upd = 0;
-            for (int t = 0; t < d; t++) {
-                upd += e[t] * u[uo + t * ldu + i];
-            }
-            w[wo + i] -= (float) upd;
-        }
+        GptvqBlock.subtractCombinationScalar(w, wo, e, d, u, uo, ldu, n);
     }
 
     /** The scalar reference of {@link #subtractScaled}. */

@@ -2,12 +2,13 @@ package io.vq4j.quant.core;
 
 import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.ResidentMatrix;
 
 /**
  * The matrices of GPTQ's error feedback that the backend holds for the whole layer (issue 16):
  * W and the block's errors E. W goes to the backend once; the in-block step
- * ({@link Backend#gptqBlock}) reads and writes them there, and each block of B columns costs the
+ * ({@link Backend#gptqBlock}, {@link Backend#gptvqBlock}) reads and writes them there, and each block of B columns costs the
  * host only the block's slice of U (in double), its codes and grids, and the block's rows of U
  * (as floats, for the lazy update) — O(rows·cols + cols²) values per layer in all.
  * W[:, i2:] −= Err · U[i1:i2, i2:] is one gemm on sub-matrices of the resident W, in place. On
@@ -57,6 +58,20 @@ public final class ResidentFeedback implements AutoCloseable {
     /** The resident W (rows × cols), for the backend's in-block step. */
     public ResidentMatrix weights() {
         return w;
+    }
+
+    /**
+     * Brings W's columns [c0, c1) as they are now into {@code host} (rows × cols, the array this was
+     * made from), for host work on the current weights (gptvq's scales and codebooks where a column
+     * group starts). Nothing is copied where the resident W is that array (the CPU backend).
+     */
+    public void current(float[] host, int c0, int c1) {
+        if (c1 <= c0 || w instanceof HostMatrix h && h.values() == host) {
+            return;
+        }
+        long t = Phases.start();
+        backend.read(w, 0, c0, rows, c1 - c0, host, c0, cols);
+        Phases.stop("feedback.copies", t);
     }
 
     /** The resident errors (rows × B) the in-block step writes and {@link #update} reads. */

@@ -1,6 +1,6 @@
 package io.vq4j.quant.gptvq;
 
-import io.vq4j.core.Parallel;
+import io.vq4j.core.Phases;
 import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.BlockScaleValues;
 import io.vq4j.kernels.packed.CodebookFormat;
@@ -8,9 +8,9 @@ import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.pack.Codebooks;
 import io.vq4j.quant.core.Checks;
-import io.vq4j.quant.core.ErrorFeedback;
 import io.vq4j.quant.core.KMeans;
 import io.vq4j.quant.core.Linalg;
+import io.vq4j.quant.core.ResidentFeedback;
 import io.vq4j.quant.method.LayerProblem;
 import io.vq4j.quant.method.Method;
 import io.vq4j.quant.method.QuantSpec;
@@ -33,10 +33,11 @@ import java.util.SplittableRandom;
  *       diagonal D), seeded by k-means++ or Mahalanobis initialisation; then rounded to its
  *       storage format (fp16 or int8 + scale).</li>
  *   <li><b>Quantization.</b> d columns at a time: every row's slice goes to its nearest centroid
- *       under the same distance (backend.assignNearest); the block's error is
- *       E_P = (W_P − Q_P) U_PP⁻¹ (U the upper Cholesky factor of H⁻¹, solved by substitution per
- *       row), fed to the rest of the lazy block column by column, and to the columns after the
- *       block as one gemm (Algorithm 1 line 14). With d = 1 this is exactly GPTQ.</li>
+ *       under the same distance; the block's error is E_P = (W_P − Q_P) U_PP⁻¹ (U the upper
+ *       Cholesky factor of H⁻¹, solved by substitution per row), fed to the rest of the lazy block
+ *       (these three: one backend call per block, Backend#gptvqBlock), and to the columns after the
+ *       block as one gemm on the resident W (Algorithm 1 line 14; ResidentFeedback). With d = 1
+ *       this is exactly GPTQ.</li>
  *   <li><b>Codebook update</b> (appendix A): with the indices fixed, the codebook entries θ
  *       minimise tr((W − Q(θ)) H (W − Q(θ))ᵀ), a convex quadratic; solved by conjugate gradients
  *       on the normal equations (each step one rows×cols×cols gemm), in double, then rounded to
@@ -90,7 +91,9 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
         int perRow = cols / d;
         CodebookFormat format = s.int8Codebooks() ? CodebookFormat.INT8 : CodebookFormat.F16;
 
+        long t = Phases.start();
         double[] u = Linalg.inverseCholeskyUpperDamped(p.backend(), p.hessian(), cols, p.name());
+        Phases.stop("gptvq.factor", t);
         double[] dw = new double[cols]; // D_j = 1 / [H⁻¹]_jj, [H⁻¹]_jj = Σ_i U_ij²
         for (int j = 0; j < cols; j++) {
             double hinv = 0;
@@ -111,47 +114,74 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
         float[] codebooks = new float[rowBlocks * colBlocks * k * d];
         float[] cbScales = format == CodebookFormat.INT8 ? new float[rowBlocks * colBlocks] : null;
         int[] indices = new int[rows * perRow];
-        int bs = Math.max(d, s.blockSize() / d * d);
+        int bs = Math.min(Math.max(d, s.blockSize() / d * d), gCols);
+        double[] ub = new double[bs * bs];
+        double[] db = new double[bs];
+        float[] books = new float[rowBlocks * k * d];
+        float[] sliceScales = nb > 0 ? new float[rows * (bs / d)] : null;
 
-        for (int cb = 0; cb < colBlocks; cb++) {
-            int c0 = cb * gCols;
-            int c1 = c0 + gCols;
-            if (nb > 0) { // scales of this column group's blocks, from the current weights
-                for (int r = 0; r < rows; r++) {
-                    for (int b = c0 / nb; b * nb < c1; b++) {
-                        int code = scales.codeFor(maxAbs(w, r * cols + b * nb, r * cols + Math.min(cols, (b + 1) * nb)));
-                        scaleCodes[r * scaleBlocks + b] = code;
-                        float sc = scales.scale(code);
-                        for (int c = b * nb; c < Math.min(cols, (b + 1) * nb); c++) {
-                            scaleOf[r * cols + c] = sc;
+        // W and the block's errors stay on the backend for the layer (ResidentFeedback); the host
+        // reads W's columns back only where a column group starts (its scales and codebooks)
+        try (ResidentFeedback fb = new ResidentFeedback(p.backend(), w, rows, cols, bs)) {
+            for (int cb = 0; cb < colBlocks; cb++) {
+                int c0 = cb * gCols;
+                int c1 = c0 + gCols;
+                t = Phases.start();
+                fb.current(w, c0, c1);
+                if (nb > 0) { // scales of this column group's blocks, from the current weights
+                    for (int r = 0; r < rows; r++) {
+                        for (int b = c0 / nb; b * nb < c1; b++) {
+                            int code = scales.codeFor(maxAbs(w, r * cols + b * nb,
+                                    r * cols + Math.min(cols, (b + 1) * nb)));
+                            scaleCodes[r * scaleBlocks + b] = code;
+                            float sc = scales.scale(code);
+                            for (int c = b * nb; c < Math.min(cols, (b + 1) * nb); c++) {
+                                scaleOf[r * cols + c] = sc;
+                            }
                         }
                     }
                 }
-            }
-            for (int rb = 0; rb < rowBlocks; rb++) {
-                int g = rb * colBlocks + cb;
-                if (p.shared() != null) { // one group; the book was fitted on every sharing layer
-                    System.arraycopy(p.shared().book(), 0, codebooks, 0, k * d);
-                } else {
-                    initCodebook(p, w, scaleOf, dw, rb * gRows, (rb + 1) * gRows, c0, c1, g, codebooks, cbScales,
-                            format);
+                for (int rb = 0; rb < rowBlocks; rb++) {
+                    int g = rb * colBlocks + cb;
+                    if (p.shared() != null) { // one group; the book was fitted on every sharing layer
+                        System.arraycopy(p.shared().book(), 0, codebooks, 0, k * d);
+                    } else {
+                        initCodebook(p, w, scaleOf, dw, rb * gRows, (rb + 1) * gRows, c0, c1, g, codebooks, cbScales,
+                                format);
+                    }
+                    System.arraycopy(codebooks, g * k * d, books, rb * k * d, k * d);
                 }
-            }
-            for (int i1 = c0; i1 < c1; i1 += bs) {
-                int i2 = Math.min(c1, i1 + bs);
-                int width = i2 - i1;
-                float[] err = new float[rows * width];
-                for (int j = i1; j < i2; j += d) {
-                    quantizeColumns(p, w, scaleOf, dw, u, j, i2, i1, width, err, codebooks, indices, cb, colBlocks,
-                            gRows, perRow);
+                Phases.stop("gptvq.init", t);
+                for (int i1 = c0; i1 < c1; i1 += bs) {
+                    int i2 = Math.min(c1, i1 + bs);
+                    int width = i2 - i1;
+                    double[] ubw = width == bs ? ub : new double[width * width];
+                    for (int a = 0; a < width; a++) {
+                        System.arraycopy(u, (i1 + a) * cols + i1, ubw, a * width, width);
+                    }
+                    System.arraycopy(dw, i1, db, 0, width);
+                    if (nb > 0) {
+                        int per = width / d;
+                        for (int r = 0; r < rows; r++) {
+                            for (int v = 0; v < per; v++) {
+                                sliceScales[r * per + v] = scaleOf[r * cols + i1 + v * d];
+                            }
+                        }
+                    }
+                    t = Phases.start();
+                    p.backend().gptvqBlock(fb.weights(), i1, i2, ubw, db, d, books, k, gRows, sliceScales, indices,
+                            fb.errors());
+                    Phases.stop("gptvq.inblock", t);
+                    fb.update(u, i1, i2);
                 }
-                ErrorFeedback.lazyUpdate(p, w, rows, cols, u, err, i1, i2);
             }
         }
         PackedMatrix q = layer(rows, cols, d, gRows, gCols, k, format, codebooks, cbScales, indices, scales, scaleCodes,
                 p.shared() != null ? p.shared().tensor() : null);
         if (s.codebookUpdate() && p.shared() == null) { // an update would give the layer its own codebook
+            t = Phases.start();
             q = CodebookUpdate.improve(p, q, scaleOf);
+            Phases.stop("gptvq.codebook-update", t);
         }
         return q;
     }
@@ -260,66 +290,5 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
             cbScales[g] = sc[0];
         }
         System.arraycopy(book, 0, codebooks, g * k * d, k * d);
-    }
-
-    /**
-     * Columns [j, j+d) of every row: nearest centroid under the weighted distance, then the
-     * error E_P = (W_P − Q_P) U_PP⁻¹ fed to columns [j+d, i2) of the lazy block and recorded.
-     */
-    private static void quantizeColumns(LayerProblem p, float[] w, float[] scaleOf, double[] dw, double[] u, int j,
-                                        int i2, int i1, int width, float[] err, float[] codebooks, int[] indices,
-                                        int cb, int colBlocks, int gRows, int perRow) {
-        int rows = p.rows();
-        int cols = p.cols();
-        GptvqOptions s = METHOD.options(p.spec());
-        int d = s.dim();
-        int k = s.centroids();
-        float[] x = new float[rows * d];
-        float[] wt = new float[rows * d];
-        for (int r = 0; r < rows; r++) {
-            for (int t = 0; t < d; t++) {
-                float sc = scaleOf[r * cols + j + t];
-                x[r * d + t] = w[r * cols + j + t] / sc;
-                wt[r * d + t] = (float) (dw[j + t] * sc * sc);
-            }
-        }
-        int[] idx = new int[rows];
-        float[] dist = new float[rows];
-        int rowBlocks = rows / gRows;
-        for (int rb = 0; rb < rowBlocks; rb++) { // each row block has its own codebook
-            int g = rb * colBlocks + cb;
-            float[] book = Arrays.copyOfRange(codebooks, g * k * d, (g + 1) * k * d);
-            float[] xs = Arrays.copyOfRange(x, rb * gRows * d, (rb + 1) * gRows * d);
-            float[] ws = Arrays.copyOfRange(wt, rb * gRows * d, (rb + 1) * gRows * d);
-            int[] is = new int[gRows];
-            float[] ds = new float[gRows];
-            p.backend().assignNearest(xs, ws, gRows, d, book, k, is, ds);
-            System.arraycopy(is, 0, idx, rb * gRows, gRows);
-        }
-        // rows are independent given U: fixed row chunks in parallel, each row as the scalar loop did it
-        Parallel.forChunks(0, rows, 16, (lo, hi) -> {
-            double[] delta = new double[d];
-            double[] e = new double[d];
-            for (int r = lo; r < hi; r++) {
-                int g = (r / gRows) * colBlocks + cb;
-                indices[r * perRow + j / d] = idx[r];
-                for (int t = 0; t < d; t++) {
-                    int at = r * cols + j + t;
-                    float q = codebooks[(g * k + idx[r]) * d + t] * scaleOf[at];
-                    delta[t] = w[at] - q;
-                    w[at] = q;
-                }
-                // e U_PP = delta, U_PP upper triangular: forward substitution
-                for (int t = 0; t < d; t++) {
-                    double v = delta[t];
-                    for (int a = 0; a < t; a++) {
-                        v -= e[a] * u[(j + a) * cols + j + t];
-                    }
-                    e[t] = v / u[(j + t) * cols + j + t];
-                    err[r * width + (j - i1) + t] = (float) e[t];
-                }
-                ErrorFeedback.subtractCombination(w, r * cols + j + d, e, d, u, j * cols + j + d, cols, i2 - j - d);
-            }
-        });
     }
 }

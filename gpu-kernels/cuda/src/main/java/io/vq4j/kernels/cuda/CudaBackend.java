@@ -552,6 +552,16 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
         CudaFeedback.gptqBlock(this, w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
     }
 
+    @Override
+    public void gptvqBlock(ResidentMatrix w, int i1, int i2, double[] ub, double[] dw, int d, float[] books, int k,
+                           int gRows, float[] scales, int[] indices, ResidentMatrix err) {
+        if (device.cublas == null) {
+            hostGptvqBlock(w, i1, i2, ub, dw, d, books, k, gRows, scales, indices, err);
+            return;
+        }
+        CudaFeedback.gptvqBlock(this, w, i1, i2, ub, dw, d, books, k, gRows, scales, indices, err);
+    }
+
     /** A temporary device copy of s (at least one byte), counted until {@link #freeTempCopy} (call inside {@link #call}). */
     long tempCopy(MemorySegment s) {
         long p = malloc(Math.max(1, s.byteSize()));

@@ -2,6 +2,7 @@ package io.vq4j.kernels.cuda;
 
 import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.feedback.GptqBlock;
+import io.vq4j.kernels.feedback.GptvqBlock;
 import io.vq4j.kernels.feedback.ScalarGrid;
 
 import java.lang.foreign.Arena;
@@ -16,10 +17,15 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * kernels by NVRTC, -fmad=false), one thread per row, in place on the resident W, its errors into
  * the resident E: the CPU's bits ({@link GptqBlock}), as on OpenCL. Per block the host sends the
  * block's U (double) and the grids the block continues, and reads back the block's codes and
- * grids. Not yet run on a GPU (CudaFeedbackTest runs where one is).
+ * grids. gptvqBlock is gptvq_block the same way, a block of threads per row (the CPU's bits:
+ * {@link GptvqBlock}). Not yet run on a GPU (CudaFeedbackTest and CudaVectorFeedbackTest run where
+ * one is).
  */
 final class CudaFeedback {
     static final String KERNEL = "gptq_scalar_block";
+    static final String VECTOR_KERNEL = "gptvq_block";
+    /** Threads per row of gptvq_block (feedback.cl's GV_GROUP). */
+    static final int VECTOR_GROUP = 64;
     /** Threads per block (rows per block). */
     private static final int BLOCK = 64;
 
@@ -95,6 +101,59 @@ final class CudaFeedback {
             System.arraycopy(blockCodes, r * width, codes, r * cols + i1, width);
             System.arraycopy(sc, r * ng, scales, r * groups + g0, ng);
             System.arraycopy(zr, r * ng, zeros, r * groups + g0, ng);
+        }
+    }
+
+    /** {@link io.vq4j.kernels.Backend#gptvqBlock} with W and E on the device. */
+    static void gptvqBlock(CudaBackend b, ResidentMatrix w, int i1, int i2, double[] ub, double[] dw, int d,
+                           float[] books, int k, int gRows, float[] scales, int[] indices, ResidentMatrix err) {
+        GptvqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, dw, d, books, k, gRows, scales,
+                indices);
+        int rows = w.rows(), cols = w.cols();
+        if (rows == 0) {
+            return;
+        }
+        int width = i2 - i1;
+        int per = width / d;
+        int nBooks = rows / gRows * k * d;
+        int[] blockIdx = new int[rows * per];
+        b.call("gptvqBlock " + rows + "x" + width + " of " + cols + " columns, k=" + k, () -> {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment su = a.allocate(JAVA_DOUBLE, (long) width * width);
+                MemorySegment.copy(ub, 0, su, JAVA_DOUBLE, 0, width * width);
+                MemorySegment sd = a.allocate(JAVA_DOUBLE, width);
+                MemorySegment.copy(dw, 0, sd, JAVA_DOUBLE, 0, width);
+                MemorySegment sb = a.allocate(JAVA_FLOAT, nBooks);
+                MemorySegment.copy(books, 0, sb, JAVA_FLOAT, 0, nBooks);
+                MemorySegment ss = a.allocate(JAVA_FLOAT, scales == null ? 1 : (long) rows * per);
+                if (scales != null) {
+                    MemorySegment.copy(scales, 0, ss, JAVA_FLOAT, 0, rows * per);
+                }
+                MemorySegment si = a.allocate(JAVA_INT, (long) rows * per);
+                long du = 0, dd = 0, db = 0, ds = 0, di = 0;
+                try {
+                    du = b.tempCopy(su);
+                    dd = b.tempCopy(sd);
+                    db = b.tempCopy(sb);
+                    ds = b.tempCopy(ss);
+                    di = b.tempCopy(si);
+                    b.launchKernel(VECTOR_KERNEL, (long) rows * VECTOR_GROUP, VECTOR_GROUP, b.rowPointer(w, 0), rows,
+                            cols, i1, width, du, dd, d, db, k, gRows, ds, scales == null ? 0 : 1, di,
+                            b.rowPointer(err, 0), err.cols());
+                    b.copyOut(di, si);
+                    MemorySegment.copy(si, JAVA_INT, 0, blockIdx, 0, rows * per);
+                } finally {
+                    b.freeTempCopy(du, su);
+                    b.freeTempCopy(dd, sd);
+                    b.freeTempCopy(db, sb);
+                    b.freeTempCopy(ds, ss);
+                    b.freeTempCopy(di, si);
+                }
+            }
+        });
+        int perRow = cols / d;
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(blockIdx, r * per, indices, r * perRow + i1 / d, per);
         }
     }
 }

@@ -15,11 +15,16 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CudaFeedbackTest extends FeedbackParityTest {
     @Override
     protected Backend open() {
+        return openWithCublas("gptqBlock");
+    }
+
+    /** The first CUDA device with cuBLAS, or a skip saying which is missing (a failure with VQ_REQUIRE_CUDA=1). */
+    static Backend openWithCublas(String op) {
         if (Cuda.devices().isEmpty()) {
             if ("1".equals(System.getenv("VQ_REQUIRE_CUDA"))) {
                 fail("VQ_REQUIRE_CUDA=1 but " + Cuda.unavailableReason());
             }
-            assumeTrue(false, "no CUDA device, the GPU parity of gptqBlock is not run: " + Cuda.unavailableReason());
+            assumeTrue(false, "no CUDA device, the GPU parity of " + op + " is not run: " + Cuda.unavailableReason());
         }
         CudaBackend b = new CudaBackend(0);
         if (!b.gemmProvider().startsWith("cuBLAS")) {

@@ -16,6 +16,7 @@ import io.vq4j.kernels.device.Partials;
 import io.vq4j.kernels.device.Tiles;
 import io.vq4j.kernels.device.Tiles.Tile;
 import io.vq4j.kernels.feedback.GptqBlock;
+import io.vq4j.kernels.feedback.GptvqBlock;
 import io.vq4j.kernels.packed.PackedMatrix;
 import org.jocl.CL;
 import org.jocl.CLException;
@@ -672,6 +673,26 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                         zeros, de.mem, de.cols());
             } catch (CLException e) {
                 throw failure("gptqBlock " + w.rows() + "x" + (i2 - i1) + " of " + w.cols() + " columns", e);
+            }
+        }
+    }
+
+    @Override
+    public void gptvqBlock(ResidentMatrix w, int i1, int i2, double[] ub, double[] dw, int d, float[] books, int k,
+                           int gRows, float[] scales, int[] indices, ResidentMatrix err) {
+        if (!device.info.fp64()) { // the kernel needs doubles: the CPU's code through read and write
+            hostGptvqBlock(w, i1, i2, ub, dw, d, books, k, gRows, scales, indices, err);
+            return;
+        }
+        synchronized (device) {
+            ClMatrix dm = own(w, ClMatrix.class), de = own(err, ClMatrix.class);
+            GptvqBlock.check(w.rows(), w.cols(), err.rows(), err.cols(), i1, i2, ub, dw, d, books, k, gRows, scales,
+                    indices);
+            try {
+                feedback.gptvqBlock(dm.mem, w.rows(), w.cols(), i1, i2, ub, dw, d, books, k, gRows, scales, indices,
+                        de.mem, de.cols());
+            } catch (CLException e) {
+                throw failure("gptvqBlock " + w.rows() + "x" + (i2 - i1) + " of " + w.cols() + " columns, k=" + k, e);
             }
         }
     }

@@ -199,6 +199,18 @@ public final class CpuFallback implements Backend {
     }
 
     @Override
+    public void gptvqBlock(ResidentMatrix w, int i1, int i2, double[] ub, double[] dw, int d, float[] books, int k,
+                           int gRows, float[] scales, int[] indices, ResidentMatrix err) {
+        if (onHost(w) && onHost(err)) {
+            cpu.gptvqBlock(w, i1, i2, ub, dw, d, books, k, gRows, scales, indices, err);
+        } else if (!onHost(w) && !onHost(err)) {
+            gpu.gptvqBlock(w, i1, i2, ub, dw, d, books, k, gRows, scales, indices, err);
+        } else { // host copies through read and write
+            Backend.super.gptvqBlock(w, i1, i2, ub, dw, d, books, k, gRows, scales, indices, err);
+        }
+    }
+
+    @Override
     public double peakGflops() {
         return gpu.peakGflops();
     }

@@ -219,6 +219,13 @@ public abstract class GpuBackend<H extends DeviceWeights> implements Backend {
         Backend.super.gptqBlock(w, i1, i2, ub, bits, groupSize, symmetric, codes, scales, zeros, err);
     }
 
+    /** The SPI's default gptvqBlock (the CPU's code through read and write), for a device that cannot run the kernel. */
+    protected final void hostGptvqBlock(ResidentMatrix w, int i1, int i2, double[] ub, double[] dw, int d,
+                                        float[] books, int k, int gRows, float[] scales, int[] indices,
+                                        ResidentMatrix err) {
+        Backend.super.gptvqBlock(w, i1, i2, ub, dw, d, books, k, gRows, scales, indices, err);
+    }
+
     protected static String residentCall(String op, int rows, int cols) {
         return op + " of resident " + rows + "x" + cols;
     }
