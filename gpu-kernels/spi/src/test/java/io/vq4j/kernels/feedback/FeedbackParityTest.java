@@ -149,24 +149,33 @@ public abstract class FeedbackParityTest {
                 assertArrayEquals(scales, dScales, "scales, " + at);
                 assertArrayEquals(zeros, dZeros, "zeros, " + at);
                 assertArrayEquals(err, dErr, "errors, " + at);
-                // the lazy update on the CPU, so the next block starts from the CPU's W
-                int rest = cols - i2;
-                if (rest > 0) {
-                    float[] panel = new float[width * rest];
-                    for (int a = 0; a < width; a++) {
-                        for (int b = 0; b < rest; b++) {
-                            panel[a * rest + b] = (float) u[(i1 + a) * cols + i2 + b];
-                        }
-                    }
-                    float[] tail = new float[rows * rest];
-                    CPU.read(cw, 0, i2, rows, rest, tail, 0, rest);
-                    CPU.gemm(false, false, rows, rest, width, -1f, err, panel, 1f, tail);
-                    CPU.write(cw, 0, i2, rows, rest, tail, 0, rest);
-                }
+                cpuLazyUpdate(CPU, cw, u, rows, cols, i1, i2, err);
                 blocks++;
             }
         }
         return blocks;
+    }
+
+    /**
+     * The lazy update on the CPU after the block of columns [i1, i2), so the next block starts from
+     * the CPU's W: W[:, i2:] -= err · U[i1:i2, i2:] (err: rows × (i2 − i1)).
+     */
+    static void cpuLazyUpdate(CpuBackend cpu, ResidentMatrix cw, double[] u, int rows, int cols, int i1, int i2, float[] err) {
+        int width = i2 - i1;
+        int rest = cols - i2;
+        if (rest == 0) {
+            return;
+        }
+        float[] panel = new float[width * rest];
+        for (int a = 0; a < width; a++) {
+            for (int b = 0; b < rest; b++) {
+                panel[a * rest + b] = (float) u[(i1 + a) * cols + i2 + b];
+            }
+        }
+        float[] tail = new float[rows * rest];
+        cpu.read(cw, 0, i2, rows, rest, tail, 0, rest);
+        cpu.gemm(false, false, rows, rest, width, -1f, err, panel, 1f, tail);
+        cpu.write(cw, 0, i2, rows, rest, tail, 0, rest);
     }
 
     @Test

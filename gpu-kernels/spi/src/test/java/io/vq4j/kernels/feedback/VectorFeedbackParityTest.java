@@ -133,19 +133,7 @@ public abstract class VectorFeedbackParityTest {
                 String at = what + ", block at " + i1;
                 assertArrayEquals(idx, dIdx, "indices, " + at);
                 assertArrayEquals(err, dErr, "errors, " + at);
-                int rest = cols - i2;
-                if (rest > 0) { // the lazy update on the CPU, so the next block starts from the CPU's W
-                    float[] panel = new float[width * rest];
-                    for (int a = 0; a < width; a++) {
-                        for (int b = 0; b < rest; b++) {
-                            panel[a * rest + b] = (float) u[(i1 + a) * cols + i2 + b];
-                        }
-                    }
-                    float[] tail = new float[rows * rest];
-                    CPU.read(cw, 0, i2, rows, rest, tail, 0, rest);
-                    CPU.gemm(false, false, rows, rest, width, -1f, err, panel, 1f, tail);
-                    CPU.write(cw, 0, i2, rows, rest, tail, 0, rest);
-                }
+                FeedbackParityTest.cpuLazyUpdate(CPU, cw, u, rows, cols, i1, i2, err);
                 blocks++;
             }
         }
