@@ -1,6 +1,7 @@
 package io.vq4j.quant.gptvq;
 
 import io.vq4j.core.Parallel;
+import io.vq4j.core.Phases;
 import io.vq4j.kernels.packed.Axis;
 import io.vq4j.kernels.packed.BlockScaleValues;
 import io.vq4j.kernels.packed.CodebookFormat;
@@ -90,7 +91,9 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
         int perRow = cols / d;
         CodebookFormat format = s.int8Codebooks() ? CodebookFormat.INT8 : CodebookFormat.F16;
 
+        long t = Phases.start();
         double[] u = Linalg.inverseCholeskyUpperDamped(p.backend(), p.hessian(), cols, p.name());
+        Phases.stop("gptvq.factor", t);
         double[] dw = new double[cols]; // D_j = 1 / [H⁻¹]_jj, [H⁻¹]_jj = Σ_i U_ij²
         for (int j = 0; j < cols; j++) {
             double hinv = 0;
@@ -128,6 +131,7 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
                     }
                 }
             }
+            t = Phases.start();
             for (int rb = 0; rb < rowBlocks; rb++) {
                 int g = rb * colBlocks + cb;
                 if (p.shared() != null) { // one group; the book was fitted on every sharing layer
@@ -137,21 +141,28 @@ public final class Gptvq implements Method.Algorithm<GptvqOptions> {
                             format);
                 }
             }
+            Phases.stop("gptvq.em", t);
             for (int i1 = c0; i1 < c1; i1 += bs) {
                 int i2 = Math.min(c1, i1 + bs);
                 int width = i2 - i1;
                 float[] err = new float[rows * width];
+                t = Phases.start();
                 for (int j = i1; j < i2; j += d) {
                     quantizeColumns(p, w, scaleOf, dw, u, j, i2, i1, width, err, codebooks, indices, cb, colBlocks,
                             gRows, perRow);
                 }
+                Phases.stop("gptvq.inblock", t);
+                t = Phases.start();
                 ErrorFeedback.lazyUpdate(p, w, rows, cols, u, err, i1, i2);
+                Phases.stop("gptvq.lazy", t);
             }
         }
         PackedMatrix q = layer(rows, cols, d, gRows, gCols, k, format, codebooks, cbScales, indices, scales, scaleCodes,
                 p.shared() != null ? p.shared().tensor() : null);
         if (s.codebookUpdate() && p.shared() == null) { // an update would give the layer its own codebook
+            t = Phases.start();
             q = CodebookUpdate.improve(p, q, scaleOf);
+            Phases.stop("gptvq.update", t);
         }
         return q;
     }
