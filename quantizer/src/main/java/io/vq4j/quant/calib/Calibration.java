@@ -156,11 +156,12 @@ public final class Calibration {
         String name = target.name(block, linear);
         Weight w = target.weight(linear);
         long t0 = System.nanoTime();
+        long tq = Phases.start();
         PackedMatrix q = quantizer.quantize(new LayerProblem(name, w.values(), w.rows(), w.cols(),
                 quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(seed, name),
                 target.sharedCodebook(linear)));
         double seconds = (System.nanoTime() - t0) / 1e9;
-        Phases.stop("calib.quantize", t0);
+        Phases.stop("calib.quantize", tq);
         long t1 = Phases.start();
         float[] wq = q.dequantize();
         float[] delta = new float[wq.length];
