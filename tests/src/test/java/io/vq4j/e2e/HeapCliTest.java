@@ -26,8 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * `vq quantize`'s heap (issue 16): the memory estimate is an upper bound of what the job really
  * needs, and running out of memory is one line. A second JVM (G1, the default collector here, as
- * scripts/vq runs it) quantizes a synthetic model with gptq at two shapes whose peak is the
- * down_proj layer (its Hessian, the factor, the error report), with a heap just below what the
+ * scripts/vq runs it) quantizes a synthetic model with gptq at two shapes, and with gptvq at one,
+ * whose peak is the down_proj layer (its Hessian, the factor, the error report or gptvq's codebook
+ * update), with a heap just below what the
  * estimate asks for (refused before any work, one line, exit 2, nothing written) and just above
  * it (completes). The estimate and the heap the JVM holds before the run are read from the
  * refusal line of a first child with a heap too small: the heap asked for is their sum.
@@ -67,8 +68,15 @@ class HeapCliTest {
     private record Child(int code, String out, String err) {
     }
 
+    private static final List<String> GPTQ = List.of("--method", "gptq", "--bits", "4", "--group-size", "128");
+
     private static Child quantize(Path model, Path out, int xmxMiB, Double scale) throws IOException,
             InterruptedException {
+        return quantize(model, out, xmxMiB, scale, GPTQ);
+    }
+
+    private static Child quantize(Path model, Path out, int xmxMiB, Double scale, List<String> method)
+            throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xss8m",
                 "-XX:+UseG1GC", "-Xmx" + xmxMiB + "m", "-cp", System.getProperty("java.class.path")));
@@ -77,9 +85,9 @@ class HeapCliTest {
         }
         cmd.add(VqMain.class.getName());
         cmd.addAll(List.of("quantize", "--model", model.toString(), "--tokenizer", SharedData.tok512().toString(),
-                "--calib", SharedData.tinyStoriesVal().toString(), "--method", "gptq", "--bits", "4",
-                "--group-size", "128", "--calib-samples", "8", "--calib-len", "256", "--seed", "3",
-                "--out", out.toString()));
+                "--calib", SharedData.tinyStoriesVal().toString()));
+        cmd.addAll(method);
+        cmd.addAll(List.of("--calib-samples", "8", "--calib-len", "256", "--seed", "3", "--out", out.toString()));
         Path stdout = Files.createTempFile(work, "out", ".txt");
         Path stderr = Files.createTempFile(work, "err", ".txt");
         Process p = new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(stderr.toFile()).start();
@@ -110,15 +118,16 @@ class HeapCliTest {
      * Below the estimate (plus what the JVM held): refused in one line, nothing written; above
      * it: the run completes. Returns the completed output directory.
      */
-    private static Path belowRefusedAboveCompletes(Path model, String name, int cols) throws Exception {
-        Estimate e = refusal(quantize(model, work.resolve(name + "-probe"), 32, null));
+    private static Path belowRefusedAboveCompletes(Path model, String name, int cols, List<String> method)
+            throws Exception {
+        Estimate e = refusal(quantize(model, work.resolve(name + "-probe"), 32, null, method));
         assertEquals(cols, e.cols(), "down_proj's input is the widest Hessian");
         Path below = work.resolve(name + "-below");
-        Estimate again = refusal(quantize(model, below, e.xmx(0.94), null));
+        Estimate again = refusal(quantize(model, below, e.xmx(0.94), null, method));
         assertEquals(e.needMiB(), again.needMiB(), 0.05, "the estimate does not depend on the heap");
         assertFalse(Files.exists(below), "nothing written");
         Path above = work.resolve(name + "-above");
-        Child c = quantize(model, above, e.xmx(1.0) + 1, null);
+        Child c = quantize(model, above, e.xmx(1.0) + 1, null, method);
         assertEquals(0, c.code(), "with the estimate's heap (" + e + ") the run completes: " + c.err());
         assertTrue(Files.isRegularFile(above.resolve("config.json")));
         return above;
@@ -127,13 +136,21 @@ class HeapCliTest {
     @Test
     @Order(1)
     void theSmallShapeFitsInTheEstimate() throws Exception {
-        belowRefusedAboveCompletes(small, "small", 1024);
+        belowRefusedAboveCompletes(small, "small", 1024, GPTQ);
     }
 
     @Test
     @Order(2)
     void theLargeShapeFitsInTheEstimate() throws Exception {
-        largeOut = belowRefusedAboveCompletes(large, "large", 1376);
+        largeOut = belowRefusedAboveCompletes(large, "large", 1376, GPTQ);
+    }
+
+    /** gptvq's peak is its codebook update: its own float H and the gemm's copies of it beside the factor. */
+    @Test
+    @Order(2)
+    void gptvqWithItsCodebookUpdateFitsInTheEstimate() throws Exception {
+        belowRefusedAboveCompletes(small, "small-gptvq", 1024, List.of("--method", "gptvq", "--dim", "2",
+                "--centroids", "256"));
     }
 
     @Test
