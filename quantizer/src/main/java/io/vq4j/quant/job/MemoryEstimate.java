@@ -119,12 +119,19 @@ final class MemoryEstimate {
                     }
                 }
                 parts.add(new Part("the block's packed layers so far", packedSoFar));
+                String where = g.linears().get(largest) + " (" + rows[largest] + "x" + w + ")";
+                // the moment H is made from the double sums (both live), before any layer of the group
+                List<Part> making = new ArrayList<>(parts);
+                making.add(new Part("Hessian " + w + "x" + w + " (its double sums and H)", mul(w, w, 16)));
+                // the moment the largest layer is quantized or reported
                 parts.addAll(group(spec, rows.length, w));
                 parts.add(new Part("the group's dequantized copies", mul(groupWeights, 4)));
                 parts.add(layer(spec, rows[largest], w));
-                Peak p = new Peak(g.linears().get(largest) + " (" + rows[largest] + "x" + w + ")", parts);
-                if (best == null || p.total() > best.total()) {
-                    best = p;
+                for (List<Part> moment : List.of(making, parts)) {
+                    Peak p = new Peak(where, moment);
+                    if (best == null || p.total() > best.total()) {
+                        best = p;
+                    }
                 }
             }
         }
@@ -140,7 +147,7 @@ final class MemoryEstimate {
         };
     }
 
-    /** The group's Hessians and factors: the larger of the moment H is made and the moment it is used. */
+    /** The group's Hessians and factors while its layers are quantized. */
     private static List<Part> group(QuantSpec spec, int layers, long w) {
         long w2 = mul(w, w);
         String m = spec.method();
@@ -172,10 +179,6 @@ final class MemoryEstimate {
                 what = "factors and copies of H";
             }
         }
-        long used = add(mul(w2, 12), factors);
-        if (used < mul(w2, 16)) { // H made from the double sums: both live for a moment
-            return List.of(new Part("Hessian " + w + "x" + w + " (its double sums and H)", mul(w2, 16)));
-        }
         List<Part> parts = new ArrayList<>();
         parts.add(new Part("Hessian " + w + "x" + w + " (double and float)", mul(w2, 12)));
         if (factors > 0) {
@@ -187,16 +190,18 @@ final class MemoryEstimate {
     /**
      * A layer's own working set (rows × w), the largest of its moments: quantizing it, and
      * reporting its error. The report (Calibration.quadratic) holds W − Q and (W − Q)·H, and the
-     * CPU backend's gemm makes the product through its own result array, a transposed copy of H
-     * and a packed copy of that (CpuBackend.gemm, PackedMatmul.pack): three floats a weight and
-     * two of H's.
+     * CPU backend's gemm makes the product through its own result array and a packed copy of H
+     * (CpuBackend.gemm, PackedMatmul.pack; H goes in as its own transpose, so no transposed copy):
+     * three floats a weight and one of H's. gptvq's codebook update (CodebookUpdate) multiplies by
+     * its own float H without that, so its gemm holds a transposed copy and a packed one.
      */
     private static Part layer(QuantSpec spec, long rows, long w) {
         long rw = mul(rows, w);
         long w2 = mul(w, w);
         long gemmCopies = add(mul(w2, 8), mul(rw, 4)); // the CPU gemm's Hᵀ, its packing and its result
-        Part report = new Part("the error report's W - Q, (W - Q)H and the gemm's copies of H", add(mul(rw, 8),
-                gemmCopies));
+        // the report gives H as its own transpose (it is symmetric): no Hᵀ, the packing and the result
+        Part report = new Part("the error report's W - Q, (W - Q)H and the gemm's packed H", add(mul(rw, 12),
+                mul(w2, 4)));
         MethodOptions o = spec.options();
         long d = o instanceof VectorOptions v ? Math.max(1, v.dim()) : 1;
         Part quantize = switch (spec.method()) {

@@ -247,12 +247,12 @@ class JobResumeTest {
         assertEquals(block * 4, p.get("a block's weights"));
         assertEquals(64L * 172 * 4, p.get("the group's dequantized copies"));
         // the larger of gptq's moments: its W and codes (8 bytes a weight) and its 128-column panels
-        // (errors, U's rows twice, U's block) outweigh, at this shape, the report's W - Q, (W - Q) H and
-        // the CPU gemm's result, transposed H and its packing (64·172·12 + 172²·8 = 368,768 bytes)
+        // (errors, U's rows twice, U's block) outweigh, at this shape, the report's W - Q, (W - Q) H,
+        // the CPU gemm's result and its packing of H (64·172·12 + 172²·4 = 250,432 bytes)
         assertEquals(64L * 172 * 8 + 64 * 128 * 4 + 128 * 172 * 8 + 128 * 128 * 8, p.get("gptq's W, codes and panels"));
         MemoryEstimate.Peak wide = MemoryEstimate.calibrating(c, 128, 256, List.of(Specs.of("gptq", "--block-size", 8)));
         assertTrue(wide.parts().contains(new MemoryEstimate.Part(
-                "the error report's W - Q, (W - Q)H and the gemm's copies of H", 64L * 172 * 12 + 172L * 172 * 8)),
+                "the error report's W - Q, (W - Q)H and the gemm's packed H", 64L * 172 * 12 + 172L * 172 * 4)),
                 wide.parts().toString());
         assertEquals((long) Math.ceil(peak.total() * (1 + MemoryEstimate.MARGIN)) + MemoryEstimate.FIXED,
                 MemoryEstimate.estimate(peak));
