@@ -26,8 +26,9 @@ import java.util.Locale;
  * <ul>
  *   <li>for the whole run: the calibration tokens and every sequence's activations (n × L × dim
  *       floats), one sequence's buffers inside the block (DecoderBlock.Buffers and its attention
- *       scores), the block's weights as floats (4 bytes a weight: a quantized layer's dequantized
- *       copy replaces its source) and the block's packed layers so far;</li>
+ *       scores), the block's weights as floats (4 bytes a weight, packed for the matmul inside
+ *       DenseLinear: a quantized layer's dequantized copy replaces its source) and the block's
+ *       packed layers so far;</li>
  *   <li>for the group (width w): H as doubles and as floats (12 w² bytes; 16 w² for a moment when
  *       it is made from the double sums), the factor U = chol(H⁻¹) as doubles (8 w²), which the
  *       group's SharedFactors scope keeps until its last layer's error is reported, and each
@@ -35,9 +36,10 @@ import java.util.Locale;
  *       permuted/normalised H per layer and its own factor, one kept per distinct H; gptvq's
  *       codebook update: H as floats again); the dequantized copies of the group's layers (the
  *       group's quantized weights are handed back together);</li>
- *   <li>for the layer (rows × w): the method's working set, the larger of the quantizing and the
- *       reporting moment; the report (Calibration.quadratic) holds W − Q and (W − Q)·H, two floats a
- *       weight.</li>
+ *   <li>for the layer (rows × w): its W unpacked from the DenseLinear (a copy), and the method's
+ *       working set, the larger of the quantizing and the reporting moment; the report
+ *       (Calibration.quadratic) holds W − Q and (W − Q)·H, two floats a weight, and the CPU gemm its
+ *       result and a packed H.</li>
  * </ul>
  * Then headroom for what the count leaves out ({@link #MARGIN} of it and {@link #FIXED}): the
  * JVM's own objects made during the run, the garbage collector's need of free regions (G1: a
@@ -126,6 +128,8 @@ final class MemoryEstimate {
                 // the moment the largest layer is quantized or reported
                 parts.addAll(group(spec, rows.length, w));
                 parts.add(new Part("the group's dequantized copies", mul(groupWeights, 4)));
+                // DenseLinear holds its weights packed; the layer's W is an unpacked copy of them
+                parts.add(new Part("the layer's W, unpacked", mul(rows[largest], w, 4)));
                 parts.add(layer(spec, rows[largest], w));
                 for (List<Part> moment : List.of(making, parts)) {
                     Peak p = new Peak(where, moment);

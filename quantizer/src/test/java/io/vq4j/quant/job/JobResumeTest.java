@@ -246,6 +246,7 @@ class JobResumeTest {
         long block = 64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 172 * 64;
         assertEquals(block * 4, p.get("a block's weights"));
         assertEquals(64L * 172 * 4, p.get("the group's dequantized copies"));
+        assertEquals(64L * 172 * 4, p.get("the layer's W, unpacked"), "DenseLinear.weight() unpacks a copy");
         // the larger of gptq's moments: its W and codes (8 bytes a weight) and its 128-column panels
         // (errors, U's rows twice, U's block) outweigh, at this shape, the report's W - Q, (W - Q) H,
         // the CPU gemm's result and its packing of H (64·172·12 + 172²·4 = 250,432 bytes)
