@@ -4,6 +4,7 @@ import io.vq4j.core.InputException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.util.Locale;
 import java.util.ResourceBundle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -73,8 +74,8 @@ public final class VqMain implements Runnable {
     /** The one line for an OutOfMemoryError: which memory, the heap's size, what to do. */
     static String outOfMemoryLine(OutOfMemoryError e) {
         long max = Runtime.getRuntime().maxMemory();
-        String gib = max >= 1L << 30 ? String.format(java.util.Locale.ROOT, "%.1f GiB", max / (double) (1L << 30))
-                : String.format(java.util.Locale.ROOT, "%.1f MiB", max / (double) (1L << 20));
+        String gib = max >= 1L << 30 ? String.format(Locale.ROOT, "%.1f GiB", max / (double) (1L << 30))
+                : String.format(Locale.ROOT, "%.1f MiB", max / (double) (1L << 20));
         return "vq: out of memory (" + InputException.printable(String.valueOf(e.getMessage())) + ") with a heap of "
                 + gib + " (-Xmx): run it again with a larger -Xmx (VQ_JAVA_OPTS) or less work (quantize: fewer"
                 + " --calib-samples); nothing unfinished was left under its final name, and quantize resumes after its"
