@@ -47,8 +47,10 @@ import java.util.Locale;
  * Measured (docs/BENCHMARKS.md, "The memory estimate against the heap a run needs"): the estimate
  * plus what the JVM held before is at least the smallest -Xmx that completes, at the shapes and
  * methods measured there; HeapCliTest checks it at two shapes. Not counted: codebooks shared across layers
- * (--share-codebooks, small), and what the process holds already (the model, for a llama2.c or
- * GGUF source), which the free memory it is compared with accounts for.
+ * (--share-codebooks, small), --target-bpw's measuring pass before the run (budget.Sensitivity: every
+ * candidate's packed layer of a block at once), and what the process holds already (the model, for
+ * a llama2.c or GGUF source), which the free memory it is compared with accounts for. A plan's run
+ * is counted with the most demanding of its specs at every layer.
  *
  * <p>The system property {@code vq4j.memory-estimate-scale} (default 1) multiplies the estimate
  * before the comparison. It is for tests only: with a value below 1 a test lets a run through
