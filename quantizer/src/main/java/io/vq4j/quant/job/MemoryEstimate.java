@@ -46,10 +46,11 @@ import java.util.Locale;
  * humongous array takes whole regions, and the young generation some), small per-thread buffers.
  * Measured (docs/BENCHMARKS.md, "The memory estimate against the heap a run needs"): the estimate
  * plus what the JVM held before is at least the smallest -Xmx that completes, at the shapes and
- * methods measured there; HeapCliTest checks it at two shapes. Not counted: codebooks shared across layers
- * (--share-codebooks, small), --target-bpw's measuring pass before the run (budget.Sensitivity: every
- * candidate's packed layer of a block at once), and what the process holds already (the model, for
- * a llama2.c or GGUF source), which the free memory it is compared with accounts for. A plan's run
+ * methods measured there; HeapCliTest checks it at two shapes. Not counted: codebooks shared across
+ * layers (--share-codebooks, small), --target-bpw's measuring pass before the run (budget.Sensitivity,
+ * which quantizes every candidate on every layer and keeps their packed layers), and what the
+ * process holds already (the model, for a llama2.c or GGUF source), which the free memory it is
+ * compared with accounts for. A plan's run
  * is counted with the most demanding of its specs at every layer.
  *
  * <p>The system property {@code vq4j.memory-estimate-scale} (default 1) multiplies the estimate
