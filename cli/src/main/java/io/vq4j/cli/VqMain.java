@@ -4,11 +4,17 @@ import io.vq4j.core.InputException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.util.Locale;
 import java.util.ResourceBundle;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code vq} command line. Input errors: one line on stderr, exit code 2, no stack trace. */
+/**
+ * The {@code vq} command line. Input errors: one line on stderr, exit code 2, no stack trace. So
+ * is running out of memory (an OutOfMemoryError anywhere, on any thread): the line says which
+ * memory ran out, the heap's size and what to do; whatever the command wrote so far is temp-named
+ * until complete, and `vq quantize` resumes from its last finished block when run again.
+ */
 @Command(name = "vq", mixinStandardHelpOptions = true, version = "vq4j 0.1.0",
         description = "Vector quantization of LLM weights, and honest measurement of what it costs.",
         subcommands = {EvalCommand.class, GenerateCommand.class, ConvertCommand.class, InspectCommand.class,
@@ -36,6 +42,11 @@ public final class VqMain implements Runnable {
                 err.println("vq: " + InputException.printable(input.getMessage()));
                 return 2;
             }
+            OutOfMemoryError oom = outOfMemory(ex);
+            if (oom != null) {
+                err.println(outOfMemoryLine(oom));
+                return OUT_OF_MEMORY;
+            }
             err.println("vq: internal error: " + InputException.printable(String.valueOf(ex)));
             if (System.getenv("VQ_DEBUG") != null) {
                 ex.printStackTrace(err);
@@ -47,7 +58,51 @@ public final class VqMain implements Runnable {
         return cl;
     }
 
+    /** The exit code of a run that ran out of memory: a resource the user sets, as for bad input. */
+    public static final int OUT_OF_MEMORY = 2;
+
+    /** The OutOfMemoryError that {@code t} is or was caused by, or null. */
+    static OutOfMemoryError outOfMemory(Throwable t) {
+        for (int depth = 0; t != null && depth < 32; t = t.getCause(), depth++) {
+            if (t instanceof OutOfMemoryError e) {
+                return e;
+            }
+        }
+        return null;
+    }
+
+    /** The one line for an OutOfMemoryError: which memory, the heap's size, what to do. */
+    static String outOfMemoryLine(OutOfMemoryError e) {
+        long max = Runtime.getRuntime().maxMemory();
+        String gib = max >= 1L << 30 ? String.format(Locale.ROOT, "%.1f GiB", max / (double) (1L << 30))
+                : String.format(Locale.ROOT, "%.1f MiB", max / (double) (1L << 20));
+        return "vq: out of memory (" + InputException.printable(String.valueOf(e.getMessage())) + ") with a heap of "
+                + gib + " (-Xmx): run it again with a larger -Xmx (VQ_JAVA_OPTS) or less work (quantize: fewer"
+                + " --calib-samples); nothing unfinished was left under its final name, and quantize resumes after its"
+                + " last finished block";
+    }
+
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        // an OutOfMemoryError on another thread (the pools rethrow theirs on the caller's): the same one line
+        Thread.UncaughtExceptionHandler before = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler((thread, ex) -> {
+            OutOfMemoryError oom = outOfMemory(ex);
+            if (oom != null) {
+                System.err.println(outOfMemoryLine(oom));
+                System.exit(OUT_OF_MEMORY);
+            } else if (before != null) {
+                before.uncaughtException(thread, ex);
+            } else {
+                thread.getThreadGroup().uncaughtException(thread, ex);
+            }
+        });
+        int code;
+        try {
+            code = commandLine().execute(args);
+        } catch (OutOfMemoryError e) { // picocli passes Errors through; what held the memory is unreachable now
+            System.err.println(outOfMemoryLine(e));
+            code = OUT_OF_MEMORY;
+        }
+        System.exit(code);
     }
 }

@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * `vq quantize`: calibrate, quantize block by block (true-sequential), write the packed
@@ -102,7 +103,8 @@ public final class QuantizeJob {
             throw new InputException("--calib-len: must be 2.." + c.maxSeqLen()
                     + " (the model's max sequence length), got " + len);
         }
-        MemoryEstimate.check(c, n, len, calibBytes(o.calib()), Runtime.getRuntime());
+        MemoryEstimate.check(c, n, len, calibBytes(o.calib()), plan == null ? List.of(spec) : Set.copyOf(plan.specs().values()),
+                Runtime.getRuntime());
         int[] tokens = CalibrationTokens.read(o.calib(), o.tokenizer(), n, len);
         source.checkFinite();
         String fingerprint = JobOutput.fingerprint(source, o, n, len, tokens, plan);

@@ -236,4 +236,38 @@ class CalibrationTest {
         skipping.skipLastStep = true;
         assertThrows(IllegalStateException.class, () -> c.run(skipping, 0, new Calibration.Listener() { }));
     }
+
+    /** The report's tr(A H Aᵀ) hands a symmetric H to the gemm as its own transpose: the same bits as without. */
+    @Test
+    void theQuadraticOfASymmetricHHasTheBitsOfThePlainGemm() {
+        int rows = 37;
+        int cols = 70; // more than one vector panel, not a multiple of the lanes
+        SplittableRandom r = new SplittableRandom(5);
+        float[] a = new float[rows * cols];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) r.nextGaussian();
+        }
+        float[] h = new float[cols * cols];
+        for (int i = 0; i < cols; i++) {
+            for (int j = 0; j <= i; j++) {
+                float v = (float) r.nextGaussian() + (i == j ? cols : 0);
+                h[i * cols + j] = v;
+                h[j * cols + i] = v;
+            }
+        }
+        CpuBackend cpu = new CpuBackend();
+        assertEquals(plain(a, h, rows, cols, cpu), Calibration.quadratic(a, h, rows, cols, cpu), 0.0);
+        h[3 * cols + 1] += 0.5f; // no longer symmetric: given as it is, still the plain product
+        assertEquals(plain(a, h, rows, cols, cpu), Calibration.quadratic(a, h, rows, cols, cpu), 0.0);
+    }
+
+    private static double plain(float[] a, float[] h, int rows, int cols, CpuBackend cpu) {
+        float[] ah = new float[rows * cols];
+        cpu.gemm(false, false, rows, cols, cols, 1f, a, h, 0f, ah);
+        double s = 0;
+        for (int i = 0; i < ah.length; i++) {
+            s += (double) a[i] * ah[i];
+        }
+        return s;
+    }
 }

@@ -37,6 +37,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class JobResumeTest {
     private static final QuantSpec RTN = Specs.of("rtn", "--bits", 3, "--group-size", 16);
+    private static final QuantSpec GPTQ = Specs.of("gptq", "--bits", 4, "--group-size", 16);
+    private static final QuantSpec GPTQ_ACT = Specs.of("gptq", "--bits", 4, "--group-size", 16, "--act-order", true);
 
     private static final class Crash extends RuntimeException {
     }
@@ -218,8 +220,10 @@ class JobResumeTest {
                             4_000_000, 512, 0, out), new CpuBackend(), new QuantizeJob.Listener() { }));
             String msg = e.getMessage();
             assertEquals(1, msg.lines().count(), msg);
-            assertTrue(msg.startsWith("--calib-samples 4000000 x --calib-len 512: this run needs about 495.9 GiB of"
-                    + " memory (calibration activations 488.3 GiB, calibration tokens 7.6 GiB"), msg);
+            assertTrue(msg.startsWith("this run needs about 545.5 GiB of heap at its peak, at mlp.down_proj (64x172):"
+                    + " calibration activations 4000000 x 512 x 64 488.3 GiB, plus 10 % and 32.0 MiB of headroom;"), msg);
+            assertTrue(msg.endsWith("or use fewer or shorter calibration sequences (--calib-samples 4000000 x"
+                    + " --calib-len 512 hold 495.9 GiB)"), msg);
             assertTrue(msg.contains(" free of its " + MemoryEstimate.size(Runtime.getRuntime().maxMemory())
                     + " (Runtime.maxMemory(), -Xmx)"), msg);
         }
@@ -227,22 +231,40 @@ class JobResumeTest {
     }
 
     @Test
-    void theEstimateCountsTheActivationsTheHessianAndTheBlock() {
+    void theEstimateCountsTheActivationsTheHessiansTheFactorAndTheReport() {
         var c = ModelLoader.load(SharedData.stories260K(), null).checkpoint().config();
+        MemoryEstimate.Peak peak = MemoryEstimate.calibrating(c, 128, 256, List.of(GPTQ));
+        assertEquals("mlp.down_proj (64x172)", peak.where(), "the widest Hessian's layer");
         Map<String, Long> p = new HashMap<>();
-        for (MemoryEstimate.Part part : MemoryEstimate.parts(c, 128, 256)) {
+        for (MemoryEstimate.Part part : peak.parts()) {
             p.put(part.what(), part.bytes());
         }
-        assertEquals(128L * 256 * 64 * 4, p.get("calibration activations"));
+        assertEquals(128L * 256 * 64 * 4, p.get("calibration activations 128 x 256 x 64"));
         assertEquals(128L * 256 * 4, p.get("calibration tokens"));
-        assertEquals(172L * 172 * 12, p.get("largest Hessian"), "down_proj's input, 172 wide");
+        assertEquals(172L * 172 * 12, p.get("Hessian 172x172 (double and float)"), "down_proj's input, 172 wide");
+        assertEquals(172L * 172 * 8, p.get("the factor U"), "kept by SharedFactors while the error is reported");
         long block = 64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 172 * 64;
-        assertEquals(block * 8, p.get("a block's weights"));
+        assertEquals(block * 4, p.get("a block's weights"));
+        assertEquals(64L * 172 * 4, p.get("the group's dequantized copies"));
+        assertEquals(64L * 172 * 4, p.get("the layer's W, unpacked"), "DenseLinear.weight() unpacks a copy");
+        // the larger of gptq's moments: its W and codes (8 bytes a weight) and its 128-column panels
+        // (errors, U's rows twice, U's block) outweigh, at this shape, the report's W - Q, (W - Q) H,
+        // the CPU gemm's result and its packing of H (64·172·12 + 172²·4 = 250,432 bytes)
+        assertEquals(64L * 172 * 8 + 64 * 128 * 4 + 128 * 172 * 8 + 128 * 128 * 8, p.get("gptq's W, codes and panels"));
+        MemoryEstimate.Peak wide = MemoryEstimate.calibrating(c, 128, 256, List.of(Specs.of("gptq", "--block-size", 8)));
+        assertTrue(wide.parts().contains(new MemoryEstimate.Part(
+                "the error report's W - Q, (W - Q)H and the gemm's packed H", 64L * 172 * 12 + 172L * 172 * 4)),
+                wide.parts().toString());
+        assertEquals((long) Math.ceil(peak.total() * (1 + MemoryEstimate.MARGIN)) + MemoryEstimate.FIXED,
+                MemoryEstimate.estimate(peak));
+        // act-order keeps the permuted H beside its factor; vptq a permuted H and a factor per layer
+        assertTrue(MemoryEstimate.calibrating(c, 128, 256, List.of(GPTQ_ACT)).total() >= peak.total() + 172L * 172 * 8);
         // a text larger than the rest makes the reading phase the peak
-        assertEquals("calibration text", MemoryEstimate.peak(c, 1, 16, 1L << 40).get(0).what());
-        assertEquals(3L << 40, MemoryEstimate.total(MemoryEstimate.peak(c, 1, 16, 1L << 40)) - 64);
+        MemoryEstimate.Peak reading = MemoryEstimate.peak(c, 1, 16, 1L << 40, List.of(GPTQ));
+        assertEquals("calibration text", reading.parts().get(0).what());
+        assertEquals(3L << 40, reading.total() - 64);
         // absurd counts saturate instead of wrapping to a small number
-        assertEquals(Long.MAX_VALUE, MemoryEstimate.total(MemoryEstimate.parts(c, Integer.MAX_VALUE,
-                Integer.MAX_VALUE)));
+        assertEquals(Long.MAX_VALUE, MemoryEstimate.calibrating(c, Integer.MAX_VALUE, Integer.MAX_VALUE,
+                List.of(GPTQ)).total());
     }
 }
