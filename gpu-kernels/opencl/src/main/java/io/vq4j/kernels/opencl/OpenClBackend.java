@@ -52,7 +52,9 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
      * Whether gemm runs on CLBlast rather than sgemm.cl ({@link OpenClGemm}, the default): system
      * property vq.opencl.gemm=clblast, for comparing the two in a benchmark.
      */
-    private static final boolean CLBLAST_GEMM = "clblast".equals(System.getProperty("vq.opencl.gemm"));
+    private static boolean clblastGemm() {
+        return "clblast".equals(System.getProperty("vq.opencl.gemm"));
+    }
 
     public OpenClBackend(int index) {
         this(OpenCl.open(index));
@@ -167,7 +169,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                     CL.clEnqueueWriteBuffer(device.queue, dc, true, 0, (long) m * n * Sizeof.cl_float, Pointer.to(c),
                             0, null, null);
                 }
-                if (!CLBLAST_GEMM) {
+                if (!clblastGemm()) {
                     gemm.run(m, n, k, alpha, da, 0, transA ? 1 : k, transA ? m : 1, db, 0, transB ? 1 : n,
                             transB ? k : 1, beta, dc, 0, n);
                     CL.clEnqueueReadBuffer(device.queue, dc, true, 0, (long) m * n * Sizeof.cl_float, Pointer.to(c),
@@ -560,7 +562,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                 return;
             }
             try {
-                if (!CLBLAST_GEMM) {
+                if (!clblastGemm()) {
                     long lda = da.cols(), ldb = db.cols();
                     gemm.run(m, n, k, alpha, da.mem, aRow * lda + aCol, transA ? 1 : lda, transA ? lda : 1,
                             db.mem, bRow * ldb + bCol, transB ? 1 : ldb, transB ? ldb : 1, beta,
