@@ -9,8 +9,9 @@ import java.nio.charset.StandardCharsets;
 /**
  * The kernel source, io/vq4j/kernels/vq.cl followed by feedback.cl (the error feedback's in-block
  * step) and assign_gemm.cl (the matmul form's argmin), with the prelude of each dialect: the same
- * kernels compile as OpenCL C and, through NVRTC, as CUDA C++. Both preludes end with the
- * packed layout's field offsets and segment kinds ({@link PackedLayout#defines()}), the one
+ * kernels compile as OpenCL C and, through NVRTC, as CUDA C++. The OpenCL source also ends with
+ * sgemm.cl, the OpenCL backend's own float gemm (OpenCL only: the CUDA backend uses cuBLAS).
+ * Both preludes end with the packed layout's field offsets and segment kinds ({@link PackedLayout#defines()}), the one
  * table the Java side writes the packed tables with.
  */
 public final class KernelSource {
@@ -104,7 +105,8 @@ public final class KernelSource {
         if (fp64) {
             prelude += "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#define HAS_DOUBLE 1\n";
         }
-        return prelude + geometry() + PackedLayout.defines() + body() + feedback() + resource("assign_gemm.cl");
+        return prelude + geometry() + PackedLayout.defines() + body() + feedback() + resource("assign_gemm.cl")
+                + resource("sgemm.cl");
     }
 
     /**

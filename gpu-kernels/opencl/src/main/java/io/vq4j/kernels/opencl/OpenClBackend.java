@@ -34,7 +34,8 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The compute SPI on an OpenCL device: GEMM by CLBlast, the VQ kernels of vq.cl. Host arrays
+ * The compute SPI on an OpenCL device: GEMM by sgemm.cl ({@link OpenClGemm}: the CPU backend's
+ * bits; CLBlast with -Dvq.opencl.gemm=clblast), the VQ kernels of vq.cl. Host arrays
  * are copied to the device for each call and the results read back. Its assignment computes
  * the same bits as the CPU backend (same operation order, no contraction); its M-step uses the
  * CPU backend's partials of 4,096 vectors while they fit (then bigger partials, still in a fixed
@@ -46,6 +47,14 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     private final OpenClLinalg linalg;
     private final OpenClFeedback feedback;
     private final OpenClAssignGemm assignGemm;
+    private final OpenClGemm gemm;
+    /**
+     * Whether gemm runs on CLBlast rather than sgemm.cl ({@link OpenClGemm}, the default): system
+     * property vq.opencl.gemm=clblast, for comparing the two in a benchmark.
+     */
+    private static boolean clblastGemm() {
+        return "clblast".equals(System.getProperty("vq.opencl.gemm"));
+    }
 
     public OpenClBackend(int index) {
         this(OpenCl.open(index));
@@ -57,6 +66,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
         this.linalg = new OpenClLinalg(device, name(), this::allocated);
         this.feedback = new OpenClFeedback(device, this::allocated);
         this.assignGemm = new OpenClAssignGemm(device, name(), this::allocated);
+        this.gemm = new OpenClGemm(device, this::allocated);
     }
 
     @Override
@@ -158,6 +168,13 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                     dc = buf.out((long) m * n * Sizeof.cl_float);
                     CL.clEnqueueWriteBuffer(device.queue, dc, true, 0, (long) m * n * Sizeof.cl_float, Pointer.to(c),
                             0, null, null);
+                }
+                if (!clblastGemm()) {
+                    gemm.run(m, n, k, alpha, da, 0, transA ? 1 : k, transA ? m : 1, db, 0, transB ? 1 : n,
+                            transB ? k : 1, beta, dc, 0, n);
+                    CL.clEnqueueReadBuffer(device.queue, dc, true, 0, (long) m * n * Sizeof.cl_float, Pointer.to(c),
+                            0, null, null);
+                    return;
                 }
                 if (k == 0) {
                     scaleOnly(beta, c, m * n); // CLBlast may refuse k = 0
@@ -449,7 +466,7 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
     }
 
     // ---- resident matrices (issue 16): one cl_mem each; regions by clEnqueue{Read,Write}BufferRect;
-    // gemm by CLBlast on offsets and leading dimensions, in place ---------------------------
+    // gemm by sgemm.cl (or CLBlast) on offsets and leading dimensions, in place ---------------------------
 
     /** A resident matrix in one device buffer. */
     static final class ClMatrix extends DeviceMatrix {
@@ -545,6 +562,13 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
                 return;
             }
             try {
+                if (!clblastGemm()) {
+                    long lda = da.cols(), ldb = db.cols();
+                    gemm.run(m, n, k, alpha, da.mem, aRow * lda + aCol, transA ? 1 : lda, transA ? lda : 1,
+                            db.mem, bRow * ldb + bCol, transB ? 1 : ldb, transB ? ldb : 1, beta,
+                            dc.mem, (long) cRow * dc.cols() + cCol, dc.cols());
+                    return;
+                }
                 if (k == 0 || beta == 0f) { // C's old contents (NaN included) ignored when beta = 0; CLBlast may refuse k = 0
                     float[] cv = new float[m * n];
                     if (beta != 0f) {

@@ -8,7 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-/** {@code --device opencl[:i]}: the OpenCL backend (JOCL + CLBlast). Under auto, the first OpenCL GPU. */
+/** {@code --device opencl[:i]}: the OpenCL backend (JOCL; gemm by its own sgemm.cl). Under auto, the first OpenCL GPU. */
 public final class OpenClProvider implements BackendProvider {
     @Override
     public String prefix() {

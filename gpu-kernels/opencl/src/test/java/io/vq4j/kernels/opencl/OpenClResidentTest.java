@@ -9,9 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
- * Resident matrices on the first OpenCL device (PoCL in CI) against the CPU backend. CLBlast sums
- * in its own order, so gemm results agree within the array gemm's parity tolerance (1e-4
- * relative), not bit for bit. Without an OpenCL runtime they skip, unless VQ_REQUIRE_OPENCL=1.
+ * Resident matrices on the first OpenCL device (PoCL in CI) against the CPU backend. The gemm
+ * (sgemm.cl) is the CPU's bits (OpenClGemmTest checks bits); the tolerance here (1e-4 relative)
+ * is the array gemm's parity tolerance, which CLBlast (-Dvq.opencl.gemm=clblast) also meets. Without an OpenCL runtime they skip, unless VQ_REQUIRE_OPENCL=1.
  */
 class OpenClResidentTest extends ResidentParityTest {
     @Override
