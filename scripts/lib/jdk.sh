@@ -25,3 +25,15 @@ export PATH="$JAVA_HOME/bin:$PATH"
 # Maven 3.8 on JDK 25 warns about sun.misc.Unsafe on every start; the warning is Maven's, not ours.
 export MAVEN_OPTS="${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}"
 VQ_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m)
+# PoCL (the OpenCL CPU runtime) initialises LLVM, which installs its own SIGSEGV/SIGBUS/SIGILL/SIGFPE
+# handlers over the JVM's; the JVM takes those signals in normal running (implicit null checks,
+# safepoint polls), so the process then dies now and then with signal 11 and no hs_err file
+# (measured: 3 of 8 `vq quantize --device opencl` runs on this machine). The JDK's signal-chaining
+# library keeps the JVM's handlers first: every JVM these scripts start (vq, benchmarks, Maven's
+# test forks) has it preloaded. Running the jar by hand with PoCL: LD_PRELOAD=$JAVA_HOME/lib/libjsig.so.
+if [ -f "$JAVA_HOME/lib/libjsig.so" ]; then
+  case ":${LD_PRELOAD:-}:" in
+    *":$JAVA_HOME/lib/libjsig.so:"*) ;;
+    *) export LD_PRELOAD="$JAVA_HOME/lib/libjsig.so${LD_PRELOAD:+:$LD_PRELOAD}" ;;
+  esac
+fi
