@@ -164,6 +164,15 @@ public interface Backend extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Whether this backend computes on the host's own CPU cores (the CPU backend; an OpenCL CPU
+     * device such as PoCL). The calibration forward then runs the CPU's code unless its forward
+     * ops are the reference's ({@code io.vq4j.model.ResidentBlock}): the same cores, and the CPU's bits.
+     */
+    default boolean hostCpu() {
+        return true;
+    }
+
     // ---- the Hessian and its factor, for the error-feedback methods (gptq, gptvq, vptq) --------
     // A backend without a device version runs the CPU's blocked, multi-threaded code (io.vq4j.kernels.linalg).
 
@@ -176,6 +185,24 @@ public interface Backend extends AutoCloseable {
      */
     default void accumulateGram(float[] x, int rows, int dim, double[] h) {
         Gram.accumulate(x, rows, dim, h);
+    }
+
+    /**
+     * {@link #accumulateGram(float[], int, int, double[]) accumulateGram} of the first rows of a
+     * resident matrix (its column count is dim), with the same sums. The default works on the host
+     * array itself where the matrix is one of this backend's host arrays (no copy), else on a copy
+     * of the rows read back; a backend whose Hessian runs on its device reads nothing back.
+     */
+    default void accumulateGram(ResidentMatrix x, int rows, double[] h) {
+        x.checkRegion("accumulateGram", 0, 0, rows, x.cols());
+        float[] v;
+        if (x instanceof HostMatrix hm && hm.ownedBy(this)) {
+            v = HostMatrix.of(x, this).values();
+        } else {
+            v = new float[Math.multiplyExact(rows, x.cols())];
+            read(x, 0, 0, rows, x.cols(), v, 0, x.cols());
+        }
+        accumulateGram(v, rows, x.cols(), h);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.vq4j.quant.calib;
 
 import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.packed.PackedMatrix;
 import io.vq4j.quant.core.HessianAccumulator;
 import io.vq4j.quant.core.SharedFactors;
@@ -117,6 +118,17 @@ public final class Calibration {
 
         @Override
         public void input(int group, float[] x, int rows) {
+            long t = Phases.start();
+            accumulators()[group].add(x, rows);
+            Phases.stop("calib.hessian", t);
+        }
+
+        @Override
+        public void input(int group, ResidentMatrix x, int rows, Backend owner) {
+            if (owner != backend) { // not the calibration's backend: through the host
+                CalibrationTarget.StepSink.super.input(group, x, rows, owner);
+                return;
+            }
             long t = Phases.start();
             accumulators()[group].add(x, rows);
             Phases.stop("calib.hessian", t);

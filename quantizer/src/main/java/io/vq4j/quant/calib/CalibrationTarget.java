@@ -1,5 +1,8 @@
 package io.vq4j.quant.calib;
 
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.ResidentMatrix;
+
 import io.vq4j.quant.method.LayerProblem.SharedCodebook;
 
 import java.util.List;
@@ -35,6 +38,16 @@ public interface CalibrationTarget {
     interface StepSink {
         /** A batch of inputs ({@code rows} × the group's width) of group {@code group} of the current step. */
         void input(int group, float[] x, int rows);
+
+        /**
+         * The same batch as a resident matrix of {@code backend} (the calibration forward on a
+         * backend); the default reads it back for {@link #input(int, float[], int)}.
+         */
+        default void input(int group, ResidentMatrix x, int rows, Backend backend) {
+            float[] h = new float[Math.multiplyExact(rows, x.cols())];
+            backend.read(x, 0, 0, rows, x.cols(), h, 0, x.cols());
+            input(group, h, rows);
+        }
 
         /**
          * The current step's inputs are all in: quantizes its linears and returns each one's

@@ -1,11 +1,15 @@
 package io.vq4j.quant.calib;
 
+import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.ForwardOps;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.model.ActivationHook;
 import io.vq4j.model.DecoderBlock;
 import io.vq4j.model.DenseLinear;
 import io.vq4j.model.LayerWeights;
 import io.vq4j.model.LinearGroup;
 import io.vq4j.model.LlamaConfig;
+import io.vq4j.model.ResidentBlock;
 import io.vq4j.quant.method.LayerProblem.SharedCodebook;
 import io.vq4j.quant.method.QuantSpec;
 import io.vq4j.quant.SharedCodebooks;
@@ -31,6 +35,9 @@ public final class DecoderTarget implements CalibrationTarget {
     private final QuantSpec spec;
     private final Map<String, SharedCodebook> shared;
     private final List<Step> steps;
+    /** The backend whose resident matrices the block forward runs on, or null: the host forward. */
+    private final Backend backend;
+    private final ForwardOps ops;
     private LayerWeights current;
 
     /**
@@ -38,7 +45,19 @@ public final class DecoderTarget implements CalibrationTarget {
      * @param shared the shared codebooks by {@link SharedCodebooks#key} (empty when the spec shares none)
      */
     public DecoderTarget(SourceModel source, float[][] x, int len, QuantSpec spec, Map<String, SharedCodebook> shared) {
+        this(source, x, len, spec, shared, null);
+    }
+
+    /**
+     * As the other constructor, with the block forward on {@code backend}'s resident matrices where
+     * {@link ResidentBlock#opsFor} chooses its ops (the CPU backend: the same bits as the host
+     * forward; a GPU's forward ops), else (and with a null backend) the host forward.
+     */
+    public DecoderTarget(SourceModel source, float[][] x, int len, QuantSpec spec, Map<String, SharedCodebook> shared,
+                         Backend backend) {
         LlamaConfig c = source.config();
+        this.ops = ResidentBlock.opsFor(backend);
+        this.backend = ops == null ? null : backend;
         this.source = source;
         this.block = new DecoderBlock(c);
         this.x = x;
@@ -80,10 +99,15 @@ public final class DecoderTarget implements CalibrationTarget {
 
     @Override
     public void calibrate(int b, StepSink sink) {
-        current = block.forward(source.block(b), x, len, new ActivationHook() {
+        current = forward(source.block(b), new ActivationHook() {
             @Override
             public void input(LinearGroup group, int sequence, float[] in, int rows) {
                 sink.input(0, in, rows);
+            }
+
+            @Override
+            public void input(LinearGroup group, int sequence, ResidentMatrix in, int rows, Backend owner) {
+                sink.input(0, in, rows, owner);
             }
 
             @Override
@@ -106,6 +130,20 @@ public final class DecoderTarget implements CalibrationTarget {
 
     /** Runs a block quantized before (read back on a resumed run) over the stream, without calibrating. */
     public void skip(LayerWeights quantized) {
-        block.forward(quantized, x, len, null);
+        forward(quantized, null);
+    }
+
+    /** Whether the block forward runs on a backend's resident matrices (else on the host). */
+    public boolean onBackend() {
+        return ops != null;
+    }
+
+    private LayerWeights forward(LayerWeights lw, ActivationHook hook) {
+        if (ops == null) {
+            return block.forward(lw, x, len, hook);
+        }
+        try (ResidentBlock rb = new ResidentBlock(source.config(), backend, ops, len)) {
+            return rb.forward(lw, x, hook);
+        }
     }
 }

@@ -1,6 +1,7 @@
 package io.vq4j.quant.core;
 
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.ResidentMatrix;
 
 /**
  * The proxy Hessian of a linear layer, H = 2/n Σ x xᵀ over its n calibration inputs x
@@ -34,6 +35,18 @@ public final class HessianAccumulator {
             return;
         }
         backend.accumulateGram(x, rows, dim, sum);
+        count += rows;
+    }
+
+    /** Adds the first {@code rows} rows of a resident matrix of this accumulator's backend (dim wide), where it lies. */
+    public void add(ResidentMatrix x, int rows) {
+        if (x.cols() != dim) {
+            throw new IllegalArgumentException("Hessian of width " + dim + ", inputs of " + x.cols());
+        }
+        if (rows == 0) {
+            return;
+        }
+        backend.accumulateGram(x, rows, sum);
         count += rows;
     }
 

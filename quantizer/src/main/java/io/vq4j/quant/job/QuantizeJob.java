@@ -140,7 +140,7 @@ public final class QuantizeJob {
             listener.info("fitting the shared codebooks (--share-codebooks " + spec.shareCodebooks() + ")");
             shared = SharedCodebooks.fit(source, spec, x, len, backend, o.seed());
         }
-        DecoderTarget target = new DecoderTarget(source, x, len, spec, shared);
+        DecoderTarget target = new DecoderTarget(source, x, len, spec, shared, backend);
         if (done > 0) {
             listener.info("resuming after block " + done + " of " + blocks + " ("
                     + out.resolve(STATE).getFileName() + ")");

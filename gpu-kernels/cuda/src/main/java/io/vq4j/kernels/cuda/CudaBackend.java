@@ -741,6 +741,11 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
     // Without cuBLAS resident matrices are host arrays, and the host reference runs the forward.
 
     @Override
+    public boolean hostCpu() {
+        return false;
+    }
+
+    @Override
     public ForwardOps forwardOps() {
         return device.cublas == null ? null : new CudaForwardOps(this);
     }

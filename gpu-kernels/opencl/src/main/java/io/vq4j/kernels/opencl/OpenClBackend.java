@@ -603,6 +603,12 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
 
     // ---- the decoder forward on resident activations (issue 17): ClForwardOps, and what it needs here
 
+    /** A CPU-type device (PoCL) computes on the host's cores. */
+    @Override
+    public boolean hostCpu() {
+        return device.info.type().contains("CPU");
+    }
+
     @Override
     public ForwardOps forwardOps() {
         return forwardOps(device.info.type().contains("CPU"));

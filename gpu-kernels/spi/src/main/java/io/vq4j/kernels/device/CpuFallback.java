@@ -177,6 +177,11 @@ public final class CpuFallback implements Backend {
     }
 
     @Override
+    public boolean hostCpu() {
+        return gpu.hostCpu();
+    }
+
+    @Override
     public void accumulateGram(float[] x, int rows, int dim, double[] h) {
         gpu.accumulateGram(x, rows, dim, h);
     }
