@@ -166,7 +166,9 @@ public final class Calibration {
     private CalibratedLayer quantizeLayer(CalibrationTarget target, int block, String linear, double[] h,
                                           float[] hf) {
         String name = target.name(block, linear);
+        long tw = Phases.start();
         Weight w = target.weight(linear);
+        Phases.stop("calib.weight", tw); // the layer's own copy of its weights for the quantizer
         long t0 = System.nanoTime();
         long tq = Phases.start();
         PackedMatrix q = quantizer.quantize(new LayerProblem(name, w.values(), w.rows(), w.cols(),

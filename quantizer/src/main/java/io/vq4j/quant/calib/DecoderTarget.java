@@ -1,5 +1,6 @@
 package io.vq4j.quant.calib;
 
+import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.ForwardOps;
 import io.vq4j.kernels.ResidentMatrix;
@@ -99,7 +100,10 @@ public final class DecoderTarget implements CalibrationTarget {
 
     @Override
     public void calibrate(int b, StepSink sink) {
-        current = forward(source.block(b), new ActivationHook() {
+        long t = Phases.start();
+        LayerWeights lw = source.block(b);
+        Phases.stop("calib.load", t); // the block's weights read from the checkpoint: the layer's one copy in
+        current = forward(lw, new ActivationHook() {
             @Override
             public void input(LinearGroup group, int sequence, float[] in, int rows) {
                 sink.input(0, in, rows);
