@@ -28,7 +28,8 @@ import java.util.Map;
  * the bounds {@link ForwardOps} states; its gemm on OpenCL is the CPU's bits (sgemm.cl).
  *
  * <p>Which forward a calibration runs is {@link #opsFor}'s choice. Memory: one sequence's
- * activations on the backend, the block's seven weights as fp32 while it is calibrated.
+ * activations on the backend, the block's seven weights as fp32 while it is calibrated; on the
+ * host, the attention outputs kept between o's pass and gate/up's.
  */
 public final class ResidentBlock implements AutoCloseable {
     /** The system property that picks the calibration forward: auto (default), backend or host. */
@@ -99,37 +100,74 @@ public final class ResidentBlock implements AutoCloseable {
     }
 
     /**
-     * As {@link DecoderBlock#forward(LayerWeights, float[][], int, ActivationHook)}: for each
-     * group in forward order the hook sees every sequence's input (resident, through
-     * {@link ActivationHook#input(LinearGroup, int, ResidentMatrix, int, Backend)}) and returns the
-     * weights to go on with; then each {@code xs[s]} (length × dim) is replaced by the block's
-     * output under the last weights, which are returned. A null hook runs the block as it is.
+     * As {@link DecoderBlock#forward(LayerWeights, float[][], int, ActivationHook)}, with what it
+     * keeps between groups: for each group in forward order the hook sees every sequence's input
+     * (resident, through {@link ActivationHook#input(LinearGroup, int, ResidentMatrix, int, Backend)})
+     * and returns the weights to go on with (it may replace that group's linears only); then each
+     * {@code xs[s]} (length × dim) is replaced by the block's output under the last weights,
+     * which are returned. o's pass reads each sequence's attention output back to the host
+     * (n × length × qDim floats, until gate/up's pass writes it again); from gate/up's pass on,
+     * {@code xs[s]} holds the stream after attention. A null hook runs the block as it is.
      */
     public LayerWeights forward(LayerWeights lw, float[][] xs, ActivationHook hook) {
         int dim = config.dim();
+        int qDim = config.qDim();
+        float eps = (float) config.rmsNormEps();
         try {
-            if (hook != null) {
-                for (LinearGroup g : LinearGroup.values()) {
-                    for (int s = 0; s < xs.length; s++) {
-                        long t = Phases.start();
-                        backend.write(x, 0, 0, length, dim, xs[s], 0, dim);
-                        ResidentMatrix in = run(lw, g);
-                        Phases.stop("calib.forward", t);
-                        hook.input(g, s, in, length, backend);
-                    }
-                    LayerWeights next = hook.weights(g, lw);
-                    for (String name : g.linears()) {
-                        if (next.linear(name) != lw.linear(name)) {
-                            release(lw.linear(name));
-                        }
-                    }
-                    lw = next;
+            if (hook == null) {
+                for (float[] s : xs) {
+                    long t = Phases.start();
+                    backend.write(x, 0, 0, length, dim, s, 0, dim);
+                    run(lw, null);
+                    backend.read(x, 0, 0, length, dim, s, 0, dim);
+                    Phases.stop("calib.forward", t);
                 }
+                return lw;
             }
+            for (int s = 0; s < xs.length; s++) {
+                long t = Phases.start();
+                backend.write(x, 0, 0, length, dim, xs[s], 0, dim);
+                ResidentMatrix in = run(lw, LinearGroup.QKV);
+                Phases.stop("calib.forward", t);
+                hook.input(LinearGroup.QKV, s, in, length, backend);
+            }
+            lw = weights(hook, LinearGroup.QKV, lw);
+            float[][] kept = new float[xs.length][];
+            for (int s = 0; s < xs.length; s++) {
+                long t = Phases.start();
+                backend.write(x, 0, 0, length, dim, xs[s], 0, dim);
+                ResidentMatrix in = run(lw, LinearGroup.O);
+                kept[s] = new float[length * qDim];
+                backend.read(att, 0, 0, length, qDim, kept[s], 0, qDim);
+                Phases.stop("calib.forward", t);
+                hook.input(LinearGroup.O, s, in, length, backend);
+            }
+            lw = weights(hook, LinearGroup.O, lw);
+            for (int s = 0; s < xs.length; s++) {
+                long t = Phases.start();
+                backend.write(x, 0, 0, length, dim, xs[s], 0, dim);
+                backend.write(att, 0, 0, length, qDim, kept[s], 0, qDim);
+                kept[s] = null;
+                attentionResidual(lw);
+                backend.read(x, 0, 0, length, dim, xs[s], 0, dim);
+                ops.rmsnorm(x, 0, length, vector(lw.ffnNorm()), eps, xb, 0);
+                Phases.stop("calib.forward", t);
+                hook.input(LinearGroup.GATE_UP, s, xb, length, backend);
+            }
+            lw = weights(hook, LinearGroup.GATE_UP, lw);
+            for (int s = 0; s < xs.length; s++) {
+                long t = Phases.start();
+                backend.write(x, 0, 0, length, dim, xs[s], 0, dim);
+                ResidentMatrix in = mlpHidden(lw);
+                Phases.stop("calib.forward", t);
+                hook.input(LinearGroup.DOWN, s, in, length, backend);
+            }
+            lw = weights(hook, LinearGroup.DOWN, lw);
             for (float[] s : xs) {
                 long t = Phases.start();
                 backend.write(x, 0, 0, length, dim, s, 0, dim);
-                run(lw, null);
+                mlpHidden(lw);
+                mlpResidual(lw);
                 backend.read(x, 0, 0, length, dim, s, 0, dim);
                 Phases.stop("calib.forward", t);
             }
@@ -137,6 +175,17 @@ public final class ResidentBlock implements AutoCloseable {
         } finally {
             releaseWeights();
         }
+    }
+
+    /** The hook's weights after {@code g}'s inputs ({@link DecoderBlock#weightsAfter}); g's old weights leave the backend. */
+    private LayerWeights weights(ActivationHook hook, LinearGroup g, LayerWeights lw) {
+        LayerWeights next = DecoderBlock.weightsAfter(hook, g, lw);
+        for (String name : g.linears()) {
+            if (next.linear(name) != lw.linear(name)) {
+                release(lw.linear(name));
+            }
+        }
+        return next;
     }
 
     /** DecoderBlock.run's operations on the resident x; stops at {@code until}'s input (a buffer) when set. */
@@ -156,21 +205,38 @@ public final class ResidentBlock implements AutoCloseable {
         if (until == LinearGroup.O) {
             return att;
         }
-        linear(lw.wo(), att, proj);
-        ops.add(x, proj, length);
-        ops.rmsnorm(x, 0, length, vector(lw.ffnNorm()), eps, xb, 0);
+        attentionResidual(lw);
         if (until == LinearGroup.GATE_UP) {
+            ops.rmsnorm(x, 0, length, vector(lw.ffnNorm()), eps, xb, 0);
             return xb;
         }
+        ResidentMatrix h = mlpHidden(lw);
+        if (until == LinearGroup.DOWN) {
+            return h;
+        }
+        mlpResidual(lw);
+        return x;
+    }
+
+    /** x += o_proj(att). */
+    private void attentionResidual(LayerWeights lw) {
+        linear(lw.wo(), att, proj);
+        ops.add(x, proj, length);
+    }
+
+    /** silu(gate(n(x))) · up(n(x)) into the gate buffer (returned); n the second RMSNorm. */
+    private ResidentMatrix mlpHidden(LayerWeights lw) {
+        ops.rmsnorm(x, 0, length, vector(lw.ffnNorm()), (float) config.rmsNormEps(), xb, 0);
         linear(lw.w1(), xb, gate);
         linear(lw.w3(), xb, up);
         ops.siluMul(gate, up, length);
-        if (until == LinearGroup.DOWN) {
-            return gate;
-        }
+        return gate;
+    }
+
+    /** x += down_proj(gate). */
+    private void mlpResidual(LayerWeights lw) {
         linear(lw.w2(), gate, proj);
         ops.add(x, proj, length);
-        return x;
     }
 
     /** out = in · Wᵀ (+ bias) on the first length rows: the backend's resident gemm. */

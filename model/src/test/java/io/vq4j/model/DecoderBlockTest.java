@@ -199,4 +199,27 @@ class DecoderBlockTest {
         float[] b = LlamaModel.of(other).forward(new int[]{1, 5, 9}, 0, 3, LlamaModel.of(other).newCache(3), true);
         assertFalse(Arrays.equals(a, b), "the perturbation changes the model");
     }
+
+    @Test
+    void aHookThatChangesAnEarlierGroupAfterItsPassIsRefused() {
+        LlamaCheckpoint ck = Llama2cCheckpoint.read(SharedData.stories260K());
+        LayerWeights lw = ck.weights().layers().getFirst();
+        LayerWeights other = perturbed(lw, 5);
+        int len = 8;
+        float[][] x = {embed(ck, tokens(ck.config(), len, 3), 0, len)};
+        IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> new DecoderBlock(ck.config()).forward(lw, x, len, new ActivationHook() {
+                    @Override
+                    public void input(LinearGroup g, int sequence, float[] in, int rows) {
+                    }
+
+                    @Override
+                    public LayerWeights weights(LinearGroup g, LayerWeights w) {
+                        // q_proj's output was kept at o's pass: changing it at gate/up is too late
+                        return g == LinearGroup.GATE_UP ? w.with("self_attn.q_proj", other.wq()) : w;
+                    }
+                }));
+        assertEquals("the hook replaced self_attn.q_proj after GATE_UP's inputs: only GATE_UP's linears may change "
+                + "there", e.getMessage());
+    }
 }

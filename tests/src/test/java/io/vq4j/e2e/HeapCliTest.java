@@ -145,7 +145,7 @@ class HeapCliTest {
         largeOut = belowRefusedAboveCompletes(large, "large", 1376, GPTQ);
     }
 
-    /** gptvq's peak is its codebook update: its own float H and the gemm's copies of it beside the factor. */
+    /** gptvq's peak is its codebook update: the gemm's packed copy of the float H beside the factor. */
     @Test
     @Order(2)
     void gptvqWithItsCodebookUpdateFitsInTheEstimate() throws Exception {

@@ -66,7 +66,8 @@ public final class Sensitivity {
                     QuantSpec s = candidates.get(j).spec();
                     LayerQuantizer q = Methods.forName(s.method());
                     packed[j] = q.quantize(new LayerProblem(p.name(), p.weight().clone(), p.rows(), p.cols(),
-                            q.needsHessian() ? p.hessian().clone() : null, s, p.backend(), p.seed()));
+                            q.needsHessian() ? p.hessian().clone() : null, s, p.backend(), p.seed(), null,
+                            q.needsHessian() ? hf : null));
                     float[] wq = packed[j].dequantize();
                     float[] delta = new float[wq.length];
                     for (int i = 0; i < delta.length; i++) {

@@ -173,7 +173,7 @@ public final class Calibration {
         long tq = Phases.start();
         PackedMatrix q = quantizer.quantize(new LayerProblem(name, w.values(), w.rows(), w.cols(),
                 quantizer.needsHessian() ? h : null, spec, backend, LayerProblem.layerSeed(seed, name),
-                target.sharedCodebook(linear)));
+                target.sharedCodebook(linear), quantizer.needsHessian() ? hf : null));
         double seconds = (System.nanoTime() - t0) / 1e9;
         Phases.stop("calib.quantize", tq);
         long t1 = Phases.start();
@@ -204,7 +204,8 @@ public final class Calibration {
         return s;
     }
 
-    private static boolean symmetric(float[] h, int n) {
+    /** Whether the n × n matrix {@code h} equals its transpose bit for bit (then a gemm may take it as Hᵀ). */
+    public static boolean symmetric(float[] h, int n) {
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < i; j++) {
                 if (Float.floatToRawIntBits(h[i * n + j]) != Float.floatToRawIntBits(h[j * n + i])) {

@@ -52,7 +52,8 @@ public record LayerPlan(Map<String, QuantSpec> specs, ObjectNode record) {
                 }
                 LayerQuantizer q = Methods.forName(s.method());
                 return q.quantize(new LayerProblem(p.name(), p.weight(), p.rows(), p.cols(),
-                        q.needsHessian() ? p.hessian() : null, s, p.backend(), p.seed()));
+                        q.needsHessian() ? p.hessian() : null, s, p.backend(), p.seed(), null,
+                        q.needsHessian() ? p.hessianFloat() : null));
             }
         };
     }

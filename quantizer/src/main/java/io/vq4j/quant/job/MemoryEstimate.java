@@ -26,7 +26,8 @@ import java.util.Locale;
  * <ul>
  *   <li>for the whole run: the calibration tokens and every sequence's activations (n × L × dim
  *       floats), one sequence's buffers inside the block (DecoderBlock.Buffers and its attention
- *       scores), the block's weights as floats (4 bytes a weight, packed for the matmul inside
+ *       scores), while o_proj is calibrated every sequence's attention output (n × L × qDim
+ *       floats, which the block forward keeps for the residual after o), the block's weights as floats (4 bytes a weight, packed for the matmul inside
  *       DenseLinear: a quantized layer's dequantized copy replaces its source) and the block's
  *       packed layers so far;</li>
  *   <li>for the group (width w): H as doubles and as floats (12 w² bytes; 16 w² for a moment when
@@ -34,7 +35,7 @@ import java.util.Locale;
  *       group's SharedFactors scope keeps until its last layer's error is reported, and each
  *       method's own copies of H (gptq --act-order: the permuted H, kept with its factor; vptq: the
  *       permuted/normalised H per layer and its own factor, one kept per distinct H; gptvq's
- *       codebook update: H as floats again); the dequantized copies of the group's layers (the
+ *       codebook update multiplies by the group's float H, no copy of it); the dequantized copies of the group's layers (the
  *       group's quantized weights are handed back together);</li>
  *   <li>for the layer (rows × w): its W unpacked from the DenseLinear (a copy), and the method's
  *       working set, the larger of the quantizing and the reporting moment; the report
@@ -124,6 +125,9 @@ final class MemoryEstimate {
                     }
                 }
                 parts.add(new Part("the block's packed layers so far", packedSoFar));
+                if (g == LinearGroup.O) { // DecoderBlock.forward keeps them from o's pass to gate/up's
+                    parts.add(new Part("the attention outputs kept for o_proj's residual", mul(n, len, q, 4)));
+                }
                 String where = g.linears().get(largest) + " (" + rows[largest] + "x" + w + ")";
                 // the moment H is made from the double sums (both live), before any layer of the group
                 List<Part> making = new ArrayList<>(parts);
@@ -200,12 +204,11 @@ final class MemoryEstimate {
      * CPU backend's gemm makes the product through its own result array and a packed copy of H
      * (CpuBackend.gemm, PackedMatmul.pack; H goes in as its own transpose, so no transposed copy):
      * three floats a weight and one of H's. gptvq's codebook update (CodebookUpdate) multiplies by
-     * its own float H without that, so its gemm holds a transposed copy and a packed one.
+     * the same float H the same way.
      */
     private static Part layer(QuantSpec spec, long rows, long w) {
         long rw = mul(rows, w);
         long w2 = mul(w, w);
-        long gemmCopies = add(mul(w2, 8), mul(rw, 4)); // the CPU gemm's Hᵀ, its packing and its result
         // the report gives H as its own transpose (it is symmetric): no Hᵀ, the packing and the result
         Part report = new Part("the error report's W - Q, (W - Q)H and the gemm's packed H", add(mul(rw, 12),
                 mul(w2, 4)));
@@ -226,9 +229,10 @@ final class MemoryEstimate {
                 // the EM's vectors (twice) and their nearest index and distance
                 long em = add(mul(rw, 8), mul(rw, 8) / d);
                 // the codebook update: each weight's entry, L(θ) (or Q and W − Q), its product with
-                // its own float H through the gemm (above)
-                long up = update ? add(mul(rw, 12), add(mul(w2, 4), gemmCopies)) : 0;
-                yield new Part(update && up > em ? "gptvq's codebook update (its float H and the gemm's copies)"
+                // the calibration's float H (counted with the group) through the gemm, which takes the
+                // symmetric H as its own transpose: its packing of H and its result
+                long up = update ? add(mul(rw, 12), add(mul(w2, 4), mul(rw, 4))) : 0;
+                yield new Part(update && up > em ? "gptvq's codebook update (the gemm's packed H)"
                         : "gptvq's W, scales, indices and EM vectors", add(base, Math.max(em, up)));
             }
             case "vptq" -> {

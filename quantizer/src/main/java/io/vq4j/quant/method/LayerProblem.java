@@ -12,9 +12,13 @@ import io.vq4j.kernels.Backend;
  * @param seed    the run's seed mixed with the layer's name (see {@link #layerSeed})
  * @param shared  the codebook this layer must use (spec.sharesCodebooks()), already rounded to
  *                fp16; null when the layer fits its own
+ * @param hessianFloat the same H rounded to float, as the calibration holds it for the error report
+ *                (Calibration), or null: a method that multiplies by a float H (gptvq's codebook
+ *                update) uses it instead of making its own copy (cols² floats, 0.45 GiB at
+ *                Llama-2-7B's down_proj); the quantizer may not modify it
  */
 public record LayerProblem(String name, float[] weight, int rows, int cols, double[] hessian, QuantSpec spec,
-                           Backend backend, long seed, SharedCodebook shared) {
+                           Backend backend, long seed, SharedCodebook shared, float[] hessianFloat) {
 
     /** A codebook fitted once for several layers: k × d values and the tensor that stores it. */
     public record SharedCodebook(String tensor, int k, int d, float[] book) {
@@ -27,7 +31,12 @@ public record LayerProblem(String name, float[] weight, int rows, int cols, doub
 
     public LayerProblem(String name, float[] weight, int rows, int cols, double[] hessian, QuantSpec spec,
                         Backend backend, long seed) {
-        this(name, weight, rows, cols, hessian, spec, backend, seed, null);
+        this(name, weight, rows, cols, hessian, spec, backend, seed, null, null);
+    }
+
+    public LayerProblem(String name, float[] weight, int rows, int cols, double[] hessian, QuantSpec spec,
+                        Backend backend, long seed, SharedCodebook shared) {
+        this(name, weight, rows, cols, hessian, spec, backend, seed, shared, null);
     }
 
     public LayerProblem {
@@ -45,11 +54,30 @@ public record LayerProblem(String name, float[] weight, int rows, int cols, doub
         if (hessian != null && hessian.length != (long) cols * cols) {
             throw new IllegalArgumentException("hessian has " + hessian.length + " entries for " + cols + " columns");
         }
+        if (hessianFloat != null && (hessian == null || hessianFloat.length != hessian.length)) {
+            throw new IllegalArgumentException("hessianFloat has " + hessianFloat.length + " entries, hessian "
+                    + (hessian == null ? "none" : hessian.length));
+        }
     }
 
     /** The same problem with another seed. */
     public LayerProblem withSeed(long seed) {
-        return new LayerProblem(name, weight, rows, cols, hessian, spec, backend, seed, shared);
+        return new LayerProblem(name, weight, rows, cols, hessian, spec, backend, seed, shared, hessianFloat);
+    }
+
+    /**
+     * H as floats: {@link #hessianFloat} when the caller gave it, else a new rounding of
+     * {@link #hessian} (which must be there).
+     */
+    public float[] hessianAsFloat() {
+        if (hessianFloat != null) {
+            return hessianFloat;
+        }
+        float[] hf = new float[hessian.length];
+        for (int i = 0; i < hf.length; i++) {
+            hf[i] = (float) hessian[i];
+        }
+        return hf;
     }
 
     /** A per-layer seed: the run's seed and the layer's name, mixed (SplitMix64 finaliser). */
