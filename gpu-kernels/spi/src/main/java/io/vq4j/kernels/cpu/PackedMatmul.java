@@ -16,7 +16,13 @@ public final class PackedMatmul {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     /** Rows of X per block: the block stays in L2 while panels stream past it. */
-    private static final int ROW_BLOCK = 64;
+    private static final int ROW_BLOCK = Integer.getInteger("vq.gemm.rowblock", 64);
+    /**
+     * Terms of k per pass over a row block: a pair of panels' slice (2·K_BLOCK·L floats, 32 KiB at
+     * 256 × 16 lanes) stays in L1 while the row block runs over it, eight rows at a time (16 accumulators), then four, then one; the sums carry from
+     * one slice to the next in the scratch, so each output is still one FMA chain over k in order.
+     */
+    private static final int K_BLOCK = Integer.getInteger("vq.gemm.kblock", 256);
 
     private final float[] packed;
     private final int out;
@@ -114,7 +120,7 @@ public final class PackedMatmul {
     public void multiplyPanelPairs(float[] x, int xOffset, int ldx, int rows, int pairFrom, int pairTo, float[] bias,
                                    float[] y, int yOffset, int ldy) {
         block(x, xOffset, ldx, rows, pairFrom, Math.min(pairTo, (panels + 1) / 2),
-                new Out(y, yOffset - 2 * pairFrom * L, ldy, bias, false, 1f, 0f), new float[8 * L]);
+                new Out(y, yOffset - 2 * pairFrom * L, ldy, bias, false, 1f, 0f), scratch());
     }
 
     /** Panels per pair of {@link #multiplyPanelPairs}, times lanes: the outputs one pair holds. */
@@ -130,41 +136,51 @@ public final class PackedMatmul {
         long work = (long) rows * in * out;
         int minChunk = work < (1 << 20) ? panels : 2; // small products are not worth a fork
         Parallel.forChunks(0, (panels + 1) / 2, minChunk, (lo, hi) -> block(x, xo, ldx, rows, lo, hi, y,
-                new float[8 * L]));
+                scratch()));
     }
 
-    /** Panel pairs [lo, hi) of every row, on this thread. */
+    /** The sums of one row block and panel pair: two L-vectors a row. */
+    private static float[] scratch() {
+        return new float[2 * ROW_BLOCK * L];
+    }
+
+    /**
+     * Panel pairs [lo, hi) of every row, on this thread: for each row block and pair, k in slices
+     * of {@link #K_BLOCK}, the sums of row i of the block in {@code sums[2iL, 2iL + 2L)}.
+     */
     private void block(float[] x, int xo, int ldx, int rows, int lo, int hi, Out y, float[] sums) {
         for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
             int r1 = Math.min(rows, r0 + ROW_BLOCK);
             for (int pp = lo; pp < hi; pp++) {
                 int p = 2 * pp;
                 boolean two = p + 1 < panels;
-                int r = r0;
-                for (; r + 4 <= r1; r += 4) {
+                java.util.Arrays.fill(sums, 0, 2 * (r1 - r0) * L, 0f);
+                for (int k0 = 0; k0 < in; k0 += K_BLOCK) {
+                    int k1 = Math.min(in, k0 + K_BLOCK);
+                    int r = r0;
                     if (two) {
-                        kernel4x2(x, xo, ldx, r, p, sums);
-                        finish(sums, 0, r, p, y);
-                        finish(sums, 1, r, p + 1, y);
-                        finish(sums, 2, r + 1, p, y);
-                        finish(sums, 3, r + 1, p + 1, y);
-                        finish(sums, 4, r + 2, p, y);
-                        finish(sums, 5, r + 2, p + 1, y);
-                        finish(sums, 6, r + 3, p, y);
-                        finish(sums, 7, r + 3, p + 1, y);
-                    } else {
-                        kernel4x1(x, xo, ldx, r, p, sums);
-                        for (int q = 0; q < 4; q++) {
-                            finish(sums, q, r + q, p, y);
+                        for (; r + 8 <= r1; r += 8) {
+                            kernel8x2(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
+                        }
+                    }
+                    for (; r + 4 <= r1; r += 4) {
+                        if (two) {
+                            kernel4x2(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
+                        } else {
+                            kernel4x1(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
+                        }
+                    }
+                    for (; r < r1; r++) {
+                        kernel1(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
+                        if (two) {
+                            kernel1(x, xo, ldx, r, p + 1, k0, k1, sums, (2 * (r - r0) + 1) * L);
                         }
                     }
                 }
-                for (; r < r1; r++) {
-                    kernel1(x, xo, ldx, r, p, sums);
-                    finish(sums, 0, r, p, y);
+                for (int r = r0; r < r1; r++) {
+                    finish(sums, 2 * (r - r0), r, p, y);
                     if (two) {
-                        kernel1(x, xo, ldx, r, p + 1, sums);
-                        finish(sums, 0, r, p + 1, y);
+                        finish(sums, 2 * (r - r0) + 1, r, p + 1, y);
                     }
                 }
             }
@@ -172,65 +188,129 @@ public final class PackedMatmul {
     }
 
     /*
-     * The kernels write their raw sums to a scratch (one L-vector per output block) and finish()
-     * applies bias, alpha and beta: with those branches inside a kernel, C2 compiled its k-loop
-     * slower once the kernel had been used both ways (measured ≈ 18 % here, 2× in DoubleKernel).
+     * The kernels carry their raw sums in a scratch (one L-vector per output block: read at the
+     * start of a k slice, written at its end) and finish() applies bias, alpha and beta: with
+     * those branches inside a kernel, C2 compiled its k-loop slower once the kernel had been used
+     * both ways (measured ≈ 18 % here, 2× in DoubleKernel). Rows r..r+3 of the block's sums sit
+     * at s, s + 2L, s + 4L, s + 6L (panel p) and L further on (panel p + 1).
      */
-    private void kernel4x2(float[] x, int xo, int ldx, int r, int p, float[] sums) {
+    private void kernel4x2(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {
         int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
         int w0 = p * in * L, w1 = w0 + in * L;
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-        for (int k = 0; k < in; k++) {
+        FloatVector a0 = FloatVector.fromArray(S, sums, s), a1 = FloatVector.fromArray(S, sums, s + L);
+        FloatVector b0 = FloatVector.fromArray(S, sums, s + 2 * L), b1 = FloatVector.fromArray(S, sums, s + 3 * L);
+        FloatVector c0 = FloatVector.fromArray(S, sums, s + 4 * L), c1 = FloatVector.fromArray(S, sums, s + 5 * L);
+        FloatVector d0 = FloatVector.fromArray(S, sums, s + 6 * L), d1 = FloatVector.fromArray(S, sums, s + 7 * L);
+        for (int k = k0; k < k1; k++) {
             FloatVector u = FloatVector.fromArray(S, packed, w0 + k * L);
             FloatVector v = FloatVector.fromArray(S, packed, w1 + k * L);
-            FloatVector s = FloatVector.broadcast(S, x[xa + k]);
-            a0 = s.fma(u, a0);
-            a1 = s.fma(v, a1);
-            s = FloatVector.broadcast(S, x[xb + k]);
-            b0 = s.fma(u, b0);
-            b1 = s.fma(v, b1);
-            s = FloatVector.broadcast(S, x[xc + k]);
-            c0 = s.fma(u, c0);
-            c1 = s.fma(v, c1);
-            s = FloatVector.broadcast(S, x[xd + k]);
-            d0 = s.fma(u, d0);
-            d1 = s.fma(v, d1);
+            FloatVector e = FloatVector.broadcast(S, x[xa + k]);
+            a0 = e.fma(u, a0);
+            a1 = e.fma(v, a1);
+            e = FloatVector.broadcast(S, x[xb + k]);
+            b0 = e.fma(u, b0);
+            b1 = e.fma(v, b1);
+            e = FloatVector.broadcast(S, x[xc + k]);
+            c0 = e.fma(u, c0);
+            c1 = e.fma(v, c1);
+            e = FloatVector.broadcast(S, x[xd + k]);
+            d0 = e.fma(u, d0);
+            d1 = e.fma(v, d1);
         }
-        a0.intoArray(sums, 0);
-        a1.intoArray(sums, L);
-        b0.intoArray(sums, 2 * L);
-        b1.intoArray(sums, 3 * L);
-        c0.intoArray(sums, 4 * L);
-        c1.intoArray(sums, 5 * L);
-        d0.intoArray(sums, 6 * L);
-        d1.intoArray(sums, 7 * L);
+        a0.intoArray(sums, s);
+        a1.intoArray(sums, s + L);
+        b0.intoArray(sums, s + 2 * L);
+        b1.intoArray(sums, s + 3 * L);
+        c0.intoArray(sums, s + 4 * L);
+        c1.intoArray(sums, s + 5 * L);
+        d0.intoArray(sums, s + 6 * L);
+        d1.intoArray(sums, s + 7 * L);
     }
 
-    private void kernel4x1(float[] x, int xo, int ldx, int r, int p, float[] sums) {
+    private void kernel8x2(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {
+        int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
+        int xe = xd + ldx, xf = xe + ldx, xg = xf + ldx, xh = xg + ldx;
+        int w0 = p * in * L, w1 = w0 + in * L;
+        FloatVector a0 = FloatVector.fromArray(S, sums, s), a1 = FloatVector.fromArray(S, sums, s + L);
+        FloatVector b0 = FloatVector.fromArray(S, sums, s + 2 * L), b1 = FloatVector.fromArray(S, sums, s + 3 * L);
+        FloatVector c0 = FloatVector.fromArray(S, sums, s + 4 * L), c1 = FloatVector.fromArray(S, sums, s + 5 * L);
+        FloatVector d0 = FloatVector.fromArray(S, sums, s + 6 * L), d1 = FloatVector.fromArray(S, sums, s + 7 * L);
+        FloatVector e0 = FloatVector.fromArray(S, sums, s + 8 * L), e1 = FloatVector.fromArray(S, sums, s + 9 * L);
+        FloatVector f0 = FloatVector.fromArray(S, sums, s + 10 * L), f1 = FloatVector.fromArray(S, sums, s + 11 * L);
+        FloatVector g0 = FloatVector.fromArray(S, sums, s + 12 * L), g1 = FloatVector.fromArray(S, sums, s + 13 * L);
+        FloatVector h0 = FloatVector.fromArray(S, sums, s + 14 * L), h1 = FloatVector.fromArray(S, sums, s + 15 * L);
+        for (int k = k0; k < k1; k++) {
+            FloatVector u = FloatVector.fromArray(S, packed, w0 + k * L);
+            FloatVector v = FloatVector.fromArray(S, packed, w1 + k * L);
+            FloatVector e = FloatVector.broadcast(S, x[xa + k]);
+            a0 = e.fma(u, a0);
+            a1 = e.fma(v, a1);
+            e = FloatVector.broadcast(S, x[xb + k]);
+            b0 = e.fma(u, b0);
+            b1 = e.fma(v, b1);
+            e = FloatVector.broadcast(S, x[xc + k]);
+            c0 = e.fma(u, c0);
+            c1 = e.fma(v, c1);
+            e = FloatVector.broadcast(S, x[xd + k]);
+            d0 = e.fma(u, d0);
+            d1 = e.fma(v, d1);
+            e = FloatVector.broadcast(S, x[xe + k]);
+            e0 = e.fma(u, e0);
+            e1 = e.fma(v, e1);
+            e = FloatVector.broadcast(S, x[xf + k]);
+            f0 = e.fma(u, f0);
+            f1 = e.fma(v, f1);
+            e = FloatVector.broadcast(S, x[xg + k]);
+            g0 = e.fma(u, g0);
+            g1 = e.fma(v, g1);
+            e = FloatVector.broadcast(S, x[xh + k]);
+            h0 = e.fma(u, h0);
+            h1 = e.fma(v, h1);
+        }
+        a0.intoArray(sums, s);
+        a1.intoArray(sums, s + L);
+        b0.intoArray(sums, s + 2 * L);
+        b1.intoArray(sums, s + 3 * L);
+        c0.intoArray(sums, s + 4 * L);
+        c1.intoArray(sums, s + 5 * L);
+        d0.intoArray(sums, s + 6 * L);
+        d1.intoArray(sums, s + 7 * L);
+        e0.intoArray(sums, s + 8 * L);
+        e1.intoArray(sums, s + 9 * L);
+        f0.intoArray(sums, s + 10 * L);
+        f1.intoArray(sums, s + 11 * L);
+        g0.intoArray(sums, s + 12 * L);
+        g1.intoArray(sums, s + 13 * L);
+        h0.intoArray(sums, s + 14 * L);
+        h1.intoArray(sums, s + 15 * L);
+    }
+
+    private void kernel4x1(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {
         int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
         int w0 = p * in * L;
-        FloatVector a0 = FloatVector.zero(S), b0 = a0, c0 = a0, d0 = a0;
-        for (int k = 0; k < in; k++) {
+        FloatVector a0 = FloatVector.fromArray(S, sums, s), b0 = FloatVector.fromArray(S, sums, s + 2 * L);
+        FloatVector c0 = FloatVector.fromArray(S, sums, s + 4 * L), d0 = FloatVector.fromArray(S, sums, s + 6 * L);
+        for (int k = k0; k < k1; k++) {
             FloatVector u = FloatVector.fromArray(S, packed, w0 + k * L);
             a0 = FloatVector.broadcast(S, x[xa + k]).fma(u, a0);
             b0 = FloatVector.broadcast(S, x[xb + k]).fma(u, b0);
             c0 = FloatVector.broadcast(S, x[xc + k]).fma(u, c0);
             d0 = FloatVector.broadcast(S, x[xd + k]).fma(u, d0);
         }
-        a0.intoArray(sums, 0);
-        b0.intoArray(sums, L);
-        c0.intoArray(sums, 2 * L);
-        d0.intoArray(sums, 3 * L);
+        a0.intoArray(sums, s);
+        b0.intoArray(sums, s + 2 * L);
+        c0.intoArray(sums, s + 4 * L);
+        d0.intoArray(sums, s + 6 * L);
     }
 
-    private void kernel1(float[] x, int xo, int ldx, int r, int p, float[] sums) {
+    private void kernel1(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {
         int xa = xo + r * ldx;
         int w0 = p * in * L;
-        FloatVector a0 = FloatVector.zero(S);
-        for (int k = 0; k < in; k++) {
+        FloatVector a0 = FloatVector.fromArray(S, sums, s);
+        for (int k = k0; k < k1; k++) {
             a0 = FloatVector.broadcast(S, x[xa + k]).fma(FloatVector.fromArray(S, packed, w0 + k * L), a0);
         }
-        a0.intoArray(sums, 0);
+        a0.intoArray(sums, s);
     }
 
     /** Output block (r, p) from the q-th sums vector of the scratch. */
