@@ -220,8 +220,10 @@ class JobResumeTest {
                             4_000_000, 512, 0, out), new CpuBackend(), new QuantizeJob.Listener() { }));
             String msg = e.getMessage();
             assertEquals(1, msg.lines().count(), msg);
-            assertTrue(msg.startsWith("this run needs about 545.5 GiB of heap at its peak, at mlp.down_proj (64x172):"
-                    + " calibration activations 4000000 x 512 x 64 488.3 GiB, plus 10 % and 32.0 MiB of headroom;"), msg);
+            // o_proj's pass keeps every sequence's attention output (64 wide here) until gate/up's pass
+            assertTrue(msg.startsWith("this run needs about 1082.6 GiB of heap at its peak, at self_attn.o_proj (64x64):"
+                    + " calibration activations 4000000 x 512 x 64 488.3 GiB, the attention outputs kept for o_proj's"
+                    + " residual 488.3 GiB, plus 10 % and 32.0 MiB of headroom;"), msg);
             assertTrue(msg.endsWith("or use fewer or shorter calibration sequences (--calib-samples 4000000 x"
                     + " --calib-len 512 hold 495.9 GiB)"), msg);
             assertTrue(msg.contains(" free of its " + MemoryEstimate.size(Runtime.getRuntime().maxMemory())
@@ -233,14 +235,22 @@ class JobResumeTest {
     @Test
     void theEstimateCountsTheActivationsTheHessiansTheFactorAndTheReport() {
         var c = ModelLoader.load(SharedData.stories260K(), null).checkpoint().config();
-        MemoryEstimate.Peak peak = MemoryEstimate.calibrating(c, 128, 256, List.of(GPTQ));
+        // many tokens: the attention outputs o_proj's pass keeps (as many floats as the activations
+        // at dim = q-dim 64) outweigh down_proj's Hessian and factor
+        MemoryEstimate.Peak kept = MemoryEstimate.calibrating(c, 128, 256, List.of(GPTQ));
+        assertEquals("self_attn.o_proj (64x64)", kept.where());
+        assertTrue(kept.parts().contains(new MemoryEstimate.Part("the attention outputs kept for o_proj's residual",
+                128L * 256 * 64 * 4)), kept.parts().toString());
+        // few tokens: the widest Hessian's layer is the peak
+        MemoryEstimate.Peak peak = MemoryEstimate.calibrating(c, 4, 256, List.of(GPTQ));
         assertEquals("mlp.down_proj (64x172)", peak.where(), "the widest Hessian's layer");
         Map<String, Long> p = new HashMap<>();
         for (MemoryEstimate.Part part : peak.parts()) {
             p.put(part.what(), part.bytes());
         }
-        assertEquals(128L * 256 * 64 * 4, p.get("calibration activations 128 x 256 x 64"));
-        assertEquals(128L * 256 * 4, p.get("calibration tokens"));
+        assertEquals(4L * 256 * 64 * 4, p.get("calibration activations 4 x 256 x 64"));
+        assertEquals(4L * 256 * 4, p.get("calibration tokens"));
+        assertFalse(p.containsKey("the attention outputs kept for o_proj's residual"), "freed before down's pass");
         assertEquals(172L * 172 * 12, p.get("Hessian 172x172 (double and float)"), "down_proj's input, 172 wide");
         assertEquals(172L * 172 * 8, p.get("the factor U"), "kept by SharedFactors while the error is reported");
         long block = 64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 172 * 64;
@@ -251,14 +261,14 @@ class JobResumeTest {
         // (errors, U's rows twice, U's block) outweigh, at this shape, the report's W - Q, (W - Q) H,
         // the CPU gemm's result and its packing of H (64·172·12 + 172²·4 = 250,432 bytes)
         assertEquals(64L * 172 * 8 + 64 * 128 * 4 + 128 * 172 * 8 + 128 * 128 * 8, p.get("gptq's W, codes and panels"));
-        MemoryEstimate.Peak wide = MemoryEstimate.calibrating(c, 128, 256, List.of(Specs.of("gptq", "--block-size", 8)));
+        MemoryEstimate.Peak wide = MemoryEstimate.calibrating(c, 4, 256, List.of(Specs.of("gptq", "--block-size", 8)));
         assertTrue(wide.parts().contains(new MemoryEstimate.Part(
                 "the error report's W - Q, (W - Q)H and the gemm's packed H", 64L * 172 * 12 + 172L * 172 * 4)),
                 wide.parts().toString());
         assertEquals((long) Math.ceil(peak.total() * (1 + MemoryEstimate.MARGIN)) + MemoryEstimate.FIXED,
                 MemoryEstimate.estimate(peak));
         // act-order keeps the permuted H beside its factor; vptq a permuted H and a factor per layer
-        assertTrue(MemoryEstimate.calibrating(c, 128, 256, List.of(GPTQ_ACT)).total() >= peak.total() + 172L * 172 * 8);
+        assertTrue(MemoryEstimate.calibrating(c, 4, 256, List.of(GPTQ_ACT)).total() >= peak.total() + 172L * 172 * 8);
         // a text larger than the rest makes the reading phase the peak
         MemoryEstimate.Peak reading = MemoryEstimate.peak(c, 1, 16, 1L << 40, List.of(GPTQ));
         assertEquals("calibration text", reading.parts().get(0).what());
