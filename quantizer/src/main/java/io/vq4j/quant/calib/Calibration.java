@@ -196,23 +196,11 @@ public final class Calibration {
      */
     public static double quadratic(float[] a, float[] hf, int rows, int cols, Backend backend) {
         float[] ah = new float[rows * cols];
-        backend.gemm(false, symmetric(hf, cols), rows, cols, cols, 1f, a, hf, 0f, ah);
+        backend.gemm(false, LayerProblem.symmetric(hf, cols), rows, cols, cols, 1f, a, hf, 0f, ah);
         double s = 0;
         for (int i = 0; i < ah.length; i++) {
             s += (double) a[i] * ah[i];
         }
         return s;
-    }
-
-    /** Whether the n × n matrix {@code h} equals its transpose bit for bit (then a gemm may take it as Hᵀ). */
-    public static boolean symmetric(float[] h, int n) {
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < i; j++) {
-                if (Float.floatToRawIntBits(h[i * n + j]) != Float.floatToRawIntBits(h[j * n + i])) {
-                    return false;
-                }
-            }
-        }
-        return true;
     }
 }

@@ -5,7 +5,6 @@ import io.vq4j.kernels.packed.Segment;
 import io.vq4j.kernels.packed.Stage;
 import io.vq4j.kernels.packed.StageValues;
 import io.vq4j.pack.Codebooks;
-import io.vq4j.quant.calib.Calibration;
 import io.vq4j.quant.method.LayerProblem;
 
 import java.util.List;
@@ -48,7 +47,7 @@ final class CodebookUpdate {
             }
         }
         float[] hf = p.hessianAsFloat(); // the calibration's own float H where it gave it, else a rounding
-        boolean sym = Calibration.symmetric(hf, cols);
+        boolean sym = LayerProblem.symmetric(hf, cols);
         float[] w = p.weight();
         double[] b = scatter(times(p, w, hf, sym, rows, cols), entry, scaleOf, size);
         double[] x = new double[size];

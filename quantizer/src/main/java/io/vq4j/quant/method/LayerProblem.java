@@ -80,6 +80,18 @@ public record LayerProblem(String name, float[] weight, int rows, int cols, doub
         return hf;
     }
 
+    /** Whether the n × n matrix {@code h} equals its transpose bit for bit (then a gemm may take it as Hᵀ). */
+    public static boolean symmetric(float[] h, int n) {
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < i; j++) {
+                if (Float.floatToRawIntBits(h[i * n + j]) != Float.floatToRawIntBits(h[j * n + i])) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
     /** A per-layer seed: the run's seed and the layer's name, mixed (SplitMix64 finaliser). */
     public static long layerSeed(long seed, String name) {
         long z = seed ^ (name.hashCode() * 0x9E3779B97F4A7C15L);

@@ -1,6 +1,7 @@
 package io.vq4j.kernels.cpu;
 
 import io.vq4j.core.Parallel;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -154,7 +155,7 @@ public final class PackedMatmul {
             for (int pp = lo; pp < hi; pp++) {
                 int p = 2 * pp;
                 boolean two = p + 1 < panels;
-                java.util.Arrays.fill(sums, 0, 2 * (r1 - r0) * L, 0f);
+                Arrays.fill(sums, 0, 2 * (r1 - r0) * L, 0f);
                 for (int k0 = 0; k0 < in; k0 += K_BLOCK) {
                     int k1 = Math.min(in, k0 + K_BLOCK);
                     int r = r0;
