@@ -57,6 +57,30 @@ public interface Backend extends AutoCloseable {
         GemmAssign.viaGemm(this::gemm, vectors, weights, n, d, codebook, k, index, distance);
     }
 
+    /**
+     * For each A of {@code as} (rows × n, row-major): tr(A H Aᵀ) = Σ_r a_r H a_rᵀ, H n×n (float,
+     * row-major) and symmetric, which the caller ensures. The products a_r H are float sums, the
+     * outer sum is double. Not defined to the bit: a backend may use H's symmetry (half the
+     * products); every backend is within (n + 2)·2⁻²⁴·tr(|A| |H| |A|ᵀ) of the exact value, and the
+     * same inputs give the same result on every run. The quantizers' report of H-weighted errors
+     * (tr(ΔHΔᵀ) and tr(WHWᵀ)) is this. The default runs the array gemm (H as its own transpose)
+     * and sums a_ri·(AH)_ri on the host in row-major order.
+     */
+    default double[] quadraticForms(float[] h, int n, int rows, float[]... as) {
+        double[] q = new double[as.length];
+        float[] ah = new float[Math.multiplyExact(rows, n)];
+        for (int i = 0; i < as.length; i++) {
+            float[] a = as[i];
+            gemm(false, true, rows, n, n, 1f, a, h, 0f, ah);
+            double s = 0;
+            for (int j = 0; j < ah.length; j++) {
+                s += (double) a[j] * ah[j];
+            }
+            q[i] = s;
+        }
+        return q;
+    }
+
     /** {@link #assignNearest} or {@link #assignNearestGemm}, as {@code method} says. */
     default void assignNearest(AssignMethod method, float[] vectors, float[] weights, int n, int d, float[] codebook,
                                int k, int[] index, float[] distance) {

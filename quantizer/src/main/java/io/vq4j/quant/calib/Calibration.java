@@ -182,25 +182,38 @@ public final class Calibration {
         for (int i = 0; i < delta.length; i++) {
             delta[i] = w.values()[i] - wq[i];
         }
-        double err = quadratic(delta, hf, w.rows(), w.cols(), backend);
-        double ref = quadratic(w.values(), hf, w.rows(), w.cols(), backend);
+        double[] e = quadratic(hf, w.rows(), w.cols(), backend, delta, w.values());
+        double err = e[0];
+        double ref = e[1];
         Phases.stop("calib.report-error", t1);
         return new CalibratedLayer(name, linear, q, wq, w.rows(), w.cols(), err, ref == 0 ? 0 : err / ref, seconds);
     }
 
-    /**
-     * tr(A H Aᵀ) for A rows × cols and H cols × cols (float), the product through the backend's gemm.
-     * A Hessian is symmetric bit for bit, so H is handed to the gemm as its own transpose: the CPU
-     * backend then makes no transposed copy of it (cols² floats, 0.45 GiB at Llama-2-7B's down_proj)
-     * and its product has the same bits. An H that is not symmetric is given as it is.
-     */
+    /** tr(A H Aᵀ) for A rows × cols and H cols × cols (float): {@link #quadratic(float[], int, int, Backend, float[]...)}. */
     public static double quadratic(float[] a, float[] hf, int rows, int cols, Backend backend) {
-        float[] ah = new float[rows * cols];
-        backend.gemm(false, LayerProblem.symmetric(hf, cols), rows, cols, cols, 1f, a, hf, 0f, ah);
-        double s = 0;
-        for (int i = 0; i < ah.length; i++) {
-            s += (double) a[i] * ah[i];
+        return quadratic(hf, rows, cols, backend, a)[0];
+    }
+
+    /**
+     * tr(A H Aᵀ) for each A (rows × cols) and H cols × cols (float). A Hessian is symmetric bit for
+     * bit: then the backend's quadraticForms, which may use the symmetry (the CPU's computes half the
+     * products: the report's two forms were its largest phase at Llama-2-7B shapes). An H that is not
+     * symmetric goes through the backend's gemm as it is, each a_ri·(AH)_ri summed in double.
+     */
+    public static double[] quadratic(float[] hf, int rows, int cols, Backend backend, float[]... as) {
+        if (LayerProblem.symmetric(hf, cols)) {
+            return backend.quadraticForms(hf, cols, rows, as);
         }
-        return s;
+        double[] q = new double[as.length];
+        float[] ah = new float[rows * cols];
+        for (int i = 0; i < as.length; i++) {
+            backend.gemm(false, false, rows, cols, cols, 1f, as[i], hf, 0f, ah);
+            double s = 0;
+            for (int j = 0; j < ah.length; j++) {
+                s += (double) as[i][j] * ah[j];
+            }
+            q[i] = s;
+        }
+        return q;
     }
 }

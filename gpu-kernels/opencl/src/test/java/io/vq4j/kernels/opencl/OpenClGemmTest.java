@@ -51,6 +51,39 @@ class OpenClGemmTest {
         }
     }
 
+    /**
+     * quadraticForms on the device (the SPI's default: sgemm.cl's product, summed on the host) against
+     * the CPU's half-product form: both within the SPI's bound of the exact value, so within twice it
+     * of each other.
+     */
+    @Test
+    void quadraticFormsAgreeWithTheCpuWithinTheirBound() {
+        SplittableRandom r = new SplittableRandom(18);
+        for (int[] sh : new int[][] {{7, 17}, {37, 70}, {65, 300}}) {
+            int rows = sh[0], n = sh[1];
+            float[] h = new float[n * n];
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j <= i; j++) {
+                    float v = (float) r.nextGaussian() + (i == j ? n : 0);
+                    h[i * n + j] = v;
+                    h[j * n + i] = v;
+                }
+            }
+            float[] a = gauss(r, rows * n);
+            double mag = 0;
+            for (int x = 0; x < rows; x++) {
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < n; j++) {
+                        mag += Math.abs((double) a[x * n + i] * h[i * n + j] * a[x * n + j]);
+                    }
+                }
+            }
+            double want = CPU.quadraticForms(h, n, rows, a)[0];
+            double got = dev.quadraticForms(h, n, rows, a)[0];
+            assertEquals(want, got, 2 * (n + 2) * Math.scalb(1.0, -24) * mag, rows + "x" + n);
+        }
+    }
+
     @Test
     void arrayGemmEqualsTheCpuBitForBit() {
         SplittableRandom r = new SplittableRandom(16);

@@ -51,6 +51,25 @@ public final class CpuBackend implements Backend {
         });
     }
 
+    /**
+     * H packed once as its upper triangle with the diagonal halved ({@link PackedMatmul#packUpperHalved}),
+     * then 2·tr(A T Aᵀ) for each A: half the products of the default's gemm, no rows × n product kept.
+     */
+    @Override
+    public double[] quadraticForms(float[] h, int n, int rows, float[]... as) {
+        check(h.length >= (long) n * n, "quadraticForms: H is smaller than n × n");
+        double[] q = new double[as.length];
+        if (n == 0 || rows == 0 || as.length == 0) {
+            return q;
+        }
+        PackedMatmul t = PackedMatmul.packUpperHalved(h, n);
+        for (int i = 0; i < as.length; i++) {
+            check(as[i].length >= (long) rows * n, "quadraticForms: A is smaller than rows × n");
+            q[i] = t.quadratic(as[i], rows);
+        }
+        return q;
+    }
+
     // ---- resident matrices: the host arrays themselves, operated on in place ----------------
 
     @Override

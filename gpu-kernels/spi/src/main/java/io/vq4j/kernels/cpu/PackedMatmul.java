@@ -29,12 +29,19 @@ public final class PackedMatmul {
     private final int out;
     private final int in;
     private final int panels;
+    /** Packed by {@link #packUpperHalved}: lane o holds no term beyond k = o, so k stops at the pair's last column. */
+    private final boolean upper;
 
     private PackedMatmul(float[] packed, int out, int in) {
+        this(packed, out, in, false);
+    }
+
+    private PackedMatmul(float[] packed, int out, int in, boolean upper) {
         this.packed = packed;
         this.out = out;
         this.in = in;
         this.panels = (out + L - 1) / L;
+        this.upper = upper;
     }
 
     /** Packs W ([out][in], row-major). */
@@ -53,6 +60,59 @@ public final class PackedMatmul {
             }
         });
         return new PackedMatmul(p, out, in);
+    }
+
+    /**
+     * For the quadratic form of a symmetric H (n×n, row-major): lane o of the packing holds
+     * T[k][o] = H[o][k] for k &lt; o, H[o][o]/2 at k = o and 0 for k &gt; o, so that H = T + Tᵀ and
+     * tr(A H Aᵀ) = 2·tr(A T Aᵀ) ({@link #quadratic}): half the products of the plain gemm. Halving
+     * is exact (a subnormal diagonal loses its last bit). H's symmetry is the caller's to ensure.
+     */
+    public static PackedMatmul packUpperHalved(float[] h, int n) {
+        int panels = (n + L - 1) / L;
+        float[] p = new float[Math.multiplyExact(Math.multiplyExact(panels, n), L)];
+        Parallel.forChunks(0, panels, 8, (lo, hi) -> {
+            for (int panel = lo; panel < hi; panel++) {
+                for (int lane = 0; lane < L && panel * L + lane < n; lane++) {
+                    int o = panel * L + lane;
+                    int base = panel * n * L + lane;
+                    for (int k = 0; k < o; k++) {
+                        p[base + k * L] = h[o * n + k];
+                    }
+                    p[base + o * L] = h[o * n + o] * 0.5f;
+                }
+            }
+        });
+        return new PackedMatmul(p, n, n, true);
+    }
+
+    /**
+     * Σ_r x_r H x_rᵀ = tr(X H Xᵀ) for X rows × n (row-major) and the H of {@link #packUpperHalved}:
+     * s_ro = Σ_{k ≤ o} x_rk T_ko in float (one FMA chain over ascending k, as every product here),
+     * then 2 · Σ x_ro s_ro in double: each row block and panel pair summed on one thread in row and
+     * output order, the blocks' sums added in a fixed order, so the result does not depend on the
+     * thread count. Pairs are handed out from both ends (the last pair has the most terms).
+     */
+    public double quadratic(float[] x, int rows) {
+        if (!upper) {
+            throw new IllegalStateException("quadratic needs the packing of packUpperHalved");
+        }
+        int pairs = (panels + 1) / 2;
+        double[] dots = new double[Math.multiplyExact((rows + ROW_BLOCK - 1) / ROW_BLOCK, pairs)];
+        Out y = new Out(null, 0, 0, null, false, 1f, 0f, dots);
+        long work = (long) rows * in * out / 2;
+        Parallel.forChunks(0, pairs, work < (1 << 20) ? pairs : 2, (lo, hi) -> block(x, 0, in, rows, lo, hi, y,
+                scratch()));
+        double s = 0;
+        for (double d : dots) {
+            s += d;
+        }
+        return 2 * s;
+    }
+
+    /** The i-th pair handed out: 0, last, 1, last − 1, … (equal work per chunk for {@link #quadratic}). */
+    private static int fromBothEnds(int i, int pairs) {
+        return (i & 1) == 0 ? i >> 1 : pairs - 1 - (i >> 1);
     }
 
     /** W back in row-major [out][in]. */
@@ -130,7 +190,11 @@ public final class PackedMatmul {
     }
 
     /** Where products land and how they are finished. */
-    private record Out(float[] y, int offset, int ld, float[] bias, boolean scaled, float alpha, float beta) {
+    private record Out(float[] y, int offset, int ld, float[] bias, boolean scaled, float alpha, float beta,
+                       double[] dots) {
+        Out(float[] y, int offset, int ld, float[] bias, boolean scaled, float alpha, float beta) {
+            this(y, offset, ld, bias, scaled, alpha, beta, null);
+        }
     }
 
     private void run(float[] x, int xo, int ldx, int rows, Out y) {
@@ -150,14 +214,17 @@ public final class PackedMatmul {
      * of {@link #K_BLOCK}, the sums of row i of the block in {@code sums[2iL, 2iL + 2L)}.
      */
     private void block(float[] x, int xo, int ldx, int rows, int lo, int hi, Out y, float[] sums) {
+        int pairs = (panels + 1) / 2;
         for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
             int r1 = Math.min(rows, r0 + ROW_BLOCK);
-            for (int pp = lo; pp < hi; pp++) {
+            for (int i = lo; i < hi; i++) {
+                int pp = upper ? fromBothEnds(i, pairs) : i;
                 int p = 2 * pp;
                 boolean two = p + 1 < panels;
+                int kEnd = upper ? Math.min(in, (p + 2) * L) : in; // T's lanes hold nothing beyond their column
                 Arrays.fill(sums, 0, 2 * (r1 - r0) * L, 0f);
-                for (int k0 = 0; k0 < in; k0 += K_BLOCK) {
-                    int k1 = Math.min(in, k0 + K_BLOCK);
+                for (int k0 = 0; k0 < kEnd; k0 += K_BLOCK) {
+                    int k1 = Math.min(kEnd, k0 + K_BLOCK);
                     int r = r0;
                     if (two) {
                         for (; r + 8 <= r1; r += 8) {
@@ -177,6 +244,10 @@ public final class PackedMatmul {
                             kernel1(x, xo, ldx, r, p + 1, k0, k1, sums, (2 * (r - r0) + 1) * L);
                         }
                     }
+                }
+                if (y.dots != null) {
+                    y.dots[(r0 / ROW_BLOCK) * pairs + pp] = dot(x, xo, ldx, r0, r1, p, two ? 2 : 1, sums);
+                    continue;
                 }
                 for (int r = r0; r < r1; r++) {
                     finish(sums, 2 * (r - r0), r, p, y);
@@ -312,6 +383,20 @@ public final class PackedMatmul {
             a0 = FloatVector.broadcast(S, x[xa + k]).fma(FloatVector.fromArray(S, packed, w0 + k * L), a0);
         }
         a0.intoArray(sums, s);
+    }
+
+    /** Σ x_ro·s_ro in double over rows [r0, r1) and the outputs of panels p … p + n − 1, in that order. */
+    private double dot(float[] x, int xo, int ldx, int r0, int r1, int p, int n, float[] sums) {
+        double d = 0;
+        int end = Math.min(out, (p + n) * L);
+        for (int r = r0; r < r1; r++) {
+            int xr = xo + r * ldx;
+            int s = 2 * (r - r0) * L - p * L;
+            for (int o = p * L; o < end; o++) {
+                d += (double) x[xr + o] * sums[s + o];
+            }
+        }
+        return d;
     }
 
     /** Output block (r, p) from the q-th sums vector of the scratch. */

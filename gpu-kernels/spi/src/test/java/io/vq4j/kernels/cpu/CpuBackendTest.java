@@ -44,6 +44,66 @@ class CpuBackendTest {
         }
     }
 
+    /** A symmetric n×n H with a dominant diagonal (so that a diagonal counted twice or not halved shows). */
+    static float[] symmetric(SplittableRandom r, int n) {
+        float[] h = new float[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j <= i; j++) {
+                float v = (float) r.nextGaussian() + (i == j ? n : 0);
+                h[i * n + j] = v;
+                h[j * n + i] = v;
+            }
+        }
+        return h;
+    }
+
+    /** {exact tr(A H Aᵀ), tr(|A| |H| |A|ᵀ)} in double. */
+    static double[] exactQuadratic(float[] a, float[] h, int rows, int n) {
+        double q = 0, m = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < n; i++) {
+                double s = 0, t = 0;
+                for (int j = 0; j < n; j++) {
+                    s += (double) h[i * n + j] * a[r * n + j];
+                    t += Math.abs((double) h[i * n + j] * a[r * n + j]);
+                }
+                q += a[r * n + i] * s;
+                m += Math.abs((double) a[r * n + i]) * t;
+            }
+        }
+        return new double[] {q, m};
+    }
+
+    /**
+     * The SPI's bound for quadraticForms: the CPU's half-product form (H's upper triangle, diagonal
+     * halved, k stopping at each pair's last column) within (n + 2)·2⁻²⁴·tr(|A||H||A|ᵀ) of the exact
+     * value, over shapes with ragged panels, several k slices (n > 256), several row blocks and the
+     * parallel path; the same bits on a second call.
+     */
+    @Test
+    void quadraticFormsAreWithinTheirBoundOfTheExactValue() {
+        SplittableRandom r = new SplittableRandom(21);
+        int[][] shapes = {{1, 1}, {5, 17}, {37, 70}, {130, 33}, {200, 300}};
+        for (int[] sh : shapes) {
+            int rows = sh[0], n = sh[1];
+            float[] h = symmetric(r, n);
+            float[] a = random(r, rows * n);
+            float[] b = random(r, rows * n);
+            double[] got = cpu.quadraticForms(h, n, rows, a, b);
+            assertEquals(2, got.length);
+            int i = 0;
+            for (float[] x : new float[][] {a, b}) {
+                double[] e = exactQuadratic(x, h, rows, n);
+                double bound = (n + 2) * Math.scalb(1.0, -24) * e[1];
+                assertTrue(Math.abs(got[i] - e[0]) <= bound, rows + "x" + n + ": " + got[i] + " vs exact " + e[0]
+                        + ", bound " + bound);
+                i++;
+            }
+            assertArrayEquals(got, cpu.quadraticForms(h, n, rows, a, b), rows + "x" + n + ": the same bits again");
+        }
+        assertEquals(0, cpu.quadraticForms(new float[0], 0, 3).length);
+    }
+
     @Test
     void gemmWithBetaZeroIgnoresNanInC() {
         float[] c = {Float.NaN};
