@@ -230,6 +230,19 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * The proxy Hessian H = 2/count · Σ x xᵀ from {@link #accumulateGram}'s sums (their lower
+     * triangle), in place, dampened: for j ≤ i, v = h[i·dim + j] · (2 / count) goes to both
+     * h[i·dim + j] and h[j·dim + i]; a diagonal element that is then 0 (a column that never saw a
+     * non-zero input) becomes 1; then every diagonal element gets percdamp · mean(diag H), the mean
+     * summed in index order. hf, when not null, receives (float) of every element of H. The same
+     * bits on every backend (the element operations are exact in their order); the default is the
+     * CPU's tiled, multi-threaded code.
+     */
+    default void hessianFromGram(double[] h, int dim, long count, double percdamp, float[] hf) {
+        Gram.hessian(h, dim, count, percdamp, hf);
+    }
+
+    /**
      * Overwrites {@code a} (n×n row-major, symmetric; its upper triangle is read) with U, upper
      * triangular with a positive diagonal and zeros below, UᵀU = A⁻¹. Returns false, leaving
      * {@code a} unspecified, when A is not numerically positive definite (a pivot ≤ 0 or not

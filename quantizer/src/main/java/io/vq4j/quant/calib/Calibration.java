@@ -141,12 +141,10 @@ public final class Calibration {
             Map<String, float[]> out = new LinkedHashMap<>();
             for (int i = 0; i < groups.size(); i++) {
                 long t = Phases.start();
-                double[] h = a[i].hessian(spec.percdamp());
-                a[i] = null; // its double sums are the largest thing a block holds
-                float[] hf = new float[h.length];
-                for (int j = 0; j < h.length; j++) {
-                    hf[j] = (float) h[j];
-                }
+                int w = a[i].dim();
+                float[] hf = new float[Math.multiplyExact(w, w)];
+                double[] h = a[i].hessian(spec.percdamp(), hf); // made in its double sums' array
+                a[i] = null;
                 Phases.stop("calib.hessian", t);
                 try (SharedFactors f = SharedFactors.open()) { // one factor U for the group's shared H
                     for (String linear : groups.get(i).linears()) {

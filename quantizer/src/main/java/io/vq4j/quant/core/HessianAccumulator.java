@@ -12,7 +12,7 @@ import io.vq4j.kernels.ResidentMatrix;
 public final class HessianAccumulator {
     private final Backend backend;
     private final int dim;
-    private final double[] sum;
+    private double[] sum; // null once the Hessian is made from it
     private long count;
 
     public HessianAccumulator(Backend backend, int dim) {
@@ -34,8 +34,15 @@ public final class HessianAccumulator {
         if (rows == 0) {
             return;
         }
-        backend.accumulateGram(x, rows, dim, sum);
+        backend.accumulateGram(x, rows, dim, sums());
         count += rows;
+    }
+
+    private double[] sums() {
+        if (sum == null) {
+            throw new IllegalStateException("this Hessian was made already; no inputs can be added");
+        }
+        return sum;
     }
 
     /** Adds the first {@code rows} rows of a resident matrix of this accumulator's backend (dim wide), where it lies. */
@@ -46,39 +53,38 @@ public final class HessianAccumulator {
         if (rows == 0) {
             return;
         }
-        backend.accumulateGram(x, rows, sum);
+        backend.accumulateGram(x, rows, sums());
         count += rows;
+    }
+
+    /** {@link #hessian(double, float[])} without the float copy. */
+    public double[] hessian(double percdamp) {
+        return hessian(percdamp, null);
     }
 
     /**
      * H = 2/n Σ x xᵀ, then dampened: H += percdamp · mean(diag H) · I. A column that never saw
      * a non-zero input (diag 0) gets H_ii = 1 so H stays positive definite; its weights have no
-     * effect on the output, whatever they are quantized to.
+     * effect on the output, whatever they are quantized to. The backend's
+     * {@link Backend#hessianFromGram} makes H in the double sums' own array, which is returned:
+     * the accumulator is spent (no dim × dim copy is made; adding or asking again is refused).
+     * {@code hf}, when not null (dim × dim), receives H as floats.
      */
-    public double[] hessian(double percdamp) {
+    public double[] hessian(double percdamp, float[] hf) {
         if (count == 0) {
             throw new IllegalStateException("no calibration inputs were added");
         }
-        double[] h = new double[dim * dim];
-        double scale = 2.0 / count;
-        double diagMean = 0;
-        for (int i = 0; i < dim; i++) { // the sums are the lower triangle: mirrored
-            for (int j = 0; j <= i; j++) {
-                double v = sum[i * dim + j] * scale;
-                h[i * dim + j] = v;
-                h[j * dim + i] = v;
-            }
-        }
-        for (int i = 0; i < dim; i++) {
-            if (h[i * dim + i] == 0) {
-                h[i * dim + i] = 1;
-            }
-            diagMean += h[i * dim + i];
-        }
-        diagMean /= dim;
-        for (int i = 0; i < dim; i++) {
-            h[i * dim + i] += percdamp * diagMean;
-        }
+        double[] h = spend();
+        backend.hessianFromGram(h, dim, count, percdamp, hf);
         return h;
+    }
+
+    private double[] spend() {
+        if (sum == null) {
+            throw new IllegalStateException("this Hessian was made already; its sums are gone");
+        }
+        double[] s = sum;
+        sum = null;
+        return s;
     }
 }

@@ -2,6 +2,7 @@ package io.vq4j.quant.core;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vq4j.kernels.cpu.CpuBackend;
@@ -73,6 +74,21 @@ class RtnAndHessianTest {
             assertEquals(expected[i], got[i], 1e-9);
         }
         assertEquals(3, h.count());
+        // H was made in the sums' own array: the accumulator is spent
+        assertThrows(IllegalStateException.class, () -> h.hessian(0.1));
+        assertThrows(IllegalStateException.class, () -> h.add(new float[] {1, 1}, 1));
+    }
+
+    @Test
+    void theFloatCopyIsTheDoubleHessianRounded() {
+        HessianAccumulator h = new HessianAccumulator(new CpuBackend(), 3);
+        h.add(new float[] {1, 2, 3, 0.1f, -4, 5}, 2);
+        float[] hf = new float[9];
+        double[] got = h.hessian(0.01, hf);
+        for (int i = 0; i < 9; i++) {
+            assertEquals((float) got[i], hf[i], 0f);
+        }
+        assertEquals(got[1], got[3], 0.0, "symmetric");
     }
 
     @Test

@@ -14,6 +14,8 @@ public final class Gram {
     static final int ROWS = 256;
     private static final int MC = 96;
     private static final int NC = 256;
+    /** Rows and columns of a tile of {@link #hessian}. */
+    private static final int TILE = 64;
 
     private Gram() {
     }
@@ -23,6 +25,57 @@ public final class Gram {
         if (rows < 0 || dim < 0 || x.length < (long) rows * dim || h.length < (long) dim * dim) {
             throw new IllegalArgumentException("accumulateGram: " + x.length + " inputs for " + rows + "x" + dim
                     + ", " + h.length + " sums for " + dim + "x" + dim);
+        }
+    }
+
+    /**
+     * The proxy Hessian from {@link #accumulate}'s sums, in place ({@code Backend.hessianFromGram}):
+     * for j ≤ i, v = h[i·dim + j] · (2 / count) goes to h[i·dim + j] and h[j·dim + i]; a diagonal
+     * element that is then 0 becomes 1; each diagonal element gets percdamp · mean(diag), the mean
+     * summed in index order; hf (when not null) gets (float) of every element. The tiles of 64
+     * rows run in parallel: a tile writes its own rows' lower part and the upper part of its own
+     * columns, which no other tile reads, so the result is that of the plain loop, bit for bit.
+     */
+    public static void hessian(double[] h, int dim, long count, double percdamp, float[] hf) {
+        if (dim < 0 || h.length < (long) dim * dim || hf != null && hf.length < (long) dim * dim) {
+            throw new IllegalArgumentException("hessianFromGram: " + h.length + " sums"
+                    + (hf == null ? "" : " and " + hf.length + " floats") + " for " + dim + "x" + dim);
+        }
+        if (count <= 0) {
+            throw new IllegalArgumentException("hessianFromGram: no calibration inputs (count " + count + ")");
+        }
+        double scale = 2.0 / count;
+        int tiles = (dim + TILE - 1) / TILE;
+        Parallel.forEach(0, tiles, t -> {
+            int i0 = t * TILE, i1 = Math.min(dim, i0 + TILE);
+            for (int j0 = 0; j0 < i1; j0 += TILE) { // the lower tile (rows i0…, columns j0…), mirrored
+                int j1 = Math.min(i1, j0 + TILE);
+                for (int i = i0; i < i1; i++) {
+                    for (int j = j0, e = Math.min(j1, i + 1); j < e; j++) {
+                        double v = h[i * dim + j] * scale;
+                        h[i * dim + j] = v;
+                        h[j * dim + i] = v;
+                    }
+                }
+            }
+        });
+        double diagMean = 0;
+        for (int i = 0; i < dim; i++) {
+            if (h[i * dim + i] == 0) {
+                h[i * dim + i] = 1;
+            }
+            diagMean += h[i * dim + i];
+        }
+        diagMean /= dim;
+        for (int i = 0; i < dim; i++) {
+            h[i * dim + i] += percdamp * diagMean;
+        }
+        if (hf != null) {
+            Parallel.forChunks(0, dim * dim, 1 << 16, (lo, hi) -> {
+                for (int e = lo; e < hi; e++) {
+                    hf[e] = (float) h[e];
+                }
+            });
         }
     }
 

@@ -87,4 +87,59 @@ class GramTest {
         }
         assertTrue(once[0] > 0);
     }
+
+    /**
+     * The Hessian made in the sums' array (tiles in parallel) is the plain loop's, bit for bit: the
+     * lower triangle scaled by 2/count and mirrored over whatever the upper triangle held, a dead
+     * column's 0 made 1, the damping by the mean diagonal, and the float copy.
+     */
+    @Test
+    void theHessianMadeInPlaceIsThePlainLoopsBitForBit() {
+        SplittableRandom g = new SplittableRandom(6);
+        for (int dim : new int[] {1, 2, 63, 64, 65, 130, 200}) {
+            int rows = 3 + dim / 2;
+            float[] x = random(g, rows * dim);
+            for (int r = 0; r < rows; r++) {
+                x[r * dim + dim / 2] = 0; // a column that never sees an input
+            }
+            double[] sums = new double[dim * dim];
+            Gram.accumulate(x, rows, dim, sums);
+            for (int i = 0; i < dim; i++) {
+                for (int j = i + 1; j < dim; j++) {
+                    sums[i * dim + j] = g.nextDouble(); // the strict upper triangle is not the sums' part
+                }
+            }
+            long count = rows + 7;
+            double percdamp = 0.01;
+            double[] want = new double[dim * dim]; // the plain loop this replaced (HessianAccumulator's)
+            double scale = 2.0 / count;
+            for (int i = 0; i < dim; i++) {
+                for (int j = 0; j <= i; j++) {
+                    double v = sums[i * dim + j] * scale;
+                    want[i * dim + j] = v;
+                    want[j * dim + i] = v;
+                }
+            }
+            double mean = 0;
+            for (int i = 0; i < dim; i++) {
+                if (want[i * dim + i] == 0) {
+                    want[i * dim + i] = 1;
+                }
+                mean += want[i * dim + i];
+            }
+            mean /= dim;
+            for (int i = 0; i < dim; i++) {
+                want[i * dim + i] += percdamp * mean;
+            }
+            float[] hf = new float[dim * dim];
+            Gram.hessian(sums, dim, count, percdamp, hf);
+            for (int e = 0; e < want.length; e++) {
+                assertEquals(Double.doubleToRawLongBits(want[e]), Double.doubleToRawLongBits(sums[e]),
+                        "dim " + dim + ", element " + e);
+                assertEquals(Float.floatToRawIntBits((float) want[e]), Float.floatToRawIntBits(hf[e]),
+                        "dim " + dim + ", float element " + e);
+            }
+            assertEquals(1 + percdamp * mean, sums[(dim / 2) * dim + dim / 2], 0.0, "the dead column's diagonal");
+        }
+    }
 }
