@@ -3,6 +3,7 @@ package io.vq4j.quant;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.vq4j.core.InputException;
+import io.vq4j.core.Parallel;
 import io.vq4j.io.DType;
 import io.vq4j.io.SafeTensorsDirectory;
 import io.vq4j.io.SafeTensorsFile;
@@ -23,6 +24,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The model being quantized, read one decoder block at a time: a Hugging Face directory stays
@@ -57,12 +59,22 @@ public abstract sealed class SourceModel implements AutoCloseable {
      */
     public abstract void checkFinite();
 
+    /** The first non-finite element of w, if any, as the one-line error: chunks scanned in parallel, the least index reported. */
     static void checkFinite(float[] w, String name, Path where) {
-        for (int i = 0; i < w.length; i++) {
-            if (!Float.isFinite(w[i])) {
-                throw InputException.at(where, "tensor '" + name + "' holds " + w[i] + " at element " + i
-                        + "; weights must be finite");
+        int chunk = 1 << 16;
+        AtomicInteger first = new AtomicInteger(Integer.MAX_VALUE);
+        Parallel.forEach(0, (w.length + chunk - 1) / chunk, c -> {
+            for (int i = c * chunk, e = Math.min(w.length, i + chunk); i < e; i++) {
+                if ((Float.floatToRawIntBits(w[i]) & 0x7f800000) == 0x7f800000) { // Inf or NaN
+                    first.accumulateAndGet(i, Math::min);
+                    return;
+                }
             }
+        });
+        int i = first.get();
+        if (i != Integer.MAX_VALUE) {
+            throw InputException.at(where, "tensor '" + name + "' holds " + w[i] + " at element " + i
+                    + "; weights must be finite");
         }
     }
 

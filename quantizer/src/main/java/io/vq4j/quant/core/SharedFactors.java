@@ -1,5 +1,6 @@
 package io.vq4j.quant.core;
 
+import io.vq4j.core.Parallel;
 import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
 
@@ -84,12 +85,43 @@ public final class SharedFactors implements AutoCloseable {
         return u;
     }
 
+    /** Elements per chunk of the hash: part of its definition (the chunks' hashes are combined in order). */
+    private static final int HASH_CHUNK = 1 << 18;
+
+    /**
+     * A 64-bit hash of h's first n² bits: each chunk of {@link #HASH_CHUNK} elements hashed as four
+     * interleaved multiply-xorshift chains (so the chains overlap in the pipeline), the chunks in
+     * parallel, their hashes combined in chunk order: the same value whatever the thread count.
+     */
     private static long hash(double[] h, int n) {
-        long x = 0x9E3779B97F4A7C15L;
-        for (int i = 0; i < n * n; i++) {
-            x = (x ^ Double.doubleToRawLongBits(h[i])) * 0xBF58476D1CE4E5B9L;
-            x ^= x >>> 29;
+        int len = n * n;
+        int chunks = (len + HASH_CHUNK - 1) / HASH_CHUNK;
+        long[] part = new long[chunks];
+        Parallel.forEach(0, chunks, c -> part[c] = chunkHash(h, c * HASH_CHUNK, Math.min(len, (c + 1) * HASH_CHUNK)));
+        long x = 0x9E3779B97F4A7C15L ^ len;
+        for (long p : part) {
+            x = mix(x ^ p);
         }
         return x;
+    }
+
+    private static long chunkHash(double[] h, int from, int to) {
+        long a = 1, b = 2, c = 3, d = 4;
+        int i = from;
+        for (; i + 3 < to; i += 4) {
+            a = mix(a ^ Double.doubleToRawLongBits(h[i]));
+            b = mix(b ^ Double.doubleToRawLongBits(h[i + 1]));
+            c = mix(c ^ Double.doubleToRawLongBits(h[i + 2]));
+            d = mix(d ^ Double.doubleToRawLongBits(h[i + 3]));
+        }
+        for (; i < to; i++) {
+            a = mix(a ^ Double.doubleToRawLongBits(h[i]));
+        }
+        return mix(mix(mix(a ^ b * 0x94D049BB133111EBL) ^ c) ^ d);
+    }
+
+    private static long mix(long x) {
+        x *= 0xBF58476D1CE4E5B9L;
+        return x ^ (x >>> 29);
     }
 }

@@ -1,6 +1,9 @@
 package io.vq4j.quant.method;
 
+import io.vq4j.core.Parallel;
 import io.vq4j.kernels.Backend;
+
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * What a {@link LayerQuantizer} gets for one linear layer.
@@ -82,14 +85,24 @@ public record LayerProblem(String name, float[] weight, int rows, int cols, doub
 
     /** Whether the n × n matrix {@code h} equals its transpose bit for bit (then a gemm may take it as Hᵀ). */
     public static boolean symmetric(float[] h, int n) {
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < i; j++) {
-                if (Float.floatToRawIntBits(h[i * n + j]) != Float.floatToRawIntBits(h[j * n + i])) {
-                    return false;
+        int tile = 64;
+        int tiles = (n + tile - 1) / tile;
+        AtomicBoolean asymmetric = new AtomicBoolean();
+        Parallel.forEach(0, tiles, t -> { // rows [i0, i1) against their transposes, tile by tile
+            int i0 = t * tile, i1 = Math.min(n, i0 + tile);
+            for (int j0 = 0; j0 < i1 && !asymmetric.get(); j0 += tile) {
+                int j1 = Math.min(i1, j0 + tile);
+                for (int i = i0; i < i1; i++) {
+                    for (int j = j0, e = Math.min(j1, i); j < e; j++) {
+                        if (Float.floatToRawIntBits(h[i * n + j]) != Float.floatToRawIntBits(h[j * n + i])) {
+                            asymmetric.set(true);
+                            return;
+                        }
+                    }
                 }
             }
-        }
-        return true;
+        });
+        return !asymmetric.get();
     }
 
     /** A per-layer seed: the run's seed and the layer's name, mixed (SplitMix64 finaliser). */
