@@ -17,7 +17,8 @@ import java.util.Map;
  * calibration forward} on one backend's resident matrices (issue 16): each sequence's residual
  * stream goes to the backend once per pass and comes back once, at the end of the block; in
  * between, the linears are the backend's resident gemm (Y = X·Wᵀ, each weight uploaded once per
- * version of it) and RMSNorm, RoPE, attention, SiLU·mul and the residual adds its
+ * version of it as {@link Backend#residentWeights}, which the CPU backend packs once for its gemm,
+ * and let go once its last pass is done) and RMSNorm, RoPE, attention, SiLU·mul and the residual adds its
  * {@link ForwardOps}; the hook sees each group's input as a resident matrix, which the Hessian
  * sums where it lies ({@link Backend#accumulateGram(ResidentMatrix, int, double[])}).
  *
@@ -28,8 +29,10 @@ import java.util.Map;
  * the bounds {@link ForwardOps} states; its gemm on OpenCL is the CPU's bits (sgemm.cl).
  *
  * <p>Which forward a calibration runs is {@link #opsFor}'s choice. Memory: one sequence's
- * activations on the backend, the block's seven weights as fp32 while it is calibrated; on the
- * host, the attention outputs kept between o's pass and gate/up's.
+ * activations on the backend, the uploads of the weights the current pass runs (no upload is held
+ * while a group is quantized); on the host, the attention outputs kept between o's pass and
+ * gate/up's, and the MLP's hidden activations kept from down's pass to the last one where
+ * {@link #keepsHidden} says so (otherwise the last pass computes them again, to the same bits).
  */
 public final class ResidentBlock implements AutoCloseable {
     /** The system property that picks the calibration forward: auto (default), backend or host. */
@@ -43,6 +46,27 @@ public final class ResidentBlock implements AutoCloseable {
     /** The weights uploaded so far, by the identity of their array or Linear. */
     private final Map<Object, ResidentMatrix> uploaded = new IdentityHashMap<>();
     private final ResidentMatrix x, xb, q, k, v, att, proj, gate, up, rope;
+    private final Hidden hidden;
+
+    /** Whether the MLP's hidden activations of down's pass are kept for the block's last pass. */
+    public enum Hidden {
+        /** As {@link #keepsHidden} says. */
+        AUTO,
+        /** Always kept. */
+        KEEP,
+        /** Always computed again. */
+        RECOMPUTE
+    }
+
+    /**
+     * Whether a calibration of {@code sequences} × {@code length} tokens keeps the MLP's hidden
+     * activations from down's pass for the last pass (AUTO): when they are no more floats than gate
+     * and up's weights (sequences · length ≤ 2 · dim), so that keeping them costs no more memory
+     * than the uploads the last pass would otherwise hold again; otherwise gate and up run again.
+     */
+    public static boolean keepsHidden(LlamaConfig config, long sequences, long length) {
+        return sequences * length <= 2L * config.dim();
+    }
 
     /**
      * The forward ops a calibration on {@code backend} runs its block forward with, or null for the
@@ -66,6 +90,11 @@ public final class ResidentBlock implements AutoCloseable {
 
     /** Buffers on {@code backend} for sequences of {@code length} tokens; ops are the backend's. */
     public ResidentBlock(LlamaConfig config, Backend backend, ForwardOps ops, int length) {
+        this(config, backend, ops, length, Hidden.AUTO);
+    }
+
+    /** As the four-argument constructor, with the choice of keeping the MLP's hidden activations. */
+    public ResidentBlock(LlamaConfig config, Backend backend, ForwardOps ops, int length, Hidden hidden) {
         if (length < 1) {
             throw new IllegalArgumentException("a calibration sequence needs at least one token, got " + length);
         }
@@ -73,6 +102,7 @@ public final class ResidentBlock implements AutoCloseable {
         this.backend = backend;
         this.ops = ops;
         this.length = length;
+        this.hidden = hidden;
         try {
             x = buffer(config.dim());
             xb = buffer(config.dim());
@@ -142,6 +172,7 @@ public final class ResidentBlock implements AutoCloseable {
                 Phases.stop("calib.forward", t);
                 hook.input(LinearGroup.O, s, in, length, backend);
             }
+            releaseGroup(lw, LinearGroup.QKV); // their last pass
             lw = weights(hook, LinearGroup.O, lw);
             for (int s = 0; s < xs.length; s++) {
                 long t = Phases.start();
@@ -154,21 +185,35 @@ public final class ResidentBlock implements AutoCloseable {
                 Phases.stop("calib.forward", t);
                 hook.input(LinearGroup.GATE_UP, s, xb, length, backend);
             }
+            releaseGroup(lw, LinearGroup.O);
             lw = weights(hook, LinearGroup.GATE_UP, lw);
+            int hd = config.hiddenDim();
+            boolean keep = hidden == Hidden.KEEP || hidden == Hidden.AUTO && keepsHidden(config, xs.length, length);
+            float[][] mid = keep ? new float[xs.length][] : null;
             for (int s = 0; s < xs.length; s++) {
                 long t = Phases.start();
                 backend.write(x, 0, 0, length, dim, xs[s], 0, dim);
                 ResidentMatrix in = mlpHidden(lw);
+                if (keep) {
+                    mid[s] = new float[length * hd];
+                    backend.read(gate, 0, 0, length, hd, mid[s], 0, hd);
+                }
                 Phases.stop("calib.forward", t);
                 hook.input(LinearGroup.DOWN, s, in, length, backend);
             }
+            releaseGroup(lw, LinearGroup.GATE_UP); // kept or not, none is held while down is quantized
             lw = weights(hook, LinearGroup.DOWN, lw);
-            for (float[] s : xs) {
+            for (int s = 0; s < xs.length; s++) {
                 long t = Phases.start();
-                backend.write(x, 0, 0, length, dim, s, 0, dim);
-                mlpHidden(lw);
+                backend.write(x, 0, 0, length, dim, xs[s], 0, dim);
+                if (keep) {
+                    backend.write(gate, 0, 0, length, hd, mid[s], 0, hd);
+                    mid[s] = null;
+                } else {
+                    mlpHidden(lw); // the same operations on the same inputs: the kept values' bits
+                }
                 mlpResidual(lw);
-                backend.read(x, 0, 0, length, dim, s, 0, dim);
+                backend.read(x, 0, 0, length, dim, xs[s], 0, dim);
                 Phases.stop("calib.forward", t);
             }
             return lw;
@@ -186,6 +231,13 @@ public final class ResidentBlock implements AutoCloseable {
             }
         }
         return next;
+    }
+
+    /** Lets go of the uploads of g's linears in lw (uploaded again if a later pass runs them). */
+    private void releaseGroup(LayerWeights lw, LinearGroup g) {
+        for (String name : g.linears()) {
+            release(lw.linear(name));
+        }
     }
 
     /** DecoderBlock.run's operations on the resident x; stops at {@code until}'s input (a buffer) when set. */
@@ -247,7 +299,7 @@ public final class ResidentBlock implements AutoCloseable {
         }
         ResidentMatrix w = uploaded.get(l);
         if (w == null) {
-            w = backend.resident(d.weightShared(), d.outFeatures(), d.inFeatures());
+            w = backend.residentWeights(d.weightShared(), d.outFeatures(), d.inFeatures());
             uploaded.put(l, w);
         }
         backend.gemm(false, true, length, d.outFeatures(), d.inFeatures(), 1f, in, 0, 0, w, 0, 0, 0f, out, 0, 0);

@@ -144,6 +144,18 @@ public interface Backend extends AutoCloseable {
         return new HostMatrix(values, rows, cols, this);
     }
 
+    /**
+     * Weights W (rows × cols, row-major) for gemm's B operand, as in the forward's Y = X · Wᵀ
+     * (transB, the whole matrix): a resident matrix the caller does not change while it is open,
+     * so that a backend may hold them in a form of its own, made once at upload, instead of
+     * preparing them on every gemm. The CPU backend packs them for its gemm here (4 bytes a weight
+     * beside the array, until closed; its gemm's bits are those of {@link #resident}'s) and refuses
+     * writes to them. The default is {@link #resident}: a device copy on a GPU backend.
+     */
+    default ResidentMatrix residentWeights(float[] values, int rows, int cols) {
+        return resident(values, rows, cols);
+    }
+
     /** Copies the sub-matrix at (row, col), rows × cols, of m to dst at offset, row stride ld. */
     default void read(ResidentMatrix m, int row, int col, int rows, int cols, float[] dst, int offset, int ld) {
         HostMatrix.of(m, this).read(row, col, rows, cols, dst, offset, ld);

@@ -12,10 +12,16 @@ public final class HostMatrix implements ResidentMatrix {
     private final int rows;
     private final int cols;
     private final Object owner;
+    private final boolean readOnly;
+    private final Object prepared;
     private boolean closed;
 
     /** @param owner the backend that made it (only that one accepts it) */
     public HostMatrix(float[] values, int rows, int cols, Object owner) {
+        this(values, rows, cols, owner, false, null);
+    }
+
+    private HostMatrix(float[] values, int rows, int cols, Object owner, boolean readOnly, Object prepared) {
         if (rows < 0 || cols < 0 || values.length < (long) rows * cols) {
             throw new IllegalArgumentException("resident: " + values.length + " floats for " + rows + "x" + cols);
         }
@@ -23,6 +29,27 @@ public final class HostMatrix implements ResidentMatrix {
         this.rows = rows;
         this.cols = cols;
         this.owner = Objects.requireNonNull(owner);
+        this.readOnly = readOnly;
+        this.prepared = prepared;
+    }
+
+    /**
+     * A read-only matrix ({@link Backend#residentWeights}): writes to it through {@link #write} and
+     * {@link #writable} are refused. {@code prepared} is what the owner made of the values when
+     * they came in (the CPU backend: their packing for its gemm), or null.
+     */
+    public static HostMatrix readOnly(float[] values, int rows, int cols, Object owner, Object prepared) {
+        return new HostMatrix(values, rows, cols, owner, true, prepared);
+    }
+
+    /** What the owner made of a read-only matrix's values when it came in, or null. */
+    public Object prepared() {
+        return prepared;
+    }
+
+    /** Whether writes to this matrix are refused. */
+    public boolean readOnly() {
+        return readOnly;
     }
 
     /** The array behind the matrix (row-major, leading dimension {@link #cols()}). */
@@ -66,6 +93,15 @@ public final class HostMatrix implements ResidentMatrix {
         return h;
     }
 
+    /** As {@link #of}, for a matrix an operation writes: a read-only one is refused (IllegalArgumentException). */
+    public static HostMatrix writable(ResidentMatrix m, Object owner) {
+        HostMatrix h = of(m, owner);
+        if (h.readOnly) {
+            throw new IllegalArgumentException("a read-only resident matrix (residentWeights) cannot be written: " + m);
+        }
+        return h;
+    }
+
     /** Copies the region (row, col, rows × cols) to {@code dst} at {@code offset} with row stride {@code ld}. */
     public void read(int row, int col, int rows, int cols, float[] dst, int offset, int ld) {
         checkRegion("read", row, col, rows, cols);
@@ -77,6 +113,9 @@ public final class HostMatrix implements ResidentMatrix {
 
     /** Copies {@code src} (at {@code offset}, row stride {@code ld}) into the region (row, col, rows × cols). */
     public void write(int row, int col, int rows, int cols, float[] src, int offset, int ld) {
+        if (readOnly) {
+            throw new IllegalArgumentException("a read-only resident matrix (residentWeights) cannot be written: " + this);
+        }
         checkRegion("write", row, col, rows, cols);
         checkHost("write", src, offset, ld, rows, cols);
         for (int r = 0; r < rows; r++) {
@@ -94,6 +133,6 @@ public final class HostMatrix implements ResidentMatrix {
 
     @Override
     public String toString() {
-        return "host matrix " + rows + "x" + cols;
+        return (readOnly ? "read-only host matrix " : "host matrix ") + rows + "x" + cols;
     }
 }

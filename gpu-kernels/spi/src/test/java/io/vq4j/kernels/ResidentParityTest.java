@@ -132,6 +132,58 @@ public abstract class ResidentParityTest {
         }
     }
 
+    /**
+     * Weights uploaded as {@link Backend#residentWeights} (the CPU packs them once) give the array
+     * gemm's values as B of Y = X·Wᵀ, whole, on ragged shapes and several row counts; and as any
+     * other operand or region, where no packing of the upload applies.
+     */
+    @Test
+    void residentWeightsGiveTheArrayGemmsValuesWholeAndInPart() {
+        SplittableRandom r = new SplittableRandom(5);
+        for (int[] s : new int[][]{{1, 1, 1}, {7, 33, 19}, {64, 40, 130}, {3, 257, 65}}) {
+            int m = s[0], out = s[1], in = s[2];
+            float[] w = gaussian(r, out * in);
+            float[] x = gaussian(r, m * in);
+            float[] want = new float[m * out];
+            cpu.gemm(false, true, m, out, in, 1f, x, w, 0f, want);
+            float[] got = new float[m * out];
+            float[] twice = new float[m * out];
+            try (ResidentMatrix dw = dev.residentWeights(w, out, in); ResidentMatrix dx = dev.resident(x, m, in);
+                 ResidentMatrix dy = dev.resident(new float[m * out], m, out)) {
+                dev.gemm(false, true, m, out, in, 1f, dx, 0, 0, dw, 0, 0, 0f, dy, 0, 0);
+                dev.read(dy, 0, 0, m, out, got, 0, out);
+                dev.gemm(false, true, m, out, in, 1f, dx, 0, 0, dw, 0, 0, 0f, dy, 0, 0); // the same upload again
+                dev.read(dy, 0, 0, m, out, twice, 0, out);
+                float[] back = new float[out * in];
+                dev.read(dw, 0, 0, out, in, back, 0, in);
+                assertArrayEquals(w, back, "the upload reads back as the weights");
+                if (out > 1 && in > 1) { // a region of the upload, and the upload as A (W · xᵀ)
+                    int o2 = out - 1, i2 = in - 1;
+                    float[] wv = view(w, in, 1, 1, o2, i2);
+                    float[] xv = view(x, in, 0, 1, m, i2);
+                    float[] wantPart = new float[m * o2];
+                    cpu.gemm(false, true, m, o2, i2, 1f, xv, wv, 0f, wantPart);
+                    float[] gotPart = new float[m * o2];
+                    try (ResidentMatrix dp = dev.resident(new float[m * o2], m, o2)) {
+                        dev.gemm(false, true, m, o2, i2, 1f, dx, 0, 1, dw, 1, 1, 0f, dp, 0, 0);
+                        dev.read(dp, 0, 0, m, o2, gotPart, 0, o2);
+                    }
+                    assertClose(wantPart, gotPart, "a region of the weights " + Arrays.toString(s));
+                    float[] wantA = new float[out * m];
+                    cpu.gemm(false, true, out, m, in, 1f, w, x, 0f, wantA);
+                    float[] gotA = new float[out * m];
+                    try (ResidentMatrix da = dev.resident(new float[out * m], out, m)) {
+                        dev.gemm(false, true, out, m, in, 1f, dw, 0, 0, dx, 0, 0, 0f, da, 0, 0);
+                        dev.read(da, 0, 0, out, m, gotA, 0, m);
+                    }
+                    assertClose(wantA, gotA, "the weights as A " + Arrays.toString(s));
+                }
+            }
+            assertClose(want, got, "Y = X·Wᵀ from residentWeights " + Arrays.toString(s));
+            assertArrayEquals(got, twice, "the same bits from the same upload");
+        }
+    }
+
     @Test
     void gemmWithNoInnerDimensionScalesC() {
         float[] c = {1f, 2f, 3f, 4f, 5f, 6f};

@@ -3,6 +3,7 @@ package io.vq4j.quant.job;
 import io.vq4j.core.InputException;
 import io.vq4j.model.LinearGroup;
 import io.vq4j.model.LlamaConfig;
+import io.vq4j.model.ResidentBlock;
 import io.vq4j.quant.gptq.GptqOptions;
 import io.vq4j.quant.gptvq.GptvqOptions;
 import io.vq4j.quant.method.MethodOptions;
@@ -27,11 +28,13 @@ import java.util.Locale;
  *   <li>for the whole run: the calibration tokens and every sequence's activations (n × L × dim
  *       floats), one sequence's buffers inside the block (DecoderBlock.Buffers and its attention
  *       scores), while o_proj is calibrated every sequence's attention output (n × L × qDim
- *       floats, which the block forward keeps for the residual after o), the block's weights as floats (4 bytes a weight, packed for the matmul inside
+ *       floats, which the block forward keeps for the residual after o), while down_proj is
+ *       calibrated the MLP's hidden activations where ResidentBlock keeps them for its last pass
+ *       (n × L × hidden floats, only when n·L ≤ 2·dim), the block's weights as floats (4 bytes a weight, packed for the matmul inside
  *       DenseLinear: a quantized layer's dequantized copy replaces its source) and the block's
  *       packed layers so far;</li>
- *   <li>for the group (width w): H as doubles and as floats (12 w² bytes; 16 w² for a moment when
- *       it is made from the double sums), the factor U = chol(H⁻¹) as doubles (8 w²), which the
+ *   <li>for the group (width w): H as doubles and as floats (12 w² bytes; H is made in the double
+ *       sums' own array), the factor U = chol(H⁻¹) as doubles (8 w²), which the
  *       group's SharedFactors scope keeps until its last layer's error is reported, and each
  *       method's own copies of H (gptq --act-order: the permuted H, kept with its factor; vptq: the
  *       permuted/normalised H per layer and its own factor, one kept per distinct H; gptvq's
@@ -42,6 +45,9 @@ import java.util.Locale;
  *       (Calibration.quadratic) holds W − Q and (W − Q)·H, two floats a weight, and the CPU gemm its
  *       result and a packed H.</li>
  * </ul>
+ * Not a moment of its own: the block forward's uploads of the weights a pass runs
+ * (ResidentBlock, 4 bytes a weight more on the CPU backend, which packs them) are let go before a
+ * group is quantized, so the passes hold less than the quantizing moments at Llama shapes.
  * Then headroom for what the count leaves out ({@link #MARGIN} of it and {@link #FIXED}): the
  * JVM's own objects made during the run, the garbage collector's need of free regions (G1: a
  * humongous array takes whole regions, and the young generation some), small per-thread buffers.
@@ -128,10 +134,14 @@ final class MemoryEstimate {
                 if (g == LinearGroup.O) { // DecoderBlock.forward keeps them from o's pass to gate/up's
                     parts.add(new Part("the attention outputs kept for o_proj's residual", mul(n, len, q, 4)));
                 }
+                if (g == LinearGroup.DOWN && ResidentBlock.keepsHidden(c, n, len)) { // down's pass to the last
+                    parts.add(new Part("the MLP's hidden activations kept for the last pass", mul(n, len, hidden, 4)));
+                }
                 String where = g.linears().get(largest) + " (" + rows[largest] + "x" + w + ")";
                 // the moment H is made from the double sums (both live), before any layer of the group
                 List<Part> making = new ArrayList<>(parts);
-                making.add(new Part("Hessian " + w + "x" + w + " (its double sums and H)", mul(w, w, 16)));
+                making.add(new Part("Hessian " + w + "x" + w + " (made in its double sums' array) and its float copy",
+                        mul(w, w, 12)));
                 // the moment the largest layer is quantized or reported
                 parts.addAll(group(spec, rows.length, w));
                 parts.add(new Part("the group's dequantized copies", mul(groupWeights, 4)));

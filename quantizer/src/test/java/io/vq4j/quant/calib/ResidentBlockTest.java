@@ -88,8 +88,13 @@ class ResidentBlockTest {
     }
 
     private static Run resident(LlamaCheckpoint c, int block, float[][] x, int len, Backend backend, ForwardOps ops) {
+        return resident(c, block, x, len, backend, ops, ResidentBlock.Hidden.AUTO);
+    }
+
+    private static Run resident(LlamaCheckpoint c, int block, float[][] x, int len, Backend backend, ForwardOps ops,
+                                ResidentBlock.Hidden hidden) {
         Recorder r = new Recorder();
-        try (ResidentBlock rb = new ResidentBlock(c.config(), backend, ops, len)) {
+        try (ResidentBlock rb = new ResidentBlock(c.config(), backend, ops, len, hidden)) {
             rb.forward(c.weights().layers().get(block), x, r);
         }
         return new Run(r.inputs, x);
@@ -110,17 +115,21 @@ class ResidentBlockTest {
         Backend cpu = new CpuBackend();
         ForwardOps ops = ResidentBlock.opsFor(cpu);
         assertInstanceOf(HostForwardOps.class, ops, "auto: the CPU backend's reference ops");
+        assertTrue(!ResidentBlock.keepsHidden(c.config(), 3, len) && ResidentBlock.keepsHidden(c.config(), 1, 2 * 64),
+                "auto recomputes the MLP's hidden activations at 3 × 100 tokens of dim 64, keeps them at 128");
         for (int b = 0; b < c.config().nLayers(); b += 2) {
+            // kept from down's pass or computed again for the last one: the same bits either way
+            ResidentBlock.Hidden hidden = ResidentBlock.Hidden.values()[b / 2 % 3];
             float[][] x = stream(c, 3, len);
             Run want = host(c, b, copy(x), len);
-            Run got = resident(c, b, copy(x), len, cpu, ops);
+            Run got = resident(c, b, copy(x), len, cpu, ops, hidden);
             assertEquals(4 * 3, want.inputs().size());
             assertEquals(want.inputs().size(), got.inputs().size());
             for (int i = 0; i < want.inputs().size(); i++) {
                 assertArrayEquals(want.inputs().get(i), got.inputs().get(i), "block " + b + ", input " + i);
             }
             for (int q = 0; q < x.length; q++) {
-                assertArrayEquals(want.out()[q], got.out()[q], "block " + b + ", output of sequence " + q);
+                assertArrayEquals(want.out()[q], got.out()[q], "block " + b + " (" + hidden + "), output of sequence " + q);
                 assertTrue(!Arrays.equals(x[q], got.out()[q]), "the block changed the stream");
             }
         }

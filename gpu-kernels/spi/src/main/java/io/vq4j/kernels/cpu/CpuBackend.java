@@ -75,7 +75,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, ResidentMatrix a, int aRow,
                      int aCol, ResidentMatrix b, int bRow, int bCol, float beta, ResidentMatrix c, int cRow, int cCol) {
-        HostMatrix ha = HostMatrix.of(a, this), hb = HostMatrix.of(b, this), hc = HostMatrix.of(c, this);
+        HostMatrix ha = HostMatrix.of(a, this), hb = HostMatrix.of(b, this), hc = HostMatrix.writable(c, this);
         ha.checkRegion("gemm A", aRow, aCol, transA ? k : m, transA ? m : k);
         hb.checkRegion("gemm B", bRow, bCol, transB ? n : k, transB ? k : n);
         hc.checkRegion("gemm C", cRow, cCol, m, n);
@@ -106,8 +106,19 @@ public final class CpuBackend implements Backend {
             xo = 0;
             ldx = k;
         }
-        PackedMatmul.packView(hb.values(), bRow * hb.cols() + bCol, hb.cols(), k, n, transB)
-                .multiplyInto(x, xo, ldx, m, alpha, beta, cv, co, hc.cols());
+        // residentWeights' packing when B is the whole of them, transposed (the same layout packView makes)
+        PackedMatmul p = transB && bRow == 0 && bCol == 0 && n == hb.rows() && k == hb.cols()
+                && hb.prepared() instanceof PackedMatmul pw ? pw
+                : PackedMatmul.packView(hb.values(), bRow * hb.cols() + bCol, hb.cols(), k, n, transB);
+        p.multiplyInto(x, xo, ldx, m, alpha, beta, cv, co, hc.cols());
+    }
+
+    /** The weights packed once for this backend's gemm (PackedMatmul.pack: packView's layout of W, transposed). */
+    @Override
+    public ResidentMatrix residentWeights(float[] values, int rows, int cols) {
+        check(rows >= 0 && cols >= 0 && values.length >= (long) rows * cols, "residentWeights sizes");
+        return HostMatrix.readOnly(values, rows, cols, this,
+                rows > 0 && cols > 0 ? PackedMatmul.pack(values, rows, cols) : null);
     }
 
     private static float[] transpose(float[] a, int rows, int cols) {

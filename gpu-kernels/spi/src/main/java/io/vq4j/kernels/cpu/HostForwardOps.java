@@ -25,6 +25,11 @@ public final class HostForwardOps implements ForwardOps {
         return HostMatrix.of(m, backend).values();
     }
 
+    /** The array of a matrix the operation writes (a read-only one is refused). */
+    private float[] out(ResidentMatrix m) {
+        return HostMatrix.writable(m, backend).values();
+    }
+
     private static void rows(String op, ResidentMatrix m, int row, int rows) {
         m.checkRegion(op, row, 0, rows, m.cols());
     }
@@ -39,7 +44,7 @@ public final class HostForwardOps implements ForwardOps {
         check(src.cols() == dst.cols(), "copyRows: " + src.cols() + " columns into " + dst.cols());
         rows("copyRows src", src, srcRow, rows);
         rows("copyRows dst", dst, dstRow, rows);
-        System.arraycopy(host(src), srcRow * src.cols(), host(dst), dstRow * dst.cols(), rows * src.cols());
+        System.arraycopy(host(src), srcRow * src.cols(), out(dst), dstRow * dst.cols(), rows * src.cols());
     }
 
     @Override
@@ -48,7 +53,7 @@ public final class HostForwardOps implements ForwardOps {
         check(out.cols() == dim, "embed: table of width " + dim + ", output of " + out.cols());
         rows("embed", out, 0, n);
         float[] t = host(table);
-        float[] o = host(out);
+        float[] o = out(out);
         for (int i = 0; i < n; i++) {
             int id = ids[offset + i];
             check(id >= 0 && id < table.rows(), "token id " + id + " outside the vocabulary of " + table.rows());
@@ -64,7 +69,7 @@ public final class HostForwardOps implements ForwardOps {
                 + out.cols());
         rows("rmsnorm x", x, xRow, rows);
         rows("rmsnorm out", out, outRow, rows);
-        ForwardKernels.rmsnormRows(host(x), xRow * dim, host(gain), eps, host(out), outRow * dim, rows, dim);
+        ForwardKernels.rmsnormRows(host(x), xRow * dim, host(gain), eps, out(out), outRow * dim, rows, dim);
     }
 
     @Override
@@ -74,14 +79,14 @@ public final class HostForwardOps implements ForwardOps {
                 "rope: " + a.cols() + " columns, " + heads + " heads of " + headDim + ", table of " + table.cols());
         rows("rope", a, 0, rows);
         rows("rope table", table, tableRow, rows);
-        ForwardKernels.rope(host(a), rows, heads, headDim, host(table), tableRow, interleaved);
+        ForwardKernels.rope(out(a), rows, heads, headDim, host(table), tableRow, interleaved);
     }
 
     @Override
     public void attention(ResidentMatrix q, ResidentMatrix keys, ResidentMatrix values, ResidentMatrix out, int rows,
                           int start, int heads, int kvHeads, int headDim) {
         checkAttention(q, keys, values, out, rows, start, heads, kvHeads, headDim);
-        ForwardKernels.attention(host(q), host(keys), host(values), host(out), rows, start, heads, kvHeads, headDim);
+        ForwardKernels.attention(host(q), host(keys), host(values), out(out), rows, start, heads, kvHeads, headDim);
     }
 
     /** The shape checks of an attention call, the same on every backend. */
@@ -105,7 +110,7 @@ public final class HostForwardOps implements ForwardOps {
         check(gate.cols() == up.cols(), "siluMul: widths " + gate.cols() + " and " + up.cols());
         rows("siluMul gate", gate, 0, rows);
         rows("siluMul up", up, 0, rows);
-        ForwardKernels.swiglu(host(gate), host(up), rows * gate.cols());
+        ForwardKernels.swiglu(out(gate), host(up), rows * gate.cols());
     }
 
     @Override
@@ -113,7 +118,7 @@ public final class HostForwardOps implements ForwardOps {
         check(x.cols() == d.cols(), "add: widths " + x.cols() + " and " + d.cols());
         rows("add x", x, 0, rows);
         rows("add d", d, 0, rows);
-        ForwardKernels.addInPlace(host(x), host(d), rows * x.cols());
+        ForwardKernels.addInPlace(out(x), host(d), rows * x.cols());
     }
 
     @Override
@@ -121,7 +126,7 @@ public final class HostForwardOps implements ForwardOps {
         int cols = y.cols();
         check(bias.cols() == cols, "addBias: bias of " + bias.cols() + " for " + cols + " columns");
         rows("addBias", y, 0, rows);
-        float[] h = host(y);
+        float[] h = out(y);
         float[] b = host(bias);
         for (int r = 0; r < rows; r++) {
             for (int o = 0; o < cols; o++) {
@@ -133,7 +138,7 @@ public final class HostForwardOps implements ForwardOps {
     @Override
     public void matmul(PackedWeights w, ResidentMatrix x, int rows, ResidentMatrix y) {
         checkMatmul(w, x, rows, y);
-        backend.dequantMatmul(w, host(x), rows, host(y)); // the arrays may hold more rows: it reads and writes the first
+        backend.dequantMatmul(w, host(x), rows, out(y)); // the arrays may hold more rows: it reads and writes the first
     }
 
     /** The shape checks of a matmul call, the same on every backend. */

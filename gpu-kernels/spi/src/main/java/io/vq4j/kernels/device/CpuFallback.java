@@ -145,6 +145,16 @@ public final class CpuFallback implements Backend {
     }
 
     @Override
+    public ResidentMatrix residentWeights(float[] values, int rows, int cols) {
+        try {
+            return gpu.residentWeights(values, rows, cols);
+        } catch (IllegalStateException e) {
+            fellBack("resident matrices", e);
+            return cpu.residentWeights(values, rows, cols);
+        }
+    }
+
+    @Override
     public void read(ResidentMatrix m, int row, int col, int rows, int cols, float[] dst, int offset, int ld) {
         (onHost(m) ? cpu : gpu).read(m, row, col, rows, cols, dst, offset, ld);
     }

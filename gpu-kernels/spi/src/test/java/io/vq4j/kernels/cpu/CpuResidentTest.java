@@ -13,6 +13,7 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The CPU backend's resident matrices: the host array itself, gemm on its views with the bits of
@@ -40,6 +41,26 @@ class CpuResidentTest extends ResidentParityTest {
             dev.gemm(false, false, 2, 2, 2, 1f, a, 0, 0, b, 0, 0, 1f, dc, 0, 0);
         }
         assertArrayEquals(new float[]{2f, 3f, 4f, 5f}, c);
+    }
+
+    /** The CPU's residentWeights: the array itself, packed once beside it, and never written. */
+    @Test
+    void residentWeightsAreTheArrayPackedOnceAndWritesToThemAreRefused() {
+        float[] w = {1f, 2f, 3f, 4f, 5f, 6f};
+        try (ResidentMatrix dw = dev.residentWeights(w, 2, 3); ResidentMatrix x = dev.resident(new float[6], 2, 3)) {
+            HostMatrix h = (HostMatrix) dw;
+            assertSame(w, h.values());
+            assertTrue(h.readOnly());
+            assertArrayEquals(w, ((PackedMatmul) h.prepared()).unpack(), "the packing is of these weights");
+            assertThrows(IllegalArgumentException.class, () -> dev.write(dw, 0, 0, 1, 1, new float[1], 0, 1));
+            assertThrows(IllegalArgumentException.class,
+                    () -> dev.gemm(false, true, 2, 2, 3, 1f, x, 0, 0, x, 0, 0, 0f, dw, 0, 0), "gemm into the weights");
+            HostForwardOps ops = new HostForwardOps(dev);
+            assertThrows(IllegalArgumentException.class, () -> ops.add(dw, x, 2), "a forward op into the weights");
+            assertThrows(IllegalArgumentException.class, () -> ops.siluMul(dw, x, 2));
+            ops.add(x, dw, 2); // read as an input: fine
+            assertArrayEquals(w, h.values(), "the weights did not change");
+        }
     }
 
     @Test
