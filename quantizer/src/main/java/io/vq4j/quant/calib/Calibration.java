@@ -1,5 +1,6 @@
 package io.vq4j.quant.calib;
 
+import io.vq4j.core.Parallel;
 import io.vq4j.core.Phases;
 import io.vq4j.kernels.Backend;
 import io.vq4j.kernels.ResidentMatrix;
@@ -175,11 +176,16 @@ public final class Calibration {
         double seconds = (System.nanoTime() - t0) / 1e9;
         Phases.stop("calib.quantize", tq);
         long t1 = Phases.start();
+        long th = Phases.start(); // phase "calib.report-host": the host's part of the report (inside report-error)
         float[] wq = q.dequantize();
         float[] delta = new float[wq.length];
-        for (int i = 0; i < delta.length; i++) {
-            delta[i] = w.values()[i] - wq[i];
-        }
+        float[] wv = w.values();
+        Parallel.forChunks(0, delta.length, 1 << 16, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                delta[i] = wv[i] - wq[i];
+            }
+        });
+        Phases.stop("calib.report-host", th);
         double[] e = quadratic(hf, w.rows(), w.cols(), backend, delta, w.values());
         double err = e[0];
         double ref = e[1];
