@@ -603,6 +603,11 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
 
     // ---- the decoder forward on resident activations (issue 17): ClForwardOps, and what it needs here
 
+    /** The product kernel of this device's Gram and factor ("packed" or "tiled"; OpenClLinalg). */
+    String linalgProduct() {
+        return linalg.productKernel();
+    }
+
     /** A CPU-type device (PoCL) computes on the host's cores. */
     @Override
     public boolean hostCpu() {

@@ -28,15 +28,40 @@ final class OpenClLinalg {
     private static final Map<OpenCl.Device, cl_program> PROGRAMS = new ConcurrentHashMap<>();
     private static final Map<String, cl_kernel> KERNELS = new ConcurrentHashMap<>();
 
+    /** The system property that picks the product kernel: auto (default), tiled or packed. */
+    static final String PRODUCT_PROPERTY = "vq.cllinalg.product";
+
+    /** The work-group width of the packed kernels' grids (runGlobal). */
+    private static final int GROUP = 8;
+
     private final OpenCl.Device device;
     private final String name;
     private final LongConsumer allocated;
+    /** dproduct.cl's packed product instead of la_product's tiles (the same bits). */
+    private final boolean packed;
 
-    /** @param allocated counts device bytes made (positive) and released (negative) in the backend's peak */
+    /**
+     * @param allocated counts device bytes made (positive) and released (negative) in the backend's peak.
+     * The product kernel is {@value #PRODUCT_PROPERTY}'s choice, read here: auto takes the packed one
+     * on a CPU-type device (PoCL), whose runtime runs a tiled work-group's barriers item by item.
+     */
     OpenClLinalg(OpenCl.Device device, String name, LongConsumer allocated) {
         this.device = device;
         this.name = name;
         this.allocated = allocated;
+        String mode = System.getProperty(PRODUCT_PROPERTY, "auto");
+        this.packed = switch (mode) {
+            case "auto" -> device.info.type().contains("CPU");
+            case "packed" -> true;
+            case "tiled" -> false;
+            default -> throw new IllegalArgumentException("-D" + PRODUCT_PROPERTY + "=" + mode
+                    + ": expected auto, tiled or packed");
+        };
+    }
+
+    /** Which product kernel this device runs: "packed" or "tiled". */
+    String productKernel() {
+        return packed ? "packed" : "tiled";
     }
 
     /** Whether a buffer of {@code doubles} doubles may be made on this device. */
@@ -144,6 +169,19 @@ final class OpenClLinalg {
         }
 
         private void run(String k, long gx, long gy, long lx, long ly, Object... args) {
+            launch(k, new long[]{gx, gy}, new long[]{lx, ly}, args);
+        }
+
+        /**
+         * A grid of at least gx × gy items (the kernel returns for items past its bounds) in work-groups of
+         * one fixed shape, {@value #GROUP} × 1: PoCL compiles a kernel again for every work-group size, and
+         * the size it picks itself follows the grid, which changes with every call of a factorisation.
+         */
+        private void runGlobal(String k, long gx, long gy, Object... args) {
+            launch(k, new long[]{(gx + GROUP - 1) / GROUP * GROUP, gy}, new long[]{GROUP, 1}, args);
+        }
+
+        private void launch(String k, long[] global, long[] local, Object... args) {
             cl_kernel kn = kernel(k);
             for (int i = 0; i < args.length; i++) {
                 Object v = args[i];
@@ -155,8 +193,7 @@ final class OpenClLinalg {
                     CL.clSetKernelArg(kn, i, Sizeof.cl_int, Pointer.to(new int[]{(Integer) v}));
                 }
             }
-            CL.clEnqueueNDRangeKernel(device.queue, kn, 2, null, new long[]{gx, gy}, new long[]{lx, ly}, 0, null,
-                    null);
+            CL.clEnqueueNDRangeKernel(device.queue, kn, 2, null, global, local, 0, null, null);
         }
 
         /** Work-items covering v in groups of TS, each item one element. */
@@ -174,6 +211,26 @@ final class OpenClLinalg {
                             cl_mem c, long co, int ldc, int mi, int nj, int kq, int kc, int mode, boolean lower,
                             boolean triA) {
             if (mi == 0 || nj == 0) {
+                return;
+            }
+            int panels = (nj + LinalgKernels.PACKED_COLS - 1) / LinalgKernels.PACKED_COLS;
+            long packBytes = Math.max(8, (long) panels * kq * LinalgKernels.PACKED_COLS * Sizeof.cl_double);
+            if (packed && packBytes <= device.info.maxAlloc()) {
+                // B packed into a buffer of this call only: released once enqueued (the in-order queue keeps it until done)
+                cl_mem p = CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, packBytes, null, null);
+                allocated.accept(packBytes);
+                try {
+                    if (kq > 0) {
+                        runGlobal(floats ? LinalgKernels.PACK_F : LinalgKernels.PACK_D, kq, panels, b, bo, bqs, bjs,
+                                kq, nj, p);
+                    }
+                    runGlobal(floats ? LinalgKernels.PACKED_PRODUCT_F : LinalgKernels.PACKED_PRODUCT_D, panels,
+                            (mi + LinalgKernels.PACKED_ROWS - 1) / LinalgKernels.PACKED_ROWS, a, ao, ais, aqs, p, c,
+                            co, ldc, mi, nj, kq, kc, mode, lower ? 1 : 0, triA ? 1 : 0);
+                } finally {
+                    CL.clReleaseMemObject(p);
+                    allocated.accept(-packBytes);
+                }
                 return;
             }
             run(floats ? LinalgKernels.PRODUCT_F : LinalgKernels.PRODUCT_D, tiles(nj), tiles(mi), LinalgKernels.TS,

@@ -28,6 +28,14 @@ public final class LinalgKernels {
     public static final String PRODUCT_D = "la_product_d", PRODUCT_F = "la_product_f", POTF2 = "la_potf2",
             TRTRI = "la_trtri", COPY = "la_copy", ZERO_UPPER = "la_zero_upper";
     public static final int MODE_ADD = 0, MODE_SUB = 1, MODE_SET_ADD = 2, MODE_SET_SUB = 3;
+    /**
+     * dproduct.cl (OpenCL only): la_product with B packed first (dp_pack_*, a kq × panels grid) and
+     * one work-item per {@link #PACKED_ROWS} rows × {@link #PACKED_COLS} columns of C (dp_product_*,
+     * a panels × row-blocks grid), for a device whose compute units are CPU cores. The same bits.
+     */
+    public static final String PACK_D = "dp_pack_d", PACK_F = "dp_pack_f", PACKED_PRODUCT_D = "dp_product_d",
+            PACKED_PRODUCT_F = "dp_product_f";
+    public static final int PACKED_ROWS = 8, PACKED_COLS = 8;
 
     private LinalgKernels() {
     }
@@ -121,7 +129,7 @@ public final class LinalgKernels {
         });
     }
 
-    /** linalg.cl as OpenCL C (the device must have cl_khr_fp64). */
+    /** linalg.cl and dproduct.cl as OpenCL C (the device must have cl_khr_fp64). */
     public static String opencl() {
         return """
                 #define KERNEL __kernel
@@ -132,7 +140,7 @@ public final class LinalgKernels {
                 #define LY ((int) get_local_id(1))
                 #define GX ((int) get_group_id(0))
                 #define GY ((int) get_group_id(1))
-                """ + body();
+                """ + body("linalg.cl") + body("dproduct.cl");
     }
 
     /** linalg.cl as CUDA C++ for NVRTC; compile with -fmad=false (no contraction, as the OpenCL pragma). */
@@ -146,17 +154,19 @@ public final class LinalgKernels {
                 #define LY ((int) threadIdx.y)
                 #define GX ((int) blockIdx.x)
                 #define GY ((int) blockIdx.y)
-                """ + body();
+                """ + body("linalg.cl");
     }
 
-    private static String body() {
-        try (InputStream in = LinalgKernels.class.getResourceAsStream("/io/vq4j/kernels/linalg.cl")) {
+    private static String body(String file) {
+        String path = "/io/vq4j/kernels/" + file;
+        try (InputStream in = LinalgKernels.class.getResourceAsStream(path)) {
             if (in == null) {
-                throw new IllegalStateException("kernel source io/vq4j/kernels/linalg.cl is missing from the jar");
+                throw new IllegalStateException("kernel source io/vq4j/kernels/" + file + " is missing from the jar");
             }
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new IllegalStateException("kernel source io/vq4j/kernels/linalg.cl cannot be read: " + e.getMessage());
+            throw new IllegalStateException("kernel source io/vq4j/kernels/" + file + " cannot be read: "
+                    + e.getMessage());
         }
     }
 }
