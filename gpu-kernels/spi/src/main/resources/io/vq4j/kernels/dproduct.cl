@@ -12,7 +12,8 @@
  * then for each chunk of kc steps of q from 0 a sum from 0.0 by fma in ascending q, added to
  * (subtracted from) the element; with triA a work-item stops at its last row's q, where la_product
  * stops at its tile's (the terms between are exact zeros). Rows past mi read row mi − 1 and are
- * never stored; with lower only j ≤ i is stored.
+ * never stored; with lower only j ≤ i is stored. Where A's 8 rows lie side by side (ais = 1, as in
+ * the Gram, A = Xᵀ) their elements at q are one vector load instead of 8 strided ones.
  */
 #define DP_W 8
 #define DP_R 8
@@ -40,6 +41,7 @@ DP_PACK(dp_pack_f, float)
 #define DP_DECLARE(i) dpvec v##i = dp_load(c, co, ldc, r0 + i, j0, mi, nj, keep);
 #define DP_ZERO(i) dpvec s##i = (dpvec) 0.0;
 #define DP_FMA(i) s##i = fma((dpvec) ((double) ap[i][o]), bv, s##i);
+#define DP_FMAV(i) s##i = fma((dpvec) av.s##i, bv, s##i);
 #define DP_FLUSH(i) v##i = add ? v##i + s##i : v##i - s##i;
 #define DP_STORE(i) dp_store(c, co, ldc, r0 + i, j0, mi, nj, lower, v##i);
 
@@ -79,7 +81,7 @@ void dp_store(__global double* c, const long co, const int ldc, const int i, con
     }
 }
 
-#define DP_PRODUCT(NAME, TA)                                                                             \
+#define DP_PRODUCT(NAME, TA, LOADA)                                                                      \
 __kernel void NAME(const __global TA* a, const long ao, const int ais, const int aqs,                    \
                    const __global double* p, __global double* c, const long co, const int ldc,           \
                    const int mi, const int nj, const int kq, const int kc, const int mode, const int lower, \
@@ -98,14 +100,23 @@ __kernel void NAME(const __global TA* a, const long ao, const int ais, const int
     }                                                                                                    \
     DP_ROWS(DP_DECLARE)                                                                                  \
     const int qEnd = triA ? min(kq, r0 + DP_R) : kq;                                                     \
+    const int adjacent = ais == 1 && r0 + DP_R <= mi; /* the 8 rows' elements at q side by side */       \
     const __global double* bp = p + (long) panel * kq * DP_W;                                            \
     for (int q0 = 0; q0 < qEnd;) {                                                                       \
         const int qe = qEnd - q0 > kc ? q0 + kc : qEnd;                                                  \
         DP_ROWS(DP_ZERO)                                                                                 \
-        for (int q = q0; q < qe; q++) {                                                                  \
-            const dpvec bv = vload8(0, bp + (long) q * DP_W);                                            \
-            const long o = (long) q * aqs;                                                               \
-            DP_ROWS(DP_FMA)                                                                              \
+        if (adjacent) {                                                                                  \
+            for (int q = q0; q < qe; q++) {                                                              \
+                const dpvec bv = vload8(0, bp + (long) q * DP_W);                                        \
+                const dpvec av = LOADA(a + ao + r0 + (long) q * aqs);                                    \
+                DP_ROWS(DP_FMAV)                                                                         \
+            }                                                                                            \
+        } else {                                                                                         \
+            for (int q = q0; q < qe; q++) {                                                              \
+                const dpvec bv = vload8(0, bp + (long) q * DP_W);                                        \
+                const long o = (long) q * aqs;                                                           \
+                DP_ROWS(DP_FMA)                                                                          \
+            }                                                                                            \
         }                                                                                                \
         DP_ROWS(DP_FLUSH)                                                                                \
         q0 = qe;                                                                                         \
@@ -113,5 +124,7 @@ __kernel void NAME(const __global TA* a, const long ao, const int ais, const int
     DP_ROWS(DP_STORE)                                                                                    \
 }
 
-DP_PRODUCT(dp_product_d, double)
-DP_PRODUCT(dp_product_f, float)
+#define DP_LOAD_D(p) vload8(0, p)
+#define DP_LOAD_F(p) convert_double8(vload8(0, p))
+DP_PRODUCT(dp_product_d, double, DP_LOAD_D)
+DP_PRODUCT(dp_product_f, float, DP_LOAD_F)

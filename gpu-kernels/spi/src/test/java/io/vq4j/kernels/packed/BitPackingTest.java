@@ -31,6 +31,37 @@ class BitPackingTest {
         }
     }
 
+    /** Long enough for BitPacking's parallel chunks, with a ragged tail: the one-value-at-a-time stream. */
+    @Test
+    void longStreamsAreTheSerialStreamWithTheFirstBadValueNamed() {
+        SplittableRandom r = new SplittableRandom(2);
+        for (int width : new int[] {3, 4, 12}) {
+            int count = 3_000_005;
+            int[] v = new int[count];
+            for (int i = 0; i < count; i++) {
+                v[i] = r.nextInt(1 << width);
+            }
+            byte[] p = BitPacking.pack(v, width);
+            byte[] serial = new byte[p.length];
+            for (int i = 0; i < count; i++) {
+                for (int b = 0; b < width; b++) {
+                    long bit = (long) i * width + b;
+                    serial[(int) (bit >>> 3)] |= (byte) (((v[i] >>> b) & 1) << (bit & 7));
+                }
+            }
+            assertArrayEquals(serial, p, "width " + width);
+            assertArrayEquals(v, BitPacking.unpack(p, count, width), "width " + width);
+            byte[] shifted = new byte[p.length + 5];
+            System.arraycopy(p, 0, shifted, 5, p.length);
+            assertArrayEquals(v, BitPacking.unpack(shifted, 5, count, width), "width " + width + " at byte 5");
+            v[2_900_000] = 1 << width;
+            v[100_001] = -1;
+            int[] bad = v;
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BitPacking.pack(bad, width));
+            assertEquals("value -1 at 100001 does not fit in " + width + " bits", e.getMessage());
+        }
+    }
+
     @Test
     void bitOrderIsLittleEndianByHand() {
         // 3-bit values 1, 2, 7 → bits (lsb first) 100 010 111 → byte0 = 0b11_010_001, byte1 = 0b1
