@@ -242,6 +242,16 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * Gram sums of width dim, all zero, that stay where this backend computes until taken
+     * ({@link GramSums}): each batch costs its inputs' move in, not the dim² sums' in and out. The
+     * same sums as {@link #accumulateGram(float[], int, int, double[]) accumulateGram} into a host
+     * array, which the default does ({@link GramSums#onHost}).
+     */
+    default GramSums gramSums(int dim) {
+        return GramSums.onHost(this, dim);
+    }
+
+    /**
      * The proxy Hessian H = 2/count · Σ x xᵀ from {@link #accumulateGram}'s sums (their lower
      * triangle), in place, dampened: for j ≤ i, v = h[i·dim + j] · (2 / count) goes to both
      * h[i·dim + j] and h[j·dim + i]; a diagonal element that is then 0 (a column that never saw a

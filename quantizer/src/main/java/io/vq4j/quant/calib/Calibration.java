@@ -72,7 +72,11 @@ public final class Calibration {
             listener.blockStarted(b, blocks);
             BlockPass pass = new BlockPass(target, b, blocks, steps, layers, listener);
             long t = Phases.start();
-            target.calibrate(b, pass); // phase "calib.block": everything below, the block's forward included
+            try {
+                target.calibrate(b, pass); // phase "calib.block": everything below, the block's forward included
+            } finally {
+                pass.release(); // a step's sums left (device memory) when the block stopped early
+            }
             Phases.stop("calib.block", t);
             if (pass.step != steps.size()) {
                 throw new IllegalStateException("block " + b + ": " + pass.step + " of " + steps.size()
@@ -115,6 +119,18 @@ public final class Calibration {
                 }
             }
             return acc;
+        }
+
+        /** Closes the current step's accumulators that are still open. */
+        void release() {
+            if (acc != null) {
+                for (HessianAccumulator a : acc) {
+                    if (a != null) {
+                        a.close();
+                    }
+                }
+                acc = null;
+            }
         }
 
         @Override

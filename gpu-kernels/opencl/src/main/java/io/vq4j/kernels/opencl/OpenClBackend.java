@@ -5,6 +5,7 @@ import io.vq4j.kernels.ForwardOps;
 import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
+import io.vq4j.kernels.GramSums;
 import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.Tuning;
 import io.vq4j.kernels.cpu.CpuBackend;
@@ -682,6 +683,13 @@ public final class OpenClBackend extends GpuBackend<OpenClBackend.ClPacked> {
         synchronized (device) {
             linalg.accumulateGram(x, rows, dim, h);
         }
+    }
+
+    /** The sums in device memory (OpenClLinalg), or the host's where dim² doubles may not be one buffer or there is no fp64. */
+    @Override
+    public GramSums gramSums(int dim) {
+        GramSums g = linalg.gramSums(dim, this);
+        return g != null ? g : GramSums.onHost(this, dim);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package io.vq4j.kernels.opencl;
 
+import io.vq4j.kernels.GramSums;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.linalg.Gram;
 import io.vq4j.kernels.linalg.InverseCholesky;
 import io.vq4j.kernels.linalg.LinalgKernels;
@@ -89,6 +91,136 @@ final class OpenClLinalg {
             throw new IllegalStateException(name + ": accumulateGram " + rows + "x" + dim + " failed: "
                     + CL.stringFor_errorCode(e.getStatus()));
         }
+    }
+
+    /**
+     * {@link io.vq4j.kernels.Backend#gramSums}: the sums in one device buffer of dim² doubles, or null
+     * where the device has no fp64 or no buffer may be that large (then the host's sums). Each call
+     * of the sums takes the device's lock itself.
+     */
+    GramSums gramSums(int dim, OpenClBackend owner) {
+        if (dim < 0) {
+            throw new IllegalArgumentException("gramSums: width " + dim);
+        }
+        if (!fits((long) dim * dim)) {
+            return null;
+        }
+        synchronized (device) {
+            return new DeviceGram(dim, owner);
+        }
+    }
+
+    /** Gram sums in device memory; the Gram of each batch is la_product's (LinalgKernels.gram), as accumulateGram's. */
+    private final class DeviceGram implements GramSums {
+        private final int dim;
+        private final OpenClBackend owner;
+        private final long bytes;
+        private cl_mem sums;
+
+        DeviceGram(int dim, OpenClBackend owner) {
+            this.dim = dim;
+            this.owner = owner;
+            this.bytes = Math.max(Sizeof.cl_double, (long) dim * dim * Sizeof.cl_double);
+            try {
+                sums = CL.clCreateBuffer(device.context, CL.CL_MEM_READ_WRITE, bytes, null, null);
+                allocated.accept(bytes);
+                CL.clEnqueueFillBuffer(device.queue, sums, Pointer.to(new double[]{0.0}), Sizeof.cl_double, 0, bytes,
+                        0, null, null);
+            } catch (CLException e) {
+                close();
+                throw failure("gramSums " + dim + "x" + dim, e);
+            }
+        }
+
+        @Override
+        public int dim() {
+            return dim;
+        }
+
+        @Override
+        public void add(float[] x, int rows) {
+            if (rows < 0 || x.length < (long) rows * dim) {
+                throw new IllegalArgumentException("gramSums.add: " + x.length + " inputs for " + rows + "x" + dim);
+            }
+            synchronized (device) {
+                live();
+                // batches of whole 256-row chunks where one buffer may not hold the rows: the same sums
+                long rowBytes = Math.max(1, (long) dim * Sizeof.cl_float);
+                int most = (int) Math.min(rows, Math.max(Gram.ROWS, device.info.maxAlloc() / rowBytes / Gram.ROWS
+                        * Gram.ROWS));
+                for (int r0 = 0; r0 < rows && dim > 0; r0 += most) {
+                    int n = Math.min(most, rows - r0);
+                    try (Launcher l = new Launcher()) {
+                        cl_mem dx = l.in(Pointer.to(x).withByteOffset((long) r0 * rowBytes), (long) n * rowBytes);
+                        LinalgKernels.gram(l, dx, n, dim, sums);
+                        CL.clFinish(device.queue);
+                    } catch (CLException e) {
+                        throw failure("gramSums.add " + n + "x" + dim, e);
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void add(ResidentMatrix x, int rows) {
+            if (x.cols() != dim) {
+                throw new IllegalArgumentException("Gram sums of width " + dim + ", inputs of " + x.cols());
+            }
+            x.checkRegion("gramSums.add", 0, 0, rows, x.cols());
+            OpenClBackend.ClMatrix m = owner.clMatrix(x);
+            synchronized (device) {
+                live();
+                if (rows == 0 || dim == 0) {
+                    return;
+                }
+                try (Launcher l = new Launcher()) {
+                    LinalgKernels.gram(l, m.mem, rows, dim, sums);
+                    CL.clFinish(device.queue);
+                } catch (CLException e) {
+                    throw failure("gramSums.add " + rows + "x" + dim, e);
+                }
+            }
+        }
+
+        @Override
+        public double[] take() {
+            synchronized (device) {
+                live();
+                double[] h = new double[Math.multiplyExact(dim, dim)];
+                try {
+                    if (h.length > 0) {
+                        CL.clEnqueueReadBuffer(device.queue, sums, true, 0, (long) h.length * Sizeof.cl_double,
+                                Pointer.to(h), 0, null, null);
+                    }
+                } catch (CLException e) {
+                    throw failure("gramSums.take " + dim + "x" + dim, e);
+                } finally {
+                    close();
+                }
+                return h;
+            }
+        }
+
+        private void live() {
+            if (sums == null) {
+                throw new IllegalStateException("these Gram sums were taken or closed");
+            }
+        }
+
+        @Override
+        public void close() {
+            synchronized (device) {
+                if (sums != null) {
+                    CL.clReleaseMemObject(sums);
+                    allocated.accept(-bytes);
+                    sums = null;
+                }
+            }
+        }
+    }
+
+    private IllegalStateException failure(String op, CLException e) {
+        return new IllegalStateException(name + ": " + op + " failed: " + CL.stringFor_errorCode(e.getStatus()));
     }
 
     /** {@link io.vq4j.kernels.Backend#inverseCholeskyUpper}; call under the device's lock. */

@@ -20,10 +20,31 @@ public final class PackedMatmul {
     private static final int ROW_BLOCK = Integer.getInteger("vq.gemm.rowblock", 64);
     /**
      * Terms of k per pass over a row block: a pair of panels' slice (2·K_BLOCK·L floats, 32 KiB at
-     * 256 × 16 lanes) stays in L1 while the row block runs over it, eight rows at a time (16 accumulators), then four, then one; the sums carry from
+     * 256 × 16 lanes) stays in L1 while the row block runs over it, {@link #tall} rows at a time, then four, then one; the sums carry from
      * one slice to the next in the scratch, so each output is still one FMA chain over k in order.
      */
     private static final int K_BLOCK = Integer.getInteger("vq.gemm.kblock", 256);
+    /**
+     * Rows of the tallest kernel over a panel pair: 8 (16 accumulators, 19 vector registers in all)
+     * where vectors are 512 bits (AVX-512 has 32 registers), else 6 (12 accumulators, 15 registers:
+     * AVX2 has 16, and 8 rows spill; 59.7 against PyTorch's 135 GFLOP/s at 4096³ on a 2-core Zen).
+     * -Dvq.gemm.tall=8|6 overrides. Each output is the same FMA chain over k whichever kernel runs.
+     */
+    private static volatile int tall = tallRows(Integer.getInteger("vq.gemm.tall", S.vectorBitSize() >= 512 ? 8 : 6));
+
+    /** Sets the tallest kernel's rows (8 or 6; tests run both); returns the old value. */
+    static int tall(int rows) {
+        int old = tall;
+        tall = tallRows(rows);
+        return old;
+    }
+
+    private static int tallRows(int rows) {
+        if (rows != 8 && rows != 6) {
+            throw new IllegalArgumentException("vq.gemm.tall must be 8 or 6, got " + rows);
+        }
+        return rows;
+    }
 
     private final float[] packed;
     private final int out;
@@ -215,6 +236,7 @@ public final class PackedMatmul {
      */
     private void block(float[] x, int xo, int ldx, int rows, int lo, int hi, Out y, float[] sums) {
         int pairs = (panels + 1) / 2;
+        int rowsTall = tall;
         for (int r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
             int r1 = Math.min(rows, r0 + ROW_BLOCK);
             for (int i = lo; i < hi; i++) {
@@ -226,9 +248,13 @@ public final class PackedMatmul {
                 for (int k0 = 0; k0 < kEnd; k0 += K_BLOCK) {
                     int k1 = Math.min(kEnd, k0 + K_BLOCK);
                     int r = r0;
-                    if (two) {
+                    if (two && rowsTall == 8) {
                         for (; r + 8 <= r1; r += 8) {
                             kernel8x2(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
+                        }
+                    } else if (two) {
+                        for (; r + 6 <= r1; r += 6) {
+                            kernel6x2(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
                         }
                     }
                     for (; r + 4 <= r1; r += 4) {
@@ -297,6 +323,52 @@ public final class PackedMatmul {
         c1.intoArray(sums, s + 5 * L);
         d0.intoArray(sums, s + 6 * L);
         d1.intoArray(sums, s + 7 * L);
+    }
+
+    private void kernel6x2(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {
+        int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
+        int xe = xd + ldx, xf = xe + ldx;
+        int w0 = p * in * L, w1 = w0 + in * L;
+        FloatVector a0 = FloatVector.fromArray(S, sums, s), a1 = FloatVector.fromArray(S, sums, s + L);
+        FloatVector b0 = FloatVector.fromArray(S, sums, s + 2 * L), b1 = FloatVector.fromArray(S, sums, s + 3 * L);
+        FloatVector c0 = FloatVector.fromArray(S, sums, s + 4 * L), c1 = FloatVector.fromArray(S, sums, s + 5 * L);
+        FloatVector d0 = FloatVector.fromArray(S, sums, s + 6 * L), d1 = FloatVector.fromArray(S, sums, s + 7 * L);
+        FloatVector e0 = FloatVector.fromArray(S, sums, s + 8 * L), e1 = FloatVector.fromArray(S, sums, s + 9 * L);
+        FloatVector f0 = FloatVector.fromArray(S, sums, s + 10 * L), f1 = FloatVector.fromArray(S, sums, s + 11 * L);
+        for (int k = k0; k < k1; k++) {
+            FloatVector u = FloatVector.fromArray(S, packed, w0 + k * L);
+            FloatVector v = FloatVector.fromArray(S, packed, w1 + k * L);
+            FloatVector e = FloatVector.broadcast(S, x[xa + k]);
+            a0 = e.fma(u, a0);
+            a1 = e.fma(v, a1);
+            e = FloatVector.broadcast(S, x[xb + k]);
+            b0 = e.fma(u, b0);
+            b1 = e.fma(v, b1);
+            e = FloatVector.broadcast(S, x[xc + k]);
+            c0 = e.fma(u, c0);
+            c1 = e.fma(v, c1);
+            e = FloatVector.broadcast(S, x[xd + k]);
+            d0 = e.fma(u, d0);
+            d1 = e.fma(v, d1);
+            e = FloatVector.broadcast(S, x[xe + k]);
+            e0 = e.fma(u, e0);
+            e1 = e.fma(v, e1);
+            e = FloatVector.broadcast(S, x[xf + k]);
+            f0 = e.fma(u, f0);
+            f1 = e.fma(v, f1);
+        }
+        a0.intoArray(sums, s);
+        a1.intoArray(sums, s + L);
+        b0.intoArray(sums, s + 2 * L);
+        b1.intoArray(sums, s + 3 * L);
+        c0.intoArray(sums, s + 4 * L);
+        c1.intoArray(sums, s + 5 * L);
+        d0.intoArray(sums, s + 6 * L);
+        d1.intoArray(sums, s + 7 * L);
+        e0.intoArray(sums, s + 8 * L);
+        e1.intoArray(sums, s + 9 * L);
+        f0.intoArray(sums, s + 10 * L);
+        f1.intoArray(sums, s + 11 * L);
     }
 
     private void kernel8x2(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {

@@ -11,7 +11,7 @@ import io.vq4j.core.Parallel;
  */
 public final class Gram {
     /** Rows per chunk: part of the summation order. */
-    static final int ROWS = 256;
+    public static final int ROWS = 256;
     private static final int MC = 96;
     private static final int NC = 256;
     /** Rows and columns of a tile of {@link #hessian}. */

@@ -44,6 +44,48 @@ class CpuBackendTest {
         }
     }
 
+    /**
+     * The packed gemm's tallest kernel, 8 rows (AVX-512's default) or 6 (AVX2's): the same bits, each
+     * output one FMA chain over k in order, on shapes that leave rows for the 4- and 1-row kernels,
+     * an odd panel and several k slices; both near the double reference.
+     */
+    @Test
+    void theTallKernelsOfEightAndSixRowsGiveTheSameBits() {
+        SplittableRandom r = new SplittableRandom(7);
+        int[][] shapes = {{75, 53, 600}, {131, 40, 300}, {13, 17, 9}};
+        for (int[] sh : shapes) {
+            int m = sh[0], n = sh[1], k = sh[2];
+            float[] a = random(r, m * k);
+            float[] b = random(r, n * k);
+            float[] c = random(r, m * n);
+            float[][] got = new float[2][];
+            double[][] quad = new double[2][];
+            float[] h = symmetric(r, k);
+            int old = PackedMatmul.tall(8);
+            try {
+                for (int t = 0; t < 2; t++) {
+                    PackedMatmul.tall(t == 0 ? 8 : 6);
+                    got[t] = c.clone();
+                    cpu.gemm(false, true, m, n, k, 0.5f, a, b, 2f, got[t]);
+                    quad[t] = cpu.quadraticForms(h, k, m, a);
+                }
+            } finally {
+                PackedMatmul.tall(old);
+            }
+            assertArrayEquals(got[0], got[1], m + "x" + n + "x" + k);
+            assertArrayEquals(quad[0], quad[1], "quadraticForms " + m + "x" + k);
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (int q = 0; q < k; q++) {
+                        sum += (double) a[i * k + q] * b[j * k + q];
+                    }
+                    assertEquals(0.5 * sum + 2 * c[i * n + j], got[1][i * n + j], 1e-3, m + "x" + n + "x" + k);
+                }
+            }
+        }
+    }
+
     /** A symmetric n×n H with a dominant diagonal (so that a diagonal counted twice or not halved shows). */
     static float[] symmetric(SplittableRandom r, int n) {
         float[] h = new float[n * n];

@@ -1,6 +1,8 @@
 package io.vq4j.kernels.linalg;
 
 import io.vq4j.kernels.Backend;
+import io.vq4j.kernels.GramSums;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.cpu.CpuBackend;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -14,6 +16,7 @@ import java.util.stream.IntStream;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -24,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * dead columns included; a singular H (dead columns left at 0) through the re-damping loop of
  * quant.core.Linalg#inverseCholeskyUpperDamped, which must need the same tries and give the same
  * U; not positive definite and NaN reported as the CPU reports them; the device buffers counted
- * and released. Each backend's subclass opens its device in {@link #open()} (or skips, saying why).
+ * and released; gramSums held on the device against accumulateGram into a host array. Each backend's subclass opens its device in {@link #open()} (or skips, saying why).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 public abstract class LinalgParityTest {
@@ -129,6 +132,61 @@ public abstract class LinalgParityTest {
             assertFalse(Arrays.equals(h0, want), "the Gram added something at " + rows + "x" + dim);
             assertTrue(Arrays.equals(want, got), "Gram " + rows + "x" + dim + " differs in its bits");
         }
+    }
+
+    /**
+     * gramSums: batches from the host and from resident matrices of the backend, held where it
+     * computes, taken once: the CPU's accumulateGram into a host array of the same batches, bit for
+     * bit; its memory counted while held and let go of at take() and close(); use after take() refused.
+     */
+    @Test
+    void theGramSumsAreTheCpusAccumulateGramOfTheSameBatches() {
+        int[][] shapes = {{1, 1}, {300, 130}, {513, 64}, {40, 257}};
+        for (int[] sh : shapes) {
+            int rows = sh[0], dim = sh[1];
+            double[] want = new double[dim * dim];
+            gpu.resetPeakDeviceBytes();
+            long before = gpu.peakDeviceBytes();
+            double[] got;
+            try (GramSums sums = gpu.gramSums(dim)) {
+                assertEquals(dim, sums.dim());
+                for (int batch = 0; batch < 3; batch++) {
+                    int n = rows + batch * 7; // ragged against the 256-row chunks
+                    float[] x = activations(n, dim, n * 131L + dim + batch, dim / 3);
+                    cpu.accumulateGram(x, n, dim, want);
+                    if (batch == 1) {
+                        float[] padded = Arrays.copyOf(x, (n + 5) * dim); // the first n rows of a taller matrix
+                        try (ResidentMatrix r = gpu.resident(padded, n + 5, dim)) {
+                            sums.add(r, n);
+                        }
+                    } else {
+                        sums.add(x, n);
+                    }
+                }
+                if (before >= 0 && (long) dim * dim > 1) {
+                    assertTrue(gpu.peakDeviceBytes() >= before + (long) dim * dim * Double.BYTES,
+                            "the sums are counted while held (" + dim + ")");
+                }
+                got = sums.take();
+                assertThrows(IllegalStateException.class, () -> sums.add(new float[dim], 1), "added after take()");
+                assertThrows(IllegalStateException.class, sums::take, "taken twice");
+            }
+            assertTrue(Arrays.equals(want, got), "gramSums " + rows + "x" + dim + " differs in its bits");
+            gpu.resetPeakDeviceBytes();
+            assertEquals(before, gpu.peakDeviceBytes(), "released after take() (" + dim + ")");
+        }
+        GramSums open = gpu.gramSums(64);
+        open.add(activations(10, 64, 5), 10);
+        open.close();
+        open.close();
+        assertThrows(IllegalStateException.class, open::take, "taken after close()");
+        gpu.resetPeakDeviceBytes();
+        long held = gpu.peakDeviceBytes();
+        try (GramSums s = gpu.gramSums(64); ResidentMatrix narrow = gpu.resident(new float[32], 1, 32)) {
+            assertThrows(IllegalArgumentException.class, () -> s.add(narrow, 1), "inputs of another width");
+        }
+        gpu.resetPeakDeviceBytes();
+        assertTrue(gpu.peakDeviceBytes() <= held, "closed sums let go of their memory");
     }
 
     @Test
