@@ -95,6 +95,7 @@ def main():
     bits = int(a[6]) if len(a) > 6 else 4
     group = int(a[7]) if len(a) > 7 else 128
     bs = int(a[8]) if len(a) > 8 else 128
+    kv = int(a[9]) if len(a) > 9 else heads  # key/value heads (grouped-query attention below heads)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     hd = dim // heads
@@ -104,7 +105,8 @@ def main():
         g = torch.randn(o, i)
         return (g * (1 + 0.5 * g * g) * (0.5 / math.sqrt(i))).float()
 
-    lw = {n: weight(o, i) for n, o, i in [("q", dim, dim), ("k", dim, dim), ("v", dim, dim), ("o", dim, dim),
+    kvd = kv * hd
+    lw = {n: weight(o, i) for n, o, i in [("q", dim, dim), ("k", kvd, dim), ("v", kvd, dim), ("o", dim, dim),
                                          ("gate", hidden, dim), ("up", hidden, dim), ("down", dim, hidden)]}
     g1 = torch.ones(dim)
     g2 = torch.ones(dim)
@@ -145,8 +147,8 @@ def main():
     att = []
     for x in hn:
         q = rope((x @ lw["q"].t()).view(seqlen, heads, hd), pos)
-        k = rope((x @ lw["k"].t()).view(seqlen, heads, hd), pos)
-        v = (x @ lw["v"].t()).view(seqlen, heads, hd)
+        k = rope((x @ lw["k"].t()).view(seqlen, kv, hd), pos).repeat_interleave(heads // kv, dim=1)
+        v = (x @ lw["v"].t()).view(seqlen, kv, hd).repeat_interleave(heads // kv, dim=1)
         s = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + mask
         att.append(torch.einsum("hqk,khd->qhd", torch.softmax(s, -1), v).reshape(seqlen, dim))
     t0 = fwd(1, t0)
