@@ -88,8 +88,7 @@ final class OpenClLinalg {
             LinalgKernels.gram(l, dx, rows, dim, dh);
             CL.clEnqueueReadBuffer(device.queue, dh, true, 0, hb, Pointer.to(h), 0, null, null);
         } catch (CLException e) {
-            throw new IllegalStateException(name + ": accumulateGram " + rows + "x" + dim + " failed: "
-                    + CL.stringFor_errorCode(e.getStatus()));
+            throw failure("accumulateGram " + rows + "x" + dim, e);
         }
     }
 
@@ -249,8 +248,7 @@ final class OpenClLinalg {
             }
             CL.clEnqueueReadBuffer(device.queue, da, true, 0, bytes, Pointer.to(a), 0, null, null);
         } catch (CLException e) {
-            throw new IllegalStateException(name + ": inverseCholeskyUpper n=" + n + " failed: "
-                    + CL.stringFor_errorCode(e.getStatus()));
+            throw failure("inverseCholeskyUpper n=" + n, e);
         }
         LinalgKernels.reverse(a, n * n);
         return true;
