@@ -26,13 +26,16 @@ public final class PackedMatmul {
     private static final int K_BLOCK = Integer.getInteger("vq.gemm.kblock", 256);
     /**
      * Rows of the tallest kernel over a panel pair: 8 (16 accumulators, 19 vector registers in all)
-     * where vectors are 512 bits (AVX-512 has 32 registers), else 6 (12 accumulators, 15 registers:
-     * AVX2 has 16, and 8 rows spill; 59.7 against PyTorch's 135 GFLOP/s at 4096³ on a 2-core Zen).
-     * -Dvq.gemm.tall=8|6 overrides. Each output is the same FMA chain over k whichever kernel runs.
+     * where vectors are 512 bits (AVX-512 has 32 registers), else 5 (10 accumulators). On AVX2's 16
+     * registers C2 keeps 10 accumulators, two panel vectors and its broadcast temporaries in
+     * registers, but with 6 rows it spilled one accumulator to the stack: that sum then went
+     * through memory every k step and the 6-row tile ran at ~37 GFLOP/s a core against the 5-row
+     * tile's ~60 (register tile alone, panels in L1, a 2-core Zen 3). -Dvq.gemm.tall=8|5
+     * overrides. Each output is the same FMA chain over k whichever kernel runs.
      */
-    private static volatile int tall = tallRows(Integer.getInteger("vq.gemm.tall", S.vectorBitSize() >= 512 ? 8 : 6));
+    private static volatile int tall = tallRows(Integer.getInteger("vq.gemm.tall", S.vectorBitSize() >= 512 ? 8 : 5));
 
-    /** Sets the tallest kernel's rows (8 or 6; tests run both); returns the old value. */
+    /** Sets the tallest kernel's rows (8 or 5; tests run both); returns the old value. */
     static int tall(int rows) {
         int old = tall;
         tall = tallRows(rows);
@@ -40,8 +43,8 @@ public final class PackedMatmul {
     }
 
     private static int tallRows(int rows) {
-        if (rows != 8 && rows != 6) {
-            throw new IllegalArgumentException("vq.gemm.tall must be 8 or 6, got " + rows);
+        if (rows != 8 && rows != 5) {
+            throw new IllegalArgumentException("vq.gemm.tall must be 8 or 5, got " + rows);
         }
         return rows;
     }
@@ -253,8 +256,8 @@ public final class PackedMatmul {
                             kernel8x2(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
                         }
                     } else if (two) {
-                        for (; r + 6 <= r1; r += 6) {
-                            kernel6x2(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
+                        for (; r + 5 <= r1; r += 5) {
+                            kernel5x2(x, xo, ldx, r, p, k0, k1, sums, 2 * (r - r0) * L);
                         }
                     }
                     for (; r + 4 <= r1; r += 4) {
@@ -325,16 +328,14 @@ public final class PackedMatmul {
         d1.intoArray(sums, s + 7 * L);
     }
 
-    private void kernel6x2(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {
-        int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx;
-        int xe = xd + ldx, xf = xe + ldx;
+    private void kernel5x2(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {
+        int xa = xo + r * ldx, xb = xa + ldx, xc = xb + ldx, xd = xc + ldx, xe = xd + ldx;
         int w0 = p * in * L, w1 = w0 + in * L;
         FloatVector a0 = FloatVector.fromArray(S, sums, s), a1 = FloatVector.fromArray(S, sums, s + L);
         FloatVector b0 = FloatVector.fromArray(S, sums, s + 2 * L), b1 = FloatVector.fromArray(S, sums, s + 3 * L);
         FloatVector c0 = FloatVector.fromArray(S, sums, s + 4 * L), c1 = FloatVector.fromArray(S, sums, s + 5 * L);
         FloatVector d0 = FloatVector.fromArray(S, sums, s + 6 * L), d1 = FloatVector.fromArray(S, sums, s + 7 * L);
         FloatVector e0 = FloatVector.fromArray(S, sums, s + 8 * L), e1 = FloatVector.fromArray(S, sums, s + 9 * L);
-        FloatVector f0 = FloatVector.fromArray(S, sums, s + 10 * L), f1 = FloatVector.fromArray(S, sums, s + 11 * L);
         for (int k = k0; k < k1; k++) {
             FloatVector u = FloatVector.fromArray(S, packed, w0 + k * L);
             FloatVector v = FloatVector.fromArray(S, packed, w1 + k * L);
@@ -353,9 +354,6 @@ public final class PackedMatmul {
             e = FloatVector.broadcast(S, x[xe + k]);
             e0 = e.fma(u, e0);
             e1 = e.fma(v, e1);
-            e = FloatVector.broadcast(S, x[xf + k]);
-            f0 = e.fma(u, f0);
-            f1 = e.fma(v, f1);
         }
         a0.intoArray(sums, s);
         a1.intoArray(sums, s + L);
@@ -367,8 +365,6 @@ public final class PackedMatmul {
         d1.intoArray(sums, s + 7 * L);
         e0.intoArray(sums, s + 8 * L);
         e1.intoArray(sums, s + 9 * L);
-        f0.intoArray(sums, s + 10 * L);
-        f1.intoArray(sums, s + 11 * L);
     }
 
     private void kernel8x2(float[] x, int xo, int ldx, int r, int p, int k0, int k1, float[] sums, int s) {

@@ -12,7 +12,7 @@ import io.vq4j.core.Parallel;
 public final class Gram {
     /** Rows per chunk: part of the summation order. */
     public static final int ROWS = 256;
-    private static final int MC = 96;
+    private static final int MC = DoubleKernel.MC;
     private static final int NC = 256;
     /** Rows and columns of a tile of {@link #hessian}. */
     private static final int TILE = 64;

@@ -22,7 +22,7 @@ public final class InverseCholesky {
     /** Panel width (columns per Cholesky step and per block column of the inverse). */
     static final int NB = 128;
     /** Rows per parallel task. */
-    private static final int MC = 96;
+    private static final int MC = DoubleKernel.MC;
     /** Columns of B per pass over a row block (keeps NB·NC doubles of B in L2; a multiple of the kernel's NR). */
     private static final int NC = 256;
     /** Inner length per pass of the inverse's long products (p-chunks; part of the summation order). */
