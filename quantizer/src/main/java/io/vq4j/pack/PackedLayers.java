@@ -116,6 +116,33 @@ public final class PackedLayers {
     public record Part(String name, DType dtype, long[] shape, byte[] bytes) {
     }
 
+    /**
+     * A layer as the file holds it, made once ({@link #pack}): its layout record (stored under
+     * {@code META_PREFIX + name}) and its tensors. The report counts these bytes and the shard
+     * writes these tensors, so the count is the file's and the layer is packed once, not three
+     * times (two for the count, one for the shard: a few seconds a Llama-2-7B block).
+     */
+    public record Packed(String name, String layout, List<Part> parts) {
+        public Packed {
+            parts = List.copyOf(parts);
+        }
+
+        /** The layer's bytes in the file: its tensors' data and its layout record. */
+        public long bytes() {
+            long b = layout.getBytes(StandardCharsets.UTF_8).length;
+            for (Part p : parts) {
+                b += p.bytes().length;
+            }
+            return b;
+        }
+    }
+
+    /** The layer {@code name} packed for a file: its layout record and its tensors. */
+    public static Packed pack(String name, PackedMatrix q) {
+        List<Part> parts = parts(name, q);
+        return new Packed(name, layoutJson(q, name, parts), parts);
+    }
+
     /** The layout JSON stored under {@code META_PREFIX + name} (the same for any name). */
     public static String layoutJson(PackedMatrix q) {
         return layoutJson(q, "", parts("", q));
@@ -287,10 +314,14 @@ public final class PackedLayers {
 
     /** Adds the layer's tensors and its layout metadata to a file being written. */
     public static void write(String name, PackedMatrix q, SafeTensorsWriter w) {
-        List<Part> parts = parts(name, q);
-        w.metadata(META_PREFIX + name, layoutJson(q, name, parts));
-        for (Part p : parts) {
-            w.addBytes(p.name(), p.dtype(), p.shape(), p.bytes());
+        write(pack(name, q), w);
+    }
+
+    /** Adds a packed layer's tensors and its layout metadata to a file being written. */
+    public static void write(Packed p, SafeTensorsWriter w) {
+        w.metadata(META_PREFIX + p.name(), p.layout());
+        for (Part part : p.parts()) {
+            w.addBytes(part.name(), part.dtype(), part.shape(), part.bytes());
         }
     }
 

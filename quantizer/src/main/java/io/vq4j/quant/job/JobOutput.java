@@ -239,11 +239,11 @@ final class JobOutput {
      * block only; the source's unquantized tensors of the block), then the checkpoint record
      * with every layer reported so far.
      */
-    void writeBlock(int b, Map<String, PackedMatrix> packed, Collection<SharedCodebook> shared, SourceModel source,
-                    List<LayerReport> reports) {
+    void writeBlock(int b, Map<String, PackedLayers.Packed> packed, Collection<SharedCodebook> shared,
+                    SourceModel source, List<LayerReport> reports) {
         SafeTensorsWriter w = new SafeTensorsWriter();
         w.metadata("format", "pt");
-        packed.forEach((name, q) -> PackedLayers.write(name, q, w));
+        packed.values().forEach(p -> PackedLayers.write(p, w));
         for (SharedCodebook sc : shared) {
             PackedLayers.Part part = PackedLayers.sharedCodebook(sc.tensor(), sc.k(), sc.d(), sc.book());
             w.addBytes(part.name(), part.dtype(), part.shape(), part.bytes());

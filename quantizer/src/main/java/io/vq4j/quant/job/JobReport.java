@@ -10,7 +10,6 @@ import io.vq4j.quant.calib.CalibratedLayer;
 import io.vq4j.quant.job.QuantizeJob.LayerReport;
 import io.vq4j.quant.job.QuantizeJob.Options;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -28,20 +27,17 @@ final class JobReport {
     }
 
     /** The report line of a layer calibration quantized. */
-    static LayerReport of(CalibratedLayer l) {
+    /** The report of a layer whose file form is {@code p} (its bytes are the ones counted). */
+    static LayerReport of(CalibratedLayer l, PackedLayers.Packed p) {
         PackedMatrix q = l.packed();
-        long bytes = layerBytes(l.name(), q);
+        long bytes = p.bytes();
         return new LayerReport(l.name(), q.rows(), q.cols(), q.method(), PackedLayers.nominalBitsPerWeight(q),
                 bytes * 8.0 / q.weights(), bytes, l.hessianError(), l.relativeError(), l.seconds());
     }
 
     /** A layer's bytes in the packed file: its tensors' data and its layout record. */
     static long layerBytes(String name, PackedMatrix q) {
-        long b = PackedLayers.layoutJson(q).getBytes(StandardCharsets.UTF_8).length;
-        for (PackedLayers.Part p : PackedLayers.parts(name, q)) {
-            b += p.bytes().length;
-        }
-        return b;
+        return PackedLayers.pack(name, q).bytes();
     }
 
     static ArrayNode layersJson(List<LayerReport> reports) {

@@ -150,7 +150,7 @@ public final class QuantizeJob {
         }
         List<SharedCodebook> books = List.copyOf(shared.values());
         new Calibration(quantizer, spec, backend, o.seed()).run(target, done, new Calibration.Listener() {
-            private final Map<String, PackedMatrix> packed = new LinkedHashMap<>();
+            private final Map<String, PackedLayers.Packed> packed = new LinkedHashMap<>();
 
             @Override
             public void progress(int block, int blocks, int layer, int layers, String linear) {
@@ -159,10 +159,11 @@ public final class QuantizeJob {
 
             @Override
             public void layer(int block, CalibratedLayer l) {
-                LayerReport r = JobReport.of(l);
+                PackedLayers.Packed p = PackedLayers.pack(l.name(), l.packed()); // once: counted, then written
+                LayerReport r = JobReport.of(l, p);
                 reports.add(r);
                 listener.layer(r);
-                packed.put(l.name(), l.packed());
+                packed.put(l.name(), p);
             }
 
             @Override

@@ -40,7 +40,7 @@ public final class PackedReference {
         }
     }
 
-    /** scale · (code − zero), per row group. */
+    /** scale · (code − zero), per row group (a group's scale and zero read once). */
     private static void scalarRow(PackedMatrix m, Segment.Scalar s, int r, float[] out) {
         byte[] by = m.bytes();
         float[] fl = m.floats();
@@ -49,10 +49,17 @@ public final class PackedReference {
         int width = s.width();
         int gs = s.groupSize();
         int groups = s.groups();
-        for (int c = 0; c < width; c++) {
-            int g = r * groups + c / gs;
-            int code = bits(by, s.codesAt(), (long) r * width + c, s.bits());
-            out[from + c] = fl[s.scalesAt() + g] * (code - in[s.zerosAt() + g]);
+        int at = s.codesAt();
+        int bits = s.bits();
+        int scales = s.scalesAt() + r * groups;
+        int zeros = s.zerosAt() + r * groups;
+        long base = (long) r * width;
+        for (int g = 0, c = 0; c < width; g++) {
+            float scale = fl[scales + g];
+            int zero = in[zeros + g];
+            for (int end = Math.min(width, c + gs); c < end; c++) {
+                out[from + c] = scale * (bits(by, at, base + c, bits) - zero);
+            }
         }
     }
 
