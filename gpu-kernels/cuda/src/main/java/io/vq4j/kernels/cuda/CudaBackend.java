@@ -1,6 +1,7 @@
 package io.vq4j.kernels.cuda;
 
 import io.vq4j.kernels.ForwardOps;
+import io.vq4j.kernels.GramSums;
 import io.vq4j.kernels.HostMatrix;
 import io.vq4j.kernels.KernelSource;
 import io.vq4j.kernels.PackedWeights;
@@ -849,6 +850,13 @@ public final class CudaBackend extends GpuBackend<CudaBackend.CuPacked> {
             device.enter();
             linalg.accumulateGram(x, rows, dim, h);
         }
+    }
+
+    /** The sums in device memory (CudaLinalg), or the host's where dim² doubles would not fit the budget. */
+    @Override
+    public GramSums gramSums(int dim) {
+        GramSums g = linalg.gramSums(dim, this);
+        return g != null ? g : GramSums.onHost(this, dim);
     }
 
     @Override

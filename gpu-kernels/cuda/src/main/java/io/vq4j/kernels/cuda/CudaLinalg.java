@@ -1,6 +1,8 @@
 package io.vq4j.kernels.cuda;
 
 import io.vq4j.core.InputException;
+import io.vq4j.kernels.GramSums;
+import io.vq4j.kernels.ResidentMatrix;
 import io.vq4j.kernels.device.DeviceBudget;
 import io.vq4j.kernels.linalg.Gram;
 import io.vq4j.kernels.linalg.InverseCholesky;
@@ -100,6 +102,165 @@ final class CudaLinalg {
             l.out(dh, h, (long) dim * dim);
         } catch (Cuda.CudaException e) {
             throw failure(what, e);
+        }
+    }
+
+    /**
+     * {@link io.vq4j.kernels.Backend#gramSums}: the sums in one device allocation of dim² doubles, or
+     * null where that would not fit the backend's budget (then the host's sums). Each call of the
+     * sums takes the device's lock and makes its context current itself.
+     */
+    GramSums gramSums(int dim, CudaBackend owner) {
+        if (dim < 0) {
+            throw new IllegalArgumentException("gramSums: width " + dim);
+        }
+        long hb = (long) dim * dim * Double.BYTES;
+        synchronized (device) {
+            if (!fits(hb, hb)) {
+                return null;
+            }
+            device.enter();
+            return new DeviceGram(dim, owner);
+        }
+    }
+
+    /**
+     * Gram sums in device memory: each batch's Gram is la_product's (LinalgKernels.gram, as
+     * accumulateGram's) added into the one buffer, so only the inputs move in (none for a resident
+     * batch) and the sums move out once, at {@link #take()}.
+     */
+    private final class DeviceGram implements GramSums {
+        private final int dim;
+        private final CudaBackend owner;
+        private final long bytes;
+        private long sums;
+
+        DeviceGram(int dim, CudaBackend owner) {
+            this.dim = dim;
+            this.owner = owner;
+            this.bytes = Math.max(8, (long) dim * dim * Double.BYTES);
+            String what = "gramSums " + dim + "x" + dim;
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment p = a.allocate(JAVA_LONG);
+                device.driver.check((int) device.driver.memAlloc.invokeExact(p, bytes), "cuMemAlloc of " + bytes
+                        + " bytes");
+                sums = p.get(JAVA_LONG, 0);
+                allocated.accept(bytes);
+                device.driver.check((int) device.driver.memsetD8.invokeExact(sums, (byte) 0, bytes), "cuMemsetD8");
+            } catch (Cuda.CudaException e) {
+                release();
+                throw failure(what, e);
+            } catch (RuntimeException e) {
+                release();
+                throw e;
+            } catch (Throwable e) {
+                release();
+                throw new IllegalStateException(e);
+            }
+        }
+
+        @Override
+        public int dim() {
+            return dim;
+        }
+
+        @Override
+        public void add(float[] x, int rows) {
+            if (rows < 0 || x.length < (long) rows * dim) {
+                throw new IllegalArgumentException("gramSums.add: " + x.length + " inputs for " + rows + "x" + dim);
+            }
+            synchronized (device) {
+                device.enter();
+                live();
+                // batches of whole 256-row chunks where one call may not hold the rows: the same sums
+                long rowBytes = Math.max(1, (long) dim * Float.BYTES);
+                DeviceBudget b = budget.get();
+                long room = Math.min(b.callBytes(), b.maxBuffer());
+                int most = (int) Math.min(rows, Math.max(Gram.ROWS, room / rowBytes / Gram.ROWS * Gram.ROWS));
+                for (int r0 = 0; r0 < rows && dim > 0; r0 += most) {
+                    int n = Math.min(most, rows - r0);
+                    String what = "gramSums.add " + n + "x" + dim;
+                    try (Launcher l = new Launcher(what)) {
+                        long dx = l.in(x, (long) r0 * dim, (long) n * dim);
+                        LinalgKernels.gram(new CudaLinalgOps(l), dx, n, dim, sums);
+                    } catch (Cuda.CudaException e) {
+                        throw failure(what, e);
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void add(ResidentMatrix x, int rows) {
+            if (x.cols() != dim) {
+                throw new IllegalArgumentException("Gram sums of width " + dim + ", inputs of " + x.cols());
+            }
+            x.checkRegion("gramSums.add", 0, 0, rows, x.cols());
+            if (!(x instanceof CudaBackend.CuMatrix)) { // a host-side resident matrix (no cuBLAS): its rows in
+                float[] v = new float[Math.multiplyExact(rows, dim)];
+                owner.read(x, 0, 0, rows, dim, v, 0, dim);
+                add(v, rows);
+                return;
+            }
+            long dx = owner.rowPointer(x, 0);
+            synchronized (device) {
+                device.enter();
+                live();
+                if (rows == 0 || dim == 0) {
+                    return;
+                }
+                String what = "gramSums.add " + rows + "x" + dim;
+                try (Launcher l = new Launcher(what)) {
+                    LinalgKernels.gram(new CudaLinalgOps(l), dx, rows, dim, sums);
+                } catch (Cuda.CudaException e) {
+                    throw failure(what, e);
+                }
+            }
+        }
+
+        @Override
+        public double[] take() {
+            synchronized (device) {
+                device.enter();
+                live();
+                double[] h = new double[Math.multiplyExact(dim, dim)];
+                String what = "gramSums.take " + dim + "x" + dim;
+                try (Launcher l = new Launcher(what)) {
+                    if (h.length > 0) {
+                        l.out(sums, h, h.length);
+                    }
+                } catch (Cuda.CudaException e) {
+                    throw failure(what, e);
+                } finally {
+                    close();
+                }
+                return h;
+            }
+        }
+
+        private void live() {
+            if (sums == 0) {
+                throw new IllegalStateException("these Gram sums were taken or closed");
+            }
+        }
+
+        @Override
+        public void close() {
+            synchronized (device) {
+                release();
+            }
+        }
+
+        private void release() {
+            if (sums != 0) {
+                try {
+                    int ignored = (int) device.driver.memFree.invokeExact(sums);
+                } catch (Throwable e) {
+                    // freeing never fails in a way a caller could act on
+                }
+                allocated.accept(-bytes);
+                sums = 0;
+            }
         }
     }
 
@@ -275,9 +436,14 @@ final class CudaLinalg {
         }
 
         long in(float[] v, long count) {
+            return in(v, 0, count);
+        }
+
+        /** v[offset, offset + count) in a new device buffer. */
+        long in(float[] v, long offset, long count) {
             long p = alloc(count * Float.BYTES);
             MemorySegment s = host.allocate(JAVA_FLOAT, count);
-            MemorySegment.copy(v, 0, s, JAVA_FLOAT, 0, (int) count);
+            MemorySegment.copy(v, Math.toIntExact(offset), s, JAVA_FLOAT, 0, Math.toIntExact(count));
             copy(p, s, true);
             return p;
         }
