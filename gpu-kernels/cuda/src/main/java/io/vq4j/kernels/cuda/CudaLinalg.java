@@ -166,17 +166,12 @@ final class CudaLinalg {
 
         @Override
         public void add(float[] x, int rows) {
-            if (rows < 0 || x.length < (long) rows * dim) {
-                throw new IllegalArgumentException("gramSums.add: " + x.length + " inputs for " + rows + "x" + dim);
-            }
+            Gram.checkBatch(x, rows, dim);
             synchronized (device) {
                 device.enter();
                 live();
-                // batches of whole 256-row chunks where one call may not hold the rows: the same sums
-                long rowBytes = Math.max(1, (long) dim * Float.BYTES);
                 DeviceBudget b = budget.get();
-                long room = Math.min(b.callBytes(), b.maxBuffer());
-                int most = (int) Math.min(rows, Math.max(Gram.ROWS, room / rowBytes / Gram.ROWS * Gram.ROWS));
+                int most = Gram.batchRows(rows, dim, Math.min(b.callBytes(), b.maxBuffer()));
                 for (int r0 = 0; r0 < rows && dim > 0; r0 += most) {
                     int n = Math.min(most, rows - r0);
                     String what = "gramSums.add " + n + "x" + dim;

@@ -138,15 +138,11 @@ final class OpenClLinalg {
 
         @Override
         public void add(float[] x, int rows) {
-            if (rows < 0 || x.length < (long) rows * dim) {
-                throw new IllegalArgumentException("gramSums.add: " + x.length + " inputs for " + rows + "x" + dim);
-            }
+            Gram.checkBatch(x, rows, dim);
             synchronized (device) {
                 live();
-                // batches of whole 256-row chunks where one buffer may not hold the rows: the same sums
                 long rowBytes = Math.max(1, (long) dim * Sizeof.cl_float);
-                int most = (int) Math.min(rows, Math.max(Gram.ROWS, device.info.maxAlloc() / rowBytes / Gram.ROWS
-                        * Gram.ROWS));
+                int most = Gram.batchRows(rows, dim, device.info.maxAlloc()); // within one buffer
                 for (int r0 = 0; r0 < rows && dim > 0; r0 += most) {
                     int n = Math.min(most, rows - r0);
                     try (Launcher l = new Launcher()) {

@@ -139,15 +139,21 @@ public final class PackedMatmul {
         return (i & 1) == 0 ? i >> 1 : pairs - 1 - (i >> 1);
     }
 
-    /** W back in row-major [out][in]. */
+    /** W back in row-major [out][in] (panels in parallel: the quantizer's copy of each weight). */
     public float[] unpack() {
-        float[] w = new float[out * in];
-        for (int o = 0; o < out; o++) {
-            int base = (o / L) * in * L + o % L;
-            for (int k = 0; k < in; k++) {
-                w[o * in + k] = packed[base + k * L];
+        float[] w = new float[Math.multiplyExact(out, in)];
+        Parallel.forChunks(0, panels, 8, (lo, hi) -> {
+            for (int panel = lo; panel < hi; panel++) {
+                int lanes = Math.min(L, out - panel * L);
+                int base = panel * in * L;
+                for (int k = 0; k < in; k++) {
+                    int at = base + k * L;
+                    for (int lane = 0; lane < lanes; lane++) {
+                        w[(panel * L + lane) * in + k] = packed[at + lane];
+                    }
+                }
             }
-        }
+        });
         return w;
     }
 

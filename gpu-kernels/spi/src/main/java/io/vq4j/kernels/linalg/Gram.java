@@ -20,6 +20,23 @@ public final class Gram {
     private Gram() {
     }
 
+    /** The check of a batch of host inputs to a device's GramSums (IllegalArgumentException: a caller's bug). */
+    public static void checkBatch(float[] x, int rows, int dim) {
+        if (rows < 0 || x.length < (long) rows * dim) {
+            throw new IllegalArgumentException("gramSums.add: " + x.length + " inputs for " + rows + "x" + dim);
+        }
+    }
+
+    /**
+     * Rows of a batch of width dim to move to a device at once: all of them where {@code roomBytes}
+     * holds them as floats, else whole chunks of {@link #ROWS} (at least one chunk), so the sums come
+     * out the same as from one batch.
+     */
+    public static int batchRows(int rows, int dim, long roomBytes) {
+        long rowBytes = Math.max(1, (long) dim * Float.BYTES);
+        return (int) Math.min(rows, Math.max(ROWS, roomBytes / rowBytes / ROWS * ROWS));
+    }
+
     /** The arguments' check of every backend's accumulateGram (IllegalArgumentException: a caller's bug). */
     public static void checkArguments(float[] x, int rows, int dim, double[] h) {
         if (rows < 0 || dim < 0 || x.length < (long) rows * dim || h.length < (long) dim * dim) {

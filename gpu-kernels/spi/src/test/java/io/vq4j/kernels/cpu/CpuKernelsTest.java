@@ -60,6 +60,8 @@ class CpuKernelsTest {
         SplittableRandom r = new SplittableRandom(5);
         float[] w = random(r, 37 * 11);
         assertArrayEquals(w, PackedMatmul.pack(w, 37, 11).unpack());
+        float[] tall = random(r, 1001 * 67); // panels in several parallel chunks, a ragged last panel
+        assertArrayEquals(tall, PackedMatmul.pack(tall, 1001, 67).unpack());
     }
 
     @Test
