@@ -10,29 +10,41 @@ import java.util.Arrays;
  * forward ops, the reference the device kernels of vq.cl are tested against) both call these.
  */
 public final class ForwardKernels {
+    /**
+     * Elements per parallel chunk of the element-wise steps (each element on its own, so the split
+     * changes no bits): a decode step's one row runs inline, a calibration batch on every thread.
+     */
+    private static final int ELEMENTS = 1 << 15;
+
     private ForwardKernels() {
     }
 
     /** RMSNorm of each of {@code rows} rows of width dim (sum of squares in double, see {@link CpuKernels#rmsnorm}). */
     public static void rmsnormRows(float[] x, int xo, float[] g, float eps, float[] out, int oo, int rows, int dim) {
-        for (int r = 0; r < rows; r++) {
-            CpuKernels.rmsnorm(x, xo + r * dim, g, eps, out, oo + r * dim, dim);
-        }
+        Parallel.forChunks(0, rows, Math.max(1, ELEMENTS / Math.max(1, dim)), (lo, hi) -> {
+            for (int r = lo; r < hi; r++) {
+                CpuKernels.rmsnorm(x, xo + r * dim, g, eps, out, oo + r * dim, dim);
+            }
+        });
     }
 
     /** x[i] += d[i] for i in [0, n). */
     public static void addInPlace(float[] x, float[] d, int n) {
-        for (int i = 0; i < n; i++) {
-            x[i] += d[i];
-        }
+        Parallel.forChunks(0, n, ELEMENTS, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                x[i] += d[i];
+            }
+        });
     }
 
     /** gate <- silu(gate) * up. */
     public static void swiglu(float[] gate, float[] up, int n) {
-        for (int i = 0; i < n; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
-        }
+        Parallel.forChunks(0, n, ELEMENTS, (lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                float g = gate[i];
+                gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+            }
+        });
     }
 
     /**
