@@ -24,7 +24,12 @@ export JAVA_HOME
 export PATH="$JAVA_HOME/bin:$PATH"
 # Maven 3.8 on JDK 25 warns about sun.misc.Unsafe on every start; the warning is Maven's, not ours.
 export MAVEN_OPTS="${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}"
-VQ_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m)
+# The heap starts at its maximum (-XX:InitialRAMPercentage=100 is clamped to -Xmx, or to the default
+# maximum; an -Xms in VQ_JAVA_OPTS overrides it): a heap that starts small is grown, shrunk after
+# collections and grown again, and every big array then lands on pages the kernel must fault in
+# first (about 1 GB/s on a 2-core VM). Nothing is touched ahead (no AlwaysPreTouch): the resident
+# set still grows with what a run uses. docs/BENCHMARKS.md has the measurement.
+VQ_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -XX:InitialRAMPercentage=100)
 # PoCL (the OpenCL CPU runtime) initialises LLVM, which installs its own SIGSEGV/SIGBUS/SIGILL/SIGFPE
 # handlers over the JVM's; the JVM takes those signals in normal running (implicit null checks,
 # safepoint polls), so the process then dies now and then with signal 11 and no hs_err file
