@@ -26,8 +26,7 @@ final class JobReport {
     private JobReport() {
     }
 
-    /** The report line of a layer calibration quantized. */
-    /** The report of a layer whose file form is {@code p} (its bytes are the ones counted). */
+    /** The report line of a layer calibration quantized, whose file form is {@code p} (the bytes counted). */
     static LayerReport of(CalibratedLayer l, PackedLayers.Packed p) {
         PackedMatrix q = l.packed();
         long bytes = p.bytes();
